@@ -1,0 +1,274 @@
+//! The line format: one entry, its canonical JSON form, its hash, and the
+//! strict decoding shared by [`AuditLog`](crate::AuditLog) (for the tail) and
+//! [`verify`](crate::verify).
+//!
+//! See the crate documentation for the format as a verifier in another
+//! language needs it.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::record::{AccessType, Decision, Record};
+
+/// The `prev` of the first entry of a chain: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The longest line (including its `\n`) the log writes or reads, in bytes.
+///
+/// Reason: the writer must find the last record by reading backwards from the
+/// end of a file that another process (or an attacker) may have changed, and
+/// the verifier reads line by line; both allocate at most this much per line.
+/// A real record is a few hundred bytes: ids and secret paths are short (the
+/// host limits path length far below this).
+pub const MAX_RECORD_SIZE: usize = 64 * 1024;
+
+/// Length of a lowercase hex SHA-256.
+const HEX_LEN: usize = 64;
+
+/// What the writer inserts before the final `}`: `,"hash":"` + hex + `"`.
+const HASH_KEY: &[u8] = b",\"hash\":\"";
+
+/// Bytes at the end of a line (without its `\n`) that carry the hash:
+/// `,"hash":"<64 hex>"}`.
+const HASH_SUFFIX_LEN: usize = HASH_KEY.len() + HEX_LEN + 2;
+
+/// `ts`: RFC 3339 in UTC with exactly six fractional digits and `Z`. (The
+/// `Z` is a literal: formatting is always from a UTC time, and parsing
+/// reads a `PrimitiveDateTime`.)
+const TS_FORMAT: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+/// The `skill` object.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SkillRef<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) sha256: Cow<'a, str>,
+}
+
+/// One log entry without its `hash`. Field order here IS the canonical order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Entry<'a> {
+    pub(crate) ts: Cow<'a, str>,
+    pub(crate) agent_id: Cow<'a, str>,
+    pub(crate) skill: SkillRef<'a>,
+    pub(crate) secret_path: Cow<'a, str>,
+    pub(crate) access_type: AccessType,
+    pub(crate) decision: Decision,
+    pub(crate) rule: Option<Cow<'a, str>>,
+    pub(crate) access_level: Option<Cow<'a, str>>,
+    pub(crate) detail: Option<Cow<'a, str>>,
+    pub(crate) run_id: Cow<'a, str>,
+    pub(crate) seq: u64,
+    pub(crate) prev: Cow<'a, str>,
+}
+
+impl<'a> Entry<'a> {
+    /// Places `record` in the chain after the entry whose hash is `prev`.
+    pub(crate) fn new(record: &Record<'a>, ts: &'a str, seq: u64, prev: &'a str) -> Self {
+        let run = record.run;
+        Self {
+            ts: Cow::Borrowed(ts),
+            agent_id: Cow::Borrowed(run.agent_id()),
+            skill: SkillRef {
+                name: Cow::Borrowed(run.skill_name()),
+                sha256: Cow::Borrowed(run.skill_sha256()),
+            },
+            secret_path: Cow::Borrowed(record.secret_path),
+            access_type: record.access_type,
+            decision: record.decision,
+            rule: record.rule.map(Cow::Borrowed),
+            access_level: record.access_level.map(Cow::Borrowed),
+            detail: record.detail.map(Cow::Borrowed),
+            run_id: Cow::Borrowed(run.run_id()),
+            seq,
+            prev: Cow::Borrowed(prev),
+        }
+    }
+}
+
+/// The current time in the `ts` format, or `None` if the clock is outside
+/// what RFC 3339 can express (years before 0 or after 9999).
+pub(crate) fn now_timestamp() -> Option<String> {
+    OffsetDateTime::now_utc().format(TS_FORMAT).ok()
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The line to write for `entry` (ending in `\n`) and the entry's hash.
+pub(crate) fn encode(entry: &Entry<'_>) -> Result<(Vec<u8>, String), serde_json::Error> {
+    let mut line = serde_json::to_vec(entry)?;
+    let hash = sha256_hex(&line);
+    if line.pop() != Some(b'}') {
+        return Err(serde::ser::Error::custom(
+            "an entry must serialize to a JSON object",
+        ));
+    }
+    line.reserve(HASH_SUFFIX_LEN + 1);
+    line.extend_from_slice(HASH_KEY);
+    line.extend_from_slice(hash.as_bytes());
+    line.extend_from_slice(b"\"}\n");
+    Ok((line, hash))
+}
+
+/// A line that passed [`decode`]: well-formed and canonical. Its hash may
+/// still not match: that is for the caller to judge.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    /// The entry without its hash.
+    pub(crate) entry: Entry<'static>,
+    /// The `hash` written in the line.
+    pub(crate) stored_hash: String,
+    /// The SHA-256 of the line's canonical form.
+    pub(crate) computed_hash: String,
+}
+
+impl Decoded {
+    /// Whether the stored hash is the hash of the content.
+    pub(crate) fn hash_matches(&self) -> bool {
+        self.stored_hash == self.computed_hash
+    }
+}
+
+/// Why a line is not an audit entry. Never quotes the line's content.
+#[derive(Debug)]
+pub(crate) enum DecodeError {
+    /// Not an entry at all; the reason names what is wrong, not the value.
+    Malformed(String),
+    /// A valid entry, but not written in the canonical form (whitespace, key
+    /// order, escaping), so its hash would not be reproducible.
+    NonCanonical,
+}
+
+fn is_lower_hex(s: &[u8]) -> bool {
+    s.len() == HEX_LEN && s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Decodes one line (without its `\n`) strictly.
+pub(crate) fn decode(line: &[u8]) -> Result<Decoded, DecodeError> {
+    let malformed = |reason: &str| DecodeError::Malformed(reason.to_owned());
+    if line.len() < HASH_SUFFIX_LEN + 2 || line.first() != Some(&b'{') {
+        return Err(malformed("not a JSON object ending in a `hash` field"));
+    }
+    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    let (key, rest) = suffix.split_at(HASH_KEY.len());
+    let (hash, end) = rest.split_at(HEX_LEN);
+    if key != HASH_KEY || end != b"\"}" {
+        return Err(malformed("the line does not end with the `hash` field"));
+    }
+    if !is_lower_hex(hash) {
+        return Err(malformed("`hash` is not 64 lowercase hex digits"));
+    }
+    let mut canonical = Vec::with_capacity(body.len() + 1);
+    canonical.extend_from_slice(body);
+    canonical.push(b'}');
+    let entry: Entry<'static> = serde_json::from_slice(&canonical).map_err(|e| {
+        // The error's own message may quote content; give its kind and column.
+        DecodeError::Malformed(format!(
+            "not a valid audit entry ({:?} error at column {})",
+            e.classify(),
+            e.column()
+        ))
+    })?;
+    if !is_lower_hex(entry.prev.as_bytes()) {
+        return Err(malformed("`prev` is not 64 lowercase hex digits"));
+    }
+    if PrimitiveDateTime::parse(&entry.ts, TS_FORMAT).is_err() {
+        return Err(malformed(
+            "`ts` is not an RFC 3339 UTC time with 6 fractional digits",
+        ));
+    }
+    let reencoded = serde_json::to_vec(&entry).map_err(|_| DecodeError::NonCanonical)?;
+    if reencoded != canonical {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(Decoded {
+        entry,
+        stored_hash: String::from_utf8_lossy(hash).into_owned(),
+        computed_hash: sha256_hex(&canonical),
+    })
+}
+
+/// Only the `seq` of a line, ignoring everything else; used to tell a
+/// reordered log from one with deleted entries.
+pub(crate) fn loose_seq(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct SeqOnly {
+        seq: u64,
+    }
+    serde_json::from_slice::<SeqOnly>(line).ok().map(|s| s.seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::RunContext;
+
+    fn sample_line(path: &str) -> (Vec<u8>, String) {
+        let run = RunContext::new("ops/a", "skill", "ab".repeat(32), "cd".repeat(16));
+        let record = Record::new(&run, path, AccessType::Read, Decision::Allow).rule("r");
+        let entry = Entry::new(&record, "2025-01-02T03:04:05.000006Z", 1, GENESIS_HASH);
+        encode(&entry).expect("encodes")
+    }
+
+    #[test]
+    fn line_is_canonical_plus_hash_and_round_trips() {
+        let (line, hash) = sample_line("a.b");
+        let text = std::str::from_utf8(&line).expect("utf-8");
+        let expected_canonical = format!(
+            "{{\"ts\":\"2025-01-02T03:04:05.000006Z\",\"agent_id\":\"ops/a\",\"skill\":{{\"name\":\"skill\",\"sha256\":\"{}\"}},\"secret_path\":\"a.b\",\"access_type\":\"read\",\"decision\":\"allow\",\"rule\":\"r\",\"access_level\":null,\"detail\":null,\"run_id\":\"{}\",\"seq\":1,\"prev\":\"{}\"}}",
+            "ab".repeat(32),
+            "cd".repeat(16),
+            GENESIS_HASH
+        );
+        assert_eq!(hash, sha256_hex(expected_canonical.as_bytes()));
+        let mut written = expected_canonical.clone();
+        written.pop();
+        written.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+        assert_eq!(text, written);
+
+        let decoded = decode(&line[..line.len() - 1]).expect("decodes");
+        assert!(decoded.hash_matches());
+        assert_eq!(decoded.entry.seq, 1);
+        assert_eq!(loose_seq(&line), Some(1));
+    }
+
+    #[test]
+    fn escaping_is_serde_json_standard() {
+        let (line, _) = sample_line("q\"\\/\n\u{1}\u{7f}é");
+        let text = std::str::from_utf8(&line).expect("utf-8");
+        assert!(text.contains(r#""secret_path":"q\"\\/\n\u0001"#));
+        assert!(text.contains("\u{7f}é\""));
+        assert!(decode(&line[..line.len() - 1]).is_ok());
+    }
+
+    #[test]
+    fn non_canonical_and_malformed_lines_are_rejected() {
+        let (line, _) = sample_line("a.b");
+        let text = std::str::from_utf8(&line[..line.len() - 1]).expect("utf-8");
+        let spaced = text.replacen("\"seq\":1", "\"seq\": 1", 1);
+        assert!(matches!(
+            decode(spaced.as_bytes()),
+            Err(DecodeError::NonCanonical)
+        ));
+        let unknown = text.replacen("{", "{\"x\":1,", 1);
+        assert!(matches!(
+            decode(unknown.as_bytes()),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(decode(b""), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(&line[..40]),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}

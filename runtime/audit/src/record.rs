@@ -1,0 +1,266 @@
+//! What the host says about one secret request: the typed fields of a record.
+//!
+//! A [`Record`] is built only from enums and identifiers (`&str` agent ids,
+//! skill names, digests, secret paths, rule names). There is no field, setter
+//! or constructor that takes bytes or a secret value, so a value cannot end up
+//! in the audit log through this API.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::AuditError;
+
+/// Number of random bytes in a run id from [`new_run_id`].
+///
+/// Reason: 128 bits make a collision between runs negligible without any
+/// coordination between hosts.
+const RUN_ID_BYTES: usize = 16;
+
+/// What the skill asked to do with a secret.
+///
+/// Serialized as the lowercase name: `read`, `write` or `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AccessType {
+    /// Read a secret value (`get-secret`).
+    Read,
+    /// Write or replace a secret value.
+    Write,
+    /// List the secret paths under a prefix.
+    List,
+}
+
+impl AccessType {
+    /// The name used in the log: `read`, `write` or `list`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::List => "list",
+        }
+    }
+}
+
+impl fmt::Display for AccessType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the policy decided.
+///
+/// Serialized as the lowercase name: `allow` or `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The request was granted.
+    Allow,
+    /// The request was refused.
+    Deny,
+}
+
+impl Decision {
+    /// The name used in the log: `allow` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of one skill run, set once when the run starts and shared by
+/// every record of that run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    agent_id: String,
+    skill_name: String,
+    skill_sha256: String,
+    run_id: String,
+}
+
+impl RunContext {
+    /// Describes a run of the skill `skill_name` (whose component has the
+    /// lowercase hex SHA-256 `skill_sha256`) on behalf of `agent_id`.
+    /// `run_id` is usually [`new_run_id`]'s result.
+    ///
+    /// None of these are secret; they are written to the log as given.
+    pub fn new(
+        agent_id: impl Into<String>,
+        skill_name: impl Into<String>,
+        skill_sha256: impl Into<String>,
+        run_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            agent_id: agent_id.into(),
+            skill_name: skill_name.into(),
+            skill_sha256: skill_sha256.into(),
+            run_id: run_id.into(),
+        }
+    }
+
+    /// The agent the skill runs for (`agent_id` in the log).
+    pub fn agent_id(&self) -> &str {
+        &self.agent_id
+    }
+
+    /// The skill's name (`skill.name` in the log).
+    pub fn skill_name(&self) -> &str {
+        &self.skill_name
+    }
+
+    /// The SHA-256 of the skill's component, lowercase hex (`skill.sha256`).
+    pub fn skill_sha256(&self) -> &str {
+        &self.skill_sha256
+    }
+
+    /// The id of this run (`run_id` in the log).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
+
+/// A fresh run id: 128 random bits from the operating system, as 32
+/// lowercase hex digits.
+///
+/// # Errors
+/// [`AuditError::Random`] if the operating system has no randomness to give.
+pub fn new_run_id() -> Result<String, AuditError> {
+    let mut bytes = [0u8; RUN_ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|source| AuditError::Random { source })?;
+    Ok(hex::encode(bytes))
+}
+
+/// One audited secret request, before it is stamped with a time, a sequence
+/// number and its place in the hash chain by [`AuditLog::append`].
+///
+/// ```
+/// use agentsec_audit::{AccessType, Decision, Record, RunContext};
+///
+/// let run = RunContext::new("ops/release", "changelog", "ab".repeat(32), "0f".repeat(16));
+/// let denied = Record::new(&run, "databases.prod.password", AccessType::Read, Decision::Deny)
+///     .detail("not-found");
+/// let allowed = Record::new(&run, "github.token", AccessType::Read, Decision::Allow)
+///     .rule("github")
+///     .access_level("read");
+/// # let _ = (denied, allowed);
+/// ```
+///
+/// [`AuditLog::append`]: crate::AuditLog::append
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub(crate) run: &'a RunContext,
+    pub(crate) secret_path: &'a str,
+    pub(crate) access_type: AccessType,
+    pub(crate) decision: Decision,
+    pub(crate) rule: Option<&'a str>,
+    pub(crate) access_level: Option<&'a str>,
+    pub(crate) detail: Option<&'a str>,
+}
+
+impl<'a> Record<'a> {
+    /// A record of `run` asking for `access_type` on `secret_path`, and the
+    /// policy's `decision`. `rule`, `access_level` and `detail` start empty
+    /// (`null` in the log).
+    pub fn new(
+        run: &'a RunContext,
+        secret_path: &'a str,
+        access_type: AccessType,
+        decision: Decision,
+    ) -> Self {
+        Self {
+            run,
+            secret_path,
+            access_type,
+            decision,
+            rule: None,
+            access_level: None,
+            detail: None,
+        }
+    }
+
+    /// The policy rule that decided (`rule` in the log). Takes a `&str` or an
+    /// `Option<&str>`.
+    #[must_use]
+    pub fn rule(mut self, rule: impl Into<Option<&'a str>>) -> Self {
+        self.rule = rule.into();
+        self
+    }
+
+    /// The access level the rule grants, e.g. `read` (`access_level` in the
+    /// log). Takes a `&str` or an `Option<&str>`.
+    #[must_use]
+    pub fn access_level(mut self, level: impl Into<Option<&'a str>>) -> Self {
+        self.access_level = level.into();
+        self
+    }
+
+    /// A short, non-secret reason, e.g. `not-found` or
+    /// `limit: get-secret calls exceeded` (`detail` in the log). Takes a
+    /// `&str` or an `Option<&str>`.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<Option<&'a str>>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// The run this record belongs to.
+    pub fn run(&self) -> &'a RunContext {
+        self.run
+    }
+
+    /// The secret path that was asked for.
+    pub fn secret_path(&self) -> &'a str {
+        self.secret_path
+    }
+
+    /// What was asked.
+    pub fn access_type(&self) -> AccessType {
+        self.access_type
+    }
+
+    /// What the policy decided.
+    pub fn decision(&self) -> Decision {
+        self.decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_128_bit_hex_and_differ() -> Result<(), AuditError> {
+        let a = new_run_id()?;
+        let b = new_run_id()?;
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(a, b);
+        Ok(())
+    }
+
+    #[test]
+    fn builder_accepts_str_and_option() {
+        let run = RunContext::new("a", "s", "00", "r");
+        let r = Record::new(&run, "p", AccessType::List, Decision::Allow)
+            .rule("x")
+            .access_level(None)
+            .detail(Some("d"));
+        assert_eq!(r.rule, Some("x"));
+        assert_eq!(r.access_level, None);
+        assert_eq!(r.detail, Some("d"));
+        assert_eq!(AccessType::List.to_string(), "list");
+        assert_eq!(Decision::Deny.to_string(), "deny");
+    }
+}

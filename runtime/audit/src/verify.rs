@@ -1,0 +1,210 @@
+//! Checking a chain: every hash, every `prev` link, `seq` without gaps.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::entry::{self, DecodeError, GENESIS_HASH, MAX_RECORD_SIZE};
+use crate::error::VerifyError;
+
+/// What [`verify`] found in a valid chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Number of entries (equal to the last `seq`).
+    pub entries: u64,
+    /// Hash of the last entry, or [`GENESIS_HASH`] if there is none. Keep it
+    /// somewhere else to detect later truncation of the log's end.
+    pub head_hash: String,
+}
+
+/// Verifies the chain stored in `paths` (`&[PathBuf]`, `&[&Path]`, ...), read in order as one chain (one log
+/// file, or its segments oldest first).
+///
+/// For every line: it must be a whole line (ending in `\n`) of at most
+/// [`MAX_RECORD_SIZE`] bytes, a canonical entry (see the crate docs) whose
+/// `hash` is the SHA-256 of its canonical form, whose `seq` is one more than
+/// the previous entry's (1 for the first) and whose `prev` is the previous
+/// entry's `hash` ([`GENESIS_HASH`] for the first).
+///
+/// A chain cannot show that entries were removed from its END: compare
+/// [`VerifyReport::head_hash`] (or `entries`) with a value kept elsewhere.
+///
+/// # Errors
+/// The first problem, as a [`VerifyError`] naming the file, line and `seq`.
+pub fn verify<P: AsRef<Path>>(paths: &[P]) -> Result<VerifyReport, VerifyError> {
+    let mut lines = Lines::new(paths);
+    let mut expected_seq: u64 = 1;
+    let mut head_hash = GENESIS_HASH.to_owned();
+    let mut entries: u64 = 0;
+    while let Some(item) = lines.next_line()? {
+        let path = item.path.to_path_buf();
+        let line = item.line;
+        let bytes = match item.raw {
+            Raw::Line(bytes) => bytes,
+            Raw::Torn => {
+                return Err(VerifyError::Torn {
+                    path,
+                    line,
+                    expected_seq,
+                });
+            }
+            Raw::TooLong => {
+                return Err(VerifyError::TooLong {
+                    path,
+                    line,
+                    expected_seq,
+                });
+            }
+        };
+        let decoded = entry::decode(&bytes).map_err(|e| match e {
+            DecodeError::Malformed(reason) => VerifyError::Malformed {
+                path: path.clone(),
+                line,
+                expected_seq,
+                reason,
+            },
+            DecodeError::NonCanonical => VerifyError::NonCanonical {
+                path: path.clone(),
+                line,
+                expected_seq,
+            },
+        })?;
+        let seq = decoded.entry.seq;
+        // The hash first: an edited entry is "edited", whatever field changed.
+        if !decoded.hash_matches() {
+            return Err(VerifyError::Edited { path, line, seq });
+        }
+        if seq > expected_seq {
+            // Entry `expected_seq` is either further on (moved) or gone.
+            return Err(if lines.find_seq(expected_seq)? {
+                VerifyError::Reordered {
+                    path,
+                    line,
+                    seq,
+                    expected_seq,
+                }
+            } else {
+                VerifyError::Deleted {
+                    path,
+                    line,
+                    missing_seq: expected_seq,
+                    seq,
+                }
+            });
+        }
+        if seq < expected_seq {
+            return Err(VerifyError::Inserted {
+                path,
+                line,
+                seq,
+                expected_seq,
+            });
+        }
+        if decoded.entry.prev != head_hash {
+            return Err(VerifyError::BrokenLink { path, line, seq });
+        }
+        head_hash = decoded.stored_hash;
+        entries = seq;
+        // Cannot overflow: `seq` is a u64 equal to `expected_seq`, and a
+        // chain reaching u64::MAX is refused by the writer. Saturate anyway.
+        expected_seq = expected_seq.saturating_add(1);
+    }
+    Ok(VerifyReport { entries, head_hash })
+}
+
+/// One line as read: whole, cut short at the end of the file, or too long.
+enum Raw {
+    /// A whole line, without its `\n`.
+    Line(Vec<u8>),
+    /// The file ends without a final `\n`.
+    Torn,
+    /// No `\n` within [`MAX_RECORD_SIZE`] bytes.
+    TooLong,
+}
+
+struct Item<'p> {
+    path: &'p Path,
+    /// 1-based line number within `path`.
+    line: u64,
+    raw: Raw,
+}
+
+/// The lines of several files in order, each read with a bounded buffer.
+struct Lines<'p, P> {
+    paths: &'p [P],
+    /// Index in `paths` of the file being read.
+    index: usize,
+    reader: Option<BufReader<File>>,
+    line: u64,
+}
+
+impl<'p, P: AsRef<Path>> Lines<'p, P> {
+    fn new(paths: &'p [P]) -> Self {
+        Self {
+            paths,
+            index: 0,
+            reader: None,
+            line: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Item<'p>>, VerifyError> {
+        loop {
+            let Some(path) = self.paths.get(self.index).map(AsRef::as_ref) else {
+                return Ok(None);
+            };
+            let io_err = |source| VerifyError::Io {
+                path: path.to_path_buf(),
+                source,
+            };
+            let reader = match &mut self.reader {
+                Some(reader) => reader,
+                None => {
+                    let file = File::open(path).map_err(io_err)?;
+                    self.line = 0;
+                    self.reader.insert(BufReader::new(file))
+                }
+            };
+            let mut buf = Vec::new();
+            let limit = u64::try_from(MAX_RECORD_SIZE).unwrap_or(u64::MAX);
+            let n = reader
+                .by_ref()
+                .take(limit)
+                .read_until(b'\n', &mut buf)
+                .map_err(io_err)?;
+            if n == 0 {
+                self.reader = None;
+                self.index += 1;
+                continue;
+            }
+            self.line += 1;
+            let raw = if buf.last() == Some(&b'\n') {
+                buf.pop();
+                Raw::Line(buf)
+            } else if buf.len() >= MAX_RECORD_SIZE {
+                Raw::TooLong
+            } else {
+                Raw::Torn
+            };
+            return Ok(Some(Item {
+                path,
+                line: self.line,
+                raw,
+            }));
+        }
+    }
+
+    /// Whether any of the remaining lines claims to be entry `seq`
+    /// (content not checked; this only tells moved from deleted).
+    fn find_seq(&mut self, seq: u64) -> Result<bool, VerifyError> {
+        while let Some(item) = self.next_line()? {
+            if let Raw::Line(bytes) = item.raw
+                && entry::loose_seq(&bytes) == Some(seq)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,295 @@
+//! Appending: the chain, reopening, concurrent writers, fail-closed.
+
+mod common;
+
+use std::path::Path;
+
+use agentsec_audit::{
+    AccessType, AuditError, AuditLog, Decision, GENESIS_HASH, MAX_RECORD_SIZE, Record, verify,
+};
+use common::{TestResult, lines, run, write_log};
+
+#[test]
+fn chain_of_several_appends_verifies() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("nested/dirs/audit.jsonl");
+    let mut log = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    let mut last = None;
+    for (i, decision) in [Decision::Allow, Decision::Deny, Decision::Allow]
+        .into_iter()
+        .enumerate()
+    {
+        let record = Record::new(&run, "github.token", AccessType::Read, decision);
+        let appended = log.append(&record)?;
+        assert_eq!(appended.seq, i as u64 + 1);
+        last = Some(appended);
+    }
+    let report = verify(&[&path])?;
+    assert_eq!(report.entries, 3);
+    assert_eq!(Some(report.head_hash), last.map(|a| a.hash));
+
+    let first: serde_json::Value = serde_json::from_str(&lines(&path)?[0])?;
+    assert_eq!(first["seq"], 1);
+    assert_eq!(first["prev"], GENESIS_HASH);
+    Ok(())
+}
+
+#[test]
+fn empty_log_verifies_to_genesis() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    AuditLog::open(&path)?;
+    let report = verify(&[&path])?;
+    assert_eq!(report.entries, 0);
+    assert_eq!(report.head_hash, GENESIS_HASH);
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn new_log_is_private() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("d/audit.jsonl");
+    AuditLog::open(&path)?;
+    assert_eq!(
+        std::fs::metadata(&path)?.permissions().mode() & 0o777,
+        0o600
+    );
+    Ok(())
+}
+
+#[test]
+fn reopen_continues_the_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 3)?;
+    let head = verify(&[&path])?.head_hash;
+
+    let mut log = AuditLog::open(&path)?;
+    let run = run("ops/other");
+    let appended = log.append(&Record::new(&run, "x.y", AccessType::List, Decision::Deny))?;
+    assert_eq!(appended.seq, 4);
+    let fourth: serde_json::Value = serde_json::from_str(&lines(&path)?[3])?;
+    assert_eq!(fourth["prev"], head.as_str());
+
+    let report = verify(&[&path])?;
+    assert_eq!(report.entries, 4);
+    assert_eq!(report.head_hash, appended.hash);
+    Ok(())
+}
+
+#[test]
+fn two_handles_appending_alternately_form_one_chain() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    let mut a = AuditLog::open(&path)?;
+    let mut b = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    for i in 0..10u64 {
+        let log = if i % 2 == 0 { &mut a } else { &mut b };
+        let appended = log.append(&Record::new(&run, "p", AccessType::Read, Decision::Allow))?;
+        assert_eq!(appended.seq, i + 1);
+    }
+    assert_eq!(verify(&[&path])?.entries, 10);
+    Ok(())
+}
+
+#[test]
+fn many_threads_with_their_own_handles_form_one_chain() -> TestResult {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 25;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let path = path.clone();
+                scope.spawn(move || -> Result<Vec<u64>, AuditError> {
+                    let mut log = AuditLog::open(&path)?;
+                    let run = run(&format!("ops/thread{t}"));
+                    let mut seqs = Vec::new();
+                    for _ in 0..PER_THREAD {
+                        let record = Record::new(&run, "p", AccessType::Read, Decision::Allow);
+                        seqs.push(log.append(&record)?.seq);
+                    }
+                    Ok(seqs)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for handle in handles {
+            let seqs = handle.join().expect("thread does not panic")?;
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+            all.extend(seqs);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (1..=THREADS * PER_THREAD).collect::<Vec<_>>());
+        Ok::<_, AuditError>(())
+    })?;
+    let report = verify(&[&path])?;
+    assert_eq!(report.entries, THREADS * PER_THREAD);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn disk_full_fails_closed() -> TestResult {
+    let mut log = AuditLog::open("/dev/full")?;
+    let run = run("ops/release");
+    let err = log
+        .append(&Record::new(&run, "p", AccessType::Read, Decision::Allow))
+        .expect_err("writing to /dev/full fails");
+    assert!(matches!(err, AuditError::Write { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("/dev/full"), "{message}");
+    Ok(())
+}
+
+/// The effective uid, from /proc (no unsafe code); `None` if unknown.
+#[cfg(target_os = "linux")]
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    uids.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn read_only_file_fails_closed() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    if effective_uid().is_none_or(|uid| uid == 0) {
+        eprintln!("skipped: running as root (or uid unknown); root ignores file permissions");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 2)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
+    let before = std::fs::read(&path)?;
+    let err = AuditLog::open(&path).expect_err("a read-only log cannot be opened for appending");
+    assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()));
+    assert_eq!(std::fs::read(&path)?, before);
+    Ok(())
+}
+
+#[test]
+fn parent_that_is_a_file_fails_closed_even_as_root() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"")?;
+    let err = AuditLog::open(file.join("audit.jsonl")).expect_err("parent is a regular file");
+    assert!(
+        matches!(err, AuditError::CreateDir { .. } | AuditError::Open { .. }),
+        "{err:?}"
+    );
+    let err = AuditLog::open(dir.path()).expect_err("a directory is not a log file");
+    assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
+    Ok(())
+}
+
+/// Asserts that `append` on the log at `path` fails with an error matching
+/// `expected` and leaves the file unchanged.
+fn assert_append_refused(path: &Path, expected: fn(&AuditError) -> bool) -> TestResult {
+    let before = std::fs::read(path)?;
+    assert!(
+        AuditLog::open(path).is_err_and(|e| expected(&e)),
+        "open must refuse too"
+    );
+    // A handle opened before the damage must refuse as well.
+    let run = run("ops/release");
+    let record = Record::new(&run, "p", AccessType::Read, Decision::Allow);
+    let err = open_ignoring_tail(path)?
+        .append(&record)
+        .expect_err("damaged tail");
+    assert!(expected(&err), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()));
+    assert_eq!(std::fs::read(path)?, before, "nothing appended");
+    Ok(())
+}
+
+/// Opens a handle on a healthy copy, then points it at the damaged file by
+/// swapping contents: simulates damage after start-up.
+fn open_ignoring_tail(path: &Path) -> Result<AuditLog, Box<dyn std::error::Error>> {
+    let damaged = std::fs::read(path)?;
+    std::fs::write(path, b"")?;
+    let log = AuditLog::open(path)?;
+    std::fs::write(path, damaged)?;
+    Ok(log)
+}
+
+#[test]
+fn torn_tail_fails_closed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 2)?;
+    let len = std::fs::metadata(&path)?.len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)?
+        .set_len(len - 10)?;
+    assert_append_refused(&path, |e| matches!(e, AuditError::TornTail { .. }))
+}
+
+#[test]
+fn tail_that_is_not_json_fails_closed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 2)?;
+    let mut bytes = std::fs::read(&path)?;
+    bytes.extend_from_slice(b"garbage\n");
+    std::fs::write(&path, bytes)?;
+    assert_append_refused(&path, |e| matches!(e, AuditError::CorruptTail { .. }))
+}
+
+#[test]
+fn edited_tail_fails_closed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 3)?;
+    let text =
+        std::fs::read_to_string(&path)?.replace("\"decision\":\"allow\"", "\"decision\":\"deny\"");
+    std::fs::write(&path, text)?;
+    assert_append_refused(&path, |e| matches!(e, AuditError::CorruptTail { .. }))
+}
+
+#[test]
+fn huge_tail_fails_closed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 1)?;
+    let mut bytes = std::fs::read(&path)?;
+    bytes.extend(std::iter::repeat_n(b'x', MAX_RECORD_SIZE + 10));
+    bytes.push(b'\n');
+    std::fs::write(&path, bytes)?;
+    assert_append_refused(&path, |e| matches!(e, AuditError::TailTooLarge { .. }))
+}
+
+#[test]
+fn oversized_record_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = write_log(&dir.path().join("audit.jsonl"), 1)?;
+    let before = std::fs::read(&path)?;
+    let mut log = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    let long = "a".repeat(MAX_RECORD_SIZE);
+    let err = log
+        .append(&Record::new(&run, &long, AccessType::Read, Decision::Allow))
+        .expect_err("too large");
+    assert!(matches!(err, AuditError::RecordTooLarge { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&path)?, before);
+    Ok(())
+}
+
+#[test]
+fn tail_found_across_read_chunks() -> TestResult {
+    // Records longer than one 4 KiB read chunk.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    let mut log = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    for len in [5000, 9000, 100, 12000] {
+        let detail = "d".repeat(len);
+        log.append(
+            &Record::new(&run, "p", AccessType::Read, Decision::Deny).detail(detail.as_str()),
+        )?;
+    }
+    assert_eq!(verify(&[&path])?.entries, 4);
+    Ok(())
+}
