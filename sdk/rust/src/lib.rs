@@ -1,0 +1,164 @@
+//! Write agentsec skills in Rust.
+//!
+//! A skill is a WebAssembly component that exports `run` and reads secrets
+//! through the host, which checks every request against the operator's policy
+//! and audits it. This crate wraps the bindings generated from `wit/` so that
+//! a skill is a few lines:
+//!
+//! ```no_run
+//! use agentsec_skill::{Skill, get_secret};
+//!
+//! struct Hello;
+//!
+//! impl Skill for Hello {
+//!     fn run(_input: String) -> Result<String, String> {
+//!         let token = get_secret("communication.github.token")?;
+//!         Ok(format!("token has {} characters", token.len()))
+//!     }
+//! }
+//!
+//! agentsec_skill::export!(Hello);
+//! # fn main() {}
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the result is a
+//! component that `agentsec-run` runs.
+//!
+//! [`Secret`] zeroizes its bytes when dropped and never prints itself. The
+//! host additionally redacts every value it released from the skill's result,
+//! stdout and stderr, so echoing a secret gains nothing; treat values as
+//! opaque and report facts about them (present, well formed), not the values.
+// The generated ABI glue needs `unsafe`; our own code has none.
+#![deny(unsafe_code)]
+
+// Lets the generated code name this crate as `agentsec_skill` from inside it.
+extern crate self as agentsec_skill;
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// The bindings generated from `wit/` (world `agentsec:skill/skill`).
+///
+/// Most skills only need [`Skill`], [`get_secret`], [`list_secrets`] and
+/// [`export!`]; the raw bindings are here for anything else.
+#[allow(missing_docs, reason = "generated code")]
+#[allow(unsafe_code, reason = "generated ABI glue from wit-bindgen")]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "skill",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "agentsec_skill::bindings",
+        runtime_path: "agentsec_skill::__wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// Registers the type implementing [`Skill`] as the component's `run` export:
+/// `agentsec_skill::export!(MySkill);` once, at the crate root.
+pub use bindings::export;
+
+/// What a skill implements: `run(input) -> Result<output, error>`.
+///
+/// `input` is the JSON text the caller passed to `agentsec-run --input`.
+/// Register the implementing type with [`export!`].
+pub use bindings::Guest as Skill;
+
+/// Why the host did not return a secret; see the variant docs in `wit/`.
+pub use bindings::agentsec::skill::secrets::Error;
+
+/// A secret value released by the host.
+///
+/// Its bytes are zeroized on drop. It has no `Display`, and its `Debug` prints
+/// `Secret([REDACTED])`, so it cannot end up in a log line by accident.
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// The value. Use it where it is needed (a connection string, a header)
+    /// and let it drop; do not return it or print it (the host would redact
+    /// it anyway).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the value is the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+/// Reads the secret at `path` (dotted, e.g. `databases.postgres.production.password`,
+/// or the bracket form `["a.b"]["c"]`).
+///
+/// A policy denial is an ordinary `Err` the skill can handle.
+pub fn get_secret(path: &str) -> Result<Secret, Error> {
+    bindings::agentsec::skill::secrets::get_secret(path).map(|v| Secret(Zeroizing::new(v)))
+}
+
+/// The secret paths under `prefix` this skill may read (names, never values).
+/// `""` lists everything the skill may read.
+pub fn list_secrets(prefix: &str) -> Vec<String> {
+    bindings::agentsec::skill::secrets::list_secrets(prefix)
+}
+
+impl Error {
+    /// The host's explanation (never contains a secret value).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Denied(m) | Error::NotFound(m) | Error::InvalidPath(m) | Error::Unavailable(m) => m,
+        }
+    }
+
+    /// The variant's name as in `wit/`: `denied`, `not-found`, `invalid-path`, `unavailable`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Denied(_) => "denied",
+            Error::NotFound(_) => "not-found",
+            Error::InvalidPath(_) => "invalid-path",
+            Error::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// Lets `?` turn a secrets error into `run`'s `Err(String)`.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        format!("{}: {}", e.kind(), e.message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret(Zeroizing::new("hunter2-planted".to_owned()));
+        let shown = format!("{s:?}");
+        assert_eq!(shown, "Secret([REDACTED])");
+        assert!(!shown.contains("hunter2"));
+        assert_eq!(s.len(), 15);
+        assert_eq!(s.expose(), "hunter2-planted");
+    }
+
+    #[test]
+    fn error_converts_to_a_message_naming_the_variant() {
+        assert_eq!(String::from(Error::Denied("rule x".into())), "denied: rule x");
+        assert_eq!(String::from(Error::NotFound("n".into())), "not-found: n");
+    }
+}
