@@ -1,0 +1,263 @@
+//! Evaluation: deny by default, a deny always wins, and an allow is a proof
+//! value only the evaluator can create.
+
+use std::fmt;
+
+use globset::Candidate;
+
+use crate::agent::AgentId;
+use crate::path::SecretPath;
+use crate::policy::Policy;
+use crate::rule::{AccessLevel, Rule, RuleRef, join};
+use crate::skill::SkillRef;
+
+/// The outcome of [`Policy::evaluate`].
+#[must_use = "a decision that is not checked grants nothing"]
+#[derive(Debug)]
+pub enum Decision<'p> {
+    /// The policy grants the access; the token is what the secret store requires.
+    Allow(Authorized<'p>),
+    /// The policy does not grant it; the denial says why and how to fix it.
+    Deny(Denial<'p>),
+}
+
+impl<'p> Decision<'p> {
+    /// Whether the access is granted.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Self::Allow(_))
+    }
+
+    /// `Ok(token)` or `Err(denial)`, for use with `?`.
+    ///
+    /// # Errors
+    /// The [`Denial`] when access is not granted.
+    pub fn into_result(self) -> Result<Authorized<'p>, Denial<'p>> {
+        match self {
+            Self::Allow(a) => Ok(a),
+            Self::Deny(d) => Err(d),
+        }
+    }
+}
+
+/// Proof that the policy grants `agent`, running `skill`, access to `path`.
+///
+/// Only [`Policy::evaluate`] creates it: the fields are private and there is
+/// no constructor, `Clone`, `Default` or deserialization. The secret store
+/// requires one to release a value. It borrows the policy, agent, skill and
+/// path it was evaluated for, so it cannot outlive them.
+///
+/// ```compile_fail
+/// fn copy<'p>(token: &agentsec_policy::Authorized<'p>) -> agentsec_policy::Authorized<'p> {
+///     token.clone() // not Clone: a token is used once, where it was granted
+/// }
+/// ```
+/// ```compile_fail
+/// fn forge() -> agentsec_policy::Authorized<'static> {
+///     Default::default() // no Default, and the fields are private
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Authorized<'p> {
+    agent: &'p AgentId,
+    skill: &'p SkillRef,
+    path: &'p SecretPath,
+    rule: RuleRef<'p>,
+}
+
+impl<'p> Authorized<'p> {
+    /// The agent granted access.
+    pub fn agent(&self) -> &'p AgentId {
+        self.agent
+    }
+
+    /// The skill the grant was evaluated for.
+    pub fn skill(&self) -> &'p SkillRef {
+        self.skill
+    }
+
+    /// The path granted.
+    pub fn path(&self) -> &'p SecretPath {
+        self.path
+    }
+
+    /// The most specific rule that grants it (recorded in the audit log).
+    pub fn rule(&self) -> RuleRef<'p> {
+        self.rule
+    }
+
+    /// The granting rule's access level (recorded in the audit log).
+    pub fn access_level(&self) -> &'p AccessLevel {
+        self.rule.access_level()
+    }
+}
+
+/// Why access was denied.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DenialReason<'p> {
+    /// A covering rule's `denied_agents` matches the agent. A deny always
+    /// wins, whatever other rules allow.
+    DeniedBy(RuleRef<'p>),
+    /// A covering rule allows the agent, but only for other skills (`skills:`).
+    SkillNotListed(RuleRef<'p>),
+    /// No covering rule allows the agent. `nearest` is the most specific
+    /// covering rule (preferring rules with `allowed_agents`), `None` when no
+    /// rule covers the path at all.
+    NoGrant {
+        /// The rule to extend to grant the access, if any covers the path.
+        nearest: Option<RuleRef<'p>>,
+    },
+}
+
+/// A refusal. Its `Display` says which rule decided and how to change the
+/// policy to grant the access.
+#[derive(Debug)]
+pub struct Denial<'p> {
+    agent: &'p AgentId,
+    skill: &'p SkillRef,
+    path: &'p SecretPath,
+    reason: DenialReason<'p>,
+}
+
+impl<'p> Denial<'p> {
+    /// The agent refused.
+    pub fn agent(&self) -> &'p AgentId {
+        self.agent
+    }
+
+    /// The skill it was running.
+    pub fn skill(&self) -> &'p SkillRef {
+        self.skill
+    }
+
+    /// The path refused.
+    pub fn path(&self) -> &'p SecretPath {
+        self.path
+    }
+
+    /// Why.
+    pub fn reason(&self) -> DenialReason<'p> {
+        self.reason
+    }
+
+    /// The rule that decided, for the audit record: the denying rule, or the
+    /// rule whose `skills` excluded the skill; `None` when nothing granted it.
+    pub fn rule(&self) -> Option<RuleRef<'p>> {
+        match self.reason {
+            DenialReason::DeniedBy(r) | DenialReason::SkillNotListed(r) => Some(r),
+            DenialReason::NoGrant { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Denial<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "agent `{}` may not read `{}`: ", self.agent, self.path)?;
+        match self.reason {
+            DenialReason::DeniedBy(r) => {
+                write!(
+                    f,
+                    "it is denied by `denied_agents` of rule {r}; a deny always wins"
+                )
+            }
+            DenialReason::SkillNotListed(r) => {
+                write!(f, "rule {r} grants it only to skills ")?;
+                join(f, r.skills())?;
+                write!(
+                    f,
+                    ", not to skill `{}` ({}); add the skill's name or digest to its skills to grant it",
+                    self.skill.name(),
+                    self.skill.digest()
+                )
+            }
+            DenialReason::NoGrant { nearest: Some(r) } if r.allowed_agents().is_empty() => write!(
+                f,
+                "rule {r} allows no agents (it only has denied_agents); give it an allowed_agents list with the agent to grant it"
+            ),
+            DenialReason::NoGrant { nearest: Some(r) } => {
+                write!(f, "rule {r} allows only ")?;
+                join(f, r.allowed_agents())?;
+                f.write_str("; add the agent to its allowed_agents to grant it")
+            }
+            DenialReason::NoGrant { nearest: None } => {
+                f.write_str("no rule covers this path; add a rule under access_control.secrets")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Denial<'_> {}
+
+fn keep_most_specific<'a>(slot: &mut Option<&'a Rule>, rule: &'a Rule) {
+    if slot.is_none_or(|cur| rule.more_specific_than(cur)) {
+        *slot = Some(rule);
+    }
+}
+
+impl Policy {
+    /// Decides whether `agent`, running `skill`, may access `path`.
+    ///
+    /// Deny by default. The covering rules are those whose pattern matches
+    /// `path` or an ancestor of it, segment by segment (`*` matches any one
+    /// segment). If any covering rule's `denied_agents` matches the agent,
+    /// access is denied: a deny always wins, whatever its specificity. Else,
+    /// if a covering rule's `allowed_agents` matches and its `skills` is empty
+    /// or names this skill (by name or digest), access is allowed and
+    /// attributed to the most specific such rule (most literal segments, then
+    /// most segments, then first in load order). Otherwise it is denied.
+    ///
+    /// Never consults the secret store: an unauthorized agent is denied
+    /// whether or not the path exists. Does not allocate.
+    pub fn evaluate<'p>(
+        &'p self,
+        agent: &'p AgentId,
+        skill: &'p SkillRef,
+        path: &'p SecretPath,
+    ) -> Decision<'p> {
+        let candidate = Candidate::from_bytes(agent.as_str().as_bytes());
+        let mut denied = None;
+        let mut allowed = None;
+        let mut wrong_skill = None;
+        let mut nearest = None;
+        let mut nearest_deny_only = None;
+        self.index.visit(path.raw_segments(), &mut |i| {
+            let Some(rule) = self.rules.get(i) else {
+                return;
+            };
+            if rule.denied.is_match(&candidate) {
+                keep_most_specific(&mut denied, rule);
+            } else if rule.allowed.is_match(&candidate) {
+                if rule.applies_to_skill(skill) {
+                    keep_most_specific(&mut allowed, rule);
+                } else {
+                    keep_most_specific(&mut wrong_skill, rule);
+                }
+            } else if rule.allowed_is_empty() {
+                keep_most_specific(&mut nearest_deny_only, rule);
+            } else {
+                keep_most_specific(&mut nearest, rule);
+            }
+        });
+        let reason = match (denied, allowed, wrong_skill) {
+            (Some(rule), _, _) => DenialReason::DeniedBy(RuleRef::new(rule)),
+            (None, Some(rule), _) => {
+                return Decision::Allow(Authorized {
+                    agent,
+                    skill,
+                    path,
+                    rule: RuleRef::new(rule),
+                });
+            }
+            (None, None, Some(rule)) => DenialReason::SkillNotListed(RuleRef::new(rule)),
+            (None, None, None) => DenialReason::NoGrant {
+                nearest: nearest.or(nearest_deny_only).map(RuleRef::new),
+            },
+        };
+        Decision::Deny(Denial {
+            agent,
+            skill,
+            path,
+            reason,
+        })
+    }
+}

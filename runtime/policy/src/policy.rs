@@ -1,0 +1,180 @@
+//! A loaded policy: files read, rules merged, globs compiled, index built.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{InvalidPolicy, Location, PolicyError};
+use crate::index::Index;
+use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, parse_source};
+use crate::path::PathPattern;
+use crate::rule::{Rule, RuleRef};
+
+/// Most policy files in one policy (directories included).
+///
+/// A deployment has a handful; the bound keeps a mistaken `--policy /` from
+/// reading thousands of files at start-up.
+pub const MAX_POLICY_FILES: usize = 1000;
+
+/// An access-control policy: rules from one or more files, ready to evaluate.
+///
+/// Deny by default: see [`Policy::evaluate`].
+pub struct Policy {
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) index: Index,
+}
+
+impl Policy {
+    /// Loads and merges policy files. Each path is a file, or a directory
+    /// whose `*.yaml` / `*.yml` files (not recursive, sorted by name) are
+    /// read. The same rule key in two places is an error naming both.
+    ///
+    /// # Errors
+    /// The first I/O, size, encoding, syntax or semantic error, with
+    /// `file:line:column` where there is one.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, PolicyError> {
+        let mut files = Vec::new();
+        for path in paths {
+            let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+            if meta.is_dir() {
+                let mut found = Vec::new();
+                for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
+                    let p = entry.map_err(|e| io(path, e))?.path();
+                    let yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
+                    if yaml && p.is_file() {
+                        found.push(p);
+                        if found.len() > MAX_POLICY_FILES {
+                            return Err(PolicyError::TooManyFiles {
+                                max: MAX_POLICY_FILES,
+                            });
+                        }
+                    }
+                }
+                if found.is_empty() {
+                    return Err(PolicyError::EmptyDir {
+                        origin: path.display().to_string(),
+                    });
+                }
+                found.sort();
+                files.extend(found);
+            } else {
+                files.push(path.clone());
+            }
+            if files.len() > MAX_POLICY_FILES {
+                return Err(PolicyError::TooManyFiles {
+                    max: MAX_POLICY_FILES,
+                });
+            }
+        }
+        let sources = files
+            .iter()
+            .map(|p| Ok((p.display().to_string(), read_file(p)?)))
+            .collect::<Result<Vec<_>, PolicyError>>()?;
+        Self::from_sources(&sources)
+    }
+
+    /// Builds a policy from `(origin, text)` pairs, merged in order; the
+    /// origin names the source in errors and in [`RuleRef::origin`].
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), without the I/O.
+    pub fn from_sources<O: AsRef<str>, T: AsRef<str>>(
+        sources: &[(O, T)],
+    ) -> Result<Self, PolicyError> {
+        if sources.is_empty() {
+            return Err(PolicyError::NoSources);
+        }
+        if sources.len() > MAX_POLICY_FILES {
+            return Err(PolicyError::TooManyFiles {
+                max: MAX_POLICY_FILES,
+            });
+        }
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut seen: HashMap<PathPattern, Location> = HashMap::new();
+        for (origin, text) in sources {
+            let origin: Arc<str> = Arc::from(origin.as_ref());
+            for def in parse_source(&origin, text.as_ref())? {
+                if rules.len() == MAX_RULES {
+                    return Err(PolicyError::Invalid {
+                        at: def.at,
+                        kind: InvalidPolicy::TooManyRules { max: MAX_RULES },
+                    });
+                }
+                if let Some(first) = seen.get(&def.pattern) {
+                    return Err(PolicyError::Invalid {
+                        at: def.at.clone(),
+                        kind: InvalidPolicy::Conflict {
+                            pattern: def.pattern.to_string(),
+                            first: first.clone(),
+                        },
+                    });
+                }
+                seen.insert(def.pattern.clone(), def.at.clone());
+                let at = def.at.clone();
+                let order = rules.len();
+                let rule = Rule::compile(def, order).map_err(|e| PolicyError::Invalid {
+                    at,
+                    kind: InvalidPolicy::BadGlob {
+                        glob: "(this rule's globs together)".to_owned(),
+                        source: e,
+                    },
+                })?;
+                rules.push(rule);
+            }
+        }
+        let index = Index::new(&rules);
+        Ok(Self { rules, index })
+    }
+
+    /// Every rule, in load order (files in the order given, rules in file order).
+    pub fn rules(&self) -> impl ExactSizeIterator<Item = RuleRef<'_>> + DoubleEndedIterator {
+        self.rules.iter().map(RuleRef::new)
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules (everything is denied).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.rules()).finish()
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> PolicyError {
+    PolicyError::Io {
+        origin: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads at most [`MAX_POLICY_FILE_SIZE`] bytes (the file may grow while we read).
+fn read_file(path: &Path) -> Result<String, PolicyError> {
+    let origin = || path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_POLICY_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(path, e))?;
+    if bytes.len() as u64 > MAX_POLICY_FILE_SIZE {
+        let len = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
+        return Err(PolicyError::TooLarge {
+            origin: origin(),
+            len,
+            max: MAX_POLICY_FILE_SIZE,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| PolicyError::NotUtf8 {
+        origin: origin(),
+        offset: e.utf8_error().valid_up_to(),
+    })
+}

@@ -1,0 +1,338 @@
+//! Evaluation semantics: deny by default, subtree coverage, `*` segments,
+//! siblings, deny wins, skills scoping, multi-file merge.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a panic is a test failure"
+)]
+
+use agentsec_policy::{
+    AgentId, Decision, DenialReason, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+};
+
+fn policy(text: &str) -> Policy {
+    Policy::from_sources(&[("p.yaml", text)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn skill(name: &str) -> SkillRef {
+    SkillRef::new(
+        SkillName::parse(name).unwrap(),
+        SkillDigest::from_bytes([7; 32]),
+    )
+}
+
+fn decide(p: &Policy, agent: &str, path: &str) -> Result<String, String> {
+    decide_skill(p, agent, &skill("any-skill"), path)
+}
+
+fn decide_skill(p: &Policy, agent: &str, skill: &SkillRef, path: &str) -> Result<String, String> {
+    let agent = AgentId::parse(agent).unwrap();
+    let path = SecretPath::parse(path).unwrap();
+    match p.evaluate(&agent, skill, &path) {
+        Decision::Allow(a) => {
+            assert_eq!(a.agent(), &agent);
+            assert_eq!(a.path(), &path);
+            Ok(format!("{} {}", a.rule().pattern(), a.access_level()))
+        }
+        Decision::Deny(d) => Err(d.to_string()),
+    }
+}
+
+const BASIC: &str = "\
+access_control:
+  secrets:
+    databases.postgres.production:
+      allowed_agents: [ops/release-manager, ops/deploy-validator]
+      access_level: readonly
+      audit: true
+    communication.discord:
+      allowed_agents: [\"ops/*\"]
+      access_level: post
+    databases.*.staging:
+      allowed_agents: [\"ops/**\"]
+      denied_agents: [ops/intern]
+";
+
+#[test]
+fn policy_is_shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Policy>();
+}
+
+#[test]
+fn subtree_coverage() {
+    let p = policy(BASIC);
+    let ok = Ok("databases.postgres.production readonly".to_owned());
+    assert_eq!(
+        decide(&p, "ops/release-manager", "databases.postgres.production"),
+        ok
+    );
+    assert_eq!(
+        decide(
+            &p,
+            "ops/release-manager",
+            "databases.postgres.production.password"
+        ),
+        ok
+    );
+    assert_eq!(
+        decide(
+            &p,
+            "ops/release-manager",
+            "databases.postgres.production.a.b.c"
+        ),
+        ok
+    );
+    assert_eq!(
+        decide(
+            &p,
+            "ops/release-manager",
+            r#"["databases"]["postgres"]["production"]["x.y"]"#
+        ),
+        ok
+    );
+}
+
+#[test]
+fn siblings_and_ancestors_are_not_granted() {
+    let p = policy("access_control:\n  secrets:\n    a.b:\n      allowed_agents: [x]\n");
+    assert!(decide(&p, "x", "a.b").is_ok());
+    assert!(decide(&p, "x", "a.b.c").is_ok());
+    assert!(decide(&p, "x", "a.bc").is_err());
+    assert!(decide(&p, "x", "a").is_err());
+    assert!(decide(&p, "x", "a.c").is_err());
+    assert!(decide(&p, "x", "ab").is_err());
+    assert!(decide(&p, "x", "b").is_err());
+}
+
+#[test]
+fn denial_messages_say_how_to_fix() {
+    let p = policy(BASIC);
+    assert_eq!(
+        decide(&p, "ops/changelog", "databases.postgres.production.password"),
+        Err("agent `ops/changelog` may not read `databases.postgres.production.password`: rule \
+             `databases.postgres.production` (p.yaml:3) allows only ops/release-manager, ops/deploy-validator; \
+             add the agent to its allowed_agents to grant it"
+            .into())
+    );
+    assert_eq!(
+        decide(&p, "ops/intern", "databases.redis.staging.url"),
+        Err("agent `ops/intern` may not read `databases.redis.staging.url`: it is denied by `denied_agents` \
+             of rule `databases.*.staging` (p.yaml:10); a deny always wins"
+            .into())
+    );
+    assert_eq!(
+        decide(&p, "ops/x", "monitoring.datadog"),
+        Err("agent `ops/x` may not read `monitoring.datadog`: no rule covers this path; add a rule under \
+             access_control.secrets"
+            .into())
+    );
+}
+
+#[test]
+fn globs_in_rules() {
+    let p = policy(BASIC);
+    assert_eq!(
+        decide(&p, "ops/changelog", "communication.discord.webhook"),
+        Ok("communication.discord post".into())
+    );
+    assert!(decide(&p, "ops/team/bot", "communication.discord.webhook").is_err());
+    assert!(decide(&p, "ops", "communication.discord.webhook").is_err());
+    assert!(decide(&p, "dev/ops", "communication.discord.webhook").is_err());
+    assert!(decide(&p, "ops/team/bot", "databases.mysql.staging.password").is_ok());
+}
+
+#[test]
+fn star_segments() {
+    let p = policy(BASIC);
+    assert!(decide(&p, "ops/a", "databases.postgres.staging").is_ok());
+    assert!(decide(&p, "ops/a", "databases.redis.staging.password").is_ok());
+    assert!(decide(&p, "ops/a", "databases.redis").is_err());
+    assert!(decide(&p, "ops/a", "databases.redis.production").is_err());
+    assert!(decide(&p, "ops/a", "databases.a.b.staging").is_err());
+    // A quoted "*" is a literal key, not a wildcard.
+    let q =
+        policy("access_control:\n  secrets:\n    '[\"a\"][\"*\"]':\n      allowed_agents: [x]\n");
+    assert!(decide(&q, "x", r#"a["*"]"#).is_ok());
+    assert!(decide(&q, "x", "a.b").is_err());
+}
+
+#[test]
+fn deny_wins_over_more_specific_allow() {
+    let p = policy(
+        "access_control:
+  secrets:
+    databases:
+      denied_agents: [ops/intern]
+    databases.postgres.production.password:
+      allowed_agents: [ops/intern]
+",
+    );
+    let e = decide(&p, "ops/intern", "databases.postgres.production.password").unwrap_err();
+    assert!(
+        e.contains("denied by `denied_agents` of rule `databases` (p.yaml:3)"),
+        "{e}"
+    );
+    // Deny in the same rule as an allow.
+    let q = policy(
+        "access_control:\n  secrets:\n    a:\n      allowed_agents: [\"ops/**\"]\n      denied_agents: [ops/intern]\n",
+    );
+    assert!(decide(&q, "ops/intern", "a").is_err());
+    assert!(decide(&q, "ops/intern2", "a").is_ok());
+}
+
+#[test]
+fn most_specific_allow_is_reported() {
+    let p = policy(
+        "access_control:
+  secrets:
+    a:
+      allowed_agents: [x]
+      access_level: readonly
+    a.*.c:
+      allowed_agents: [x]
+      access_level: custom-level
+    a.b:
+      allowed_agents: [x]
+      access_level: read-write
+    '*.b.c':
+      allowed_agents: [x]
+      access_level: post
+",
+    );
+    // a.*.c (2 literals, 3 segments) beats *.b.c (2 literals, 3 segments) by file order,
+    // and both beat a.b (2 literals, 2 segments).
+    assert_eq!(decide(&p, "x", "a.b.c.d"), Ok("a.*.c custom-level".into()));
+    assert_eq!(decide(&p, "x", "a.b.d"), Ok("a.b read-write".into()));
+    assert_eq!(decide(&p, "x", "a.z"), Ok("a readonly".into()));
+    assert_eq!(decide(&p, "x", "z.b.c"), Ok("*.b.c post".into()));
+    let custom = p
+        .rules()
+        .find(|r| r.access_level().as_str() == "custom-level")
+        .unwrap();
+    assert!(!custom.access_level().is_known());
+}
+
+#[test]
+fn skills_scoping() {
+    let digest = "ab".repeat(32);
+    let p = policy(&format!(
+        "access_control:
+  secrets:
+    db:
+      allowed_agents: [ops/a]
+      skills: [db-healthcheck, \"sha256:{digest}\"]
+"
+    ));
+    assert!(decide_skill(&p, "ops/a", &skill("db-healthcheck"), "db.pw").is_ok());
+    let by_digest = SkillRef::new(
+        SkillName::parse("renamed").unwrap(),
+        SkillDigest::from_bytes([0xab; 32]),
+    );
+    assert!(decide_skill(&p, "ops/a", &by_digest, "db.pw").is_ok());
+    let e = decide_skill(&p, "ops/a", &skill("other"), "db.pw").unwrap_err();
+    assert!(
+        e.contains("rule `db` (p.yaml:3) grants it only to skills db-healthcheck, sha256:abab"),
+        "{e}"
+    );
+    assert!(e.contains("not to skill `other` (sha256:0707"), "{e}");
+    // Another agent is told about allowed_agents, not skills.
+    let e = decide_skill(&p, "ops/b", &skill("db-healthcheck"), "db.pw").unwrap_err();
+    assert!(e.contains("allows only ops/a"), "{e}");
+}
+
+#[test]
+fn denial_rule_for_audit() {
+    let p = policy(BASIC);
+    let agent = AgentId::parse("ops/intern").unwrap();
+    let s = skill("s");
+    let path = SecretPath::parse("databases.x.staging").unwrap();
+    let Decision::Deny(d) = p.evaluate(&agent, &s, &path) else {
+        panic!()
+    };
+    assert!(matches!(d.reason(), DenialReason::DeniedBy(_)));
+    let r = d.rule().unwrap();
+    assert_eq!(
+        (r.pattern().to_string().as_str(), r.origin(), r.line()),
+        ("databases.*.staging", "p.yaml", 10)
+    );
+    let path = SecretPath::parse("nothing").unwrap();
+    let Decision::Deny(d) = p.evaluate(&agent, &s, &path) else {
+        panic!()
+    };
+    assert!(d.rule().is_none());
+    assert!(matches!(
+        d.reason(),
+        DenialReason::NoGrant { nearest: None }
+    ));
+}
+
+#[test]
+fn deny_only_rule_as_nearest() {
+    let p = policy("access_control:\n  secrets:\n    cloud:\n      denied_agents: [dev/x]\n");
+    let e = decide(&p, "ops/a", "cloud.aws").unwrap_err();
+    assert!(
+        e.contains("rule `cloud` (p.yaml:3) allows no agents (it only has denied_agents)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn root_is_never_granted() {
+    let p = policy(BASIC);
+    let agent = AgentId::parse("ops/release-manager").unwrap();
+    let s = skill("s");
+    let root = SecretPath::parse_prefix("").unwrap();
+    assert!(!p.evaluate(&agent, &s, &root).is_allowed());
+}
+
+#[test]
+fn multi_file_merge_and_conflict() {
+    let a = "access_control:\n  secrets:\n    a.b:\n      allowed_agents: [x]\n";
+    let b = "access_control:\n  secrets:\n    c:\n      allowed_agents: [y]\n    a.b.c:\n      denied_agents: [x]\n";
+    let p = Policy::from_sources(&[("a.yaml", a), ("b.yaml", b)]).unwrap();
+    assert_eq!(p.len(), 3);
+    let origins: Vec<_> = p
+        .rules()
+        .map(|r| (r.origin().to_owned(), r.line(), r.index()))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            ("a.yaml".into(), 3, 0),
+            ("b.yaml".into(), 3, 1),
+            ("b.yaml".into(), 5, 2)
+        ]
+    );
+    assert!(decide(&p, "x", "a.b.d").is_ok());
+    assert!(decide(&p, "x", "a.b.c").is_err());
+    assert!(decide(&p, "y", "c.d").is_ok());
+
+    let c = "access_control:\n  secrets:\n\n    a.b:\n      denied_agents: [z]\n";
+    let e = Policy::from_sources(&[("a.yaml", a), ("c.yaml", c)]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "c.yaml:4:5: rule `a.b` is also defined at a.yaml:3:5; conflicts are reported, never resolved: merge the two \
+         rules into one"
+    );
+}
+
+#[test]
+fn load_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = "access_control:\n  secrets:\n    a:\n      allowed_agents: [x]\n";
+    let b = "access_control:\n  secrets:\n    b:\n      allowed_agents: [x]\n";
+    std::fs::write(dir.path().join("20-b.yml"), b).unwrap();
+    std::fs::write(dir.path().join("10-a.yaml"), a).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not yaml").unwrap();
+    std::fs::create_dir(dir.path().join("sub.yaml")).unwrap();
+    let p = Policy::load(&[dir.path().to_path_buf()]).unwrap();
+    let keys: Vec<_> = p.rules().map(|r| r.pattern().to_string()).collect();
+    assert_eq!(keys, ["a", "b"]);
+    assert!(p.rules().next().unwrap().origin().ends_with("10-a.yaml"));
+
+    // The same file twice is a conflict, reported with both locations.
+    let file = dir.path().join("10-a.yaml");
+    let e = Policy::load(&[dir.path().to_path_buf(), file]).unwrap_err();
+    assert!(e.to_string().contains("rule `a` is also defined at"), "{e}");
+}
