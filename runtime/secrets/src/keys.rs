@@ -1,0 +1,415 @@
+//! age identities, found the way sops finds them (SPEC section 9).
+//!
+//! All sources are combined (not first match): `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+//! `SOPS_AGE_KEY_CMD` and the default file `$XDG_CONFIG_HOME/sops/age/keys.txt` (or
+//! `$HOME/.config/sops/age/keys.txt`), plus files added with [`Identities::add_file`].
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+
+use zeroize::Zeroizing;
+
+use crate::MAX_KEY_SOURCE_SIZE;
+use crate::error::SopsError;
+
+/// Where identities are looked for. Build it from the process environment with
+/// [`KeySources::from_process_env`], or from any lookup function (tests, a sanitised
+/// environment) with [`KeySources::from_env_fn`].
+#[derive(Default)]
+pub struct KeySources {
+    /// `SOPS_AGE_KEY`: one or more `AGE-SECRET-KEY-1…` keys, newline or space separated.
+    pub sops_age_key: Option<Zeroizing<String>>,
+    /// `SOPS_AGE_KEY_FILE`: a key file.
+    pub sops_age_key_file: Option<PathBuf>,
+    /// `SOPS_AGE_KEY_CMD`: a command (run with `sh -c`) whose standard output is key file text.
+    pub sops_age_key_cmd: Option<String>,
+    /// `XDG_CONFIG_HOME`, for the default key file.
+    pub xdg_config_home: Option<PathBuf>,
+    /// `HOME`, for the default key file when `XDG_CONFIG_HOME` is unset or empty.
+    pub home: Option<PathBuf>,
+}
+
+impl fmt::Debug for KeySources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySources")
+            .field(
+                "sops_age_key",
+                &self.sops_age_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("sops_age_key_file", &self.sops_age_key_file)
+            .field("sops_age_key_cmd", &self.sops_age_key_cmd)
+            .field("xdg_config_home", &self.xdg_config_home)
+            .field("home", &self.home)
+            .finish()
+    }
+}
+
+impl KeySources {
+    /// Reads the variables from the process environment.
+    pub fn from_process_env() -> Self {
+        Self::from_env_fn(|name| std::env::var_os(name))
+    }
+
+    /// Reads the variables through `get` (e.g. a map in tests). Empty values count as unset.
+    pub fn from_env_fn(get: impl Fn(&str) -> Option<OsString>) -> Self {
+        let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
+        KeySources {
+            sops_age_key: non_empty("SOPS_AGE_KEY")
+                .map(|v| Zeroizing::new(v.to_string_lossy().into_owned())),
+            sops_age_key_file: non_empty("SOPS_AGE_KEY_FILE").map(PathBuf::from),
+            sops_age_key_cmd: non_empty("SOPS_AGE_KEY_CMD")
+                .map(|v| v.to_string_lossy().into_owned()),
+            xdg_config_home: non_empty("XDG_CONFIG_HOME").map(PathBuf::from),
+            home: non_empty("HOME").map(PathBuf::from),
+        }
+    }
+
+    /// The default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` if `XDG_CONFIG_HOME` is set,
+    /// else `$HOME/.config/sops/age/keys.txt` (Linux/BSD rules; sops uses
+    /// `~/Library/Application Support` on macOS when `XDG_CONFIG_HOME` is unset).
+    pub fn default_key_file(&self) -> Option<PathBuf> {
+        let base = match (&self.xdg_config_home, &self.home) {
+            (Some(x), _) => x.clone(),
+            (None, Some(h)) if cfg!(target_os = "macos") => h.join("Library/Application Support"),
+            (None, Some(h)) => h.join(".config"),
+            (None, None) => return None,
+        };
+        Some(base.join("sops").join("age").join("keys.txt"))
+    }
+}
+
+/// An identity this build found but cannot use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnsupportedIdentity {
+    /// A hybrid post-quantum identity (`AGE-SECRET-KEY-PQ-1…`, sops 3.12+).
+    PostQuantum,
+    /// An age plugin identity (`AGE-PLUGIN-…`).
+    Plugin,
+    /// A passphrase-protected identity file (an age-encrypted key file).
+    PassphraseProtected,
+}
+
+impl fmt::Display for UnsupportedIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnsupportedIdentity::PostQuantum => {
+                "a post-quantum identity (AGE-SECRET-KEY-PQ-1...), which this build cannot use"
+            }
+            UnsupportedIdentity::Plugin => {
+                "an age plugin identity (AGE-PLUGIN-...), which this build cannot use"
+            }
+            UnsupportedIdentity::PassphraseProtected => {
+                "a passphrase-protected identity file, which this build cannot use"
+            }
+        })
+    }
+}
+
+/// The age identities available for decryption.
+///
+/// Holds X25519 identities (the `age` crate keeps their key material zeroized on drop), the
+/// identities that were found but cannot be used, and the list of places searched, for error
+/// messages.
+#[derive(Default)]
+pub struct Identities {
+    x25519: Vec<age::x25519::Identity>,
+    unsupported: Vec<(String, UnsupportedIdentity)>,
+    searched: Vec<String>,
+}
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identities")
+            .field("usable", &self.x25519.len())
+            .field("unsupported", &self.unsupported)
+            .field("searched", &self.searched)
+            .finish()
+    }
+}
+
+impl Identities {
+    /// No identities.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Identities from every source sops uses, combined. Errors when a source is present but
+    /// unusable (an unreadable `SOPS_AGE_KEY_FILE`, a malformed line, a failing
+    /// `SOPS_AGE_KEY_CMD`). Finding no identity at all is **not** an error here: decryption
+    /// reports it, listing the locations searched.
+    pub fn discover(sources: &KeySources) -> Result<Self, SopsError> {
+        let mut ids = Identities::new();
+        if let Some(text) = &sources.sops_age_key {
+            ids.add_text(text, "SOPS_AGE_KEY")?;
+        } else {
+            ids.searched.push("SOPS_AGE_KEY".to_owned());
+        }
+        if let Some(path) = &sources.sops_age_key_file {
+            let text = read_limited(path, "SOPS_AGE_KEY_FILE")?;
+            ids.add_text(&text, &format!("SOPS_AGE_KEY_FILE ({})", path.display()))?;
+        } else {
+            ids.searched.push("SOPS_AGE_KEY_FILE".to_owned());
+        }
+        if let Some(cmd) = &sources.sops_age_key_cmd {
+            let text = run_key_cmd(cmd)?;
+            ids.add_text(&text, "SOPS_AGE_KEY_CMD")?;
+        } else {
+            ids.searched.push("SOPS_AGE_KEY_CMD".to_owned());
+        }
+        match sources.default_key_file() {
+            Some(path) if path.exists() => {
+                let text = read_limited(&path, &path.display().to_string())?;
+                ids.add_text(&text, &path.display().to_string())?;
+            }
+            Some(path) => ids.searched.push(path.display().to_string()),
+            None => ids
+                .searched
+                .push("$HOME/.config/sops/age/keys.txt".to_owned()),
+        }
+        Ok(ids)
+    }
+
+    /// [`Identities::discover`] with [`KeySources::from_process_env`].
+    pub fn from_process_env() -> Result<Self, SopsError> {
+        Self::discover(&KeySources::from_process_env())
+    }
+
+    /// Adds the identities of an explicitly configured key file.
+    pub fn add_file(&mut self, path: &Path) -> Result<(), SopsError> {
+        let name = path.display().to_string();
+        let text = read_limited(path, &name)?;
+        self.add_text(&text, &name)
+    }
+
+    /// Adds identities from key file text (`#` comments, blank lines, `AGE-SECRET-KEY-1…`
+    /// lines, several keys per line separated by spaces). `source` names it in errors, which
+    /// give line numbers, never line contents.
+    pub fn add_key_text(&mut self, text: &str, source: &str) -> Result<(), SopsError> {
+        self.add_text(text, source)
+    }
+
+    fn add_text(&mut self, text: &str, source: &str) -> Result<(), SopsError> {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with("age-encryption.org/") || trimmed.starts_with("-----BEGIN AGE") {
+            self.unsupported
+                .push((source.to_owned(), UnsupportedIdentity::PassphraseProtected));
+            return Ok(());
+        }
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            for token in line.split_whitespace() {
+                let malformed = |reason: &str| SopsError::Identity {
+                    source_name: source.to_owned(),
+                    line: Some(n + 1),
+                    reason: reason.to_owned(),
+                };
+                if token.starts_with("AGE-SECRET-KEY-PQ-1") {
+                    self.unsupported
+                        .push((source.to_owned(), UnsupportedIdentity::PostQuantum));
+                } else if token.starts_with("AGE-PLUGIN-") {
+                    self.unsupported
+                        .push((source.to_owned(), UnsupportedIdentity::Plugin));
+                } else if token.starts_with("AGE-SECRET-KEY-1") {
+                    let id = age::x25519::Identity::from_str(token)
+                        .map_err(|_| malformed("malformed age secret key (bad Bech32 encoding)"))?;
+                    self.x25519.push(id);
+                } else {
+                    return Err(malformed(
+                        "unknown identity type (expected AGE-SECRET-KEY-1..., a `#` comment \
+                         or a blank line)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of usable identities.
+    pub fn len(&self) -> usize {
+        self.x25519.len()
+    }
+
+    /// Whether there is no usable identity.
+    pub fn is_empty(&self) -> bool {
+        self.x25519.is_empty()
+    }
+
+    /// Identities that were found but cannot be used by this build, with their source.
+    pub fn unsupported(&self) -> &[(String, UnsupportedIdentity)] {
+        &self.unsupported
+    }
+
+    /// Locations searched that held nothing (for "did not find keys in ..." messages).
+    pub fn searched(&self) -> &[String] {
+        &self.searched
+    }
+
+    pub(crate) fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.x25519.iter().map(|i| i as &dyn age::Identity)
+    }
+}
+
+fn read_limited(path: &Path, name: &str) -> Result<Zeroizing<String>, SopsError> {
+    let err = |reason: String| SopsError::Identity {
+        source_name: name.to_owned(),
+        line: None,
+        reason,
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
+    let mut buf = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_SOURCE_SIZE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    into_text(buf, name)
+}
+
+fn into_text(buf: Zeroizing<Vec<u8>>, name: &str) -> Result<Zeroizing<String>, SopsError> {
+    let err = |reason: &str| SopsError::Identity {
+        source_name: name.to_owned(),
+        line: None,
+        reason: reason.to_owned(),
+    };
+    if buf.len() > MAX_KEY_SOURCE_SIZE {
+        return Err(err(
+            "larger than the limit for a key source (MAX_KEY_SOURCE_SIZE)",
+        ));
+    }
+    match std::str::from_utf8(&buf) {
+        Ok(s) => Ok(Zeroizing::new(s.to_owned())),
+        Err(_) => Err(err("not UTF-8 text")),
+    }
+}
+
+/// Runs `SOPS_AGE_KEY_CMD` with `sh -c`; its standard output is key file text. Standard error
+/// is passed through to ours (it is the command's own diagnostics).
+fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, SopsError> {
+    let err = |reason: String| SopsError::Identity {
+        source_name: "SOPS_AGE_KEY_CMD".to_owned(),
+        line: None,
+        reason,
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| err(format!("cannot run `sh -c`: {e}")))?;
+    let mut buf = Zeroizing::new(Vec::new());
+    let read = match child.stdout.take() {
+        Some(out) => out
+            .take(MAX_KEY_SOURCE_SIZE as u64 + 1)
+            .read_to_end(&mut buf),
+        None => Ok(0),
+    };
+    if buf.len() > MAX_KEY_SOURCE_SIZE {
+        // Best effort: the output is already too large to use.
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(|e| err(format!("waiting for the command failed: {e}")))?;
+    read.map_err(|e| err(format!("reading its output failed: {e}")))?;
+    if !status.success() {
+        return Err(err(format!("the command failed ({status})")));
+    }
+    into_text(buf, "SOPS_AGE_KEY_CMD")
+}
+
+/// What happened to one master key while recovering the data key.
+#[derive(Debug, Clone)]
+pub struct KeyAttempt {
+    /// The recipient (an `age1…` public key) or the master key type (`pgp`, `kms`, ...).
+    pub recipient: String,
+    /// Why it failed, or `None` if it succeeded.
+    pub failure: Option<String>,
+}
+
+/// One key group's outcome.
+#[derive(Debug, Clone)]
+pub struct GroupReport {
+    /// Every master key of the group that was tried.
+    pub attempts: Vec<KeyAttempt>,
+    /// Whether some key of the group decrypted its part.
+    pub success: bool,
+}
+
+/// Why the data key could not be recovered: per group, the recipients tried (public keys only),
+/// plus where identities were looked for. Shown by [`SopsError::DataKey`].
+#[derive(Debug, Clone)]
+pub struct DataKeyReport {
+    /// One entry per key group.
+    pub groups: Vec<GroupReport>,
+    /// Groups needed (Shamir threshold; 1 without Shamir).
+    pub threshold: usize,
+    /// Number of usable identities that were tried.
+    pub identities: usize,
+    /// Locations searched that held no identity.
+    pub searched: Vec<String>,
+    /// Identities found that this build cannot use.
+    pub unsupported: Vec<(String, UnsupportedIdentity)>,
+    /// A problem with the recovered parts themselves (e.g. Shamir shares that do not combine).
+    pub detail: Option<String>,
+}
+
+impl fmt::Display for DataKeyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, g) in self.groups.iter().enumerate() {
+            writeln!(
+                f,
+                "Group {i}: {}",
+                if g.success { "SUCCESS" } else { "FAILED" }
+            )?;
+            if !g.success {
+                for a in &g.attempts {
+                    match &a.failure {
+                        Some(why) => writeln!(f, "  {}: FAILED ({why})", a.recipient)?,
+                        None => writeln!(f, "  {}: SUCCESS", a.recipient)?,
+                    }
+                }
+            }
+        }
+        if let Some(d) = &self.detail {
+            writeln!(f, "{d}")?;
+        }
+        if self.groups.len() > 1 {
+            let ok = self.groups.iter().filter(|g| g.success).count();
+            writeln!(
+                f,
+                "The file needs {} of {} key groups (Shamir threshold); {ok} succeeded.",
+                self.threshold,
+                self.groups.len()
+            )?;
+        }
+        for (source, kind) in &self.unsupported {
+            writeln!(f, "Found {kind} in {source}.")?;
+        }
+        if self.identities == 0 {
+            write!(f, "No usable age identity was found")?;
+        } else {
+            write!(
+                f,
+                "None of the {} age identities loaded matches a recipient above",
+                self.identities
+            )?;
+        }
+        if !self.searched.is_empty() {
+            write!(f, "; also searched: {}", self.searched.join(", "))?;
+        }
+        write!(
+            f,
+            ".\nHint: set SOPS_AGE_KEY_FILE to a key file holding the private key of one of these \
+             recipients (or SOPS_AGE_KEY to the key, or SOPS_AGE_KEY_CMD to a command that prints it)."
+        )
+    }
+}

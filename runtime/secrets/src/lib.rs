@@ -1,0 +1,281 @@
+//! Reading SOPS files encrypted for age recipients.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use agentsec_secrets::{decrypt_file, DecryptOptions, Identities, Lookup};
+//!
+//! # fn main() -> Result<(), agentsec_secrets::SopsError> {
+//! // SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and ~/.config/sops/age/keys.txt.
+//! let ids = Identities::from_process_env()?;
+//! let tree = decrypt_file(Path::new("secrets.yaml"), &ids, DecryptOptions::default())?;
+//! match tree.lookup(&["databases", "postgres", "password"]) {
+//!     Lookup::Leaf(leaf) => {
+//!         let _bytes: &[u8] = leaf.value().expose_secret();
+//!     }
+//!     Lookup::Branch { children } => println!("a mapping with keys {children:?}"),
+//!     Lookup::Null | Lookup::NotFound { .. } => println!("no such secret"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What this crate guarantees:
+//! - The MAC is always verified; a file with a wrong, missing or undecryptable MAC is refused
+//!   (only [`DecryptOptions::ignore_mac`], meant for a recovery command, skips the check).
+//! - Plaintext lives only in zeroizing buffers: [`SecretValue`], the data key, Shamir shares and
+//!   every intermediate decryption buffer are wiped on drop.
+//! - No error message contains a value, a MAC or a key file line; they name the file, the key
+//!   path or the line number.
+//! - Hostile input is bounded: [`MAX_FILE_SIZE`], [`MAX_YAML_NODES`], [`MAX_NESTING_DEPTH`],
+//!   [`MAX_KEY_SOURCE_SIZE`].
+//!
+//! Formats: YAML and JSON (dotenv, INI and binary are not read yet). Compatibility notes and
+//! known differences from sops are listed on [`decrypt_bytes`].
+
+#![forbid(unsafe_code)]
+
+mod cipher;
+mod datakey;
+mod decrypt;
+mod doc;
+mod error;
+mod gofmt;
+mod json;
+mod keys;
+mod mac;
+mod metadata;
+mod rules;
+mod secret;
+mod shamir;
+mod store;
+mod tree;
+mod yaml;
+mod yaml_scalar;
+
+use std::io::Read;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+pub use error::SopsError;
+pub use keys::{
+    DataKeyReport, GroupReport, Identities, KeyAttempt, KeySources, UnsupportedIdentity,
+};
+pub use secret::SecretValue;
+pub use store::{SecretStore, SopsStore, StoreError, StoredSecret};
+pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
+
+/// Largest SOPS file read, in bytes. Secrets files are kilobytes; the bound keeps a hostile or
+/// mistaken path (a log file, a device) from exhausting memory before parsing starts.
+pub const MAX_FILE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Largest number of YAML nodes in a file, counting every alias expansion. yaml.v3 (and so
+/// sops) expands aliases into copies; without a bound, a few lines of nested aliases
+/// ("billion laughs") expand into gigabytes.
+pub const MAX_YAML_NODES: usize = 250_000;
+
+/// Deepest nesting of mappings and sequences. Real secrets trees are a handful of levels deep;
+/// the bound keeps recursive processing of hostile input within a small, fixed stack.
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// Largest key source read (key file, `SOPS_AGE_KEY_CMD` output), in bytes. An age identity is
+/// 74 characters; the bound stops a misconfigured path or command from being read whole.
+pub const MAX_KEY_SOURCE_SIZE: usize = 1024 * 1024;
+
+/// The store format of a SOPS file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// YAML (`.yaml`, `.yml`), possibly several documents.
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+}
+
+impl Format {
+    /// The format sops would pick from the file name: `.yaml`/`.yml` → YAML, `.json` → JSON.
+    /// Other names (sops: `.env` dotenv, `.ini` INI, anything else binary) are not supported yet.
+    pub fn from_path(path: &Path) -> Result<Format, SopsError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("yaml" | "yml") => Ok(Format::Yaml),
+            Some("json") => Ok(Format::Json),
+            other => Err(SopsError::UnsupportedFormat {
+                file: path.display().to_string(),
+                detail: match other {
+                    Some("env") => "dotenv SOPS files are not supported yet".to_owned(),
+                    Some("ini") => "INI SOPS files are not supported yet".to_owned(),
+                    _ => "sops would read this name as a binary file, which is not supported \
+                          yet; use a .yaml or .json file"
+                        .to_owned(),
+                },
+            }),
+        }
+    }
+}
+
+/// Options for decryption.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecryptOptions {
+    /// Skip the MAC check (`sops decrypt --ignore-mac`). Only for recovering a damaged file:
+    /// the result may have been tampered with. Values still must decrypt.
+    pub ignore_mac: bool,
+}
+
+impl DecryptOptions {
+    /// Options with the MAC check skipped; see [`DecryptOptions::ignore_mac`].
+    pub fn ignoring_mac() -> Self {
+        DecryptOptions { ignore_mac: true }
+    }
+}
+
+/// Reads, decrypts and verifies the SOPS file at `path`; the format comes from the name
+/// ([`Format::from_path`]).
+pub fn decrypt_file(
+    path: &Path,
+    ids: &Identities,
+    opts: DecryptOptions,
+) -> Result<SecretTree, SopsError> {
+    let name = path.display().to_string();
+    let format = Format::from_path(path)?;
+    let bytes = read_file(path, &name)?;
+    decrypt_bytes(&bytes, format, &name, ids, opts)
+}
+
+fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, SopsError> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SopsError::FileNotFound {
+                file: name.to_owned(),
+            }
+        } else {
+            SopsError::Read {
+                file: name.to_owned(),
+                source: e,
+            }
+        }
+    })?;
+    let mut buf = Zeroizing::new(Vec::new());
+    file.take(MAX_FILE_SIZE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| SopsError::Read {
+            file: name.to_owned(),
+            source: e,
+        })?;
+    if buf.len() > MAX_FILE_SIZE {
+        return Err(SopsError::FileTooLarge {
+            file: name.to_owned(),
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    Ok(buf)
+}
+
+/// Decrypts and verifies SOPS file contents; `name` is used in error messages only.
+///
+/// Steps, as `sops decrypt`: parse; read the `sops` metadata (from the first document); recover
+/// the data key with `ids`; decrypt every value that the file's rules say is encrypted (AAD =
+/// mapping keys joined by `:` plus `:`); compute the MAC over all values in order and compare it
+/// with the stored one unless `opts.ignore_mac`.
+///
+/// Compatibility decisions and known differences from sops:
+/// - Files without a `version` field (written by rops) are accepted; sops refuses them with
+///   `Version string empty` although nothing else is wrong. The version is not authenticated.
+/// - JSON numbers are read as float64, as sops before 3.13.2 did; if the file's `version` is
+///   3.13.2 or later, integers that fit `i64` are read as integers (as that sops does).
+/// - `encrypted_comment_regex` / `unencrypted_comment_regex`: comments are invisible to the YAML
+///   reader, so a leaf counts as encrypted exactly when it is an `ENC[...]` string; the
+///   mandatory MAC check refuses any file where that differs from what sops did.
+/// - Comments stored as list elements (`ENC[...,type:comment]`) are dropped, so list indices in
+///   [`SecretTree::lookup`] do not count them (sops' `--extract` does).
+/// - Regexes use the `regex` crate: RE2 syntax, but `\w`, `\d`, `\s` and `\b` are
+///   Unicode-aware where Go's are ASCII-only.
+/// - YAML merge keys (`<<`) are kept as ordinary keys, like sops' tree walk does.
+pub fn decrypt_bytes(
+    bytes: &[u8],
+    format: Format,
+    name: &str,
+    ids: &Identities,
+    opts: DecryptOptions,
+) -> Result<SecretTree, SopsError> {
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(SopsError::FileTooLarge {
+            file: name.to_owned(),
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    let mut raw = match format {
+        Format::Yaml => {
+            let text = std::str::from_utf8(bytes).map_err(|e| SopsError::Syntax {
+                file: name.to_owned(),
+                line: None,
+                message: format!("not UTF-8 (at byte {})", e.valid_up_to()),
+            })?;
+            yaml::parse(text, name)?
+        }
+        Format::Json => json::parse(bytes, name)?,
+    };
+    let meta = metadata::take(&mut raw.documents, name)?;
+    let key = datakey::recover(&meta, ids, name)?;
+    let mut walker = decrypt::Walker {
+        file: name,
+        key: &key,
+        selection: &meta.selection,
+        mac: mac::MacHasher::new(meta.mac_only_encrypted),
+        json_ints: format == Format::Json && meta.json_ints(),
+        format,
+    };
+    let mut documents = Vec::with_capacity(raw.documents.len());
+    for doc in raw.documents {
+        documents.push(walker.document(doc)?);
+    }
+    let computed = walker.mac.finish();
+    if !opts.ignore_mac {
+        mac::verify(
+            &computed,
+            meta.mac.as_deref(),
+            meta.lastmodified.as_deref(),
+            &key,
+            name,
+        )?;
+    }
+    Ok(SecretTree::new(documents))
+}
+
+/// Parses a **plaintext** YAML or JSON file into a tree typed exactly as decryption types it
+/// (same scalar resolution, same leaf texts), without any `sops` metadata handling. Meant for
+/// tests and tools that compare a decrypted file with its plaintext twin; a top-level `sops` key
+/// is kept like any other.
+pub fn parse_plaintext(bytes: &[u8], format: Format, name: &str) -> Result<SecretTree, SopsError> {
+    let raw = match format {
+        Format::Yaml => {
+            let text = std::str::from_utf8(bytes).map_err(|e| SopsError::Syntax {
+                file: name.to_owned(),
+                line: None,
+                message: format!("not UTF-8 (at byte {})", e.valid_up_to()),
+            })?;
+            yaml::parse(text, name)?
+        }
+        Format::Json => json::parse(bytes, name)?,
+    };
+    let key = cipher::DataKey(Zeroizing::new([0u8; 32]));
+    // Every key ends with "": nothing is encrypted.
+    let selection = rules::Selection::UnencryptedSuffix(String::new());
+    let mut walker = decrypt::Walker {
+        file: name,
+        key: &key,
+        selection: &selection,
+        mac: mac::MacHasher::new(false),
+        json_ints: false,
+        format,
+    };
+    let mut documents = Vec::with_capacity(raw.documents.len());
+    for doc in raw.documents {
+        documents.push(walker.document(doc)?);
+    }
+    Ok(SecretTree::new(documents))
+}

@@ -1,0 +1,52 @@
+//! [`SecretValue`]: the bytes of one leaf, zeroized on drop, never printed.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+/// The plaintext bytes of one leaf of a SOPS file.
+///
+/// The bytes are wiped when the value is dropped. There is no `Display`, no `Serialize` and no
+/// `Clone`; `Debug` prints only the length. The one way to the bytes is
+/// [`SecretValue::expose_secret`], so every place that releases a secret is easy to find.
+pub struct SecretValue(Zeroizing<Vec<u8>>);
+
+impl SecretValue {
+    /// Wraps bytes that are already in a zeroizing buffer.
+    pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+        SecretValue(bytes)
+    }
+
+    /// Copies bytes that are not secret in themselves (an unencrypted value of the file).
+    pub(crate) fn from_plain(bytes: &[u8]) -> Self {
+        SecretValue(Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// A second, independently zeroized copy. Deliberately not `Clone`, so
+    /// that every copy of a secret is a visible call.
+    pub fn duplicate(&self) -> SecretValue {
+        SecretValue(Zeroizing::new(self.0.to_vec()))
+    }
+
+    /// The plaintext. Call this only where the value leaves the host (into guest memory, into
+    /// the environment of a child the operator asked for, ...).
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Number of bytes (not secret: the file's ciphertext length reveals it anyway).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretValue([REDACTED; {} bytes])", self.0.len())
+    }
+}
