@@ -1,0 +1,23 @@
+//! `agentsec-run SKILL.wasm --agent ID`: see `agentsec-run --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// Every freed heap block is zeroed, so transient copies of secret values
+/// (e.g. the string wasmtime copies into guest memory) do not linger.
+#[global_allocator]
+static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
+fn main() -> ExitCode {
+    let args = agentsec_cli::run_cmd::Args::parse();
+    agentsec_cli::init_tracing();
+    match agentsec_cli::run_cmd::main(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(agentsec_cli::run_cmd::Failure(code, message)) => {
+            eprintln!("agentsec-run: error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Exit codes of `agentsec-run`, documented in `--help` and the README.
+
+/// The skill ran and returned a result (printed on stdout).
+pub const OK: u8 = 0;
+/// The skill ran and returned an error of its own.
+pub const SKILL_ERROR: u8 = 1;
+/// Bad usage or configuration: flags, policy, secrets file (MAC, keys),
+/// audit log, or a component that cannot be loaded. The skill did not run.
+pub const CONFIG: u8 = 2;
+/// The skill returned an error after the policy denied it a secret: the fix
+/// is a policy change (the denial on stderr names the rule).
+pub const DENIED: u8 = 3;
+/// A limit stopped the skill (deadline, memory, output, secret calls).
+pub const LIMIT: u8 = 4;
+/// The skill trapped (crashed), or the host stopped it because an audit
+/// record could not be written (fail closed: nothing was released).
+pub const TRAP: u8 = 5;
+
+/// The table printed by `--help` and kept in the README.
+pub const TABLE: &str = "\
+Exit codes:
+  0  the skill returned a result (on stdout)
+  1  the skill returned an error
+  2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
+  3  the skill returned an error after a policy denial (stderr names the rule to change)
+  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls)
+  5  the skill trapped, or an audit record could not be written (nothing was released)";

@@ -1,0 +1,295 @@
+//! `agentsec-run`: run one skill for one agent.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentsec_audit::AuditLog;
+use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest};
+use agentsec_policy::{AgentId, Policy};
+use agentsec_secrets::{Identities, SopsStore};
+use clap::Parser;
+
+use crate::exit;
+use crate::project::{self, Project};
+use crate::units::{parse_duration, parse_size};
+
+/// How long after its deadline a run that is stuck inside a host call (where
+/// the epoch deadline cannot interrupt it) is stopped by ending the process.
+pub const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// Run a WebAssembly skill for an agent, with secrets from a SOPS file,
+/// checked by policy and audited.
+#[derive(Debug, Parser)]
+#[command(name = "agentsec-run", version, after_long_help = exit::TABLE, after_help = exit::TABLE)]
+pub struct Args {
+    /// The skill: a WebAssembly component (wasm32-wasip2) of the agentsec:skill world.
+    #[arg(value_name = "SKILL.wasm")]
+    pub skill: PathBuf,
+
+    /// The agent the skill runs for, e.g. `ops/release-manager`.
+    #[arg(long, value_name = "ID")]
+    pub agent: String,
+
+    /// JSON input for the skill, or `@FILE` to read it from a file (`@-`: stdin).
+    #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
+    pub input: String,
+
+    /// SOPS-encrypted secrets file [default: from agentsec.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+
+    /// Use `secrets.NAME.yaml` next to the default secrets file.
+    #[arg(long, value_name = "NAME", conflicts_with = "secrets")]
+    pub env: Option<String>,
+
+    /// Access-control policy file or directory of *.yaml files; repeatable
+    /// [default: from agentsec.yaml].
+    #[arg(long, value_name = "FILE|DIR")]
+    pub policy: Vec<PathBuf>,
+
+    /// Audit log to append to [default: from agentsec.yaml, else
+    /// $XDG_STATE_HOME/agentsec/audit.log].
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Wall-clock deadline, e.g. `2s`, `500ms`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+
+    /// Linear-memory limit, e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB")]
+    pub max_memory: usize,
+
+    /// Limit on each of the result, stdout and stderr, e.g. `1MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
+    pub max_output: usize,
+
+    /// Limit on get-secret and list-secrets calls per run.
+    #[arg(long, value_name = "N", default_value_t = agentsec_host::limits::DEFAULT_MAX_SECRET_CALLS)]
+    pub max_secret_calls: u32,
+}
+
+/// A failure before the skill ran: message and exit code.
+pub struct Failure(pub u8, pub String);
+
+impl<E: std::fmt::Display> From<(u8, E)> for Failure {
+    fn from((code, e): (u8, E)) -> Failure {
+        Failure(code, e.to_string())
+    }
+}
+
+fn config<E: std::fmt::Display>(e: E) -> Failure {
+    Failure(exit::CONFIG, e.to_string())
+}
+
+/// Runs `agentsec-run` and returns its exit code.
+pub fn main(args: Args) -> Result<u8, Failure> {
+    let cwd = std::env::current_dir().map_err(config)?;
+    let project = project::discover(&cwd).map_err(config)?.unwrap_or_default();
+
+    let agent: AgentId = args
+        .agent
+        .parse()
+        .map_err(|e| config(format!("--agent: {e}")))?;
+    let input = read_input(&args.input)?;
+    let secrets_file = secrets_path(&args, &project)?;
+    let policy_paths = if args.policy.is_empty() {
+        project.policy.clone()
+    } else {
+        args.policy.clone()
+    };
+    if policy_paths.is_empty() {
+        return Err(config(
+            "no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)",
+        ));
+    }
+    let audit_path = match args.audit_log.clone().or_else(|| project.audit_log.clone()) {
+        Some(path) => path,
+        None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
+    };
+    let mut limits = Limits::default();
+    limits.timeout = args.timeout;
+    limits.max_memory = args.max_memory;
+    limits.max_output = args.max_output;
+    limits.max_secret_calls = args.max_secret_calls;
+
+    // Fail fast, before the skill runs: policy parses, secrets decrypt and
+    // their MAC verifies, the audit log is writable, the component links.
+    let policy = Policy::load(&policy_paths).map_err(config)?;
+    let mut identities = Identities::from_process_env().map_err(config)?;
+    if let Some(key_file) = &project.age_key_file {
+        identities.add_file(key_file).map_err(config)?;
+    }
+    let store = SopsStore::open(&secrets_file, &identities).map_err(config)?;
+    drop(identities);
+    let audit = AuditLog::open(&audit_path).map_err(config)?;
+    let host = Host::new(HostConfig::default()).map_err(config)?;
+    let skill = host.load_file(&args.skill).map_err(config)?;
+    let run_id = agentsec_audit::new_run_id().map_err(config)?;
+
+    let watchdog = Watchdog::start(limits.timeout + DEADLINE_GRACE);
+    let report = host.run(
+        &skill,
+        RunRequest {
+            agent,
+            input,
+            policy: Arc::new(policy),
+            store: Arc::new(store),
+            audit: Arc::new(Mutex::new(audit)),
+            limits,
+            run_id,
+        },
+    );
+    watchdog.stop();
+
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(&report.stdout);
+    let _ = stderr.write_all(&report.stderr);
+    let name = skill.name();
+    let code = match report.end {
+        RunEnd::Ok(result) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(result.as_bytes());
+            if !result.ends_with('\n') {
+                let _ = stdout.write_all(b"\n");
+            }
+            exit::OK
+        }
+        RunEnd::SkillError(message) if report.stats.denied > 0 => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` failed after a policy denial: {message}"
+            );
+            exit::DENIED
+        }
+        RunEnd::SkillError(message) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` returned an error: {message}"
+            );
+            exit::SKILL_ERROR
+        }
+        RunEnd::Limit(kind) => {
+            let hint = match kind {
+                LimitKind::Timeout => format!(" ({:?}; raise it with --timeout)", limits.timeout),
+                LimitKind::Memory => {
+                    format!(" ({} bytes; raise it with --max-memory)", limits.max_memory)
+                }
+                LimitKind::Output => {
+                    format!(" ({} bytes; raise it with --max-output)", limits.max_output)
+                }
+                LimitKind::SecretCalls => {
+                    format!(
+                        " ({} calls; raise it with --max-secret-calls)",
+                        limits.max_secret_calls
+                    )
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` stopped: {kind} exceeded{hint}"
+            );
+            exit::LIMIT
+        }
+        RunEnd::Trap(message) => {
+            let _ = writeln!(stderr, "agentsec-run: skill `{name}` trapped: {message}");
+            exit::TRAP
+        }
+        RunEnd::AuditFailed(why) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: stopped skill `{name}`: the audit record could not be written, so nothing was released: {why}"
+            );
+            exit::TRAP
+        }
+        other => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` ended unexpectedly: {other:?}"
+            );
+            exit::TRAP
+        }
+    };
+    Ok(code)
+}
+
+fn read_input(arg: &str) -> Result<String, Failure> {
+    let text = match arg.strip_prefix('@') {
+        Some("-") => std::io::read_to_string(std::io::stdin())
+            .map_err(|e| config(format!("--input @-: {e}")))?,
+        Some(file) => {
+            std::fs::read_to_string(file).map_err(|e| config(format!("--input @{file}: {e}")))?
+        }
+        None => arg.to_owned(),
+    };
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+        return Err(config(format!(
+            "--input is not valid JSON ({e}); pass JSON text or @FILE"
+        )));
+    }
+    Ok(text)
+}
+
+fn secrets_path(args: &Args, project: &Project) -> Result<PathBuf, Failure> {
+    if let Some(path) = &args.secrets {
+        return Ok(path.clone());
+    }
+    let default = project.secrets.clone();
+    match (&args.env, default) {
+        (None, Some(path)) => Ok(path),
+        (Some(env), Some(path)) => {
+            if env.is_empty()
+                || !env
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(config(format!(
+                    "--env `{env}`: use a simple name like dev, staging, prod"
+                )));
+            }
+            Ok(path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(format!("secrets.{env}.yaml")))
+        }
+        (_, None) => Err(config(
+            "no secrets file: pass --secrets FILE (or set `secrets:` in agentsec.yaml)",
+        )),
+    }
+}
+
+fn default_audit_log() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME")?)
+            .join(".local")
+            .join("state"),
+    };
+    Some(base.join("agentsec").join("audit.log"))
+}
+
+/// Ends the process if a run overstays its deadline by [`DEADLINE_GRACE`]
+/// (e.g. blocked in a host call that epoch interruption cannot stop).
+struct Watchdog(std::sync::mpsc::Sender<()>);
+
+impl Watchdog {
+    fn start(after: Duration) -> Watchdog {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                eprintln!(
+                    "agentsec-run: skill stopped: wall-clock deadline exceeded (stuck in a host call)"
+                );
+                std::process::exit(i32::from(exit::LIMIT));
+            }
+        });
+        Watchdog(tx)
+    }
+
+    fn stop(self) {
+        let _ = self.0.send(());
+    }
+}

@@ -1,0 +1,88 @@
+//! Errors setting up the host or loading a component (not run outcomes:
+//! those are [`crate::RunEnd`]).
+
+use std::path::{Path, PathBuf};
+
+/// Why the host could not be created or a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The wasmtime engine or linker could not be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The skill's name (from its file name) is not a valid skill name.
+    #[error("skill name `{name}` (from the file name) is not usable: {reason}; rename the file")]
+    Name {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The component file could not be read.
+    #[error("cannot read skill `{path}`: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The component file is larger than the configured limit.
+    #[error("skill `{path}` is {size} bytes, over the {limit}-byte component size limit")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error(
+        "`{path}` is not a valid WebAssembly component: {reason}\n  hint: build skills with `cargo build --release --target wasm32-wasip2`"
+    )]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// What wasmtime reported.
+        reason: String,
+    },
+    /// The component imports something agentsec does not provide, or does
+    /// not export `run` with the expected signature.
+    #[error(
+        "skill `{path}` does not fit the agentsec:skill@0.1.0 world: {reason}\n  hint: a skill may import only WASI p2 and agentsec:skill/secrets, and must export `run`"
+    )]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// What wasmtime reported.
+        reason: String,
+    },
+}
+
+impl HostError {
+    pub(crate) fn read(path: &Path, e: &std::io::Error) -> HostError {
+        HostError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+
+    pub(crate) fn with_path(self, path: &Path) -> HostError {
+        match self {
+            HostError::Compile { reason, .. } => HostError::Compile {
+                path: path.to_owned(),
+                reason,
+            },
+            HostError::Link { reason, .. } => HostError::Link {
+                path: path.to_owned(),
+                reason,
+            },
+            HostError::TooLarge { size, limit, .. } => HostError::TooLarge {
+                path: path.to_owned(),
+                size,
+                limit,
+            },
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Every guest-driven cost has a named limit with a reason.
+//!
+//! The defaults are generous for a skill that reads a few secrets and formats
+//! a report (milliseconds, a few MiB), and small enough that a hostile or
+//! broken skill cannot hold an agent's critical path or the host's memory.
+//! All of them can be changed per run ([`Limits`] fields, `agentsec-run` flags).
+
+use std::time::Duration;
+
+/// Wall-clock deadline for one run. A skill sits in an agent's critical path;
+/// healthy skills finish in milliseconds, and 10 s leaves room for slow
+/// backends later while still stopping a runaway loop promptly.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Linear memory a skill may grow to. 128 MiB is ~100x what the example
+/// skills use and bounds what a memory bomb can take from the host.
+pub const DEFAULT_MAX_MEMORY: usize = 128 << 20;
+
+/// Bytes of output per channel (the result, stdout, stderr). Output goes back
+/// to an agent's context window; 1 MiB is far beyond a useful report and
+/// bounds host memory spent on capturing and redacting it.
+pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
+
+/// `get-secret` calls per run. A real skill reads a handful of secrets; a
+/// million calls are an attempt to flood the audit log or probe the policy.
+pub const DEFAULT_MAX_SECRET_CALLS: u32 = 1_000;
+
+/// Size of the component file. Real skills are ~100 KB; compiling a huge
+/// component costs seconds of CPU and much memory before anything runs.
+pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 64 << 20;
+
+/// Table elements (function references) a skill may grow a table to. Rust
+/// skills use a few hundred; this bounds host memory for table growth.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Core instances a component may create. Components from one language
+/// toolchain use a handful (the skill, the WASI adapter, shims).
+pub const DEFAULT_MAX_INSTANCES: usize = 100;
+
+/// Granularity of the epoch clock that enforces the deadline: a run stops at
+/// most this long after its deadline. 5 ms is precise enough for deadlines in
+/// seconds and keeps the ticker thread's wakeups cheap.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The limits of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// See [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// See [`DEFAULT_MAX_MEMORY`].
+    pub max_memory: usize,
+    /// See [`DEFAULT_MAX_OUTPUT`].
+    pub max_output: usize,
+    /// See [`DEFAULT_MAX_SECRET_CALLS`].
+    pub max_secret_calls: u32,
+    /// See [`DEFAULT_MAX_COMPONENT_SIZE`].
+    pub max_component_size: u64,
+    /// See [`DEFAULT_MAX_TABLE_ELEMENTS`].
+    pub max_table_elements: usize,
+    /// See [`DEFAULT_MAX_INSTANCES`].
+    pub max_instances: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_TIMEOUT,
+            max_memory: DEFAULT_MAX_MEMORY,
+            max_output: DEFAULT_MAX_OUTPUT,
+            max_secret_calls: DEFAULT_MAX_SECRET_CALLS,
+            max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
+            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
+            max_instances: DEFAULT_MAX_INSTANCES,
+        }
+    }
+}
+
+/// Which limit ended a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitKind {
+    /// The wall-clock deadline passed.
+    Timeout,
+    /// Linear memory would have grown past the limit.
+    Memory,
+    /// A table would have grown past the limit.
+    TableElements,
+    /// Too many core instances.
+    Instances,
+    /// The result, stdout or stderr was larger than allowed.
+    Output,
+    /// Too many `get-secret` calls.
+    SecretCalls,
+}
+
+impl LimitKind {
+    /// The `agentsec-run` flag that raises this limit, if there is one.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            LimitKind::Timeout => Some("--timeout"),
+            LimitKind::Memory => Some("--max-memory"),
+            LimitKind::Output => Some("--max-output"),
+            LimitKind::SecretCalls => Some("--max-secret-calls"),
+            LimitKind::TableElements | LimitKind::Instances => None,
+        }
+    }
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LimitKind::Timeout => "wall-clock deadline",
+            LimitKind::Memory => "memory limit",
+            LimitKind::TableElements => "table size limit",
+            LimitKind::Instances => "instance limit",
+            LimitKind::Output => "output size limit",
+            LimitKind::SecretCalls => "get-secret call limit",
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! The host side of `agentsec:skill/secrets`: policy, then audit, then release.
+//!
+//! Order matters and is the same on every path:
+//! 1. count the call against the per-run limit (trap when exhausted);
+//! 2. parse the path (malformed → `invalid-path`);
+//! 3. ask the policy (deny → `denied`, whether or not the path exists);
+//! 4. look the path up in the store with the policy's [`Authorized`] proof;
+//! 5. write and flush the audit record (failure → trap, nothing released);
+//! 6. copy the value into the guest ([`release`], the only place that does).
+
+use std::sync::{Arc, Mutex};
+
+use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
+use agentsec_policy::{AgentId, Authorized, Decision, Policy, SecretPath, SkillRef};
+use agentsec_secrets::{SecretStore, StoreError};
+use wasmtime::Result;
+
+use crate::bindings::agentsec::skill::secrets::{Error, Host};
+use crate::limits::LimitKind;
+use crate::redact::Redactor;
+
+/// How much of a malformed path is recorded in the audit log.
+const MAX_AUDITED_INVALID_PATH: usize = 256;
+
+/// Counters of one run, reported after it ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunStats {
+    /// `get-secret` and `list-secrets` calls made.
+    pub calls: u32,
+    /// Secret values released to the skill.
+    pub released: u32,
+    /// Requests the policy denied.
+    pub denied: u32,
+}
+
+/// Why the host stopped the skill from inside a secrets call.
+#[derive(Debug)]
+pub(crate) enum HostStop {
+    Limit(LimitKind),
+    AuditFailed(String),
+}
+
+impl std::fmt::Display for HostStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostStop::Limit(kind) => write!(f, "{kind} exceeded"),
+            HostStop::AuditFailed(why) => write!(f, "audit record could not be written: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HostStop {}
+
+/// The fixed facts of one run: who, which skill, under which policy and store.
+pub(crate) struct RunScope {
+    pub(crate) agent: AgentId,
+    pub(crate) skill: SkillRef,
+    pub(crate) run: RunContext,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) store: Arc<dyn SecretStore>,
+}
+
+/// What the secrets interface of one run can see.
+pub(crate) struct SecretsCtx {
+    pub(crate) scope: Arc<RunScope>,
+    pub(crate) audit: Arc<Mutex<AuditLog>>,
+    pub(crate) max_calls: u32,
+    pub(crate) stats: RunStats,
+    pub(crate) redactor: Redactor,
+    pub(crate) stop: Option<HostStop>,
+}
+
+impl SecretsCtx {
+    /// Appends one audit record; an error means the call must trap.
+    fn record(&mut self, record: &Record<'_>) -> Result<()> {
+        let appended = match self.audit.lock() {
+            Ok(mut log) => log.append(record).map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        };
+        match appended {
+            Ok(_) => Ok(()),
+            Err(why) => {
+                let stop = HostStop::AuditFailed(why);
+                let err = wasmtime::format_err!("{stop}");
+                self.stop = Some(stop);
+                Err(err)
+            }
+        }
+    }
+
+    /// Counts a call; traps (after recording why) when over the limit.
+    fn count_call(&mut self, scope: &RunScope, shown_path: &str, access: AccessType) -> Result<()> {
+        self.stats.calls = self.stats.calls.saturating_add(1);
+        if self.stats.calls <= self.max_calls {
+            return Ok(());
+        }
+        let detail = format!(
+            "limit: more than {} secret calls in one run",
+            self.max_calls
+        );
+        self.record(
+            &Record::new(&scope.run, shown_path, access, AuditDecision::Deny)
+                .detail(detail.as_str()),
+        )?;
+        self.stop = Some(HostStop::Limit(LimitKind::SecretCalls));
+        Err(wasmtime::format_err!("{} exceeded", LimitKind::SecretCalls))
+    }
+
+    fn read(&mut self, raw: &str) -> Result<Result<String, Error>> {
+        let scope = Arc::clone(&self.scope);
+        let shown = audit_form(raw);
+        self.count_call(&scope, &shown, AccessType::Read)?;
+        let path = match SecretPath::parse(raw) {
+            Ok(path) => path,
+            Err(e) => {
+                self.record(
+                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
+                        .detail("invalid-path"),
+                )?;
+                return Ok(Err(Error::InvalidPath(format!("invalid secret path: {e}"))));
+            }
+        };
+        let shown = path.to_string();
+        let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, &path) {
+            Decision::Allow(grant) => grant,
+            Decision::Deny(denial) => {
+                self.stats.denied += 1;
+                let rule = denial.rule().map(|r| r.pattern().to_string());
+                self.record(
+                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
+                        .rule(rule.as_deref()),
+                )?;
+                return Ok(Err(Error::Denied(denial.to_string())));
+            }
+        };
+        let rule = grant.rule().pattern().to_string();
+        let allowed = |detail: Option<&'static str>| {
+            Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Allow)
+                .rule(rule.as_str())
+                .access_level(grant.access_level().as_str())
+                .detail(detail)
+        };
+        match scope.store.get(&grant) {
+            Ok(secret) => {
+                let Ok(text) = std::str::from_utf8(secret.value.expose_secret()) else {
+                    self.record(&allowed(Some("not-utf8")))?;
+                    return Ok(Err(Error::InvalidPath(format!(
+                        "`{shown}` holds binary data, which get-secret cannot return as text"
+                    ))));
+                };
+                // The record is on disk before the value leaves the host.
+                self.record(&allowed(None))?;
+                if secret.encrypted {
+                    self.redactor.add(&shown, text.as_bytes());
+                }
+                self.stats.released += 1;
+                Ok(Ok(release(text, &grant)))
+            }
+            Err(StoreError::NotFound { .. }) => {
+                self.record(&allowed(Some("not-found")))?;
+                Ok(Err(Error::NotFound(format!("no secret at `{shown}`"))))
+            }
+            Err(StoreError::NotALeaf { children, .. }) => {
+                self.record(&allowed(Some("not-a-leaf")))?;
+                let readable: Vec<&str> = children
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|child| {
+                        path.child(child).is_ok_and(|c| {
+                            scope
+                                .policy
+                                .evaluate(&scope.agent, &scope.skill, &c)
+                                .is_allowed()
+                        })
+                    })
+                    .collect();
+                Ok(Err(Error::InvalidPath(format!(
+                    "`{shown}` is not a secret but a mapping or list; entries you may read: {}",
+                    if readable.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        readable.join(", ")
+                    }
+                ))))
+            }
+            Err(e) => {
+                self.record(&allowed(Some("unavailable")))?;
+                Ok(Err(Error::Unavailable(e.to_string())))
+            }
+        }
+    }
+
+    fn list(&mut self, raw: &str) -> Result<Vec<String>> {
+        let scope = Arc::clone(&self.scope);
+        let shown = audit_form(raw);
+        self.count_call(&scope, &shown, AccessType::List)?;
+        let Ok(prefix) = SecretPath::parse_prefix(raw) else {
+            self.record(
+                &Record::new(&scope.run, &shown, AccessType::List, AuditDecision::Deny)
+                    .detail("invalid-path"),
+            )?;
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = match scope.store.list(&prefix) {
+            Ok(paths) => paths
+                .iter()
+                .filter(|p| {
+                    scope
+                        .policy
+                        .evaluate(&scope.agent, &scope.skill, p)
+                        .is_allowed()
+                })
+                .map(ToString::to_string)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let detail = format!("{} names", names.len());
+        self.record(
+            &Record::new(
+                &scope.run,
+                &prefix.to_string(),
+                AccessType::List,
+                AuditDecision::Allow,
+            )
+            .detail(detail.as_str()),
+        )?;
+        Ok(names)
+    }
+}
+
+impl Host for SecretsCtx {
+    fn get_secret(&mut self, path: String) -> Result<Result<String, Error>> {
+        self.read(&path)
+    }
+
+    fn list_secrets(&mut self, prefix: String) -> Result<Vec<String>> {
+        self.list(&prefix)
+    }
+}
+
+/// The only place a secret value is copied out of its zeroizing buffer on its
+/// way into guest memory. The returned `String` is handed to wasmtime, which
+/// copies it into the guest's linear memory and frees it; `agentsec-run`
+/// installs a zeroize-on-free global allocator so that freed copy is wiped.
+/// Requiring the [`Authorized`] proof documents (and enforces) that nothing
+/// reaches this function without passing policy.
+fn release(value: &str, _proof: &Authorized<'_>) -> String {
+    value.to_owned()
+}
+
+/// A bounded, printable rendering of an untrusted path for the audit log.
+fn audit_form(raw: &str) -> String {
+    if raw.len() <= MAX_AUDITED_INVALID_PATH {
+        return raw.to_owned();
+    }
+    let mut end = MAX_AUDITED_INVALID_PATH;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &raw[..end], raw.len())
+}
