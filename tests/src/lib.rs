@@ -1,0 +1,284 @@
+//! Support for the end-to-end tests: build the skills from source, find the
+//! real binaries (ours and the peers'), and run them in a scratch directory.
+//!
+//! Everything runs through the real path: components built by
+//! `cargo build --target wasm32-wasip2`, the `agentsec-run` binary, SOPS
+//! files written by the real `sops`, and the real `sops`/`age` as oracles.
+#![forbid(unsafe_code)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test support: a failure should stop the test loudly"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// Where the guest components are built.
+fn skills_target() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("skills"),
+        None => root().join("target").join("skills"),
+    }
+}
+
+/// Builds the example skills and the test skills (once per test process;
+/// cargo's own lock serialises concurrent test binaries).
+fn build_skills() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        for manifest in ["example-skills/Cargo.toml", "tests/skills/Cargo.toml"] {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2", "--manifest-path"])
+                .arg(root().join(manifest))
+                .env("CARGO_TARGET_DIR", skills_target())
+                .status()
+                .unwrap();
+            assert!(status.success(), "building {manifest} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
+        }
+    });
+}
+
+/// The component for skill `name` (e.g. `db-healthcheck`, `probe`), built from source.
+pub fn skill(name: &str) -> PathBuf {
+    build_skills();
+    let path = skills_target()
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.is_file(), "no component at {}", path.display());
+    path
+}
+
+/// One of our binaries (`agentsec-run`, `agentsec`), built if needed.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    // target/<profile>/deps/<test-exe> -> target/<profile>/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let path = dir.join(name);
+    BUILT.get_or_init(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--quiet", "-p", "agentsec-cli", "--bins"])
+            .current_dir(root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building agentsec-cli failed");
+    });
+    assert!(path.is_file(), "no binary at {}", path.display());
+    path
+}
+
+/// The real `sops` binary: `$AGENTSEC_SOPS`, `.venv-peers/bin/sops` (what
+/// `tests/run.sh` installs), or `sops` on `PATH`.
+pub fn sops() -> PathBuf {
+    if let Some(p) = std::env::var_os("AGENTSEC_SOPS") {
+        return PathBuf::from(p);
+    }
+    let venv = root().join(".venv-peers/bin/sops");
+    if venv.is_file() {
+        return venv;
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("sops"))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("the real sops is needed for interop tests: run tests/run.sh, or set AGENTSEC_SOPS")
+    })
+}
+
+/// The demo age identity file (public, demo only).
+pub fn demo_key() -> PathBuf {
+    root().join("demo/age-key.DEMO-ONLY.txt")
+}
+
+/// A scratch world for one test: its own HOME, XDG dirs, TMPDIR and working
+/// directory, so nothing from the developer's machine leaks in or out.
+pub struct Scratch {
+    /// Owns the directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scratch {
+    /// A fresh scratch directory with `home/`, `tmp/`, `work/`.
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["home", "tmp", "work", "cache"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        Scratch { dir }
+    }
+
+    /// A path inside the scratch directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `text` to `rel` and returns its path.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// A command with a clean environment: only PATH, HOME, XDG and TMPDIR
+    /// pointing into the scratch directory, cwd `work/`.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("home/.config"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("XDG_STATE_HOME", self.path("home/.local/state"))
+            .env("TMPDIR", self.path("tmp"))
+            .env("SOPS_DISABLE_VERSION_CHECK", "1")
+            .current_dir(self.path("work"));
+        cmd
+    }
+
+    /// `agentsec-run SKILL --agent AGENT --secrets S --policy P --audit-log work/audit.log ARGS...`
+    /// with the demo key.
+    pub fn run_skill(
+        &self,
+        skill_name: &str,
+        agent: &str,
+        secrets: &Path,
+        policy: &Path,
+        extra: &[&str],
+    ) -> Run {
+        let mut cmd = self.command(&bin("agentsec-run"));
+        cmd.arg(skill(skill_name))
+            .args(["--agent", agent, "--secrets"])
+            .arg(secrets)
+            .arg("--policy")
+            .arg(policy)
+            .arg("--audit-log")
+            .arg(self.audit_log())
+            .args(extra)
+            .env("SOPS_AGE_KEY_FILE", demo_key());
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// The audit log `run_skill` writes.
+    pub fn audit_log(&self) -> PathBuf {
+        self.path("work/audit.log")
+    }
+
+    /// The audit log's records.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.audit_log()).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Every byte of every file under the scratch directory (for leak checks).
+    pub fn all_file_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if let Ok(bytes) = std::fs::read(&p) {
+                    out.push((p, bytes));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), &mut out);
+        out
+    }
+}
+
+/// The outcome of a process.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output as text.
+    pub stdout: String,
+    /// Standard error as text.
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Encodings of `value` that must never appear where a secret may not go.
+pub fn forms(value: &str) -> Vec<String> {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = value.as_bytes();
+    let mut b64 = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let url: String = bytes
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let b64url = b64.replace('+', "-").replace('/', "_");
+    vec![
+        value.to_owned(),
+        b64,
+        b64url,
+        hex.clone(),
+        hex.to_uppercase(),
+        url,
+    ]
+}
+
+/// Asserts that none of `value`'s forms occurs in `haystack`.
+pub fn assert_no_leak(value: &str, haystack: &[u8], place: &str) {
+    for form in forms(value) {
+        let found = haystack.windows(form.len()).any(|w| w == form.as_bytes());
+        assert!(!found, "secret (as {form:?}) leaked into {place}");
+    }
+}
