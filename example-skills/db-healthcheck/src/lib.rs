@@ -30,11 +30,13 @@ impl Skill for DbHealthcheck {
         let mut report = Map::new();
         let mut healthy = true;
         let mut denied = 0;
+        let mut denial = None;
         for field in ["host", "port", "username", "password"] {
             let status = match get_secret(&format!("{base}.{field}")) {
                 Ok(value) => check(field, value.expose()),
-                Err(Error::Denied(_)) => {
+                Err(Error::Denied(why)) => {
                     denied += 1;
+                    denial.get_or_insert(why);
                     "denied".to_owned()
                 }
                 Err(Error::NotFound(_)) if field == "port" => "ok (default 5432)".to_owned(),
@@ -44,8 +46,8 @@ impl Skill for DbHealthcheck {
             healthy &= status.starts_with("ok");
             report.insert(field.to_owned(), Value::String(status));
         }
-        if denied == 4 {
-            return Err(format!("denied: this agent may not read {base}"));
+        if let (4, Some(why)) = (denied, denial) {
+            return Err(format!("denied: {why}"));
         }
         Ok(json!({ "env": env, "healthy": healthy, "checks": report }).to_string())
     }

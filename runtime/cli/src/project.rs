@@ -41,21 +41,29 @@ pub struct Project {
 }
 
 /// Finds and reads the nearest `agentsec.yaml` from `start` upward.
+/// Paths in the result are relative to `start` (as `../..` when the file is
+/// in a parent), so that messages show them the way the user would type them.
 pub fn discover(start: &Path) -> Result<Option<Project>, String> {
     let mut dir = Some(start);
+    let mut relative = PathBuf::new();
     for _ in 0..MAX_SEARCH_DEPTH {
         let Some(current) = dir else { break };
         let candidate = current.join(FILE_NAME);
         if candidate.is_file() {
-            return load(&candidate).map(Some);
+            return load_with_base(&candidate, &relative).map(Some);
         }
         dir = current.parent();
+        relative.push("..");
     }
     Ok(None)
 }
 
-/// Reads one project file.
+/// Reads one project file; paths are relative to the file's directory.
 pub fn load(file: &Path) -> Result<Project, String> {
+    load_with_base(file, file.parent().unwrap_or(Path::new(".")))
+}
+
+fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
     let shown = file.display();
     let size = std::fs::metadata(file)
         .map_err(|e| format!("{shown}: {e}"))?
@@ -66,7 +74,6 @@ pub fn load(file: &Path) -> Result<Project, String> {
         ));
     }
     let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
-    let base = file.parent().unwrap_or(Path::new("."));
     let mut project = Project {
         file: file.to_owned(),
         ..Project::default()

@@ -120,7 +120,10 @@ impl Error {
     /// The host's explanation (never contains a secret value).
     pub fn message(&self) -> &str {
         match self {
-            Error::Denied(m) | Error::NotFound(m) | Error::InvalidPath(m) | Error::Unavailable(m) => m,
+            Error::Denied(m)
+            | Error::NotFound(m)
+            | Error::InvalidPath(m)
+            | Error::Unavailable(m) => m,
         }
     }
 
@@ -158,7 +161,10 @@ mod tests {
 
     #[test]
     fn error_converts_to_a_message_naming_the_variant() {
-        assert_eq!(String::from(Error::Denied("rule x".into())), "denied: rule x");
+        assert_eq!(
+            String::from(Error::Denied("rule x".into())),
+            "denied: rule x"
+        );
         assert_eq!(String::from(Error::NotFound("n".into())), "not-found: n");
     }
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's first command: build agentsec and the example skills, then run
+# the bundled demo (demo/secrets.yaml, its demo-only age key, policies/demo.yaml;
+# agentsec.yaml at the repository root points agentsec-run at them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+echo "== building agentsec-run and agentsec (first build: a few minutes, wasmtime is large)"
+cargo build --quiet -p agentsec-cli --bins
+echo "== building the example skills for wasm32-wasip2"
+cargo build --quiet --release --target wasm32-wasip2 \
+    --manifest-path example-skills/Cargo.toml --target-dir "$CARGO_TARGET_DIR/skills"
+
+bin="$CARGO_TARGET_DIR/debug"
+skills="$CARGO_TARGET_DIR/skills/wasm32-wasip2/release"
+mkdir -p demo/skills
+cp "$skills/db_healthcheck.wasm" "$skills/release_notes.wasm" demo/skills/
+rm -f demo/audit.log
+
+step() {
+    echo
+    echo "\$ agentsec-run $*"
+    local code=0
+    "$bin/agentsec-run" "$@" || code=$?
+    echo "(exit $code)"
+}
+
+step demo/skills/db_healthcheck.wasm --agent ops/release-manager
+step demo/skills/db_healthcheck.wasm --agent ops/changelog
+step demo/skills/release_notes.wasm --agent ops/changelog \
+    --input '{"repo": "acme/api", "version": "v1.4.0", "changes": ["Faster deploys"]}'
+step demo/skills/release_notes.wasm --agent ops/intern
+
+echo
+echo "\$ tail -n 2 demo/audit.log    # one hash-chained line per request, never a value"
+tail -n 2 demo/audit.log
+echo
+echo "\$ agentsec audit verify demo/audit.log"
+"$bin/agentsec" audit verify demo/audit.log
