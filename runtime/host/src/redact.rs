@@ -53,7 +53,7 @@ impl Redactor {
         }
         // Longest first, so that a value is replaced before a shorter value
         // (or a padding-less encoding) that it contains.
-        self.needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.0.len()));
     }
 
     /// Whether any value has been registered.
