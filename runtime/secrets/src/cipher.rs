@@ -39,7 +39,8 @@ static ENC_RE: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
 });
 
 /// Whether `s` has the shape of an encrypted value.
-pub(crate) fn looks_encrypted(s: &str) -> bool {
+#[cfg(test)]
+fn looks_encrypted(s: &str) -> bool {
     ENC_RE.as_ref().is_some_and(|re| re.is_match(s))
 }
 

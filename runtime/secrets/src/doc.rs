@@ -41,6 +41,21 @@ pub(crate) struct RawEntry {
     pub(crate) value: RawNode,
 }
 
+impl RawEntry {
+    /// A comment item of a mapping.
+    pub(crate) fn comment(text: String) -> Self {
+        RawEntry {
+            key: String::new(),
+            value: RawNode::Comment(text),
+        }
+    }
+
+    /// Whether this item is a comment rather than a key/value pair.
+    pub(crate) fn is_comment(&self) -> bool {
+        matches!(self.value, RawNode::Comment(_))
+    }
+}
+
 /// A node of a parsed document.
 #[derive(Clone, Debug)]
 pub(crate) enum RawNode {
@@ -48,13 +63,19 @@ pub(crate) enum RawNode {
     List(Vec<RawNode>),
     Scalar(RawScalar),
     Null,
+    /// A comment line (the text after `#`). In a sequence it is an element; in a mapping it is
+    /// the value of an entry whose key is ignored (sops: a `TreeItem` with a `Comment` key).
+    Comment(String),
 }
 
 impl RawNode {
     /// The value of `key` in a mapping.
     pub(crate) fn get(&self, key: &str) -> Option<&RawNode> {
         match self {
-            RawNode::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
+            RawNode::Map(entries) => entries
+                .iter()
+                .find(|e| !e.is_comment() && e.key == key)
+                .map(|e| &e.value),
             _ => None,
         }
     }

@@ -203,6 +203,28 @@ pub enum SopsError {
         file: String,
     },
 
+    /// An `--extract` path is malformed (sops exit code 91).
+    #[error("error parsing --extract path: {0}")]
+    ExtractSyntax(String),
+
+    /// An `--extract` path names nothing in the file (sops exit code 1).
+    #[error("error truncating tree: {0}")]
+    ExtractNotFound(String),
+
+    /// The tree cannot be written in the requested format (sops exit code 4).
+    #[error("Error dumping file: {0}")]
+    Emit(String),
+
+    /// The file cannot be encrypted or re-encrypted (reason given; sops exit codes 23, 111,
+    /// 203, 92, 5 and 61 depending on `code`).
+    #[error("{message}")]
+    Encrypt {
+        /// What went wrong, naming the file, key or rule (never a value).
+        message: String,
+        /// The sops exit code for it.
+        code: i32,
+    },
+
     /// The MAC over the values does not match the stored one: the file was modified outside
     /// sops (sops exit code 51). Neither MAC is shown: a MAC over plaintext is a guessing oracle.
     #[error(
@@ -240,6 +262,10 @@ impl SopsError {
             SopsError::NotEncrypted { .. }
             | SopsError::ValueDecrypt { .. }
             | SopsError::ValueType { .. } => 25,
+            SopsError::ExtractSyntax(_) => 91,
+            SopsError::ExtractNotFound(_) => 1,
+            SopsError::Emit(_) => 4,
+            SopsError::Encrypt { code, .. } => *code,
             SopsError::MacMissing { .. }
             | SopsError::MacUndecryptable { .. }
             | SopsError::MacMismatch { .. } => 51,

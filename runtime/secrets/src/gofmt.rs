@@ -312,6 +312,20 @@ pub(crate) fn parse_yaml_timestamp(s: &str) -> Option<GoTime> {
     valid(t)
 }
 
+/// The current UTC time as Go's `time.Now().UTC().Format(time.RFC3339)` (`lastmodified`).
+pub(crate) fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,14 @@
 //! age identities, found the way sops finds them (SPEC section 9).
 //!
-//! All sources are combined (not first match): `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+//! All sources are combined (not first match): SSH keys (`SOPS_AGE_SSH_PRIVATE_KEY_FILE`, then
+//! `~/.ssh/id_ed25519` and `~/.ssh/id_rsa` if they exist), `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
 //! `SOPS_AGE_KEY_CMD` and the default file `$XDG_CONFIG_HOME/sops/age/keys.txt` (or
 //! `$HOME/.config/sops/age/keys.txt`), plus files added with [`Identities::add_file`].
+//!
+//! SSH keys behave as in sops 3.11 (checked against the real binary): the `~/.ssh` keys are
+//! loaded even when `SOPS_AGE_SSH_PRIVATE_KEY_FILE` is set, and an SSH key that cannot be read
+//! or parsed does not stop decryption with other identities; it is listed in the report when no
+//! identity matches. Passphrase-protected SSH keys are not supported (as in sops).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -21,6 +27,9 @@ use crate::error::SopsError;
 /// environment) with [`KeySources::from_env_fn`].
 #[derive(Default)]
 pub struct KeySources {
+    /// `SOPS_AGE_SSH_PRIVATE_KEY_FILE`: an OpenSSH `ssh-ed25519` or `ssh-rsa` private key
+    /// (unencrypted).
+    pub sops_age_ssh_private_key_file: Option<PathBuf>,
     /// `SOPS_AGE_KEY`: one or more `AGE-SECRET-KEY-1…` keys, newline or space separated.
     pub sops_age_key: Option<Zeroizing<String>>,
     /// `SOPS_AGE_KEY_FILE`: a key file.
@@ -36,6 +45,10 @@ pub struct KeySources {
 impl fmt::Debug for KeySources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeySources")
+            .field(
+                "sops_age_ssh_private_key_file",
+                &self.sops_age_ssh_private_key_file,
+            )
             .field(
                 "sops_age_key",
                 &self.sops_age_key.as_ref().map(|_| "[REDACTED]"),
@@ -58,6 +71,8 @@ impl KeySources {
     pub fn from_env_fn(get: impl Fn(&str) -> Option<OsString>) -> Self {
         let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
         KeySources {
+            sops_age_ssh_private_key_file: non_empty("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+                .map(PathBuf::from),
             sops_age_key: non_empty("SOPS_AGE_KEY")
                 .map(|v| Zeroizing::new(v.to_string_lossy().into_owned())),
             sops_age_key_file: non_empty("SOPS_AGE_KEY_FILE").map(PathBuf::from),
@@ -80,6 +95,22 @@ impl KeySources {
         };
         Some(base.join("sops").join("age").join("keys.txt"))
     }
+
+    /// The SSH private keys sops tries, in order: `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, then
+    /// `$HOME/.ssh/id_ed25519` and `$HOME/.ssh/id_rsa`. The first is always tried (a missing
+    /// file is reported); the `~/.ssh` ones only if they exist.
+    pub fn ssh_key_files(&self) -> Vec<(PathBuf, bool)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.sops_age_ssh_private_key_file {
+            out.push((p.clone(), true));
+        }
+        if let Some(h) = &self.home {
+            for name in ["id_ed25519", "id_rsa"] {
+                out.push((h.join(".ssh").join(name), false));
+            }
+        }
+        out
+    }
 }
 
 /// An identity this build found but cannot use.
@@ -92,6 +123,13 @@ pub enum UnsupportedIdentity {
     Plugin,
     /// A passphrase-protected identity file (an age-encrypted key file).
     PassphraseProtected,
+    /// A passphrase-protected SSH private key (sops cannot use them either).
+    SshPassphraseProtected,
+    /// An SSH private key of a type age does not support (only ssh-ed25519 and ssh-rsa).
+    SshKeyType,
+    /// An SSH key file that could not be read or parsed (the reason is not shown: it may
+    /// quote the file).
+    SshUnreadable,
 }
 
 impl fmt::Display for UnsupportedIdentity {
@@ -106,18 +144,28 @@ impl fmt::Display for UnsupportedIdentity {
             UnsupportedIdentity::PassphraseProtected => {
                 "a passphrase-protected identity file, which this build cannot use"
             }
+            UnsupportedIdentity::SshPassphraseProtected => {
+                "a passphrase-protected SSH key, which cannot be used (as in sops)"
+            }
+            UnsupportedIdentity::SshKeyType => {
+                "an SSH key of a type age cannot use (only ssh-ed25519 and ssh-rsa)"
+            }
+            UnsupportedIdentity::SshUnreadable => {
+                "an SSH key file that could not be read or parsed as an OpenSSH private key"
+            }
         })
     }
 }
 
 /// The age identities available for decryption.
 ///
-/// Holds X25519 identities (the `age` crate keeps their key material zeroized on drop), the
-/// identities that were found but cannot be used, and the list of places searched, for error
-/// messages.
+/// Holds X25519 identities and unencrypted SSH identities (the `age` crate keeps their key
+/// material zeroized on drop), the identities that were found but cannot be used, and the
+/// list of places searched, for error messages.
 #[derive(Default)]
 pub struct Identities {
     x25519: Vec<age::x25519::Identity>,
+    ssh: Vec<age::ssh::Identity>,
     unsupported: Vec<(String, UnsupportedIdentity)>,
     searched: Vec<String>,
 }
@@ -125,7 +173,7 @@ pub struct Identities {
 impl fmt::Debug for Identities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identities")
-            .field("usable", &self.x25519.len())
+            .field("usable", &self.len())
             .field("unsupported", &self.unsupported)
             .field("searched", &self.searched)
             .finish()
@@ -144,6 +192,15 @@ impl Identities {
     /// reports it, listing the locations searched.
     pub fn discover(sources: &KeySources) -> Result<Self, SopsError> {
         let mut ids = Identities::new();
+        for (path, explicit) in sources.ssh_key_files() {
+            if explicit || path.exists() {
+                ids.add_ssh_file(&path);
+            }
+        }
+        if sources.sops_age_ssh_private_key_file.is_none() {
+            ids.searched
+                .push("SOPS_AGE_SSH_PRIVATE_KEY_FILE".to_owned());
+        }
         if let Some(text) = &sources.sops_age_key {
             ids.add_text(text, "SOPS_AGE_KEY")?;
         } else {
@@ -184,6 +241,28 @@ impl Identities {
         let name = path.display().to_string();
         let text = read_limited(path, &name)?;
         self.add_text(&text, &name)
+    }
+
+    /// Adds the SSH private key at `path` (OpenSSH format, `ssh-ed25519` or `ssh-rsa`,
+    /// unencrypted). Never fails: like sops, a key that cannot be used is recorded (see
+    /// [`Identities::unsupported`]) and decryption goes on with the other identities.
+    pub fn add_ssh_file(&mut self, path: &Path) {
+        let name = path.display().to_string();
+        let parsed = read_limited(path, &name).ok().and_then(|text| {
+            age::ssh::Identity::from_buffer(text.as_bytes(), Some(name.clone())).ok()
+        });
+        match parsed {
+            Some(id @ age::ssh::Identity::Unencrypted(_)) => self.ssh.push(id),
+            Some(age::ssh::Identity::Encrypted(_)) => self
+                .unsupported
+                .push((name, UnsupportedIdentity::SshPassphraseProtected)),
+            Some(age::ssh::Identity::Unsupported(_)) => self
+                .unsupported
+                .push((name, UnsupportedIdentity::SshKeyType)),
+            None => self
+                .unsupported
+                .push((name, UnsupportedIdentity::SshUnreadable)),
+        }
     }
 
     /// Adds identities from key file text (`#` comments, blank lines, `AGE-SECRET-KEY-1…`
@@ -234,12 +313,12 @@ impl Identities {
 
     /// Number of usable identities.
     pub fn len(&self) -> usize {
-        self.x25519.len()
+        self.x25519.len() + self.ssh.len()
     }
 
     /// Whether there is no usable identity.
     pub fn is_empty(&self) -> bool {
-        self.x25519.is_empty()
+        self.len() == 0
     }
 
     /// Identities that were found but cannot be used by this build, with their source.
@@ -252,8 +331,13 @@ impl Identities {
         &self.searched
     }
 
-    pub(crate) fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.x25519.iter().map(|i| i as &dyn age::Identity)
+    /// The usable identities as `age` identities, to decrypt other age files with the operator's
+    /// keys (e.g. the audit log's HMAC key).
+    pub fn as_age(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.x25519
+            .iter()
+            .map(|i| i as &dyn age::Identity)
+            .chain(self.ssh.iter().map(|i| i as &dyn age::Identity))
     }
 }
 

@@ -5,7 +5,8 @@
 //! use agentsec_secrets::{decrypt_file, DecryptOptions, Identities, Lookup};
 //!
 //! # fn main() -> Result<(), agentsec_secrets::SopsError> {
-//! // SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and ~/.config/sops/age/keys.txt.
+//! // SSH keys (SOPS_AGE_SSH_PRIVATE_KEY_FILE, ~/.ssh/id_ed25519, ~/.ssh/id_rsa), SOPS_AGE_KEY,
+//! // SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD and ~/.config/sops/age/keys.txt.
 //! let ids = Identities::from_process_env()?;
 //! let tree = decrypt_file(Path::new("secrets.yaml"), &ids, DecryptOptions::default())?;
 //! match tree.lookup(&["databases", "postgres", "password"]) {
@@ -35,33 +36,40 @@
 #![forbid(unsafe_code)]
 
 mod cipher;
+mod config;
 mod datakey;
 mod decrypt;
 mod doc;
+mod emit;
+mod encrypt;
 mod error;
 mod gofmt;
-mod json;
 mod keys;
 mod mac;
 mod metadata;
+mod plain;
 mod rules;
 mod secret;
 mod shamir;
+mod sopsfile;
 mod store;
+mod stores;
 mod tree;
-mod yaml;
-mod yaml_scalar;
 
 use std::io::Read;
 use std::path::Path;
 
 use zeroize::Zeroizing;
 
+pub use config::{CreationRule, SopsConfig};
 pub use error::SopsError;
 pub use keys::{
     DataKeyReport, GroupReport, Identities, KeyAttempt, KeySources, UnsupportedIdentity,
 };
 pub use secret::SecretValue;
+pub use sopsfile::{
+    EmitOptions, EncryptConfig, ExtractPath, ExtractStep, SopsFile, encrypt_plaintext,
+};
 pub use store::{SecretStore, SopsStore, StoreError, StoredSecret};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
 
@@ -90,29 +98,41 @@ pub enum Format {
     Yaml,
     /// JSON (`.json`).
     Json,
+    /// dotenv (`.env`): `KEY=value` lines.
+    Dotenv,
+    /// INI (`.ini`): sections of `key = value` lines.
+    Ini,
+    /// Any other file: the whole content is the string value of key `data`, stored as JSON.
+    Binary,
 }
 
 impl Format {
-    /// The format sops would pick from the file name: `.yaml`/`.yml` → YAML, `.json` → JSON.
-    /// Other names (sops: `.env` dotenv, `.ini` INI, anything else binary) are not supported yet.
+    /// The format sops would pick from the file name: `.yaml`/`.yml` → YAML, `.json` → JSON,
+    /// `.env` → dotenv, `.ini` → INI, anything else binary.
     pub fn from_path(path: &Path) -> Result<Format, SopsError> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        match ext.as_deref() {
-            Some("yaml" | "yml") => Ok(Format::Yaml),
-            Some("json") => Ok(Format::Json),
-            other => Err(SopsError::UnsupportedFormat {
-                file: path.display().to_string(),
-                detail: match other {
-                    Some("env") => "dotenv SOPS files are not supported yet".to_owned(),
-                    Some("ini") => "INI SOPS files are not supported yet".to_owned(),
-                    _ => "sops would read this name as a binary file, which is not supported \
-                          yet; use a .yaml or .json file"
-                        .to_owned(),
-                },
-            }),
+        let name = path.to_string_lossy();
+        Ok(if name.ends_with(".yaml") || name.ends_with(".yml") {
+            Format::Yaml
+        } else if name.ends_with(".json") {
+            Format::Json
+        } else if name.ends_with(".env") {
+            Format::Dotenv
+        } else if name.ends_with(".ini") {
+            Format::Ini
+        } else {
+            Format::Binary
+        })
+    }
+
+    /// The format named on a command line (`--input-type`, `--output-type`): `yaml`, `json`,
+    /// `dotenv`, `ini`, `binary`. Like sops, an unknown name means binary.
+    pub fn from_name(name: &str) -> Format {
+        match name {
+            "yaml" => Format::Yaml,
+            "json" => Format::Json,
+            "dotenv" => Format::Dotenv,
+            "ini" => Format::Ini,
+            _ => Format::Binary,
         }
     }
 }
@@ -187,11 +207,9 @@ fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, SopsError> {
 ///   `Version string empty` although nothing else is wrong. The version is not authenticated.
 /// - JSON numbers are read as float64, as sops before 3.13.2 did; if the file's `version` is
 ///   3.13.2 or later, integers that fit `i64` are read as integers (as that sops does).
-/// - `encrypted_comment_regex` / `unencrypted_comment_regex`: comments are invisible to the YAML
-///   reader, so a leaf counts as encrypted exactly when it is an `ENC[...]` string; the
-///   mandatory MAC check refuses any file where that differs from what sops did.
-/// - Comments stored as list elements (`ENC[...,type:comment]`) are dropped, so list indices in
-///   [`SecretTree::lookup`] do not count them (sops' `--extract` does).
+/// - Comments stored as list elements (`ENC[...,type:comment]`) are not part of the public
+///   tree, so list indices in [`SecretTree::lookup`] do not count them (sops' `--extract` does;
+///   [`SopsFile::extract`] does too).
 /// - Regexes use the `regex` crate: RE2 syntax, but `\w`, `\d`, `\s` and `\b` are
 ///   Unicode-aware where Go's are ASCII-only.
 /// - YAML merge keys (`<<`) are kept as ordinary keys, like sops' tree walk does.
@@ -202,80 +220,18 @@ pub fn decrypt_bytes(
     ids: &Identities,
     opts: DecryptOptions,
 ) -> Result<SecretTree, SopsError> {
-    if bytes.len() > MAX_FILE_SIZE {
-        return Err(SopsError::FileTooLarge {
-            file: name.to_owned(),
-            limit: MAX_FILE_SIZE,
-        });
-    }
-    let mut raw = match format {
-        Format::Yaml => {
-            let text = std::str::from_utf8(bytes).map_err(|e| SopsError::Syntax {
-                file: name.to_owned(),
-                line: None,
-                message: format!("not UTF-8 (at byte {})", e.valid_up_to()),
-            })?;
-            yaml::parse(text, name)?
-        }
-        Format::Json => json::parse(bytes, name)?,
-    };
-    let meta = metadata::take(&mut raw.documents, name)?;
-    let key = datakey::recover(&meta, ids, name)?;
-    let mut walker = decrypt::Walker {
-        file: name,
-        key: &key,
-        selection: &meta.selection,
-        mac: mac::MacHasher::new(meta.mac_only_encrypted),
-        json_ints: format == Format::Json && meta.json_ints(),
-        format,
-    };
-    let mut documents = Vec::with_capacity(raw.documents.len());
-    for doc in raw.documents {
-        documents.push(walker.document(doc)?);
-    }
-    let computed = walker.mac.finish();
-    if !opts.ignore_mac {
-        mac::verify(
-            &computed,
-            meta.mac.as_deref(),
-            meta.lastmodified.as_deref(),
-            &key,
-            name,
-        )?;
-    }
-    Ok(SecretTree::new(documents))
+    let file = SopsFile::decrypt(bytes, format, name, ids, opts)?;
+    Ok(file.tree())
 }
 
-/// Parses a **plaintext** YAML or JSON file into a tree typed exactly as decryption types it
-/// (same scalar resolution, same leaf texts), without any `sops` metadata handling. Meant for
-/// tests and tools that compare a decrypted file with its plaintext twin; a top-level `sops` key
-/// is kept like any other.
+/// Parses a **plaintext** file into a tree typed exactly as decryption types it (same scalar
+/// resolution, same leaf texts), without any `sops` metadata handling. Meant for tests and
+/// tools that compare a decrypted file with its plaintext twin; a top-level `sops` key is kept
+/// like any other.
 pub fn parse_plaintext(bytes: &[u8], format: Format, name: &str) -> Result<SecretTree, SopsError> {
-    let raw = match format {
-        Format::Yaml => {
-            let text = std::str::from_utf8(bytes).map_err(|e| SopsError::Syntax {
-                file: name.to_owned(),
-                line: None,
-                message: format!("not UTF-8 (at byte {})", e.valid_up_to()),
-            })?;
-            yaml::parse(text, name)?
-        }
-        Format::Json => json::parse(bytes, name)?,
-    };
-    let key = cipher::DataKey(Zeroizing::new([0u8; 32]));
-    // Every key ends with "": nothing is encrypted.
-    let selection = rules::Selection::UnencryptedSuffix(String::new());
-    let mut walker = decrypt::Walker {
-        file: name,
-        key: &key,
-        selection: &selection,
-        mac: mac::MacHasher::new(false),
-        json_ints: false,
-        format,
-    };
-    let mut documents = Vec::with_capacity(raw.documents.len());
-    for doc in raw.documents {
-        documents.push(walker.document(doc)?);
-    }
-    Ok(SecretTree::new(documents))
+    let docs = sopsfile::parse_plain(bytes, format, name)?;
+    let json = format != Format::Yaml;
+    Ok(SecretTree::new(
+        docs.iter().filter_map(|d| d.to_public(json)).collect(),
+    ))
 }

@@ -13,11 +13,16 @@ pub(crate) enum Selection {
     UnencryptedRegex(Regex),
     /// Encrypted only if some path component matches.
     EncryptedRegex(Regex),
-    /// `unencrypted_comment_regex` / `encrypted_comment_regex`: selection depends on comments,
-    /// which the YAML reader cannot see. Leaves are classified by their form instead (see
-    /// `decrypt.rs`), which the mandatory MAC check makes safe.
-    Comment,
+    /// Not encrypted if a comment in the comment stack matches.
+    UnencryptedCommentRegex(Regex),
+    /// Encrypted only if a comment in the comment stack matches (not the matching comment
+    /// line itself).
+    EncryptedCommentRegex(Regex),
 }
+
+/// The comment stack of sops' tree walk: one list per open mapping/sequence; a comment is
+/// appended to the innermost list, a non-comment item clears it after it is processed.
+pub(crate) type CommentStack = Vec<Vec<String>>;
 
 impl Selection {
     /// Builds the selection from a metadata field and its value.
@@ -28,23 +33,53 @@ impl Selection {
             "encrypted_suffix" => Selection::EncryptedSuffix(value.to_owned()),
             "unencrypted_regex" => Selection::UnencryptedRegex(re()?),
             "encrypted_regex" => Selection::EncryptedRegex(re()?),
-            _ => {
-                re()?;
-                Selection::Comment
-            }
+            "unencrypted_comment_regex" => Selection::UnencryptedCommentRegex(re()?),
+            _ => Selection::EncryptedCommentRegex(re()?),
         })
     }
 
-    /// Whether a leaf at `path` (mapping keys from the root) must be encrypted; `None` for
-    /// comment-based selection, which cannot be decided from the path.
-    pub(crate) fn should_encrypt(&self, path: &[String]) -> Option<bool> {
-        Some(match self {
+    /// The metadata field and value this selection is written as.
+    pub(crate) fn field(&self) -> (&'static str, String) {
+        match self {
+            Selection::UnencryptedSuffix(s) => ("unencrypted_suffix", s.clone()),
+            Selection::EncryptedSuffix(s) => ("encrypted_suffix", s.clone()),
+            Selection::UnencryptedRegex(r) => ("unencrypted_regex", r.as_str().to_owned()),
+            Selection::EncryptedRegex(r) => ("encrypted_regex", r.as_str().to_owned()),
+            Selection::UnencryptedCommentRegex(r) => {
+                ("unencrypted_comment_regex", r.as_str().to_owned())
+            }
+            Selection::EncryptedCommentRegex(r) => {
+                ("encrypted_comment_regex", r.as_str().to_owned())
+            }
+        }
+    }
+
+    /// sops' `shouldBeEncrypted`: whether a leaf (or comment) at `path` (mapping keys from the
+    /// root) with the given comment stack is encrypted.
+    pub(crate) fn should_encrypt(
+        &self,
+        path: &[String],
+        comments: &CommentStack,
+        is_comment: bool,
+    ) -> bool {
+        match self {
             Selection::UnencryptedSuffix(s) => !path.iter().any(|k| k.ends_with(s.as_str())),
             Selection::EncryptedSuffix(s) => path.iter().any(|k| k.ends_with(s.as_str())),
             Selection::UnencryptedRegex(re) => !path.iter().any(|k| re.is_match(k)),
             Selection::EncryptedRegex(re) => path.iter().any(|k| re.is_match(k)),
-            Selection::Comment => return None,
-        })
+            Selection::UnencryptedCommentRegex(re) => {
+                !comments.iter().flatten().any(|c| re.is_match(c))
+            }
+            Selection::EncryptedCommentRegex(re) => {
+                let last_level = comments.len().saturating_sub(1);
+                comments.iter().enumerate().any(|(i, level)| {
+                    level.iter().enumerate().any(|(j, c)| {
+                        let itself = is_comment && i == last_level && j + 1 == level.len();
+                        !itself && re.is_match(c)
+                    })
+                })
+            }
+        }
     }
 }
 
@@ -56,30 +91,55 @@ mod tests {
         parts.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    trait Old {
+        fn old(&self, path: &[String]) -> Option<bool>;
+    }
+    impl Old for Selection {
+        fn old(&self, path: &[String]) -> Option<bool> {
+            Some(self.should_encrypt(path, &Vec::new(), false))
+        }
+    }
+
     #[test]
     fn rules_follow_sops() {
         let unenc = Selection::UnencryptedSuffix("_unencrypted".to_owned());
-        assert_eq!(unenc.should_encrypt(&p(&["a", "b"])), Some(true));
-        assert_eq!(
-            unenc.should_encrypt(&p(&["a_unencrypted", "b"])),
-            Some(false)
-        );
+        assert_eq!(unenc.old(&p(&["a", "b"])), Some(true));
+        assert_eq!(unenc.old(&p(&["a_unencrypted", "b"])), Some(false));
         let enc = Selection::from_field("encrypted_regex", "^(data|stringData)$").ok();
-        let enc = enc
-            .as_ref()
-            .and_then(|s| s.should_encrypt(&p(&["stringData", "x"])));
+        let enc = enc.as_ref().and_then(|s| s.old(&p(&["stringData", "x"])));
         assert_eq!(enc, Some(true));
         let enc = Selection::from_field("encrypted_regex", "^(data|stringData)$").ok();
-        let enc = enc
-            .as_ref()
-            .and_then(|s| s.should_encrypt(&p(&["metadata", "data2"])));
+        let enc = enc.as_ref().and_then(|s| s.old(&p(&["metadata", "data2"])));
         assert_eq!(enc, Some(false));
         let suffix = Selection::EncryptedSuffix("Data".to_owned());
+        assert_eq!(suffix.old(&p(&["stringData", "port"])), Some(true));
+        assert_eq!(suffix.old(&p(&["kind"])), Some(false));
+        assert!(Selection::from_field("encrypted_regex", "(").is_err());
+    }
+}
+
+#[cfg(test)]
+mod comment_tests {
+    use super::*;
+
+    #[test]
+    fn comment_regexes_follow_the_stack() {
+        let enc = Selection::from_field("encrypted_comment_regex", "sops:enc").ok();
+        let stack = vec![vec![" sops:enc".to_owned()]];
+        let sel = enc.as_ref();
         assert_eq!(
-            suffix.should_encrypt(&p(&["stringData", "port"])),
+            sel.map(|s| s.should_encrypt(&[], &stack, false)),
             Some(true)
         );
-        assert_eq!(suffix.should_encrypt(&p(&["kind"])), Some(false));
-        assert!(Selection::from_field("encrypted_regex", "(").is_err());
+        // The matching comment line itself stays in clear.
+        assert_eq!(
+            sel.map(|s| s.should_encrypt(&[], &stack, true)),
+            Some(false)
+        );
+        let unenc = Selection::from_field("unencrypted_comment_regex", "sops:enc").ok();
+        assert_eq!(
+            unenc.map(|s| s.should_encrypt(&[], &stack, false)),
+            Some(false)
+        );
     }
 }

@@ -17,11 +17,6 @@ impl SecretValue {
         SecretValue(bytes)
     }
 
-    /// Copies bytes that are not secret in themselves (an unencrypted value of the file).
-    pub(crate) fn from_plain(bytes: &[u8]) -> Self {
-        SecretValue(Zeroizing::new(bytes.to_vec()))
-    }
-
     /// A second, independently zeroized copy. Deliberately not `Clone`, so
     /// that every copy of a secret is a visible call.
     pub fn duplicate(&self) -> SecretValue {

@@ -46,6 +46,40 @@ pub(crate) enum ShamirError {
     DuplicateX,
 }
 
+/// Splits `secret` into `parts` shares (x = 1..=parts, as sops ≥ 3.10) any `threshold` of
+/// which recombine; coefficients come from the OS random generator.
+pub(crate) fn split(
+    secret: &[u8],
+    parts: usize,
+    threshold: usize,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, String> {
+    if threshold < 2 {
+        return Err("threshold must be at least 2".to_owned());
+    }
+    if parts < threshold || parts > 255 {
+        return Err("parts must be between the threshold and 255".to_owned());
+    }
+    let mut coeffs = Zeroizing::new(vec![0u8; secret.len() * (threshold - 1)]);
+    getrandom::fill(&mut coeffs).map_err(|e| format!("random generator failed: {e}"))?;
+    Ok((1..=parts)
+        .map(|x| {
+            let x = x as u8;
+            let mut share: Vec<u8> = secret
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let row = &coeffs[i * (threshold - 1)..(i + 1) * (threshold - 1)];
+                    // Horner: b + c1 x + c2 x^2 + ...
+                    let hi = row.iter().rev().fold(0u8, |acc, c| mul(acc, x) ^ c);
+                    mul(hi, x) ^ b
+                })
+                .collect();
+            share.push(x);
+            Zeroizing::new(share)
+        })
+        .collect())
+}
+
 /// Lagrange interpolation at 0 of every byte position (Vault `shamir.Combine`).
 pub(crate) fn combine(shares: &[Zeroizing<Vec<u8>>]) -> Result<Zeroizing<Vec<u8>>, ShamirError> {
     if shares.len() < 2 {
@@ -112,6 +146,15 @@ mod tests {
                 Zeroizing::new(share)
             })
             .collect()
+    }
+
+    #[test]
+    fn random_split_recombines() {
+        let secret = [42u8; 32];
+        let shares = super::split(&secret, 3, 2).unwrap_or_default();
+        assert_eq!(shares.len(), 3);
+        let got = combine(&shares[1..]).map(|k| k.to_vec());
+        assert_eq!(got, Ok(secret.to_vec()));
     }
 
     #[test]

@@ -168,3 +168,60 @@ fn post_quantum_and_plugin_identities_are_skipped_and_remembered() {
     assert!(ids.is_empty());
     assert_eq!(ids.unsupported().len(), 2);
 }
+
+fn getsops(name: &str) -> std::path::PathBuf {
+    vectors().join("external/getsops").join(name)
+}
+
+fn age_decrypt(ids: &Identities, armored: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let reader = age::armor::ArmoredReader::new(armored);
+    let d = age::Decryptor::new(reader).ok()?;
+    let mut out = Vec::new();
+    d.decrypt(ids.as_age()).ok()?.read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn ssh_identity_from_env_decrypts_sops_mock_vector() {
+    let h = home();
+    let key = getsops("mockSshIdentity");
+    let ids = Identities::discover(&sources(&[
+        ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &p(&key)),
+        ("HOME", &p(h.path())),
+    ]))
+    .expect("loads");
+    assert_eq!(ids.len(), 1);
+    let blob = std::fs::read(getsops("mockEncryptedSshKey.age")).expect("vector");
+    assert_eq!(age_decrypt(&ids, &blob).as_deref(), Some(&b"data"[..]));
+}
+
+#[test]
+fn ssh_identities_from_home_are_added_to_the_env_one() {
+    // sops 3.11 loads ~/.ssh/id_ed25519 and ~/.ssh/id_rsa even when
+    // SOPS_AGE_SSH_PRIVATE_KEY_FILE is set, and a missing explicit file is not fatal.
+    let h = home();
+    std::fs::create_dir_all(h.path().join(".ssh")).expect("mkdir");
+    std::fs::copy(getsops("mockSshIdentity"), h.path().join(".ssh/id_ed25519")).expect("copy");
+    let missing = h.path().join("no-such-key");
+    let ids = Identities::discover(&sources(&[
+        ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &p(&missing)),
+        ("HOME", &p(h.path())),
+    ]))
+    .expect("a missing SSH key file is recorded, not fatal");
+    assert_eq!(ids.len(), 1);
+    assert_eq!(ids.unsupported().len(), 1);
+    let blob = std::fs::read(getsops("mockEncryptedSshKey.age")).expect("vector");
+    assert_eq!(age_decrypt(&ids, &blob).as_deref(), Some(&b"data"[..]));
+}
+
+#[test]
+fn unusable_ssh_key_is_recorded_without_its_contents() {
+    let h = home();
+    std::fs::create_dir_all(h.path().join(".ssh")).expect("mkdir");
+    std::fs::write(h.path().join(".ssh/id_rsa"), "not a key SECRETBYTES\n").expect("write");
+    let ids = Identities::discover(&sources(&[("HOME", &p(h.path()))])).expect("loads");
+    assert!(ids.is_empty());
+    assert_eq!(ids.unsupported().len(), 1);
+    assert!(!format!("{ids:?}").contains("SECRETBYTES"));
+}

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod audit;
 pub mod policy;
+pub mod secrets;
 
 /// Manage agent secrets, review access-control policies, check the audit log.
 ///
@@ -26,6 +27,9 @@ enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Decrypt, encrypt and edit SOPS files (sops-compatible).
+    #[command(subcommand)]
+    Secrets(secrets::Command),
 }
 
 /// Runs `agentsec`.
@@ -33,5 +37,6 @@ pub fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Policy(command) => policy::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Secrets(command) => secrets::run(command),
     }
 }

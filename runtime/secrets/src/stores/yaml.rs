@@ -1,17 +1,21 @@
 //! YAML reader: yaml-rust2 events into a [`RawFile`], typed like yaml.v3, with limits.
 //!
-//! Comments are not visible here (yaml-rust2's scanner drops them). That is harmless for
-//! decryption (comments never enter the MAC), but it means `encrypted_comment_regex` and
-//! `unencrypted_comment_regex` cannot be evaluated; see `decrypt.rs` for how such files are read.
+//! yaml-rust2 drops comments, so [`super::yaml_comments`] finds them lexically and this builder
+//! places each one in the tree the way sops' YAML store does with yaml.v3's head, line and foot
+//! comments: a comment on its own line becomes an item of the innermost open mapping or
+//! sequence whose indentation is not deeper than the comment (or the first item of the mapping
+//! or sequence that opens right after it); a comment at the end of a line becomes an item just
+//! before the entry that starts on that line.
 
 use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+use super::yaml_comments::{self, YamlComment};
+use super::yaml_scalar::{Resolved, resolve};
 use crate::doc::{RawEntry, RawFile, RawNode, RawScalar, Scalar};
 use crate::error::SopsError;
-use crate::yaml_scalar::{Resolved, resolve};
 use crate::{MAX_NESTING_DEPTH, MAX_YAML_NODES};
 
 /// Parses YAML text (all documents).
@@ -24,9 +28,16 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<RawFile, SopsError> {
         anchors: HashMap::new(),
         nodes: 0,
         error: None,
+        comments: yaml_comments::scan(text).into_iter().rev().collect(),
+        deferred: Vec::new(),
     };
     let mut parser = Parser::new_from_str(text);
     let res = parser.load(&mut b, true);
+    // Comments after the last document belong to it (a foot comment).
+    let rest: Vec<YamlComment> = b.comments.drain(..).rev().collect();
+    if let Some(last) = b.documents.last_mut() {
+        last.extend(rest.into_iter().map(|c| RawEntry::comment(c.text)));
+    }
     if let Some(e) = b.error {
         return Err(e);
     }
@@ -49,12 +60,32 @@ enum Frame {
         pending: Option<(String, Option<usize>)>,
         anchor: usize,
         start_nodes: usize,
+        pos: Pos,
     },
     Seq {
         items: Vec<RawNode>,
         anchor: usize,
         start_nodes: usize,
+        pos: Pos,
     },
+}
+
+/// Where a container starts and where its last item started (for comment placement).
+#[derive(Clone, Copy)]
+struct Pos {
+    line: usize,
+    /// Column of the items (`None` for a mapping until its first key is seen).
+    col: Option<usize>,
+    /// Line where the last (non-comment) item started, and its index.
+    last: Option<(usize, usize)>,
+}
+
+impl Frame {
+    fn pos(&self) -> Pos {
+        match self {
+            Frame::Map { pos, .. } | Frame::Seq { pos, .. } => *pos,
+        }
+    }
 }
 
 struct Builder<'f> {
@@ -67,6 +98,10 @@ struct Builder<'f> {
     /// Nodes created so far, alias expansions included.
     nodes: usize,
     error: Option<SopsError>,
+    /// Comments not placed yet, last one first.
+    comments: Vec<YamlComment>,
+    /// Comments that go at the start of the container about to open.
+    deferred: Vec<String>,
 }
 
 impl MarkedEventReceiver for Builder<'_> {
@@ -74,13 +109,88 @@ impl MarkedEventReceiver for Builder<'_> {
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.event(ev, Some(mark.line())) {
+        // A block mapping's start mark lies after its first key: comments before the mapping
+        // are placed at that key, whose column is the mapping's.
+        if !matches!(ev, Event::MappingStart(..)) {
+            if let Some(Frame::Map { pos, .. }) = self.stack.last_mut()
+                && pos.col.is_none()
+            {
+                pos.col = Some(mark.col());
+            }
+            self.place_comments(&ev, mark);
+        }
+        if let Err(e) = self.event(ev, Some(mark.line()), mark.col()) {
             self.error = Some(e);
         }
     }
 }
 
 impl Builder<'_> {
+    /// Places the comments that come before the event at `mark`.
+    fn place_comments(&mut self, ev: &Event, mark: Marker) {
+        let opening = matches!(ev, Event::SequenceStart(..));
+        while let Some(c) = self.comments.last() {
+            if (c.line, c.col) >= (mark.line(), mark.col()) {
+                break;
+            }
+            let Some(c) = self.comments.pop() else { break };
+            if c.inline && self.place_inline(&c) {
+                continue;
+            }
+            if self.stack.is_empty() || opening && c.col >= mark.col() {
+                self.deferred.push(c.text);
+                continue;
+            }
+            let idx = self
+                .stack
+                .iter()
+                .rposition(|f| f.pos().col.unwrap_or(mark.col()) <= c.col)
+                .unwrap_or(0);
+            if let Some(frame) = self.stack.get_mut(idx) {
+                match frame {
+                    Frame::Map { entries, .. } => entries.push(RawEntry::comment(c.text)),
+                    Frame::Seq { items, .. } => items.push(RawNode::Comment(c.text)),
+                }
+            }
+        }
+    }
+
+    /// Puts an end-of-line comment before the innermost entry that starts on its line.
+    fn place_inline(&mut self, c: &YamlComment) -> bool {
+        for frame in self.stack.iter_mut().rev() {
+            match frame {
+                Frame::Map {
+                    entries,
+                    pending,
+                    pos,
+                    ..
+                } => {
+                    if matches!(pending, Some((_, Some(l))) if *l == c.line) {
+                        entries.push(RawEntry::comment(c.text.clone()));
+                        return true;
+                    }
+                    if let Some((line, idx)) = pos.last
+                        && line == c.line
+                    {
+                        entries.insert(idx, RawEntry::comment(c.text.clone()));
+                        pos.last = Some((line, idx + 1));
+                        return true;
+                    }
+                }
+                Frame::Seq { items, pos, .. } => {
+                    if let Some((line, idx)) = pos.last
+                        && line == c.line
+                    {
+                        items.insert(idx, RawNode::Comment(c.text.clone()));
+                        pos.last = Some((line, idx + 1));
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
     fn unsupported(&self, line: Option<usize>, what: String) -> SopsError {
         SopsError::Unsupported {
             file: self.file.to_owned(),
@@ -115,7 +225,12 @@ impl Builder<'_> {
         Ok(self.nodes)
     }
 
-    fn event(&mut self, ev: Event, line: Option<usize>) -> Result<(), SopsError> {
+    fn event(&mut self, ev: Event, line: Option<usize>, col: usize) -> Result<(), SopsError> {
+        let pos = Pos {
+            line: line.unwrap_or(0),
+            col: matches!(ev, Event::SequenceStart(..)).then_some(col),
+            last: None,
+        };
         match ev {
             Event::Nothing | Event::StreamStart | Event::StreamEnd => Ok(()),
             Event::DocumentStart => {
@@ -158,7 +273,9 @@ impl Builder<'_> {
                     items: Vec::new(),
                     anchor,
                     start_nodes,
+                    pos,
                 });
+                self.take_deferred();
                 Ok(())
             }
             Event::MappingStart(anchor, _tag) => {
@@ -169,30 +286,48 @@ impl Builder<'_> {
                     pending: None,
                     anchor,
                     start_nodes,
+                    pos,
                 });
+                self.take_deferred();
                 Ok(())
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor, start) = match self.stack.pop() {
+                let (node, anchor, start, pos) = match self.stack.pop() {
                     Some(Frame::Seq {
                         items,
                         anchor,
                         start_nodes,
-                    }) => (RawNode::List(items), anchor, start_nodes),
+                        pos,
+                    }) => (RawNode::List(items), anchor, start_nodes, pos),
                     Some(Frame::Map {
                         entries,
                         anchor,
                         start_nodes,
+                        pos,
                         ..
-                    }) => (RawNode::Map(entries), anchor, start_nodes),
+                    }) => (RawNode::Map(entries), anchor, start_nodes, pos),
                     None => return Err(self.unsupported(line, "unbalanced YAML events".to_owned())),
                 };
                 if anchor != 0 {
                     let size = self.nodes.saturating_sub(start).saturating_add(1);
                     self.anchors.insert(anchor, (node.clone(), size));
                 }
-                self.deliver(node, line)
+                self.deliver(node, Some(pos.line))
             }
+        }
+    }
+
+    /// Moves the comments waiting for a new container into it (now the top of the stack).
+    fn take_deferred(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred);
+        match self.stack.last_mut() {
+            Some(Frame::Map { entries, .. }) => {
+                entries.extend(deferred.into_iter().map(RawEntry::comment));
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.extend(deferred.into_iter().map(RawNode::Comment));
+            }
+            None => {}
         }
     }
 
@@ -206,7 +341,7 @@ impl Builder<'_> {
                     "YAML documents that are sequences are not supported".to_owned(),
                 ));
             }
-            Some(RawNode::Scalar(_)) => {
+            Some(RawNode::Scalar(_) | RawNode::Comment(_)) => {
                 return Err(self.unsupported(
                     line,
                     "YAML documents that are a single scalar are not supported".to_owned(),
@@ -238,11 +373,18 @@ impl Builder<'_> {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq { items, pos, .. }) => {
+                pos.last = Some((line.unwrap_or(0), items.len()));
+                items.push(node);
+            }
             Some(Frame::Map {
-                entries, pending, ..
+                entries,
+                pending,
+                pos,
+                ..
             }) => {
-                if let Some((key, _)) = pending.take() {
+                if let Some((key, key_line)) = pending.take() {
+                    pos.last = Some((key_line.unwrap_or(0), entries.len()));
                     entries.push(RawEntry { key, value: node });
                 }
             }
@@ -260,6 +402,7 @@ impl Builder<'_> {
             RawNode::Null => "null",
             RawNode::Map(_) => "mapping",
             RawNode::List(_) => "sequence",
+            RawNode::Comment(_) => "comment",
             RawNode::Scalar(RawScalar { value, .. }) => match value {
                 Scalar::Int(_) => "int",
                 Scalar::Float(_) | Scalar::JsonNumber { .. } => "float",

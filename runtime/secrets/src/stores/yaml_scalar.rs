@@ -105,6 +105,12 @@ pub(crate) fn resolve(
     }
 }
 
+/// Whether a plain scalar with this text reads back as a string (yaml.v3 `resolve` gives
+/// `!!str`); otherwise the emitter must quote it. `<<` is the merge key.
+pub(crate) fn resolves_to_string(s: &str) -> bool {
+    s != "<<" && matches!(resolve_plain(s, None), Ok((Kind::Str, _)))
+}
+
 static YAML_STYLE_FLOAT: LazyLock<Option<regex::Regex>> = LazyLock::new(|| {
     regex::Regex::new(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$").ok()
 });

@@ -1,0 +1,374 @@
+//! `agentsec secrets`: decrypt, encrypt and maintain SOPS files, compatible with the `sops`
+//! CLI (3.11 output; exit codes as sops where they overlap: MAC mismatch 51, no usable key
+//! 128, value that will not decrypt 25, missing file 100, no metadata 1, bad `--extract`
+//! 91, output conversion 4, already encrypted 203).
+//!
+//! Which command when:
+//! - `updatekeys`: the *recipients* changed (someone joined or left, a key was replaced). It
+//!   re-wraps the existing data key for the recipients of the matching `.sops.yaml` rule; the
+//!   values and their ciphertexts stay as they are.
+//! - `rotate`: the *data key* must change (a removed recipient may have copied it, or on a
+//!   schedule). It generates a new data key and re-encrypts every value.
+//!
+//! Removing a recipient protects only future versions: whoever held the old key can still
+//! read every old version of the file in version control. Rotate the data key and the
+//! credentials themselves.
+
+mod edit;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use agentsec_secrets::{
+    DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
+    SopsError, SopsFile, encrypt_plaintext,
+};
+use clap::Subcommand;
+use zeroize::Zeroizing;
+
+/// `agentsec secrets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decrypt FILE to stdout, byte-identical to `sops decrypt`.
+    Decrypt {
+        /// The SOPS file.
+        file: PathBuf,
+        /// Print only this part, e.g. `'["db"]["password"]'` or `'["list"][1]'`.
+        #[arg(long)]
+        extract: Option<String>,
+        /// Read FILE as this format (yaml, json, dotenv, ini, binary) instead of by name.
+        #[arg(long, value_name = "T")]
+        input_type: Option<String>,
+        /// Print in this format (default: the input format).
+        #[arg(long, value_name = "T")]
+        output_type: Option<String>,
+        /// Skip the MAC check. Recovery only: the output may have been tampered with.
+        #[arg(long)]
+        ignore_mac: bool,
+    },
+    /// Encrypt a plaintext FILE for age recipients (from --age or the first matching
+    /// .sops.yaml creation rule, searched from the current directory upward).
+    Encrypt {
+        /// The plaintext file.
+        file: PathBuf,
+        /// Comma-separated age recipients; overrides the .sops.yaml keys.
+        #[arg(long, value_name = "R1,R2")]
+        age: Option<String>,
+        /// Replace FILE instead of printing to stdout.
+        #[arg(long)]
+        in_place: bool,
+    },
+    /// Open the decrypted FILE in $SOPS_EDITOR or $EDITOR (default vi) and re-encrypt it with
+    /// the same data key when it changed. The plaintext stays in memory (a memfd, or a private
+    /// file on the /dev/shm tmpfs), never on disk. Unchanged: FILE untouched, exit 0.
+    Edit {
+        /// The SOPS file.
+        file: PathBuf,
+    },
+    /// Set the value at PATH (e.g. `'["db"]["password"]'`) to the JSON value read from stdin,
+    /// in place.
+    Set {
+        /// The SOPS file.
+        file: PathBuf,
+        /// Where, in --extract syntax.
+        path: String,
+    },
+    /// Remove the key or list element at PATH, in place.
+    Unset {
+        /// The SOPS file.
+        file: PathBuf,
+        /// Where, in --extract syntax.
+        path: String,
+    },
+    /// Re-wrap the data key for the recipients of the matching .sops.yaml rule (use after
+    /// adding or removing a recipient). Values are not re-encrypted; see `rotate`.
+    Updatekeys {
+        /// The SOPS file.
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Generate a new data key and re-encrypt every value, in place (use after removing a
+    /// recipient, or on a schedule). Rotate the credentials themselves too: old versions in
+    /// version control stay readable to former recipients.
+    Rotate {
+        /// The SOPS file.
+        file: PathBuf,
+    },
+    /// Generate an age identity: written to FILE (mode 0600, never overwritten) or printed;
+    /// the public key is printed on stdout.
+    Keygen {
+        /// Where to write the identity.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Runs one `agentsec secrets` command.
+pub fn run(command: Command) -> ExitCode {
+    match dispatch(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { message, code }) => {
+            eprintln!("{message}");
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
+    }
+}
+
+struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl From<SopsError> for Failure {
+    fn from(e: SopsError) -> Self {
+        Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn fail(message: impl Into<String>, code: i32) -> Failure {
+    Failure {
+        message: message.into(),
+        code,
+    }
+}
+
+fn format_of(file: &Path, name: Option<&str>) -> Result<Format, Failure> {
+    match name {
+        Some(n) => Ok(Format::from_name(n)),
+        None => Ok(Format::from_path(file)?),
+    }
+}
+
+fn read(file: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    match std::fs::read(file) {
+        Ok(b) => Ok(Zeroizing::new(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+            format!(
+                "Error: cannot operate on non-existent file {:?}",
+                std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf())
+            ),
+            100,
+        )),
+        Err(e) => Err(fail(format!("could not read {}: {e}", file.display()), 2)),
+    }
+}
+
+fn config() -> Result<Option<SopsConfig>, Failure> {
+    let cwd = std::env::current_dir().map_err(|e| fail(e.to_string(), 5))?;
+    Ok(SopsConfig::find(&cwd)?)
+}
+
+fn emit_options() -> EmitOptions {
+    config().ok().flatten().map(|c| c.emit).unwrap_or_default()
+}
+
+fn open(file: &Path, input: Option<&str>, ignore_mac: bool) -> Result<SopsFile, Failure> {
+    let format = format_of(file, input)?;
+    let bytes = read(file)?;
+    let ids = Identities::from_process_env()?;
+    let opts = if ignore_mac {
+        DecryptOptions::ignoring_mac()
+    } else {
+        DecryptOptions::default()
+    };
+    Ok(SopsFile::decrypt(
+        &bytes,
+        format,
+        &file.display().to_string(),
+        &ids,
+        opts,
+    )?)
+}
+
+fn stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| fail(format!("could not write output: {e}"), 3))
+}
+
+fn dispatch(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Decrypt {
+            file,
+            extract,
+            input_type,
+            output_type,
+            ignore_mac,
+        } => {
+            let path = extract.as_deref().map(ExtractPath::parse).transpose()?;
+            let f = open(&file, input_type.as_deref(), ignore_mac)?;
+            let output = output_type
+                .as_deref()
+                .map(Format::from_name)
+                .unwrap_or(f.format());
+            // `sops decrypt` reads only the stores settings of .sops.yaml.
+            let opts = EmitOptions::default();
+            let out = match path {
+                Some(p) => f.extract(&p, output, opts)?,
+                None => f.emit(output, opts)?,
+            };
+            stdout(&out)
+        }
+        Command::Encrypt {
+            file,
+            age,
+            in_place,
+        } => {
+            let format = format_of(&file, None)?;
+            let bytes = read(&file)?;
+            let cfg = config()?;
+            let mut enc = match cfg.as_ref().map(|c| c.rule_for(&file)).transpose()? {
+                Some(Some(rule)) => rule.config,
+                _ => EncryptConfig::default(),
+            };
+            if let Some(list) = age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
+                enc.key_groups = vec![
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ];
+                enc.shamir_threshold = None;
+            }
+            if enc.key_groups.iter().all(Vec::is_empty) {
+                return Err(fail(
+                    "config file not found, or has no creation rules, and no keys provided \
+                     through command line options",
+                    61,
+                ));
+            }
+            let out = encrypt_plaintext(&bytes, format, &file.display().to_string(), &enc)?;
+            if in_place {
+                write_atomic(&file, &out)
+            } else {
+                stdout(&out)
+            }
+        }
+        Command::Edit { file } => edit::edit(&file),
+        Command::Set { file, path } => {
+            let path = ExtractPath::parse(&path).map_err(|e| fail(e.to_string(), 7))?;
+            let mut value = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_to_string(&mut value)
+                .map_err(|e| fail(format!("could not read the value from stdin: {e}"), 2))?;
+            let mut f = open(&file, None, false)?;
+            f.set(&path, value.trim_end_matches('\n'))?;
+            let out = f.reencrypt(false, emit_options())?;
+            write_atomic(&file, &out)
+        }
+        Command::Unset { file, path } => {
+            let path = ExtractPath::parse(&path).map_err(|e| fail(e.to_string(), 7))?;
+            let mut f = open(&file, None, false)?;
+            f.unset(&path)?;
+            let out = f.reencrypt(false, emit_options())?;
+            write_atomic(&file, &out)
+        }
+        Command::Rotate { file } => {
+            let f = open(&file, None, false)?;
+            let out = f.reencrypt(true, emit_options())?;
+            write_atomic(&file, &out)
+        }
+        Command::Updatekeys { file, yes } => {
+            let cfg = config()?.ok_or_else(|| fail("config file not found", 61))?;
+            let rule = cfg
+                .rule_for(&file)?
+                .ok_or_else(|| fail("config file has no creation rules", 61))?;
+            let f = open(&file, None, false)?;
+            if !yes {
+                eprintln!(
+                    "The file's key groups will become: {:?}",
+                    rule.config.key_groups
+                );
+                eprint!("Is this okay? (y/n):");
+                let mut answer = String::new();
+                std::io::stdin()
+                    .read_line(&mut answer)
+                    .map_err(|e| fail(e.to_string(), 1))?;
+                if answer.trim() != "y" {
+                    return Err(fail("Changes not applied", 1));
+                }
+            }
+            let out = f.with_recipients(&rule.config.key_groups, None, cfg.emit)?;
+            write_atomic(&file, &out)?;
+            eprintln!("File {} synced with new keys", file.display());
+            Ok(())
+        }
+        Command::Keygen { output } => keygen(output.as_deref()),
+    }
+}
+
+fn keygen(output: Option<&Path>) -> Result<(), Failure> {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let public = id.to_public().to_string();
+    let created = time_stamp();
+    let body = Zeroizing::new(format!(
+        "# created: {created}\n# public key: {public}\n{}\n",
+        id.to_string().expose_secret()
+    ));
+    match output {
+        Some(path) => {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(path).map_err(|e| {
+                fail(
+                    format!(
+                        "could not create {} (never overwritten): {e}",
+                        path.display()
+                    ),
+                    1,
+                )
+            })?;
+            f.write_all(body.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| fail(format!("could not write {}: {e}", path.display()), 3))?;
+            eprintln!("Public key: {public}");
+            stdout(format!("{public}\n").as_bytes())
+        }
+        None => stdout(body.as_bytes()),
+    }
+}
+
+fn time_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
+/// rename; the file's mode is kept.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let err = |e: std::io::Error| fail(format!("could not write {}: {e}", path.display()), 3);
+    let mode = std::fs::metadata(path).map(|m| m.permissions()).ok();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".agentsec-")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    if let Some(perm) = mode {
+        tmp.as_file().set_permissions(perm).map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The decrypted document with everything sops keeps (comments, value types, order): what the
+//! emitters print and what encryption starts from. Every value and comment text is held in a
+//! zeroizing buffer. Converted to the public [`crate::Node`] tree (comments dropped) for
+//! lookups.
+
+use zeroize::Zeroizing;
+
+use crate::gofmt;
+use crate::secret::SecretValue;
+use crate::tree::{Leaf, LeafKind, Node};
+
+/// A typed scalar value (sops: `string`, `int`, `float64`, `bool`, `time.Time`).
+pub(crate) enum Value {
+    /// A string; raw bytes (the binary store may hold any bytes).
+    Str(Zeroizing<Vec<u8>>),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp, rendered as Go's `MarshalText` (RFC 3339, nanoseconds when non-zero).
+    Time(Zeroizing<String>),
+}
+
+impl Value {
+    /// A string value.
+    pub(crate) fn str(s: &str) -> Value {
+        Value::Str(Zeroizing::new(s.as_bytes().to_vec()))
+    }
+
+    /// The bytes sops feeds to the MAC and encrypts (`ToBytes`, SPEC 5.1).
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(match self {
+            Value::Str(b) => b.to_vec(),
+            Value::Int(i) => i.to_string().into_bytes(),
+            Value::Float(f) => gofmt::float_mac_bytes(*f).into_bytes(),
+            Value::Bool(true) => b"True".to_vec(),
+            Value::Bool(false) => b"False".to_vec(),
+            Value::Time(t) => t.as_bytes().to_vec(),
+        })
+    }
+
+    /// The sops `type:` name.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "str",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+            Value::Time(_) => "time",
+        }
+    }
+
+    /// An independent copy.
+    pub(crate) fn duplicate(&self) -> Value {
+        match self {
+            Value::Str(b) => Value::Str(b.clone()),
+            Value::Int(i) => Value::Int(*i),
+            Value::Float(f) => Value::Float(*f),
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Time(t) => Value::Time(t.clone()),
+        }
+    }
+}
+
+/// A node of a document.
+pub(crate) enum PNode {
+    /// A mapping: entries and comment lines in order.
+    Map(Vec<PItem>),
+    /// A sequence; comment lines are elements (as in sops).
+    List(Vec<PNode>),
+    /// A comment element of a sequence (the text after `#`).
+    Comment(Zeroizing<String>),
+    /// A scalar, and whether the file stored it encrypted.
+    Leaf(Value, bool),
+    /// `null`.
+    Null,
+}
+
+/// An item of a mapping.
+pub(crate) enum PItem {
+    /// A key and its value.
+    Entry(String, PNode),
+    /// A comment line (the text after `#`).
+    Comment(Zeroizing<String>),
+}
+
+impl PNode {
+    /// An independent deep copy.
+    pub(crate) fn duplicate(&self) -> PNode {
+        match self {
+            PNode::Map(items) => PNode::Map(
+                items
+                    .iter()
+                    .map(|i| match i {
+                        PItem::Entry(k, v) => PItem::Entry(k.clone(), v.duplicate()),
+                        PItem::Comment(c) => PItem::Comment(c.clone()),
+                    })
+                    .collect(),
+            ),
+            PNode::List(items) => PNode::List(items.iter().map(PNode::duplicate).collect()),
+            PNode::Comment(c) => PNode::Comment(c.clone()),
+            PNode::Leaf(v, e) => PNode::Leaf(v.duplicate(), *e),
+            PNode::Null => PNode::Null,
+        }
+    }
+
+    /// The value of `key` in a mapping.
+    pub(crate) fn get(&self, key: &str) -> Option<&PNode> {
+        match self {
+            PNode::Map(items) => items.iter().find_map(|i| match i {
+                PItem::Entry(k, v) if k == key => Some(v),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The public tree (comments dropped); float texts follow `json` (Go `encoding/json`) or
+    /// yaml.v3.
+    pub(crate) fn to_public(&self, json: bool) -> Option<Node> {
+        Some(match self {
+            PNode::Map(items) => Node::Map(
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        PItem::Entry(k, v) => v.to_public(json).map(|n| (k.clone(), n)),
+                        PItem::Comment(_) => None,
+                    })
+                    .collect(),
+            ),
+            PNode::List(items) => {
+                Node::List(items.iter().filter_map(|n| n.to_public(json)).collect())
+            }
+            PNode::Comment(_) => return None,
+            PNode::Null => Node::Null,
+            PNode::Leaf(v, enc) => {
+                let (text, kind) = match v {
+                    Value::Str(b) => (b.clone(), LeafKind::Str),
+                    Value::Int(i) => (Zeroizing::new(i.to_string().into_bytes()), LeafKind::Int),
+                    Value::Float(f) => {
+                        let t = if json {
+                            gofmt::float_json_text(*f)
+                        } else {
+                            gofmt::float_yaml_text(*f)
+                        };
+                        (Zeroizing::new(t.into_bytes()), LeafKind::Float)
+                    }
+                    Value::Bool(b) => (
+                        Zeroizing::new(if *b {
+                            b"true".to_vec()
+                        } else {
+                            b"false".to_vec()
+                        }),
+                        LeafKind::Bool,
+                    ),
+                    Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), LeafKind::Time),
+                };
+                Node::Leaf(Leaf::new(SecretValue::new(text), kind, *enc))
+            }
+        })
+    }
+}
