@@ -9,6 +9,15 @@
 use agentsec_skill::{Error, Skill, get_secret};
 use serde_json::{Map, Value, json};
 
+// The environment comes from the input, so each need has a `*` segment: the
+// run may start when the policy grants at least one environment's field. The
+// port is not declared: it is optional (a missing port means 5432).
+agentsec_skill::needs!(
+    "databases.postgres.*.host",
+    "databases.postgres.*.username",
+    "databases.postgres.*.password",
+);
+
 struct DbHealthcheck;
 
 /// The smallest password length we call healthy.

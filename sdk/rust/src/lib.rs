@@ -145,6 +145,81 @@ impl From<Error> for String {
     }
 }
 
+/// Name of the custom section that holds a skill's declared needs.
+///
+/// The section is UTF-8 text, one secret path per line (`\n`-terminated):
+/// dotted (`databases.postgres.production.password`) or bracket form, where a
+/// whole segment may be `*` (`databases.postgres.*.password`). The linker
+/// concatenates sections of the same name, so several [`needs!`] invocations
+/// (in this crate or its dependencies) add up. Any toolchain can write it;
+/// `agentsec-run` reads it from the component (or from a core module inside
+/// it) before the skill runs.
+pub const NEEDS_SECTION: &str = "agentsec:needs";
+
+/// Declares the secrets this skill needs, so that `agentsec-run` can refuse to
+/// start it, naming the rule to add, when the policy does not grant them:
+///
+/// ```no_run
+/// agentsec_skill::needs!(
+///     "communication.github.token",
+///     // `*` is one whole segment: "one of these, chosen at run time".
+///     "databases.postgres.*.password",
+/// );
+/// ```
+///
+/// Before the run, every declared path without `*` must be granted to the
+/// agent (for this skill); a path with `*` segments is satisfied when the
+/// policy grants at least one existing secret it matches. A declaration grants
+/// nothing: every `get-secret` call is still checked against the policy, and
+/// undeclared paths may still be requested (and are checked the same way).
+///
+/// Expands to a `#[used]` static in the [`NEEDS_SECTION`] custom section.
+/// Each path must be a non-empty string literal without control characters;
+/// anything else fails the build.
+#[macro_export]
+macro_rules! needs {
+    ($($path:literal),+ $(,)?) => {
+        const _: () = {
+            $( $crate::__check_need($path); )+
+            const TEXT: &str = concat!($($path, "\n"),+);
+            #[used]
+            #[unsafe(link_section = "agentsec:needs")]
+            static AGENTSEC_NEEDS: [u8; TEXT.len()] = $crate::__need_bytes::<{ TEXT.len() }>(TEXT);
+        };
+    };
+}
+
+/// Compile-time check of one [`needs!`] entry.
+#[doc(hidden)]
+pub const fn __check_need(path: &str) {
+    let bytes = path.as_bytes();
+    assert!(
+        !bytes.is_empty(),
+        "agentsec_skill::needs!: a declared path is empty"
+    );
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(
+            bytes[i] >= 0x20 && bytes[i] != 0x7f,
+            "agentsec_skill::needs!: a declared path contains a control character"
+        );
+        i += 1;
+    }
+}
+
+/// The bytes of a [`needs!`] section, as an array the linker can place.
+#[doc(hidden)]
+pub const fn __need_bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N && i < bytes.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,315 @@
+//! Output of `agentsec policy ...`: aligned tables and JSON.
+
+use std::fmt::Write as _;
+
+use agentsec_policy::{
+    AgentId, Change, Effect, Explanation, Policy, PolicyDiff, RuleRef, Scope, SecretPath,
+    SkillName, SkillSelector, Warning, WhoCan,
+};
+use serde_json::{Value, json};
+
+use super::table::Table;
+
+/// `key (file:line)`.
+fn rule_text(r: &RuleRef<'_>) -> String {
+    format!("{} ({}:{})", r.pattern(), r.origin(), r.line())
+}
+
+fn rule_json(r: &RuleRef<'_>) -> Value {
+    json!({ "key": r.pattern().to_string(), "location": r.location().to_string() })
+}
+
+fn skills_text(skills: &[SkillSelector]) -> String {
+    if skills.is_empty() {
+        return "any".to_owned();
+    }
+    let names: Vec<String> = skills.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+fn skills_json(skills: &[SkillSelector]) -> Value {
+    if skills.is_empty() {
+        return Value::Null;
+    }
+    skills.iter().map(ToString::to_string).collect()
+}
+
+fn list_text(rules: &[RuleRef<'_>]) -> String {
+    if rules.is_empty() {
+        return "-".to_owned();
+    }
+    let keys: Vec<String> = rules.iter().map(rule_text).collect();
+    keys.join(", ")
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+// ---- check ---------------------------------------------------------------
+
+pub(super) fn check_json(policy: &Policy, warnings: &[Warning<'_>]) -> Value {
+    json!({
+        "ok": true,
+        "rules": policy.len(),
+        "warnings": warnings.iter().map(|w| json!({
+            "kind": w.kind(),
+            "location": w.location().map(ToString::to_string),
+            "message": w.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn check_human(
+    policy: &Policy,
+    warnings: &[Warning<'_>],
+    secrets: Option<std::path::Display<'_>>,
+) -> String {
+    let mut out = String::new();
+    for w in warnings {
+        let at = match (w.location(), &secrets) {
+            (Some(at), _) => at.to_string(),
+            (None, Some(file)) => file.to_string(),
+            (None, None) => "agentsec".to_owned(),
+        };
+        let _ = writeln!(out, "{at}: warning: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "ok: {}, {}",
+        plural(policy.len(), "rule", "rules"),
+        plural(warnings.len(), "warning", "warnings")
+    );
+    out
+}
+
+// ---- explain -------------------------------------------------------------
+
+/// What `explain` prints about.
+pub(super) struct ExplainView<'a> {
+    pub(super) agent: &'a AgentId,
+    pub(super) skill: Option<&'a SkillName>,
+    pub(super) leaves: bool,
+    pub(super) explanation: &'a Explanation<'a>,
+}
+
+impl ExplainView<'_> {
+    pub(super) fn json(&self) -> Value {
+        let e = self.explanation;
+        json!({
+            "agent": self.agent.as_str(),
+            "skill": self.skill.map(SkillName::as_str),
+            "paths": if self.leaves { "secrets" } else { "rule keys" },
+            "grants": e.grants.iter().map(|g| json!({
+                "path": g.path,
+                "access_level": g.rule.access_level().as_str(),
+                "skills": skills_json(g.rule.skills()),
+                "rule": rule_json(&g.rule),
+                "except": g.except.iter().map(rule_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "denied": e.denials.iter().map(|d| json!({
+                "path": d.path,
+                "rule": rule_json(&d.rule),
+                "overrides": d.overrides.iter().map(rule_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub(super) fn human(&self) -> String {
+        let e = self.explanation;
+        let mut out = String::new();
+        let skill = self
+            .skill
+            .map_or_else(|| "any skill".to_owned(), |s| format!("skill {s}"));
+        let what = if self.leaves {
+            "secrets"
+        } else {
+            "rule keys; pass --secrets FILE to list secrets"
+        };
+        let _ = writeln!(out, "agent {}, {skill} ({what})\n", self.agent);
+        if e.grants.is_empty() {
+            out.push_str("may read nothing (deny by default)\n");
+        } else {
+            let mut t = if self.leaves {
+                Table::new(&["MAY READ", "ACCESS", "SKILLS", "RULE"])
+            } else {
+                Table::new(&["MAY READ", "ACCESS", "SKILLS", "RULE", "EXCEPT (DENIED)"])
+            };
+            for g in &e.grants {
+                let mut row = vec![
+                    g.path.clone(),
+                    g.rule.access_level().to_string(),
+                    skills_text(g.rule.skills()),
+                    rule_text(&g.rule),
+                ];
+                if !self.leaves {
+                    row.push(list_text(&g.except));
+                }
+                t.row(row);
+            }
+            out.push_str(&t.render());
+        }
+        if !e.denials.is_empty() {
+            out.push('\n');
+            let mut t = Table::new(&["DENIED (A DENY ALWAYS WINS)", "RULE", "OVERRIDES"]);
+            for d in &e.denials {
+                t.row(vec![
+                    d.path.clone(),
+                    rule_text(&d.rule),
+                    list_text(&d.overrides),
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+        out
+    }
+}
+
+// ---- who-can -------------------------------------------------------------
+
+fn scope_text(scope: Scope, rule: &RuleRef<'_>) -> String {
+    match scope {
+        Scope::Below => format!("only below, under {}", rule.pattern()),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn who_can_json(path: &SecretPath, who: &WhoCan<'_>) -> Value {
+    let entries = |effect: Effect| {
+        who.entries
+            .iter()
+            .filter(|e| e.effect == effect)
+            .map(|e| {
+                let mut v = json!({
+                    "agents": e.glob.as_str(),
+                    "rule": rule_json(&e.rule),
+                    "scope": if e.scope == Scope::Whole { "path" } else { "below" },
+                });
+                if effect == Effect::Allow {
+                    v["access_level"] = json!(e.rule.access_level().as_str());
+                    v["skills"] = skills_json(e.rule.skills());
+                    v["shadowed_by"] = e.shadowed_by.as_ref().map_or(Value::Null, rule_json);
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "path": path.to_string(),
+        "allowed": entries(Effect::Allow),
+        "denied": entries(Effect::Deny),
+    })
+}
+
+pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "who can read {path} (a deny always wins)\n");
+    let mut allowed = Table::new(&["ALLOWED", "ACCESS", "SKILLS", "RULE", "NOTE"]);
+    let mut denied = Table::new(&["DENIED", "RULE", "NOTE"]);
+    for e in &who.entries {
+        let mut note = scope_text(e.scope, &e.rule);
+        if let Some(by) = &e.shadowed_by {
+            note = format!("shadowed by the deny in {}", rule_text(by));
+        }
+        match e.effect {
+            Effect::Allow => allowed.row(vec![
+                e.glob.to_string(),
+                e.rule.access_level().to_string(),
+                skills_text(e.rule.skills()),
+                rule_text(&e.rule),
+                note,
+            ]),
+            _ => denied.row(vec![e.glob.to_string(), rule_text(&e.rule), note]),
+        }
+    }
+    if allowed.is_empty() {
+        out.push_str("no agent may read it (deny by default)\n");
+    } else {
+        out.push_str(&allowed.render());
+    }
+    if !denied.is_empty() {
+        out.push('\n');
+        out.push_str(&denied.render());
+    }
+    out
+}
+
+// ---- diff ----------------------------------------------------------------
+
+pub(super) fn diff_json(diff: &PolicyDiff<'_>, with_secrets: bool) -> Value {
+    json!({
+        "widens": diff.widens(),
+        "changes": diff.entries.iter().map(|e| {
+            let mut v = json!({
+                "change": e.change.as_str(),
+                "effect": e.effect.as_str(),
+                "path": e.pattern.to_string(),
+                "agents": e.glob.as_str(),
+                "access_level": (e.effect == Effect::Allow).then(|| e.rule.access_level().as_str()),
+                "skills": if e.effect == Effect::Allow { skills_json(e.rule.skills()) } else { Value::Null },
+                "rule": rule_json(&e.rule),
+                "widens": e.widens.map(|w| w.as_str()),
+            });
+            if with_secrets {
+                v["secrets"] = e.paths.iter().map(ToString::to_string).collect();
+            }
+            v
+        }).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn diff_human(diff: &PolicyDiff<'_>, with_secrets: bool) -> String {
+    let mut out = String::new();
+    if diff.entries.is_empty() {
+        out.push_str("no changes to grants or denies\n");
+        return out;
+    }
+    let mut t = Table::new(&[
+        "CHANGE", "EFFECT", "PATH", "AGENTS", "ACCESS", "SKILLS", "RULE", "WIDENS",
+    ]);
+    for e in &diff.entries {
+        let sign = match e.change {
+            Change::Added => "+ added",
+            _ => "- removed",
+        };
+        let (access, skills) = if e.effect == Effect::Allow {
+            (
+                e.rule.access_level().to_string(),
+                skills_text(e.rule.skills()),
+            )
+        } else {
+            ("-".to_owned(), "-".to_owned())
+        };
+        let widens = e
+            .widens
+            .map_or_else(|| "no".to_owned(), |w| format!("yes: {}", w.as_str()));
+        let paths: Vec<String> = if !with_secrets {
+            vec![e.pattern.to_string()]
+        } else if e.paths.is_empty() {
+            vec![format!("{} (no secret yet)", e.pattern)]
+        } else {
+            e.paths.iter().map(ToString::to_string).collect()
+        };
+        for path in paths {
+            t.row(vec![
+                sign.to_owned(),
+                e.effect.as_str().to_owned(),
+                path,
+                e.glob.to_string(),
+                access.clone(),
+                skills.clone(),
+                rule_text(&e.rule),
+                widens.clone(),
+            ]);
+        }
+    }
+    out.push_str(&t.render());
+    let widening = diff.entries.iter().filter(|e| e.widens.is_some()).count();
+    let total = plural(diff.entries.len(), "change", "changes");
+    if widening > 0 {
+        let _ = writeln!(out, "\naccess widens: {widening} of {total} (exit 1)");
+    } else {
+        let _ = writeln!(out, "\nno access widens ({total})");
+    }
+    out
+}
