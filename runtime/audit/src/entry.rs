@@ -13,6 +13,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+use crate::key::ChainKey;
 use crate::record::{AccessType, Decision, Record};
 
 /// The `prev` of the first entry of a chain: 64 zeros.
@@ -30,12 +31,39 @@ pub const MAX_RECORD_SIZE: usize = 64 * 1024;
 /// Length of a lowercase hex SHA-256.
 const HEX_LEN: usize = 64;
 
-/// What the writer inserts before the final `}`: `,"hash":"` + hex + `"`.
+/// What the writer inserts before the final `}` in unkeyed mode:
+/// `,"hash":"` + hex + `"`.
 const HASH_KEY: &[u8] = b",\"hash\":\"";
 
-/// Bytes at the end of a line (without its `\n`) that carry the hash:
-/// `,"hash":"<64 hex>"}`.
-const HASH_SUFFIX_LEN: usize = HASH_KEY.len() + HEX_LEN + 2;
+/// The same in keyed mode: `,"hmac":"` + hex + `"`. Same length as
+/// [`HASH_KEY`], so both suffixes are [`TAG_SUFFIX_LEN`] bytes.
+const HMAC_KEY: &[u8] = b",\"hmac\":\"";
+
+/// Bytes at the end of a line (without its `\n`) that carry the tag:
+/// `,"hash":"<64 hex>"}` or `,"hmac":"<64 hex>"}`.
+const TAG_SUFFIX_LEN: usize = HASH_KEY.len() + HEX_LEN + 2;
+
+/// How an entry's tag was computed, as its key in the line says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagKind {
+    /// `"hash"`: SHA-256 of the canonical form.
+    Hash,
+    /// `"hmac"`: HMAC-SHA256 of the canonical form under the chain key.
+    Hmac,
+}
+
+/// How a decoded entry's tag compares with its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TagCheck {
+    /// The tag is the hash (or HMAC under the given key) of the content.
+    Valid,
+    /// The tag does not match the content (or, for `hmac`, the key).
+    Mismatch,
+    /// The entry is keyed (`hmac`) but no key was given.
+    KeyRequired,
+    /// A key was given but the entry is unkeyed (`hash`).
+    Unkeyed,
+}
 
 /// `ts`: RFC 3339 in UTC with exactly six fractional digits and `Z`. (The
 /// `Z` is a literal: formatting is always from a UTC time, and parsing
@@ -104,38 +132,57 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The line to write for `entry` (ending in `\n`) and the entry's hash.
-pub(crate) fn encode(entry: &Entry<'_>) -> Result<(Vec<u8>, String), serde_json::Error> {
+/// The line to write for `entry` (ending in `\n`) and the entry's tag:
+/// SHA-256 without a key, HMAC-SHA256 under `key` with one.
+pub(crate) fn encode(
+    entry: &Entry<'_>,
+    key: Option<&ChainKey>,
+) -> Result<(Vec<u8>, String), serde_json::Error> {
     let mut line = serde_json::to_vec(entry)?;
-    let hash = sha256_hex(&line);
+    let (tag, tag_key) = match key {
+        None => (sha256_hex(&line), HASH_KEY),
+        Some(key) => (key.tag_hex(&line), HMAC_KEY),
+    };
     if line.pop() != Some(b'}') {
         return Err(serde::ser::Error::custom(
             "an entry must serialize to a JSON object",
         ));
     }
-    line.reserve(HASH_SUFFIX_LEN + 1);
-    line.extend_from_slice(HASH_KEY);
-    line.extend_from_slice(hash.as_bytes());
+    line.reserve(TAG_SUFFIX_LEN + 1);
+    line.extend_from_slice(tag_key);
+    line.extend_from_slice(tag.as_bytes());
     line.extend_from_slice(b"\"}\n");
-    Ok((line, hash))
+    Ok((line, tag))
 }
 
-/// A line that passed [`decode`]: well-formed and canonical. Its hash may
-/// still not match: that is for the caller to judge.
+/// A line that passed [`decode`]: well-formed and canonical. Its tag may
+/// still not match: that is for the caller to judge with [`Decoded::check`].
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    /// The entry without its hash.
+    /// The entry without its tag.
     pub(crate) entry: Entry<'static>,
-    /// The `hash` written in the line.
+    /// The `hash` or `hmac` written in the line.
     pub(crate) stored_hash: String,
-    /// The SHA-256 of the line's canonical form.
-    pub(crate) computed_hash: String,
+    /// Which of the two it is.
+    pub(crate) kind: TagKind,
+    /// The canonical form the tag covers.
+    canonical: Vec<u8>,
 }
 
 impl Decoded {
-    /// Whether the stored hash is the hash of the content.
-    pub(crate) fn hash_matches(&self) -> bool {
-        self.stored_hash == self.computed_hash
+    /// Checks the stored tag against the content, with `key` in keyed mode.
+    pub(crate) fn check(&self, key: Option<&ChainKey>) -> TagCheck {
+        let valid = match (self.kind, key) {
+            (TagKind::Hash, None) => sha256_hex(&self.canonical) == self.stored_hash,
+            (TagKind::Hmac, Some(key)) => key.tag_matches(&self.canonical, &self.stored_hash),
+            (TagKind::Hmac, None) => return TagCheck::KeyRequired,
+            (TagKind::Hash, Some(_)) => return TagCheck::Unkeyed,
+        };
+        if valid {
+            TagCheck::Valid
+        } else {
+            TagCheck::Mismatch
+        }
     }
 }
 
@@ -156,17 +203,30 @@ fn is_lower_hex(s: &[u8]) -> bool {
 /// Decodes one line (without its `\n`) strictly.
 pub(crate) fn decode(line: &[u8]) -> Result<Decoded, DecodeError> {
     let malformed = |reason: &str| DecodeError::Malformed(reason.to_owned());
-    if line.len() < HASH_SUFFIX_LEN + 2 || line.first() != Some(&b'{') {
-        return Err(malformed("not a JSON object ending in a `hash` field"));
+    if line.len() < TAG_SUFFIX_LEN + 2 || line.first() != Some(&b'{') {
+        return Err(malformed(
+            "not a JSON object ending in a `hash` or `hmac` field",
+        ));
     }
-    let (body, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    let (body, suffix) = line.split_at(line.len() - TAG_SUFFIX_LEN);
     let (key, rest) = suffix.split_at(HASH_KEY.len());
     let (hash, end) = rest.split_at(HEX_LEN);
-    if key != HASH_KEY || end != b"\"}" {
-        return Err(malformed("the line does not end with the `hash` field"));
+    let kind = match key {
+        HASH_KEY => TagKind::Hash,
+        HMAC_KEY => TagKind::Hmac,
+        _ => {
+            return Err(malformed(
+                "the line does not end with a `hash` or `hmac` field",
+            ));
+        }
+    };
+    if end != b"\"}" {
+        return Err(malformed(
+            "the line does not end with a `hash` or `hmac` field",
+        ));
     }
     if !is_lower_hex(hash) {
-        return Err(malformed("`hash` is not 64 lowercase hex digits"));
+        return Err(malformed("the tag is not 64 lowercase hex digits"));
     }
     let mut canonical = Vec::with_capacity(body.len() + 1);
     canonical.extend_from_slice(body);
@@ -194,7 +254,8 @@ pub(crate) fn decode(line: &[u8]) -> Result<Decoded, DecodeError> {
     Ok(Decoded {
         entry,
         stored_hash: String::from_utf8_lossy(hash).into_owned(),
-        computed_hash: sha256_hex(&canonical),
+        kind,
+        canonical,
     })
 }
 
@@ -217,7 +278,7 @@ mod tests {
         let run = RunContext::new("ops/a", "skill", "ab".repeat(32), "cd".repeat(16));
         let record = Record::new(&run, path, AccessType::Read, Decision::Allow).rule("r");
         let entry = Entry::new(&record, "2025-01-02T03:04:05.000006Z", 1, GENESIS_HASH);
-        encode(&entry).expect("encodes")
+        encode(&entry, None).expect("encodes")
     }
 
     #[test]
@@ -237,7 +298,7 @@ mod tests {
         assert_eq!(text, written);
 
         let decoded = decode(&line[..line.len() - 1]).expect("decodes");
-        assert!(decoded.hash_matches());
+        assert_eq!(decoded.check(None), TagCheck::Valid);
         assert_eq!(decoded.entry.seq, 1);
         assert_eq!(loose_seq(&line), Some(1));
     }

@@ -158,6 +158,37 @@ pub enum AuditError {
         source: io::Error,
     },
 
+    /// The log's mode does not match the writer's: a keyed log (`hmac`
+    /// entries) opened without a key, or an unkeyed log (`hash` entries)
+    /// opened with one. Mixing modes in one file would let someone without
+    /// the key extend or rewrite the chain.
+    #[error(
+        "the audit log {} is {}; {}",
+        path.display(),
+        if *log_keyed { "keyed (its entries carry `hmac`)" } else { "not keyed (its entries carry `hash`)" },
+        if *log_keyed { "pass its key with --audit-key FILE (or `audit_key:` in agentsec.yaml)" } else { "move it aside to start a keyed log, or run without --audit-key" }
+    )]
+    ModeMismatch {
+        /// The log file.
+        path: PathBuf,
+        /// Whether the log on disk is keyed.
+        log_keyed: bool,
+    },
+
+    /// Size-based rotation failed: the current file could not be linked to
+    /// its segment name, or the new file could not be created, written,
+    /// synced or moved into place. Nothing was appended.
+    #[error(
+        "cannot rotate the audit log {}: {source}; check the directory's permissions and free space",
+        path.display()
+    )]
+    Rotate {
+        /// The log file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+
     /// The operating system could not provide random bytes for a run id.
     #[error("cannot get random bytes from the operating system for a run id: {source}")]
     Random {
@@ -243,8 +274,14 @@ pub enum VerifyError {
         expected_seq: u64,
     },
 
-    /// An entry's hash does not match its content: it was edited.
-    #[error("{}:{line}: entry seq {seq} was edited: its hash does not match its content", path.display())]
+    /// An entry's hash (or, keyed, its HMAC) does not match its content: it
+    /// was edited (or, keyed, the key is not the log's key).
+    #[error(
+        "{}:{line}: entry seq {seq} was edited: its {} does not match its content{}",
+        path.display(),
+        if *keyed { "hmac" } else { "hash" },
+        if *keyed { " (or --key is not this log's key)" } else { "" }
+    )]
     Edited {
         /// The log file.
         path: PathBuf,
@@ -252,6 +289,53 @@ pub enum VerifyError {
         line: u64,
         /// The `seq` written in the entry.
         seq: u64,
+        /// Whether the entry is keyed (`hmac`).
+        keyed: bool,
+    },
+
+    /// A keyed entry (`hmac`) was found but no key was given, so it cannot
+    /// be checked.
+    #[error(
+        "{}:{line}: entry seq {seq} is keyed (`hmac`); pass the log's key with --key FILE to verify it",
+        path.display()
+    )]
+    KeyRequired {
+        /// The log file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The `seq` written in the entry.
+        seq: u64,
+    },
+
+    /// A key was given but an entry is unkeyed (`hash`): anyone can compute
+    /// such an entry, so in a keyed log it is a forgery (or the wrong log).
+    #[error(
+        "{}:{line}: entry seq {seq} is not keyed (it carries `hash`, not `hmac`), but a key was given; a keyed log has only `hmac` entries, so it was forged or this is not a keyed log",
+        path.display()
+    )]
+    Unkeyed {
+        /// The log file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The `seq` written in the entry.
+        seq: u64,
+    },
+
+    /// The chain is intact but the expected head hash is none of its
+    /// entries' hashes: entries were removed from the end (or it is another
+    /// log).
+    #[error(
+        "the chain is intact up to seq {entries} (head {head}), but the expected head {expected} is not in it: entries were removed from the end of the log (truncated), or this is a different log"
+    )]
+    HeadNotFound {
+        /// The head hash that was expected.
+        expected: String,
+        /// Entries in the chain as found.
+        entries: u64,
+        /// The chain's actual head hash.
+        head: String,
     },
 
     /// Entries are missing: `seq` jumps from `missing_seq - 1` to `seq` and
@@ -335,14 +419,18 @@ impl VerifyError {
             | Self::Deleted { path, .. }
             | Self::Reordered { path, .. }
             | Self::Inserted { path, .. }
-            | Self::BrokenLink { path, .. } => path,
+            | Self::BrokenLink { path, .. }
+            | Self::KeyRequired { path, .. }
+            | Self::Unkeyed { path, .. } => path,
+            Self::HeadNotFound { .. } => Path::new(""),
         }
     }
 
     /// The 1-based line of the problem, if it is at a line.
     pub fn line(&self) -> Option<u64> {
         match self {
-            Self::Io { .. } => None,
+            Self::Io { .. } | Self::HeadNotFound { .. } => None,
+            Self::KeyRequired { line, .. } | Self::Unkeyed { line, .. } => Some(*line),
             Self::Torn { line, .. }
             | Self::TooLong { line, .. }
             | Self::Malformed { line, .. }
@@ -361,6 +449,8 @@ impl VerifyError {
     pub fn seq(&self) -> Option<u64> {
         match self {
             Self::Io { .. } => None,
+            Self::HeadNotFound { entries, .. } => Some(entries.saturating_add(1)),
+            Self::KeyRequired { seq, .. } | Self::Unkeyed { seq, .. } => Some(*seq),
             Self::Torn { expected_seq, .. }
             | Self::TooLong { expected_seq, .. }
             | Self::Malformed { expected_seq, .. }
@@ -372,4 +462,18 @@ impl VerifyError {
             | Self::BrokenLink { seq, .. } => Some(*seq),
         }
     }
+}
+
+/// Why a chain key could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The decrypted key file is not 32 raw bytes or 64 hex digits.
+    #[error(
+        "the audit key is {len} bytes; it must be 32 raw bytes or 64 hex digits (make one with `openssl rand -hex 32 | age -r RECIPIENT -a > audit-key.age`)"
+    )]
+    Format {
+        /// The plaintext's length (never its content).
+        len: usize,
+    },
 }

@@ -64,7 +64,7 @@
 //! | `run_id` | string (32 lowercase hex digits from [`new_run_id`]) |
 //! | `seq` | integer: 1 for the first entry of a chain, then +1 per entry |
 //! | `prev` | the previous entry's `hash`; [`GENESIS_HASH`] (64 zeros) for the first |
-//! | `hash` | lowercase hex SHA-256 of the entry's canonical form |
+//! | `hash` | lowercase hex SHA-256 of the entry's canonical form; in keyed mode the key is `hmac` instead (see below) |
 //!
 //! **Canonical form.** The entry without `hash`, serialized as compact JSON
 //! (serde_json's `to_vec`): keys in the order above, no whitespace anywhere,
@@ -80,9 +80,36 @@
 //! **Checking a line** (what [`verify`] does, reproducible in any language):
 //! drop the `\n`; the line must end with `,"hash":"<64 lowercase hex>"}`
 //! (75 bytes); remove those 75 bytes and append `}` to get the canonical form;
-//! its SHA-256 must equal the hex. Re-serializing the parsed entry in the
+//! its SHA-256 must equal the hex (keyed: `,"hmac":"<64 hex>"}`, and the
+//! HMAC-SHA256 under the key must equal it). Re-serializing the parsed entry in the
 //! form above must give the same bytes (otherwise the line was rewritten).
 //! Then `seq` must be the previous `seq + 1` and `prev` the previous `hash`.
+//!
+//! # Keyed mode
+//!
+//! With [`LogOptions::key`] (a [`ChainKey`]: 32 bytes the operator keeps in
+//! an age-encrypted file, see `agentsec-run --audit-key`), each entry's tag
+//! is `HMAC-SHA256(key, canonical form)`, written as `"hmac"` in place of
+//! `"hash"` (same position, same 64 hex digits; `prev` links to it as
+//! usual). Someone who can rewrite the file but does not hold the key
+//! cannot recompute the chain. The line says which mode it is in; the key
+//! itself is never written. A file is all `hash` or all `hmac`: a writer
+//! refuses a log of the other mode ([`AuditError::ModeMismatch`]), and
+//! [`verify_with`] with a key refuses a `hash` entry ([`VerifyError::Unkeyed`])
+//! while [`verify`] without one refuses an `hmac` entry
+//! ([`VerifyError::KeyRequired`]). Unkeyed logs are exactly as before.
+//!
+//! # Rotation
+//!
+//! With [`LogOptions::max_size`], an append that would make the file larger
+//! than the limit first rotates it: the full file is hard-linked to
+//! `<name>.<N>` (N = 1, 2, ..., one past the highest existing), and a new
+//! file whose first entry is the record being appended (its `prev` the old
+//! file's last hash, its `seq` the next number) is renamed over `<name>`.
+//! The path always names a complete file. Other writers that were waiting
+//! for the old file's lock see that the path now names another file (inode
+//! check after taking the lock) and reopen it. [`log_files`] lists
+//! `<name>.1, <name>.2, ..., <name>`, which [`verify`] checks as one chain.
 //!
 //! # Concurrency and durability
 //!
@@ -93,25 +120,34 @@
 //! processes can append to one file and still form one chain, provided they
 //! all use this crate (or the same locking). A log whose last line is torn
 //! or corrupt refuses further appends until an operator moves it aside.
+//! There is no group commit: every append is its own `fsync` (a run makes a
+//! handful of records; see `benches/README.md` for the cost).
 //!
 //! # What the chain proves
 //!
 //! Editing, deleting, inserting or reordering entries is detected by
-//! [`verify`], unless the attacker rewrites every later entry too; and
-//! removing entries from the end is not detectable from the file alone.
-//! Keep [`VerifyReport::head_hash`] (or the last [`Appended::hash`])
-//! somewhere the attacker cannot write, to close both gaps.
+//! [`verify`], unless the attacker rewrites every later entry too (which
+//! keyed mode prevents without the key); and removing entries from the end
+//! is not detectable from the file alone. Keep [`VerifyReport::head_hash`]
+//! (or the last [`Appended::hash`]) somewhere the attacker cannot write and
+//! pass it as [`VerifyOptions::expect_head`], to close both gaps.
 
 #![forbid(unsafe_code)]
 
 mod entry;
 mod error;
+mod key;
 mod log;
+mod read;
 mod record;
+mod rotate;
 mod verify;
 
 pub use entry::{GENESIS_HASH, MAX_RECORD_SIZE};
-pub use error::{AuditError, VerifyError};
-pub use log::{Appended, AuditLog};
+pub use error::{AuditError, KeyError, VerifyError};
+pub use key::{CHAIN_KEY_LEN, ChainKey, MAX_KEY_PLAINTEXT};
+pub use log::{Appended, AuditLog, LogOptions};
+pub use read::{AuditEntry, ReadSummary, read_entries};
 pub use record::{AccessType, Decision, Record, RunContext, new_run_id};
-pub use verify::{VerifyReport, verify};
+pub use rotate::log_files;
+pub use verify::{VerifyOptions, VerifyReport, verify, verify_with};

@@ -4,8 +4,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::entry::{self, DecodeError, GENESIS_HASH, MAX_RECORD_SIZE};
+use crate::entry::{self, DecodeError, GENESIS_HASH, MAX_RECORD_SIZE, TagCheck};
 use crate::error::VerifyError;
+use crate::key::ChainKey;
 
 /// What [`verify`] found in a valid chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,23 @@ pub struct VerifyReport {
     /// Hash of the last entry, or [`GENESIS_HASH`] if there is none. Keep it
     /// somewhere else to detect later truncation of the log's end.
     pub head_hash: String,
+    /// Whether the entries are keyed (`hmac`, checked with the given key).
+    pub keyed: bool,
+    /// With [`VerifyOptions::expect_head`]: the `seq` of the entry whose hash
+    /// it is (0 for [`GENESIS_HASH`]); entries after it were appended since.
+    pub expected_head_seq: Option<u64>,
+}
+
+/// What [`verify_with`] checks beyond the chain itself.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct VerifyOptions<'a> {
+    /// The log's key: every entry must then be keyed (`hmac`) and its HMAC
+    /// must match. Without it, every entry must be unkeyed (`hash`).
+    pub key: Option<&'a ChainKey>,
+    /// A head hash recorded earlier (e.g. the `hash` of the last entry seen
+    /// by a monitor): it must be the hash of some entry of the chain (or
+    /// [`GENESIS_HASH`]), otherwise the log was truncated since.
+    pub expect_head: Option<&'a str>,
 }
 
 /// Verifies the chain stored in `paths` (`&[PathBuf]`, `&[&Path]`, ...), read in order as one chain (one log
@@ -32,7 +50,26 @@ pub struct VerifyReport {
 ///
 /// # Errors
 /// The first problem, as a [`VerifyError`] naming the file, line and `seq`.
+/// A keyed entry is [`VerifyError::KeyRequired`]: use [`verify_with`].
 pub fn verify<P: AsRef<Path>>(paths: &[P]) -> Result<VerifyReport, VerifyError> {
+    verify_with(paths, VerifyOptions::default())
+}
+
+/// [`verify`] with a key for keyed logs and/or an expected head hash.
+///
+/// # Errors
+/// As [`verify`], and [`VerifyError::Unkeyed`] for a `hash` entry when a key
+/// is given, [`VerifyError::Edited`] when an HMAC does not match (an edit,
+/// or the wrong key), [`VerifyError::HeadNotFound`] when the expected head
+/// is not in the chain (truncation).
+pub fn verify_with<P: AsRef<Path>>(
+    paths: &[P],
+    options: VerifyOptions<'_>,
+) -> Result<VerifyReport, VerifyError> {
+    let mut expected_head_seq = match options.expect_head {
+        Some(head) if head == GENESIS_HASH => Some(0),
+        _ => None,
+    };
     let mut lines = Lines::new(paths);
     let mut expected_seq: u64 = 1;
     let mut head_hash = GENESIS_HASH.to_owned();
@@ -71,9 +108,19 @@ pub fn verify<P: AsRef<Path>>(paths: &[P]) -> Result<VerifyReport, VerifyError> 
             },
         })?;
         let seq = decoded.entry.seq;
-        // The hash first: an edited entry is "edited", whatever field changed.
-        if !decoded.hash_matches() {
-            return Err(VerifyError::Edited { path, line, seq });
+        // The tag first: an edited entry is "edited", whatever field changed.
+        match decoded.check(options.key) {
+            TagCheck::Valid => {}
+            TagCheck::Mismatch => {
+                return Err(VerifyError::Edited {
+                    path,
+                    line,
+                    seq,
+                    keyed: options.key.is_some(),
+                });
+            }
+            TagCheck::KeyRequired => return Err(VerifyError::KeyRequired { path, line, seq }),
+            TagCheck::Unkeyed => return Err(VerifyError::Unkeyed { path, line, seq }),
         }
         if seq > expected_seq {
             // Entry `expected_seq` is either further on (moved) or gone.
@@ -106,15 +153,32 @@ pub fn verify<P: AsRef<Path>>(paths: &[P]) -> Result<VerifyReport, VerifyError> 
         }
         head_hash = decoded.stored_hash;
         entries = seq;
+        if options.expect_head == Some(head_hash.as_str()) {
+            expected_head_seq = Some(seq);
+        }
         // Cannot overflow: `seq` is a u64 equal to `expected_seq`, and a
         // chain reaching u64::MAX is refused by the writer. Saturate anyway.
         expected_seq = expected_seq.saturating_add(1);
     }
-    Ok(VerifyReport { entries, head_hash })
+    if let Some(expected) = options.expect_head
+        && expected_head_seq.is_none()
+    {
+        return Err(VerifyError::HeadNotFound {
+            expected: expected.to_owned(),
+            entries,
+            head: head_hash,
+        });
+    }
+    Ok(VerifyReport {
+        entries,
+        head_hash,
+        keyed: options.key.is_some(),
+        expected_head_seq,
+    })
 }
 
 /// One line as read: whole, cut short at the end of the file, or too long.
-enum Raw {
+pub(crate) enum Raw {
     /// A whole line, without its `\n`.
     Line(Vec<u8>),
     /// The file ends without a final `\n`.
@@ -123,15 +187,15 @@ enum Raw {
     TooLong,
 }
 
-struct Item<'p> {
-    path: &'p Path,
+pub(crate) struct Item<'p> {
+    pub(crate) path: &'p Path,
     /// 1-based line number within `path`.
-    line: u64,
-    raw: Raw,
+    pub(crate) line: u64,
+    pub(crate) raw: Raw,
 }
 
 /// The lines of several files in order, each read with a bounded buffer.
-struct Lines<'p, P> {
+pub(crate) struct Lines<'p, P> {
     paths: &'p [P],
     /// Index in `paths` of the file being read.
     index: usize,
@@ -140,7 +204,7 @@ struct Lines<'p, P> {
 }
 
 impl<'p, P: AsRef<Path>> Lines<'p, P> {
-    fn new(paths: &'p [P]) -> Self {
+    pub(crate) fn new(paths: &'p [P]) -> Self {
         Self {
             paths,
             index: 0,
@@ -149,7 +213,7 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
         }
     }
 
-    fn next_line(&mut self) -> Result<Option<Item<'p>>, VerifyError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<Item<'p>>, VerifyError> {
         loop {
             let Some(path) = self.paths.get(self.index).map(AsRef::as_ref) else {
                 return Ok(None);

@@ -1,33 +1,193 @@
-//! `agentsec audit ...`
+//! `agentsec audit verify` and `agentsec audit query`.
+//!
+//! Exit codes: 0 the chain is intact (and, for `query`, the results were
+//! printed); 1 the chain is broken (the message names the first bad `seq`
+//! and what is wrong); 2 usage: bad flags, unreadable files or key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use agentsec_audit::{ChainKey, VerifyError, VerifyOptions, VerifyReport, verify_with};
+use clap::{Subcommand, ValueEnum};
+
+mod query;
+
+/// Exit code: the chain is broken.
+const BROKEN: u8 = 1;
+/// Exit code: usage error, unreadable log or key.
+const USAGE: u8 = 2;
 
 /// `agentsec audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify the hash chain of one or more audit log files (in order).
+    /// Verify the hash chain of an audit log: exit 0 if intact, 1 naming the
+    /// first bad seq and what is wrong (edited, deleted, reordered, inserted,
+    /// truncated).
+    ///
+    /// With one LOG, its rotated segments (LOG.1, LOG.2, ...) are verified
+    /// first, as one chain; with several, exactly those files, oldest first.
     Verify {
-        /// Log files, oldest first.
+        /// Log file(s), oldest first.
         #[arg(value_name = "LOG", required = true)]
         logs: Vec<PathBuf>,
+        /// A head hash recorded earlier (the `hash` of an entry, or the head
+        /// printed by a previous verify): it must still be in the chain, so
+        /// cutting entries from the end is detected.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        /// The age-encrypted HMAC key of a keyed log (as given to
+        /// `agentsec-run --audit-key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
+
+    /// Who read what, when: the entries matching every filter given, e.g.
+    /// `--secret databases.prod --since 24h --decision allow`. The chain is
+    /// verified too; a broken chain is reported on stderr and exits 1.
+    Query(query::QueryArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: an aligned table and a summary.
+    Text,
+    /// For machines: JSON lines (for query, the matching entries as written).
+    Json,
 }
 
 /// Runs one `agentsec audit` command.
 pub fn run(command: Command) -> ExitCode {
     match command {
-        Command::Verify { logs } => match agentsec_audit::verify(&logs) {
-            Ok(report) => {
-                println!("ok: {} entries, head {}", report.entries, report.head_hash);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("agentsec: {e}");
-                ExitCode::from(1)
-            }
-        },
+        Command::Verify {
+            logs,
+            expect_head,
+            key,
+            format,
+        } => verify_command(&logs, expect_head.as_deref(), key.as_deref(), format),
+        Command::Query(args) => query::run(&args),
     }
+}
+
+fn verify_command(
+    logs: &[PathBuf],
+    expect_head: Option<&str>,
+    key: Option<&Path>,
+    format: Format,
+) -> ExitCode {
+    let files = match expand(logs) {
+        Ok(files) => files,
+        Err(e) => return fail(USAGE, &e),
+    };
+    let key = match load_key(key) {
+        Ok(key) => key,
+        Err(e) => return fail(USAGE, &e),
+    };
+    if let Some(head) = expect_head
+        && !(head.len() == 64 && head.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    {
+        return fail(
+            USAGE,
+            "--expect-head: expected 64 lowercase hex digits (an entry's `hash`)",
+        );
+    }
+    let options = VerifyOptions {
+        key: key.as_ref(),
+        expect_head,
+    };
+    match verify_with(&files, options) {
+        Ok(report) => {
+            print_report(&report, &files, format);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if format == Format::Json {
+                let json = serde_json::json!({
+                    "ok": false,
+                    "error": e.to_string(),
+                    "seq": e.seq(),
+                    "file": e.path(),
+                    "line": e.line(),
+                });
+                println!("{json}");
+            }
+            fail(code_of(&e), &e.to_string())
+        }
+    }
+}
+
+fn print_report(report: &VerifyReport, files: &[PathBuf], format: Format) {
+    let mode = if report.keyed {
+        "hmac-sha256"
+    } else {
+        "sha256"
+    };
+    if format == Format::Json {
+        let json = serde_json::json!({
+            "ok": true,
+            "entries": report.entries,
+            "head": report.head_hash,
+            "chain": mode,
+            "files": files,
+            "expected_head_seq": report.expected_head_seq,
+        });
+        println!("{json}");
+        return;
+    }
+    let count = files.len();
+    println!(
+        "ok: {} entries, head {} ({mode} chain, {count} file{})",
+        report.entries,
+        report.head_hash,
+        if count == 1 { "" } else { "s" }
+    );
+    if let Some(seq) = report.expected_head_seq {
+        println!(
+            "expected head found at seq {seq}; {} entries appended since",
+            report.entries - seq
+        );
+    }
+}
+
+/// Exit code for a verification error: an unreadable file is a usage
+/// problem (wrong path), everything else a broken chain.
+fn code_of(e: &VerifyError) -> u8 {
+    match e {
+        VerifyError::Io { .. } => USAGE,
+        _ => BROKEN,
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("agentsec: {message}");
+    ExitCode::from(code)
+}
+
+/// One LOG: its rotated segments then itself. Several: exactly those.
+fn expand(logs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    match logs {
+        [one] => {
+            let files = agentsec_audit::log_files(one)
+                .map_err(|e| format!("cannot list the audit log {}: {e}", one.display()))?;
+            if files.is_empty() {
+                return Err(format!("no audit log at {}", one.display()));
+            }
+            Ok(files)
+        }
+        _ => Ok(logs.to_vec()),
+    }
+}
+
+/// The chain key from `--key FILE`, decrypted with the operator's age
+/// identities (and `age_key_file` from the nearest agentsec.yaml).
+fn load_key(key: Option<&Path>) -> Result<Option<ChainKey>, String> {
+    let Some(file) = key else { return Ok(None) };
+    let project = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| crate::project::discover(&cwd).ok().flatten());
+    let extra = project.as_ref().and_then(|p| p.age_key_file.as_deref());
+    crate::audit_key::load(file, extra).map(Some)
 }

@@ -1,0 +1,105 @@
+//! Reading entries for queries ("who read X since T?").
+//!
+//! Reading does not check the chain: run [`verify_with`](crate::verify_with)
+//! as well and distrust the answer if it fails.
+
+use std::path::Path;
+
+use crate::entry::{self, TagKind};
+use crate::error::VerifyError;
+use crate::record::{AccessType, Decision};
+use crate::verify::{Lines, Raw};
+
+/// One entry of a log, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// `ts`: RFC 3339 UTC with 6 fractional digits.
+    pub ts: String,
+    /// `agent_id`.
+    pub agent_id: String,
+    /// `skill.name`.
+    pub skill_name: String,
+    /// `skill.sha256`.
+    pub skill_sha256: String,
+    /// `secret_path`.
+    pub secret_path: String,
+    /// `access_type`.
+    pub access_type: AccessType,
+    /// `decision`.
+    pub decision: Decision,
+    /// `rule`.
+    pub rule: Option<String>,
+    /// `access_level`.
+    pub access_level: Option<String>,
+    /// `detail`.
+    pub detail: Option<String>,
+    /// `run_id`.
+    pub run_id: String,
+    /// `seq`.
+    pub seq: u64,
+    /// `prev`.
+    pub prev: String,
+    /// `hash` or `hmac`, whichever the line carries.
+    pub hash: String,
+    /// Whether the line carries `hmac` (keyed mode).
+    pub keyed: bool,
+    /// The line exactly as written, without its `\n`.
+    pub line: String,
+}
+
+/// What [`read_entries`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadSummary {
+    /// Entries passed to the callback.
+    pub entries: u64,
+    /// Lines skipped because they are not audit entries (torn, too long,
+    /// malformed, not canonical).
+    pub skipped: u64,
+}
+
+/// Calls `each` with every entry of the files in `paths`, in order. Lines
+/// that are not entries are skipped and counted; the chain is not checked.
+///
+/// # Errors
+/// [`VerifyError::Io`] if a file cannot be read.
+pub fn read_entries<P: AsRef<Path>>(
+    paths: &[P],
+    mut each: impl FnMut(AuditEntry),
+) -> Result<ReadSummary, VerifyError> {
+    let mut lines = Lines::new(paths);
+    let mut summary = ReadSummary::default();
+    while let Some(item) = lines.next_line()? {
+        let Raw::Line(bytes) = item.raw else {
+            summary.skipped += 1;
+            continue;
+        };
+        let Ok(decoded) = entry::decode(&bytes) else {
+            summary.skipped += 1;
+            continue;
+        };
+        let e = decoded.entry;
+        each(AuditEntry {
+            ts: e.ts.into_owned(),
+            agent_id: e.agent_id.into_owned(),
+            skill_name: e.skill.name.into_owned(),
+            skill_sha256: e.skill.sha256.into_owned(),
+            secret_path: e.secret_path.into_owned(),
+            access_type: e.access_type,
+            decision: e.decision,
+            rule: e.rule.map(|c| c.into_owned()),
+            access_level: e.access_level.map(|c| c.into_owned()),
+            detail: e.detail.map(|c| c.into_owned()),
+            run_id: e.run_id.into_owned(),
+            seq: e.seq,
+            prev: e.prev.into_owned(),
+            hash: decoded.stored_hash,
+            keyed: decoded.kind == TagKind::Hmac,
+            // `decode` parsed it as JSON, so it is UTF-8.
+            line: String::from_utf8_lossy(&bytes).into_owned(),
+        });
+        summary.entries += 1;
+    }
+    Ok(summary)
+}

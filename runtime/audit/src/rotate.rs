@@ -1,0 +1,200 @@
+//! Size-based rotation: the full file becomes a numbered segment and a new
+//! file, whose first entry chains to the old file's last, takes its place.
+//!
+//! The path always names a complete log file, so another process that opens
+//! it at any moment reads a valid tail:
+//!
+//! 1. (holding the exclusive lock on the current file) write the new entry
+//!    to a fresh hidden temporary file next to the log and `fsync` it;
+//! 2. hard-link the current file to `<name>.<N>` (N = one more than the
+//!    highest existing segment number, starting at 1);
+//! 3. rename the temporary file over `<name>` (atomic) and `fsync` the
+//!    directory;
+//! 4. release the lock on the old file. Appenders waiting for it notice that
+//!    the path now names another file and reopen it (see `AuditLog::append`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::AuditError;
+
+/// How many segment numbers are tried when the chosen one already exists.
+///
+/// Reason: the number is chosen under the lock as one past the highest
+/// existing segment, so a clash means a file appeared in between (a
+/// non-cooperating writer); a few retries handle a race, and a bound keeps a
+/// hostile directory from making the append loop forever.
+const MAX_SEGMENT_ATTEMPTS: u64 = 8;
+
+/// Rotates the log at `path` and writes `line` as the first line of the new
+/// file. Returns the new file (open for appending, now at `path`) and the
+/// segment the old file was linked to. The caller holds the exclusive lock
+/// on the old file.
+pub(crate) fn rotate(path: &Path, line: &[u8]) -> Result<(File, PathBuf), AuditError> {
+    let err = |source| AuditError::Rotate {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (dir, name) = split(path).map_err(err)?;
+    let temp = temp_path(&dir, &name).map_err(err)?;
+    let file = match write_new(&temp, line) {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(err(e));
+        }
+    };
+    let segment = match link_segment(path, &dir, &name) {
+        Ok(segment) => segment,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(err(e));
+        }
+    };
+    if let Err(e) = std::fs::rename(&temp, path) {
+        // Undo: the old file is still at `path`; drop its extra name.
+        let _ = std::fs::remove_file(&segment);
+        let _ = std::fs::remove_file(&temp);
+        return Err(err(e));
+    }
+    sync_dir(&dir).map_err(|source| AuditError::Sync {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((file, segment))
+}
+
+/// The files of the log at `path`, oldest first: its rotated segments
+/// `<name>.1`, `<name>.2`, ... in numeric order, then `path` itself if it
+/// exists. Verify them together as one chain.
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn log_files(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let (dir, name) = split(path)?;
+    let mut numbered: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(listing(&dir))? {
+        let file = entry?.file_name();
+        let file = file.to_string_lossy();
+        if let Some(n) = segment_number(&file, &name) {
+            numbered.push((n, in_dir(&dir, &file)));
+        }
+    }
+    numbered.sort_unstable_by_key(|(n, _)| *n);
+    let mut files: Vec<PathBuf> = numbered.into_iter().map(|(_, p)| p).collect();
+    if path.exists() {
+        files.push(path.to_path_buf());
+    }
+    Ok(files)
+}
+
+/// The directory to list or sync: `dir`, or `.` for a bare file name.
+fn listing(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }
+}
+
+/// The directory (`""` for a bare file name) and file name of `path`.
+fn split(path: &Path) -> io::Result<(PathBuf, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::other("the audit log path has no UTF-8 file name"))?;
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    Ok((dir, name.to_owned()))
+}
+
+/// `N` if `file` is `<name>.<N>` with N a positive decimal number.
+fn segment_number(file: &str, name: &str) -> Option<u64> {
+    let digits = file.strip_prefix(name)?.strip_prefix('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n > 0)
+}
+
+fn in_dir(dir: &Path, file: &str) -> PathBuf {
+    if dir.as_os_str().is_empty() {
+        PathBuf::from(file)
+    } else {
+        dir.join(file)
+    }
+}
+
+/// A hidden temporary name next to the log that cannot be a segment name.
+fn temp_path(dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(in_dir(dir, &format!(".{name}.{}.new", hex::encode(random))))
+}
+
+/// Creates `temp` (mode 0600 on Unix), writes `line` and syncs it.
+fn write_new(temp: &Path, line: &[u8]) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(crate::log::LOG_FILE_MODE);
+    }
+    let mut file = options.open(temp)?;
+    file.write_all(line)?;
+    file.sync_data()?;
+    Ok(file)
+}
+
+/// Links the current file to the next free `<name>.<N>`.
+fn link_segment(path: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let mut highest = 0;
+    for entry in std::fs::read_dir(listing(dir))? {
+        if let Some(n) = segment_number(&entry?.file_name().to_string_lossy(), name) {
+            highest = highest.max(n);
+        }
+    }
+    for attempt in 1..=MAX_SEGMENT_ATTEMPTS {
+        let n = highest.saturating_add(attempt);
+        let segment = in_dir(dir, &format!("{name}.{n}"));
+        match std::fs::hard_link(path, &segment) {
+            Ok(()) => return Ok(segment),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{MAX_SEGMENT_ATTEMPTS} segment names after {name}.{highest} already exist"
+    )))
+}
+
+/// Makes the rename durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(listing(dir))?.sync_all()
+}
+
+/// Directories cannot be opened for syncing here; the rename is as durable
+/// as the platform makes it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_numbers() {
+        assert_eq!(segment_number("audit.log.3", "audit.log"), Some(3));
+        assert_eq!(segment_number("audit.log.12", "audit.log"), Some(12));
+        assert_eq!(segment_number("audit.log.0", "audit.log"), None);
+        assert_eq!(segment_number("audit.log", "audit.log"), None);
+        assert_eq!(segment_number("audit.log.", "audit.log"), None);
+        assert_eq!(segment_number("audit.log.1x", "audit.log"), None);
+        assert_eq!(segment_number(".audit.log.ab.new", "audit.log"), None);
+        assert_eq!(segment_number("audit.logx.1", "audit.log"), None);
+    }
+}

@@ -1,0 +1,302 @@
+//! `agentsec audit query`: "who read X since T?", for rotating exactly the
+//! secrets a compromised agent could have seen.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use agentsec_audit::{AuditEntry, Decision, VerifyError, VerifyOptions, read_entries, verify_with};
+use agentsec_policy::{AgentGlob, AgentId, SecretPath};
+use clap::{Args, ValueEnum};
+
+use super::{BROKEN, Format, USAGE, expand, fail, load_key};
+
+/// Filters of `agentsec audit query`; an entry must match all that are given.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Log file(s), oldest first (one LOG includes its rotated segments).
+    #[arg(value_name = "LOG", required = true)]
+    logs: Vec<PathBuf>,
+    /// A secret path, or a prefix: matches it and every path below it,
+    /// segment by segment (`db` matches `db.password`, not `dbx`).
+    #[arg(long, value_name = "PATH|PREFIX")]
+    secret: Option<String>,
+    /// Agent ids matching a glob, as in policies: `*` does not cross `/`,
+    /// `**` does (`ops/*`, `**`).
+    #[arg(long, value_name = "GLOB")]
+    agent: Option<String>,
+    /// A skill, by name or by the sha256 of its component.
+    #[arg(long, value_name = "NAME")]
+    skill: Option<String>,
+    /// From this time on (inclusive): RFC 3339 in UTC (`2025-01-02T03:04:05Z`),
+    /// a date (`2025-01-02`, midnight UTC) or a duration meaning that long
+    /// ago (`24h`, `7d`).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Before this time (exclusive); same forms as --since.
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Only allowed or only denied requests.
+    #[arg(long, value_enum)]
+    decision: Option<DecisionArg>,
+    /// The age-encrypted HMAC key of a keyed log, to verify its chain.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Output format: an aligned table, or JSON lines of the matching
+    /// entries exactly as written in the log.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// `--decision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DecisionArg {
+    Allow,
+    Deny,
+}
+
+/// The parsed filters.
+struct Filter {
+    secret: Option<(String, SecretPath)>,
+    agent: Option<AgentGlob>,
+    skill: Option<String>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    decision: Option<Decision>,
+}
+
+impl Filter {
+    fn parse(args: &QueryArgs, now: SystemTime) -> Result<Self, String> {
+        let secret = match &args.secret {
+            None => None,
+            Some(text) => {
+                let path = SecretPath::parse(text).map_err(|e| format!("--secret: {e}"))?;
+                Some((text.clone(), path))
+            }
+        };
+        let agent = match &args.agent {
+            None => None,
+            Some(text) => Some(AgentGlob::parse(text).map_err(|e| format!("--agent: {e}"))?),
+        };
+        let time = |flag: &str, text: &Option<String>| match text {
+            None => Ok(None),
+            Some(t) => parse_time(t, now)
+                .map(Some)
+                .map_err(|e| format!("{flag}: {e}")),
+        };
+        Ok(Self {
+            secret,
+            agent,
+            skill: args.skill.clone(),
+            since: time("--since", &args.since)?,
+            until: time("--until", &args.until)?,
+            decision: args.decision.map(|d| match d {
+                DecisionArg::Allow => Decision::Allow,
+                DecisionArg::Deny => Decision::Deny,
+            }),
+        })
+    }
+
+    fn matches(&self, e: &AuditEntry) -> bool {
+        if let Some((text, path)) = &self.secret {
+            let hit = match (SecretPath::parse(&e.secret_path), path) {
+                (Ok(found), prefix) => found.starts_with(prefix),
+                // A recorded path that is not valid (a denied, malformed
+                // request) matches only itself.
+                (Err(_), _) => e.secret_path == *text,
+            };
+            if !hit {
+                return false;
+            }
+        }
+        if let Some(glob) = &self.agent {
+            match AgentId::parse(&e.agent_id) {
+                Ok(id) if glob.is_match(&id) => {}
+                _ => return false,
+            }
+        }
+        if let Some(skill) = &self.skill
+            && e.skill_name != *skill
+            && e.skill_sha256 != *skill
+        {
+            return false;
+        }
+        if let Some(decision) = self.decision
+            && e.decision != decision
+        {
+            return false;
+        }
+        if self.since.is_some() || self.until.is_some() {
+            let Ok(ts) = humantime::parse_rfc3339(&e.ts) else {
+                return false;
+            };
+            if self.since.is_some_and(|since| ts < since) || self.until.is_some_and(|u| ts >= u) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `2025-01-02T03:04:05Z`, `2025-01-02 03:04:05`, `2025-01-02`, or a
+/// duration before `now`.
+fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let t = text.trim();
+    if let Ok(ago) = humantime::parse_duration(t) {
+        return now
+            .checked_sub(ago)
+            .ok_or_else(|| format!("`{text}` ago is before the epoch"));
+    }
+    let full = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_owned()
+    };
+    humantime::parse_rfc3339_weak(&full).map_err(|_| {
+        format!(
+            "`{text}` is not a time; use RFC 3339 in UTC (2025-01-02T03:04:05Z), a date (2025-01-02) or a duration meaning that long ago (24h, 7d)"
+        )
+    })
+}
+
+/// Runs `agentsec audit query`.
+pub fn run(args: &QueryArgs) -> ExitCode {
+    let filter = match Filter::parse(args, SystemTime::now()) {
+        Ok(filter) => filter,
+        Err(e) => return fail(USAGE, &e),
+    };
+    let files = match expand(&args.logs) {
+        Ok(files) => files,
+        Err(e) => return fail(USAGE, &e),
+    };
+    let key = match load_key(args.key.as_deref()) {
+        Ok(key) => key,
+        Err(e) => return fail(USAGE, &e),
+    };
+    let chain = verify_with(
+        &files,
+        VerifyOptions {
+            key: key.as_ref(),
+            expect_head: None,
+        },
+    );
+    let mut matching = Vec::new();
+    let read = read_entries(&files, |e| {
+        if filter.matches(&e) {
+            matching.push(e);
+        }
+    });
+    let summary = match read {
+        Ok(summary) => summary,
+        Err(e) => return fail(USAGE, &e.to_string()),
+    };
+    let out = match args.format {
+        Format::Json => matching.iter().map(|e| format!("{}\n", e.line)).collect(),
+        Format::Text => table(&matching, summary.entries),
+    };
+    // A closed pipe (`| head`) is not an error worth a message.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    match chain {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(VerifyError::KeyRequired { .. }) => {
+            eprintln!(
+                "agentsec: warning: the log is keyed; pass --key FILE to verify its chain (these results are unverified)"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "agentsec: warning: the audit chain is broken, so these results cannot be trusted: {e}"
+            );
+            ExitCode::from(BROKEN)
+        }
+    }
+}
+
+/// Column width cap, so one long path does not push the table off screen.
+///
+/// Reason: ids and paths are short in practice; a longer cell is printed in
+/// full but no longer widens its column.
+const MAX_COLUMN_WIDTH: usize = 48;
+
+fn table(entries: &[AuditEntry], total: u64) -> String {
+    let mut out = String::new();
+    let header = [
+        "TIME", "AGENT", "SKILL", "SECRET", "ACCESS", "DECISION", "RULE", "RUN",
+    ];
+    let rows: Vec<[String; 8]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.ts.clone(),
+                e.agent_id.clone(),
+                e.skill_name.clone(),
+                e.secret_path.clone(),
+                e.access_type.to_string(),
+                e.decision.to_string(),
+                e.rule.clone().unwrap_or_else(|| "-".to_owned()),
+                e.run_id.get(..8).unwrap_or(&e.run_id).to_owned(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count().min(MAX_COLUMN_WIDTH));
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                let pad = w.saturating_sub(cell.chars().count());
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out
+    };
+    if !rows.is_empty() {
+        out.push_str(&line(&header));
+        out.push('\n');
+        for row in &rows {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            out.push_str(&line(&cells));
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let mut agents: Vec<&str> = entries.iter().map(|e| e.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    out.push_str(&format!(
+        "{} of {total} entries match; agents: {}\n",
+        entries.len(),
+        if agents.is_empty() {
+            "none".to_owned()
+        } else {
+            agents.join(", ")
+        }
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn times() {
+        let now = humantime::parse_rfc3339("2025-01-10T00:00:00Z").expect("time");
+        let day = Duration::from_secs(86_400);
+        assert_eq!(parse_time("24h", now), Ok(now - day));
+        assert_eq!(parse_time("2025-01-09", now), Ok(now - day));
+        assert_eq!(parse_time("2025-01-09T00:00:00Z", now), Ok(now - day));
+        assert!(parse_time("yesterday", now).is_err());
+    }
+}

@@ -1,0 +1,335 @@
+//! The audit log through the real binaries: concurrent `agentsec-run`
+//! processes on one (rotating) log, fail-closed when it cannot be written,
+//! keyed mode with an age-encrypted key, and `agentsec audit verify/query`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test loudly"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill};
+use serde_json::{Value, json};
+
+const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
+
+/// `agentsec-run probe` reading the production password, with the audit
+/// flags given (and no others about the audit log).
+fn probe_cmd(s: &Scratch, agent: &str, audit_args: &[&str]) -> Command {
+    let input = json!({ "ops": [
+        {"get": "databases.postgres.production.password", "expect": PROD_PASSWORD},
+        {"get": "databases.postgres.production.port"},
+    ]})
+    .to_string();
+    let mut cmd = s.command(&bin("agentsec-run"));
+    cmd.arg(skill("probe"))
+        .args(["--agent", agent, "--secrets"])
+        .arg(root().join("demo/secrets.yaml"))
+        .arg("--policy")
+        .arg(root().join("tests/testdata/policies/e2e.yaml"))
+        .args(["--input", &input])
+        .args(audit_args)
+        .env("SOPS_AGE_KEY_FILE", demo_key());
+    cmd
+}
+
+fn agentsec(s: &Scratch, args: &[&str]) -> Run {
+    let out = s
+        .command(&bin("agentsec"))
+        .args(args)
+        .env("SOPS_AGE_KEY_FILE", demo_key())
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// An age-encrypted (armored) chain key (64 hex digits) for the demo
+/// recipient, written by the real `age`; `None` if `age` is not installed.
+fn write_key(s: &Scratch) -> Option<PathBuf> {
+    let age = which("age")?;
+    let recipient = std::fs::read_to_string(demo_key())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))?;
+    let key = s.path("work/audit-key.age");
+    let mut child = Command::new(age)
+        .args(["-r", &recipient, "-a", "-o"])
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", "5a".repeat(32)).as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    Some(key)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn concurrent_runs_on_a_rotating_log_form_one_chain() {
+    const RUNS: usize = 8;
+    let s = Scratch::new();
+    let log = s.path("work/audit.log");
+    let args = ["--audit-log", path_str(&log), "--audit-max-size", "2KiB"];
+    let children: Vec<_> = (0..RUNS)
+        .map(|i| {
+            probe_cmd(&s, "ops/release-manager", &args)
+                .env("AGENTSEC_TEST_RUN", i.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let run = Run::from(child.wait_with_output().unwrap());
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let segments = std::fs::read_dir(s.path("work"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("audit.log.")
+        })
+        .count();
+    assert!(segments >= 3, "rotation happened: {segments} segments");
+
+    let verify = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+    let expected = format!("ok: {} entries", 2 * RUNS);
+    assert!(verify.stdout.starts_with(&expected), "{verify:?}");
+
+    let query = agentsec(
+        &s,
+        &[
+            "audit",
+            "query",
+            path_str(&log),
+            "--secret",
+            "databases.postgres.production.password",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(query.code, 0, "{query:?}");
+    let runs: std::collections::BTreeSet<String> = query
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["run_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(runs.len(), RUNS, "one password read per run");
+    for entry in std::fs::read_dir(s.path("work")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert_no_leak(PROD_PASSWORD, &bytes, "an audit file");
+    }
+}
+
+/// /dev/full opens (it is empty) but every write fails with ENOSPC: the
+/// first get-secret traps, nothing is released, stderr says why.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_log_mid_run_traps_and_releases_nothing() {
+    let s = Scratch::new();
+    let out = probe_cmd(&s, "ops/release-manager", &["--audit-log", "/dev/full"])
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the audit record could not be written, so nothing was released"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("/dev/full"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert_no_leak(PROD_PASSWORD, run.stderr.as_bytes(), "stderr");
+}
+
+/// A log that cannot be opened for writing, or that belongs to another mode,
+/// stops the run at start-up: exit 2, the skill never runs.
+#[test]
+fn unusable_log_fails_fast_before_the_skill_runs() {
+    let s = Scratch::new();
+    let not_a_dir = s.write("work/file", "x");
+    let log = not_a_dir.join("audit.log");
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &["--audit-log", path_str(&log)])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("audit log"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+
+    // A corrupt tail is refused at start-up too.
+    let torn = s.write("work/torn.log", "{\"ts\":");
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &["--audit-log", path_str(&torn)])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("incomplete record"), "{run:?}");
+}
+
+#[test]
+fn keyed_log_needs_its_key_to_verify_and_to_append() {
+    let s = Scratch::new();
+    let Some(key) = write_key(&s) else {
+        eprintln!("skipped: the `age` binary is not installed");
+        return;
+    };
+    let log = s.path("work/keyed.log");
+    let keyed = ["--audit-log", path_str(&log), "--audit-key", path_str(&key)];
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &keyed)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.matches("\"hmac\":\"").count(), 2, "{text}");
+    assert_no_leak(&"5a".repeat(32), text.as_bytes(), "the keyed log");
+
+    let ok = agentsec(
+        &s,
+        &["audit", "verify", path_str(&log), "--key", path_str(&key)],
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(ok.stdout.contains("hmac-sha256 chain"), "{ok:?}");
+    let no_key = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(no_key.code, 1, "{no_key:?}");
+    assert!(no_key.stderr.contains("--key FILE"), "{no_key:?}");
+
+    // Without the key, agentsec-run refuses to extend a keyed log.
+    let plain = ["--audit-log", path_str(&log)];
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &plain)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--audit-key"), "{run:?}");
+
+    // `audit_key:` in agentsec.yaml works like the flag.
+    s.write("work/agentsec.yaml", "audit_key: audit-key.age\n");
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &plain)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let ok = agentsec(
+        &s,
+        &["audit", "verify", path_str(&log), "--key", path_str(&key)],
+    );
+    assert!(ok.stdout.starts_with("ok: 4 entries"), "{ok:?}");
+}
+
+#[test]
+fn verify_names_the_tampering_and_query_warns() {
+    let s = Scratch::new();
+    let log = s.path("work/audit.log");
+    for agent in ["ops/release-manager", "ops/intern", "ops/release-manager"] {
+        let run = Run::from(
+            probe_cmd(&s, agent, &["--audit-log", path_str(&log)])
+                .output()
+                .unwrap(),
+        );
+        assert!(run.code == 0 || run.code == 1 || run.code == 3, "{run:?}");
+    }
+    let ok = agentsec(&s, &["audit", "verify", path_str(&log), "--format", "json"]);
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let report = ok.json();
+    let head = report["head"].as_str().unwrap().to_owned();
+    let entries = report["entries"].as_u64().unwrap();
+    assert!(entries >= 4, "{report}");
+
+    let who = agentsec(
+        &s,
+        &[
+            "audit",
+            "query",
+            path_str(&log),
+            "--secret",
+            "databases.postgres",
+            "--decision",
+            "allow",
+            "--since",
+            "1h",
+            "--agent",
+            "ops/*",
+        ],
+    );
+    assert_eq!(who.code, 0, "{who:?}");
+    assert!(
+        who.stdout.contains("agents: ops/release-manager\n"),
+        "{who:?}"
+    );
+    assert!(!who.stdout.contains("ops/intern"), "{who:?}");
+
+    let original = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = original.split_inclusive('\n').collect();
+    let cases: [(&str, String); 4] = [
+        ("was edited", original.replacen("\"read\"", "\"list\"", 1)),
+        (
+            "entries deleted",
+            [lines[0], lines[2]].concat() + &lines[3..].concat(),
+        ),
+        (
+            "entries reordered",
+            [lines[1], lines[0]].concat() + &lines[2..].concat(),
+        ),
+        (
+            "entry inserted",
+            [lines[0], lines[1], lines[1]].concat() + &lines[2..].concat(),
+        ),
+    ];
+    for (what, text) in cases {
+        std::fs::write(&log, text).unwrap();
+        let bad = agentsec(&s, &["audit", "verify", path_str(&log)]);
+        assert_eq!(bad.code, 1, "{what}: {bad:?}");
+        assert!(bad.stderr.contains(what), "{what}: {bad:?}");
+        assert!(bad.stderr.contains("seq "), "{what}: {bad:?}");
+        let q = agentsec(&s, &["audit", "query", path_str(&log)]);
+        assert_eq!(q.code, 1, "{what}: {q:?}");
+        assert!(q.stderr.contains("cannot be trusted"), "{what}: {q:?}");
+    }
+
+    // Truncation of the tail is a valid shorter chain: only --expect-head sees it.
+    std::fs::write(&log, lines[..lines.len() - 1].concat()).unwrap();
+    let short = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(short.code, 0, "{short:?}");
+    let cut = agentsec(
+        &s,
+        &["audit", "verify", path_str(&log), "--expect-head", &head],
+    );
+    assert_eq!(cut.code, 1, "{cut:?}");
+    assert!(cut.stderr.contains("truncated"), "{cut:?}");
+
+    let usage = agentsec(
+        &s,
+        &["audit", "query", path_str(&log), "--since", "yesterday"],
+    );
+    assert_eq!(usage.code, 2, "{usage:?}");
+}
