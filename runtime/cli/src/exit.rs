@@ -7,8 +7,9 @@ pub const SKILL_ERROR: u8 = 1;
 /// Bad usage or configuration: flags, policy, secrets file (MAC, keys),
 /// audit log, or a component that cannot be loaded. The skill did not run.
 pub const CONFIG: u8 = 2;
-/// The skill returned an error after the policy denied it a secret: the fix
-/// is a policy change (the denial on stderr names the rule).
+/// The skill returned an error after the policy denied it a secret, or a
+/// secret it declares it needs is not granted (it did not run): the fix is a
+/// policy change (the denial on stderr names the rule).
 pub const DENIED: u8 = 3;
 /// A limit stopped the skill (deadline, memory, output, secret calls).
 pub const LIMIT: u8 = 4;
@@ -22,6 +23,6 @@ Exit codes:
   0  the skill returned a result (on stdout)
   1  the skill returned an error
   2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
-  3  the skill returned an error after a policy denial (stderr names the rule to change)
+  3  a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)
   4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls)
   5  the skill trapped, or an audit record could not be written (nothing was released)";

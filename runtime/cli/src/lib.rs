@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit_key;
 pub mod exit;
+pub mod preflight;
 pub mod project;
 pub mod run_cmd;
 pub mod units;

@@ -9,6 +9,7 @@
 //! policy: policies/demo.yaml     # or a list of files/directories
 //! audit_log: demo/audit.log
 //! age_key_file: demo/age-key.DEMO-ONLY.txt
+//! # audit_key: audit-key.age   # optional: keyed (HMAC) audit chain
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct Project {
     pub audit_log: Option<PathBuf>,
     /// An age identity file used in addition to the ones sops would find.
     pub age_key_file: Option<PathBuf>,
+    /// Default `--audit-key`: the age-encrypted HMAC key of a keyed audit log.
+    pub audit_key: Option<PathBuf>,
 }
 
 /// Finds and reads the nearest `agentsec.yaml` from `start` upward.
@@ -90,10 +93,11 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             "secrets" => project.secrets = Some(one()?),
             "audit_log" => project.audit_log = Some(one()?),
             "age_key_file" => project.age_key_file = Some(one()?),
+            "audit_key" => project.audit_key = Some(one()?),
             "policy" => project.policy = values.iter().map(|v| base.join(v)).collect(),
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key"
                 )));
             }
         }
@@ -177,7 +181,7 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key"), "{err}");
         std::fs::write(&file, "secrets: [a, b]\n").unwrap();
         assert!(load(&file).unwrap_err().contains("takes one path"));
         std::fs::write(&file, "secrets: {a: b}\n").unwrap();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentsec_audit::AuditLog;
+use agentsec_audit::{AuditLog, LogOptions};
 use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::{Identities, SopsStore};
@@ -53,6 +53,16 @@ pub struct Args {
     /// $XDG_STATE_HOME/agentsec/audit.log].
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+
+    /// Keyed audit chain: age-encrypted file holding the HMAC key (32 bytes,
+    /// raw or hex) [default: `audit_key` from agentsec.yaml, else unkeyed].
+    #[arg(long, value_name = "FILE")]
+    pub audit_key: Option<PathBuf>,
+
+    /// Rotate the audit log when it would grow past SIZE, e.g. `10MiB`: it
+    /// becomes `LOG.1`, `LOG.2`, ... and a new file continues the chain.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub audit_max_size: Option<usize>,
 
     /// Wall-clock deadline, e.g. `2s`, `500ms`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -123,11 +133,38 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         identities.add_file(key_file).map_err(config)?;
     }
     let store = SopsStore::open(&secrets_file, &identities).map_err(config)?;
+    let mut audit_options = LogOptions::new();
+    if let Some(key_file) = args.audit_key.as_ref().or(project.audit_key.as_ref()) {
+        let key = crate::audit_key::load_with(key_file, &identities).map_err(config)?;
+        audit_options = audit_options.key(key);
+    }
     drop(identities);
-    let audit = AuditLog::open(&audit_path).map_err(config)?;
+    if let Some(max) = args.audit_max_size {
+        audit_options = audit_options.max_size(max as u64);
+    }
+    let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let host = Host::new(HostConfig::default()).map_err(config)?;
     let skill = host.load_file(&args.skill).map_err(config)?;
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
+    // A skill's declared needs (`agentsec:needs`) must all be granted
+    // before it runs; each refusal is audited and names the rule to add.
+    match crate::preflight::check_declared_needs(
+        &skill,
+        &agent,
+        &policy,
+        store.tree(),
+        &mut audit,
+        &run_id,
+    ) {
+        Ok(()) => {}
+        Err(crate::preflight::Refusal::Invalid(why)) => return Err(config(why)),
+        Err(crate::preflight::Refusal::NotGranted(lines)) => {
+            for line in lines {
+                eprintln!("agentsec-run: {line}");
+            }
+            return Ok(exit::DENIED);
+        }
+    }
 
     let watchdog = Watchdog::start(limits.timeout + DEADLINE_GRACE);
     let report = host.run(

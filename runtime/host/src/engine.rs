@@ -14,6 +14,7 @@ use crate::bindings::SkillPre;
 use crate::cache::{self, Cache};
 use crate::error::HostError;
 use crate::limits::{self, EPOCH_TICK};
+use crate::needs::NeedsError;
 use crate::secrets_api::SecretsCtx;
 use crate::state::SkillState;
 
@@ -58,6 +59,7 @@ pub struct LoadedSkill {
     pub(crate) skill_ref: SkillRef,
     pub(crate) pre: SkillPre<SkillState>,
     pub(crate) from_cache: bool,
+    pub(crate) needs: Result<Vec<String>, NeedsError>,
 }
 
 impl LoadedSkill {
@@ -72,9 +74,23 @@ impl LoadedSkill {
         &self.sha256
     }
 
+    /// The skill as the policy sees it: name and digest.
+    pub fn skill_ref(&self) -> &SkillRef {
+        &self.skill_ref
+    }
+
     /// Whether the compiled code came from the cache.
     pub fn from_cache(&self) -> bool {
         self.from_cache
+    }
+
+    /// The secret paths the skill declares it needs (its `agentsec:needs`
+    /// section, see [`crate::needs`]); empty when it declares none.
+    ///
+    /// # Errors
+    /// The section is unreadable (too large, not UTF-8, ...).
+    pub fn declared_needs(&self) -> Result<&[String], &NeedsError> {
+        self.needs.as_deref()
     }
 }
 
@@ -207,6 +223,7 @@ impl Host {
             skill_ref,
             pre,
             from_cache,
+            needs: crate::needs::declared_needs(bytes),
         })
     }
 }

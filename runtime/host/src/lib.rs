@@ -36,6 +36,7 @@ pub mod cache;
 mod engine;
 mod error;
 pub mod limits;
+pub mod needs;
 pub mod redact;
 mod run;
 mod secrets_api;
