@@ -214,30 +214,13 @@ impl Policy {
         skill: &'p SkillRef,
         path: &'p SecretPath,
     ) -> Decision<'p> {
-        let candidate = Candidate::from_bytes(agent.as_str().as_bytes());
-        let mut denied = None;
-        let mut allowed = None;
-        let mut wrong_skill = None;
-        let mut nearest = None;
-        let mut nearest_deny_only = None;
-        self.index.visit(path.raw_segments(), &mut |i| {
-            let Some(rule) = self.rules.get(i) else {
-                return;
-            };
-            if rule.denied.is_match(&candidate) {
-                keep_most_specific(&mut denied, rule);
-            } else if rule.allowed.is_match(&candidate) {
-                if rule.applies_to_skill(skill) {
-                    keep_most_specific(&mut allowed, rule);
-                } else {
-                    keep_most_specific(&mut wrong_skill, rule);
-                }
-            } else if rule.allowed_is_empty() {
-                keep_most_specific(&mut nearest_deny_only, rule);
-            } else {
-                keep_most_specific(&mut nearest, rule);
-            }
-        });
+        let Covering {
+            denied,
+            allowed,
+            wrong_skill,
+            nearest,
+            nearest_deny_only,
+        } = self.covering(agent, path, &|rule| rule.applies_to_skill(skill));
         let reason = match (denied, allowed, wrong_skill) {
             (Some(rule), _, _) => DenialReason::DeniedBy(RuleRef::new(rule)),
             (None, Some(rule), _) => {
@@ -259,5 +242,54 @@ impl Policy {
             path,
             reason,
         })
+    }
+}
+
+/// The most specific covering rule of each kind, for one agent and path.
+#[derive(Debug, Default)]
+pub(crate) struct Covering<'p> {
+    /// A covering rule whose `denied_agents` match.
+    pub(crate) denied: Option<&'p Rule>,
+    /// A covering rule whose `allowed_agents` match and that applies to the skill.
+    pub(crate) allowed: Option<&'p Rule>,
+    /// A covering rule whose `allowed_agents` match, for other skills only.
+    pub(crate) wrong_skill: Option<&'p Rule>,
+    /// A covering rule with `allowed_agents` that do not match.
+    pub(crate) nearest: Option<&'p Rule>,
+    /// A covering rule with only `denied_agents`, none matching.
+    pub(crate) nearest_deny_only: Option<&'p Rule>,
+}
+
+impl Policy {
+    /// Classifies the rules covering `path` for `agent`; `applies` says
+    /// whether a rule's `skills` admit the skill in question. The single
+    /// place evaluation, `explain` and the needs check get their facts from.
+    pub(crate) fn covering<'p>(
+        &'p self,
+        agent: &AgentId,
+        path: &SecretPath,
+        applies: &dyn Fn(&Rule) -> bool,
+    ) -> Covering<'p> {
+        let candidate = Candidate::from_bytes(agent.as_str().as_bytes());
+        let mut c = Covering::default();
+        self.index.visit(path.raw_segments(), &mut |i| {
+            let Some(rule) = self.rules.get(i) else {
+                return;
+            };
+            if rule.denied.is_match(&candidate) {
+                keep_most_specific(&mut c.denied, rule);
+            } else if rule.allowed.is_match(&candidate) {
+                if applies(rule) {
+                    keep_most_specific(&mut c.allowed, rule);
+                } else {
+                    keep_most_specific(&mut c.wrong_skill, rule);
+                }
+            } else if rule.allowed_is_empty() {
+                keep_most_specific(&mut c.nearest_deny_only, rule);
+            } else {
+                keep_most_specific(&mut c.nearest, rule);
+            }
+        });
+        c
     }
 }

@@ -48,28 +48,46 @@
 //!   [`MAX_RULES`], [`MAX_NESTING_DEPTH`], [`MAX_SKILL_NAME_LEN`],
 //!   [`MAX_ACCESS_LEVEL_LEN`].
 //!
+//! - **Review** as pure functions over a loaded policy (and, optionally, the
+//!   list of secret paths a store holds, so this crate stays free of SOPS):
+//!   [`Policy::lint`] (`policy check` warnings), [`Policy::explain`] (what an
+//!   agent may read), [`Policy::who_can`] (who may read a path), [`diff()`]
+//!   (grants added and removed; whether access widens, defined in [`diff`](mod@diff))
+//!   and [`Policy::unmet_needs`] (a skill's declared needs, see [`needs`]).
+//!
 //! No wasmtime, and no I/O beyond reading policy files.
 
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod contain;
+pub mod diff;
 mod error;
 mod eval;
+mod explain;
 mod index;
+mod lint;
+pub mod needs;
 mod parse;
 mod path;
 mod policy;
 mod rule;
 mod skill;
+mod who_can;
 
 pub use agent::{AgentGlob, AgentId, MAX_AGENT_ID_LEN};
+pub use diff::{Change, DiffEntry, PolicyDiff, Widening, diff};
 pub use error::{
     AccessLevelError, AgentIdError, GlobError, InvalidPolicy, Location, PathError, PolicyError,
     SkillError,
 };
 pub use eval::{Authorized, Decision, Denial, DenialReason};
+pub use explain::{ExplainedDenial, ExplainedGrant, Explanation, SkillFilter};
+pub use lint::Warning;
+pub use needs::UnmetNeed;
 pub use parse::{MAX_NESTING_DEPTH, MAX_POLICY_FILE_SIZE, MAX_RULES};
 pub use path::{MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath};
 pub use policy::{MAX_POLICY_FILES, Policy};
 pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};
+pub use who_can::{Effect, Scope, WhoCan, WhoCanEntry};

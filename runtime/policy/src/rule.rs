@@ -89,7 +89,7 @@ impl fmt::Display for AccessLevel {
 /// A list of agent globs compiled once into one matcher.
 #[derive(Debug)]
 pub(crate) struct GlobList {
-    globs: Vec<AgentGlob>,
+    pub(crate) globs: Vec<AgentGlob>,
     set: GlobSet,
 }
 

@@ -1,0 +1,282 @@
+//! `policy diff`: grants added and removed between two policies, and whether
+//! access widens.
+//!
+//! A policy is compared as a set of entries, one per agent glob of each rule:
+//! `(rule key, glob, allow|deny, access level, skills)`. An entry present on
+//! one side only is reported as added or removed. Access **widens** when:
+//!
+//! - an added allow is not contained in some allow of the old policy, where
+//!   contained means: the old rule's key covers every path the new key
+//!   covers, the old glob matches every agent the new glob matches, the old
+//!   `skills` admit every skill the new ones admit, and the access level is
+//!   the same (or the new one is `readonly`). So a new agent, a broader glob
+//!   (`ops/*` to `ops/**`), a broader key (`a.b` to `a` or `a.*`), a lifted
+//!   or widened `skills:` restriction and a changed access level all widen;
+//! - a removed deny is not contained in some deny of the new policy (same
+//!   reasoning, keys and globs only): a deny dropped or narrowed.
+//!
+//! If neither happens, no agent can read anything, for any skill, that the
+//! old policy refused it, at a level other than `readonly` that it did not
+//! have: every new allow was already an allow, and every old deny still
+//! denies. The containment checks recognise common cases and answer "not
+//! contained" when unsure, so a change is reported as widening rather than
+//! missed.
+
+use std::collections::HashSet;
+
+use crate::agent::AgentGlob;
+use crate::contain::{glob_contains, pattern_contains, skills_contain};
+use crate::path::{PathPattern, SecretPath};
+use crate::policy::Policy;
+use crate::rule::{AccessLevel, Rule, RuleRef};
+use crate::who_can::Effect;
+
+/// Added to or removed from the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Only in the new policy.
+    Added,
+    /// Only in the old policy.
+    Removed,
+}
+
+impl Change {
+    /// `added` or `removed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+/// Why an entry widens access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Widening {
+    /// An allow the old policy has nothing comparable to.
+    NewGrant,
+    /// An old allow on the same key now matches more agents.
+    BroaderAgents,
+    /// The same glob is now allowed on a broader key.
+    BroaderPath,
+    /// The same grant now admits more skills (or any skill).
+    BroaderSkills,
+    /// The same grant at a different access level (not `readonly`).
+    AccessLevel,
+    /// A deny removed or narrowed: agents it refused may now be allowed.
+    DenyRemoved,
+}
+
+impl Widening {
+    /// A short explanation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NewGrant => "new grant",
+            Self::BroaderAgents => "broader agent pattern",
+            Self::BroaderPath => "broader path",
+            Self::BroaderSkills => "skills restriction lifted or widened",
+            Self::AccessLevel => "access level changed",
+            Self::DenyRemoved => "deny removed",
+        }
+    }
+}
+
+/// One added or removed entry.
+#[derive(Debug, Clone)]
+pub struct DiffEntry<'a> {
+    /// Added or removed.
+    pub change: Change,
+    /// Allow or deny.
+    pub effect: Effect,
+    /// The rule key.
+    pub pattern: &'a PathPattern,
+    /// The agent glob.
+    pub glob: &'a AgentGlob,
+    /// The rule it comes from (in the new policy when added, the old when removed).
+    pub rule: RuleRef<'a>,
+    /// Why access widens, if it does.
+    pub widens: Option<Widening>,
+    /// With known secret paths: those the rule key covers.
+    pub paths: Vec<SecretPath>,
+}
+
+/// The answer of [`diff`].
+#[derive(Debug, Clone)]
+pub struct PolicyDiff<'a> {
+    /// Entries ordered by rule key, then glob; removed before added.
+    pub entries: Vec<DiffEntry<'a>>,
+}
+
+impl PolicyDiff<'_> {
+    /// Whether any entry widens access.
+    pub fn widens(&self) -> bool {
+        self.entries.iter().any(|e| e.widens.is_some())
+    }
+}
+
+/// One `(rule, glob, effect)` of a policy.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    rule: &'a Rule,
+    glob: &'a AgentGlob,
+    effect: Effect,
+}
+
+type Key<'a> = (
+    &'a PathPattern,
+    &'a str,
+    Effect,
+    Option<&'a AccessLevel>,
+    Vec<String>,
+);
+
+impl<'a> Item<'a> {
+    fn key(&self) -> Key<'a> {
+        // Access level and skills only qualify allows: a deny applies to
+        // every skill.
+        let allow = self.effect == Effect::Allow;
+        let mut skills: Vec<String> = if allow {
+            self.rule.skills.iter().map(ToString::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        skills.sort();
+        skills.dedup();
+        let level = allow.then_some(&self.rule.access_level);
+        (
+            &self.rule.pattern,
+            self.glob.as_str(),
+            self.effect,
+            level,
+            skills,
+        )
+    }
+}
+
+fn items(policy: &Policy) -> Vec<Item<'_>> {
+    let mut out = Vec::new();
+    for rule in &policy.rules {
+        for glob in &rule.allowed.globs {
+            out.push(Item {
+                rule,
+                glob,
+                effect: Effect::Allow,
+            });
+        }
+        for glob in &rule.denied.globs {
+            out.push(Item {
+                rule,
+                glob,
+                effect: Effect::Deny,
+            });
+        }
+    }
+    out
+}
+
+fn level_ok(old: &Rule, new: &Rule) -> bool {
+    old.access_level == new.access_level || new.access_level == AccessLevel::READONLY
+}
+
+/// Why an added allow widens access, or `None` when an old allow contains it.
+fn allow_widening(new: &Item<'_>, old: &[Item<'_>]) -> Option<Widening> {
+    let allows = || old.iter().filter(|o| o.effect == Effect::Allow);
+    let path = |o: &Item<'_>| pattern_contains(&o.rule.pattern, &new.rule.pattern);
+    let agents = |o: &Item<'_>| glob_contains(o.glob, new.glob);
+    let skills = |o: &Item<'_>| skills_contain(&o.rule.skills, &new.rule.skills);
+    let level = |o: &Item<'_>| level_ok(o.rule, new.rule);
+    if allows().any(|o| path(o) && agents(o) && skills(o) && level(o)) {
+        return None;
+    }
+    Some(if allows().any(|o| path(o) && agents(o) && skills(o)) {
+        Widening::AccessLevel
+    } else if allows().any(|o| path(o) && agents(o)) {
+        Widening::BroaderSkills
+    } else if allows()
+        .any(|o| o.rule.pattern == new.rule.pattern && glob_contains(new.glob, o.glob))
+    {
+        Widening::BroaderAgents
+    } else if allows()
+        .any(|o| o.glob == new.glob && pattern_contains(&new.rule.pattern, &o.rule.pattern))
+    {
+        Widening::BroaderPath
+    } else {
+        Widening::NewGrant
+    })
+}
+
+/// Whether a removed deny is still enforced by a deny of the new policy.
+fn deny_kept(old: &Item<'_>, new: &[Item<'_>]) -> bool {
+    new.iter().any(|n| {
+        n.effect == Effect::Deny
+            && pattern_contains(&n.rule.pattern, &old.rule.pattern)
+            && glob_contains(n.glob, old.glob)
+    })
+}
+
+/// Compares `old` and `new` (see the module docs for what widens). With
+/// `known` secret paths, each entry lists the paths its rule key covers.
+pub fn diff<'a>(old: &'a Policy, new: &'a Policy, known: Option<&[SecretPath]>) -> PolicyDiff<'a> {
+    let old_items = items(old);
+    let new_items = items(new);
+    let old_keys: HashSet<Key<'_>> = old_items.iter().map(Item::key).collect();
+    let new_keys: HashSet<Key<'_>> = new_items.iter().map(Item::key).collect();
+    let paths = |p: &PathPattern| -> Vec<SecretPath> {
+        known
+            .unwrap_or_default()
+            .iter()
+            .filter(|k| p.covers(k))
+            .cloned()
+            .collect()
+    };
+    let mut entries = Vec::new();
+    for item in &old_items {
+        if new_keys.contains(&item.key()) {
+            continue;
+        }
+        let widens = (item.effect == Effect::Deny && !deny_kept(item, &new_items))
+            .then_some(Widening::DenyRemoved);
+        entries.push(DiffEntry {
+            change: Change::Removed,
+            effect: item.effect,
+            pattern: &item.rule.pattern,
+            glob: item.glob,
+            rule: RuleRef::new(item.rule),
+            widens,
+            paths: paths(&item.rule.pattern),
+        });
+    }
+    for item in &new_items {
+        if old_keys.contains(&item.key()) {
+            continue;
+        }
+        let widens = match item.effect {
+            Effect::Allow => allow_widening(item, &old_items),
+            Effect::Deny => None,
+        };
+        entries.push(DiffEntry {
+            change: Change::Added,
+            effect: item.effect,
+            pattern: &item.rule.pattern,
+            glob: item.glob,
+            rule: RuleRef::new(item.rule),
+            widens,
+            paths: paths(&item.rule.pattern),
+        });
+    }
+    entries.sort_by(|a, b| {
+        (
+            a.pattern.to_string(),
+            a.glob.as_str(),
+            a.change == Change::Added,
+        )
+            .cmp(&(
+                b.pattern.to_string(),
+                b.glob.as_str(),
+                b.change == Change::Added,
+            ))
+    });
+    PolicyDiff { entries }
+}
