@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
 use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest, ShapeAction};
+use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::{Identities, SopsStore};
 use clap::Parser;
@@ -58,27 +59,31 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
 
-    /// Wall-clock deadline, e.g. `2s`, `500ms`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
-    pub timeout: Duration,
+    /// Wall-clock deadline, e.g. `2s`, `500ms` [default: the policy's
+    /// `sandbox.timeout`, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
-    /// Linear-memory limit, e.g. `64MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB")]
-    pub max_memory: usize,
+    /// Linear-memory limit, e.g. `64MiB` [default: `sandbox.max_memory`, else 128MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<usize>,
 
-    /// Limit on each of the result, stdout and stderr, e.g. `1MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
-    pub max_output: usize,
+    /// Limit on each of the result, stdout and stderr, e.g. `1MiB`
+    /// [default: `sandbox.max_output`, else 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_output: Option<usize>,
 
-    /// Limit on get-secret and list-secrets calls per run.
-    #[arg(long, value_name = "N", default_value_t = agentsec_host::limits::DEFAULT_MAX_SECRET_CALLS)]
-    pub max_secret_calls: u32,
+    /// Limit on get-secret and list-secrets calls per run
+    /// [default: `sandbox.max_secret_calls`, else 1000].
+    #[arg(long, value_name = "N")]
+    pub max_secret_calls: Option<u32>,
 
     /// What to do when the skill's output contains a well-known credential
     /// shape (PEM private key, GitHub/Slack/AWS token) that is not a value
-    /// agentsec released: `redact` it, or `fail` the run.
-    #[arg(long, value_name = "ACTION", value_parser = parse_shape_action, default_value = "redact")]
-    pub on_credential_shape: ShapeAction,
+    /// agentsec released: `redact` it, or `fail` the run
+    /// [default: `sandbox.on_credential_shape`, else redact].
+    #[arg(long, value_name = "ACTION", value_parser = parse_shape_action)]
+    pub on_credential_shape: Option<ShapeAction>,
 }
 
 fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
@@ -87,6 +92,32 @@ fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
         "fail" => Ok(ShapeAction::Fail),
         other => Err(format!("`{other}`: use `redact` or `fail`")),
     }
+}
+
+/// Limits and output handling: flag, else the policy's `sandbox:`, else the default.
+fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
+    let bytes = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let mut limits = Limits::default();
+    limits.timeout = args.timeout.or(sandbox.timeout).unwrap_or(limits.timeout);
+    limits.max_memory = args
+        .max_memory
+        .or(sandbox.max_memory.map(bytes))
+        .unwrap_or(limits.max_memory);
+    limits.max_output = args
+        .max_output
+        .or(sandbox.max_output.map(bytes))
+        .unwrap_or(limits.max_output);
+    limits.max_secret_calls = args
+        .max_secret_calls
+        .or(sandbox.max_secret_calls)
+        .unwrap_or(limits.max_secret_calls);
+    let shapes = args
+        .on_credential_shape
+        .unwrap_or(match sandbox.on_credential_shape {
+            Some(ShapeSetting::Fail) => ShapeAction::Fail,
+            _ => ShapeAction::Redact,
+        });
+    (limits, shapes)
 }
 
 /// A failure before the skill ran: message and exit code.
@@ -129,15 +160,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         Some(path) => path,
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
-    let mut limits = Limits::default();
-    limits.timeout = args.timeout;
-    limits.max_memory = args.max_memory;
-    limits.max_output = args.max_output;
-    limits.max_secret_calls = args.max_secret_calls;
 
     // Fail fast, before the skill runs: policy parses, secrets decrypt and
     // their MAC verifies, the audit log is writable, the component links.
     let policy = Policy::load(&policy_paths).map_err(config)?;
+    let (limits, on_credential_shape) = effective_limits(&args, policy.sandbox());
     let mut identities = Identities::from_process_env().map_err(config)?;
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
@@ -174,7 +201,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             audit: Arc::clone(&audit),
             limits,
             run_id,
-            on_credential_shape: args.on_credential_shape,
+            on_credential_shape,
         },
     );
     watchdog.stop();
