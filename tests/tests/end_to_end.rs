@@ -20,7 +20,10 @@ fn probe(s: &Scratch, agent: &str, ops: Value) -> Run {
 
 fn ops(run: &Run) -> Vec<Value> {
     assert_eq!(run.code, 0, "{run:?}");
-    run.json().as_array().cloned().unwrap()
+    run.json()
+        .as_array()
+        .cloned()
+        .expect("the probe returns a JSON array")
 }
 
 #[test]

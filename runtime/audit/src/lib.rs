@@ -56,7 +56,7 @@
 //! | `agent_id` | string |
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
 //! | `secret_path` | string |
-//! | `access_type` | `"read"`, `"write"` or `"list"` |
+//! | `access_type` | `"read"`, `"write"`, `"list"`, or `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`) |
 //! | `decision` | `"allow"` or `"deny"` |
 //! | `rule` | string or `null`: the policy rule that decided |
 //! | `access_level` | string or `null`: the level the rule grants |

@@ -19,7 +19,7 @@ const RUN_ID_BYTES: usize = 16;
 
 /// What the skill asked to do with a secret.
 ///
-/// Serialized as the lowercase name: `read`, `write` or `list`.
+/// Serialized as the lowercase name: `read`, `write`, `list` or `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -30,6 +30,10 @@ pub enum AccessType {
     Write,
     /// List the secret paths under a prefix.
     List,
+    /// An event of the run as a whole, about no single secret: a limit
+    /// stopped the skill, it trapped, or its output was refused. The
+    /// `secret_path` is empty and `detail` says what happened.
+    Run,
 }
 
 impl AccessType {
@@ -39,6 +43,7 @@ impl AccessType {
             Self::Read => "read",
             Self::Write => "write",
             Self::List => "list",
+            Self::Run => "run",
         }
     }
 }
@@ -261,6 +266,7 @@ mod tests {
         assert_eq!(r.access_level, None);
         assert_eq!(r.detail, Some("d"));
         assert_eq!(AccessType::List.to_string(), "list");
+        assert_eq!(AccessType::Run.to_string(), "run");
         assert_eq!(Decision::Deny.to_string(), "deny");
     }
 }

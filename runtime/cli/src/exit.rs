@@ -17,6 +17,10 @@ pub const LIMIT: u8 = 4;
 /// record could not be written (fail closed: nothing was released).
 pub const TRAP: u8 = 5;
 
+/// The skill's output contained a credential shape it was not given, and
+/// the run was asked to fail in that case (`--on-credential-shape fail`).
+pub const CREDENTIAL_IN_OUTPUT: u8 = 6;
+
 /// The table printed by `--help` and kept in the README.
 pub const TABLE: &str = "\
 Exit codes:
@@ -24,5 +28,6 @@ Exit codes:
   1  the skill returned an error
   2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
   3  a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)
-  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls)
-  5  the skill trapped, or an audit record could not be written (nothing was released)";
+  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls, stack)
+  5  the skill trapped, or an audit record could not be written (nothing was released)
+  6  the output contained a credential shape and --on-credential-shape is fail";

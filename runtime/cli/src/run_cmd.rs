@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentsec_audit::{AuditLog, LogOptions};
-use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest};
+use agentsec_audit::{
+    AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext,
+};
+use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest, ShapeAction};
+use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::{Identities, SopsStore};
 use clap::Parser;
@@ -18,6 +21,10 @@ use crate::units::{parse_duration, parse_size};
 /// How long after its deadline a run that is stuck inside a host call (where
 /// the epoch deadline cannot interrupt it) is stopped by ending the process.
 pub const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the watchdog waits for its message to reach stderr before it
+/// ends the process anyway (stderr may be a full pipe).
+const WATCHDOG_MESSAGE_WAIT: Duration = Duration::from_millis(200);
 
 /// Run a WebAssembly skill for an agent, with secrets from a SOPS file,
 /// checked by policy and audited.
@@ -64,21 +71,65 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub audit_max_size: Option<usize>,
 
-    /// Wall-clock deadline, e.g. `2s`, `500ms`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
-    pub timeout: Duration,
+    /// Wall-clock deadline, e.g. `2s`, `500ms` [default: the policy's
+    /// `sandbox.timeout`, else 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 
-    /// Linear-memory limit, e.g. `64MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB")]
-    pub max_memory: usize,
+    /// Linear-memory limit, e.g. `64MiB` [default: `sandbox.max_memory`, else 128MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<usize>,
 
-    /// Limit on each of the result, stdout and stderr, e.g. `1MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
-    pub max_output: usize,
+    /// Limit on each of the result, stdout and stderr, e.g. `1MiB`
+    /// [default: `sandbox.max_output`, else 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_output: Option<usize>,
 
-    /// Limit on get-secret and list-secrets calls per run.
-    #[arg(long, value_name = "N", default_value_t = agentsec_host::limits::DEFAULT_MAX_SECRET_CALLS)]
-    pub max_secret_calls: u32,
+    /// Limit on get-secret and list-secrets calls per run
+    /// [default: `sandbox.max_secret_calls`, else 1000].
+    #[arg(long, value_name = "N")]
+    pub max_secret_calls: Option<u32>,
+
+    /// What to do when the skill's output contains a well-known credential
+    /// shape (PEM private key, GitHub/Slack/AWS token) that is not a value
+    /// agentsec released: `redact` it, or `fail` the run
+    /// [default: `sandbox.on_credential_shape`, else redact].
+    #[arg(long, value_name = "ACTION", value_parser = parse_shape_action)]
+    pub on_credential_shape: Option<ShapeAction>,
+}
+
+fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
+    match text {
+        "redact" => Ok(ShapeAction::Redact),
+        "fail" => Ok(ShapeAction::Fail),
+        other => Err(format!("`{other}`: use `redact` or `fail`")),
+    }
+}
+
+/// Limits and output handling: flag, else the policy's `sandbox:`, else the default.
+fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
+    let bytes = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    let mut limits = Limits::default();
+    limits.timeout = args.timeout.or(sandbox.timeout).unwrap_or(limits.timeout);
+    limits.max_memory = args
+        .max_memory
+        .or(sandbox.max_memory.map(bytes))
+        .unwrap_or(limits.max_memory);
+    limits.max_output = args
+        .max_output
+        .or(sandbox.max_output.map(bytes))
+        .unwrap_or(limits.max_output);
+    limits.max_secret_calls = args
+        .max_secret_calls
+        .or(sandbox.max_secret_calls)
+        .unwrap_or(limits.max_secret_calls);
+    let shapes = args
+        .on_credential_shape
+        .unwrap_or(match sandbox.on_credential_shape {
+            Some(ShapeSetting::Fail) => ShapeAction::Fail,
+            _ => ShapeAction::Redact,
+        });
+    (limits, shapes)
 }
 
 /// A failure before the skill ran: message and exit code.
@@ -96,6 +147,8 @@ fn config<E: std::fmt::Display>(e: E) -> Failure {
 
 /// Runs `agentsec-run` and returns its exit code.
 pub fn main(args: Args) -> Result<u8, Failure> {
+    // Before any secret is in memory: no core dumps, no ptrace by the same user.
+    agentsec_host::hardening::harden_process();
     let cwd = std::env::current_dir().map_err(config)?;
     let project = project::discover(&cwd).map_err(config)?.unwrap_or_default();
 
@@ -119,15 +172,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         Some(path) => path,
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
-    let mut limits = Limits::default();
-    limits.timeout = args.timeout;
-    limits.max_memory = args.max_memory;
-    limits.max_output = args.max_output;
-    limits.max_secret_calls = args.max_secret_calls;
 
     // Fail fast, before the skill runs: policy parses, secrets decrypt and
     // their MAC verifies, the audit log is writable, the component links.
     let policy = Policy::load(&policy_paths).map_err(config)?;
+    let (limits, on_credential_shape) = effective_limits(&args, policy.sandbox());
     let mut identities = Identities::from_process_env().map_err(config)?;
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
@@ -141,6 +190,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     drop(identities);
     if let Some(max) = args.audit_max_size {
         audit_options = audit_options.max_size(max as u64);
+    }
+    for (_, leaf) in store.tree().leaves() {
+        agentsec_host::hardening::lock_in_memory(leaf.value().expose_secret());
     }
     let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let host = Host::new(HostConfig::default()).map_err(config)?;
@@ -165,8 +217,19 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             return Ok(exit::DENIED);
         }
     }
+    let audit = Arc::new(Mutex::new(audit));
+    let run_ctx = RunContext::new(
+        agent.as_str(),
+        skill.name(),
+        skill.sha256(),
+        run_id.as_str(),
+    );
 
-    let watchdog = Watchdog::start(limits.timeout + DEADLINE_GRACE);
+    let watchdog = Watchdog::start(
+        limits.timeout + DEADLINE_GRACE,
+        Arc::clone(&audit),
+        run_ctx.clone(),
+    );
     let report = host.run(
         &skill,
         RunRequest {
@@ -174,12 +237,32 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             input,
             policy: Arc::new(policy),
             store: Arc::new(store),
-            audit: Arc::new(Mutex::new(audit)),
+            audit: Arc::clone(&audit),
             limits,
             run_id,
+            on_credential_shape,
         },
     );
     watchdog.stop();
+
+    // Run-level events go on record too (a call-limit breach already is).
+    let run_event = match &report.end {
+        RunEnd::Limit(LimitKind::SecretCalls) => None,
+        RunEnd::Limit(kind) => Some(format!("limit: {kind} exceeded")),
+        RunEnd::Trap(_) => Some("trap: the skill crashed".to_owned()),
+        RunEnd::CredentialInOutput(kinds) => Some(format!(
+            "output refused: credential shapes {}",
+            kinds.join(", ")
+        )),
+        _ => None,
+    };
+    if let Some(detail) = run_event
+        && let Err(e) = record_run_event(&audit, &run_ctx, &detail)
+    {
+        eprintln!(
+            "agentsec-run: warning: could not record the end of the run in the audit log: {e}"
+        );
+    }
 
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(&report.stdout);
@@ -223,6 +306,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
                         limits.max_secret_calls
                     )
                 }
+                LimitKind::Stack => " (runaway recursion)".to_owned(),
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -234,6 +318,14 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         RunEnd::Trap(message) => {
             let _ = writeln!(stderr, "agentsec-run: skill `{name}` trapped: {message}");
             exit::TRAP
+        }
+        RunEnd::CredentialInOutput(kinds) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` failed: its output contained credential-shaped text ({}); nothing was returned (--on-credential-shape fail)",
+                kinds.join(", ")
+            );
+            exit::CREDENTIAL_IN_OUTPUT
         }
         RunEnd::AuditFailed(why) => {
             let _ = writeln!(
@@ -308,18 +400,42 @@ fn default_audit_log() -> Option<PathBuf> {
     Some(base.join("agentsec").join("audit.log"))
 }
 
+/// Appends a run-level audit record. Best effort: the run is already over
+/// and nothing more is released, so a failure is a warning, not a trap.
+fn record_run_event(audit: &Mutex<AuditLog>, run: &RunContext, detail: &str) -> Result<(), String> {
+    let record = Record::new(run, "", AccessType::Run, AuditDecision::Deny).detail(detail);
+    match audit.try_lock() {
+        Ok(mut log) => log.append(&record).map(drop).map_err(|e| e.to_string()),
+        Err(_) => Err("the audit log is busy".to_owned()),
+    }
+}
+
 /// Ends the process if a run overstays its deadline by [`DEADLINE_GRACE`]
 /// (e.g. blocked in a host call that epoch interruption cannot stop).
 struct Watchdog(std::sync::mpsc::Sender<()>);
 
+/// What the watchdog needs to put its intervention on record.
+type AuditHandle = Arc<Mutex<AuditLog>>;
+
 impl Watchdog {
-    fn start(after: Duration) -> Watchdog {
+    fn start(after: Duration, audit: AuditHandle, run: RunContext) -> Watchdog {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                eprintln!(
-                    "agentsec-run: skill stopped: wall-clock deadline exceeded (stuck in a host call)"
+                // Best effort, and never blocking: the main thread may hold the log.
+                let _ = record_run_event(
+                    &audit,
+                    &run,
+                    "limit: wall-clock deadline exceeded (stuck in a host call)",
                 );
+                // stderr may be blocked (a full pipe nobody reads, held by a
+                // logger): say why from another thread, but exit regardless.
+                std::thread::spawn(|| {
+                    let _ = std::io::stderr().write_all(
+                        b"agentsec-run: skill stopped: wall-clock deadline exceeded (stuck in a host call)\n",
+                    );
+                });
+                std::thread::sleep(WATCHDOG_MESSAGE_WAIT);
                 std::process::exit(i32::from(exit::LIMIT));
             }
         });

@@ -23,6 +23,7 @@
 //!     audit: Arc::new(Mutex::new(agentsec_audit::AuditLog::open("audit.log")?)),
 //!     limits: Limits::default(),
 //!     run_id: agentsec_audit::new_run_id()?,
+//!     on_credential_shape: agentsec_host::ShapeAction::Redact,
 //! });
 //! if let RunEnd::Ok(result) = report.end {
 //!     println!("{result}");
@@ -35,11 +36,13 @@ mod bindings;
 pub mod cache;
 mod engine;
 mod error;
+pub mod hardening;
 pub mod limits;
 pub mod needs;
 pub mod redact;
 mod run;
 mod secrets_api;
+pub mod shapes;
 mod state;
 
 pub use engine::{Host, HostConfig, LoadedSkill};
@@ -47,3 +50,4 @@ pub use error::HostError;
 pub use limits::{LimitKind, Limits};
 pub use run::{RunEnd, RunReport, RunRequest};
 pub use secrets_api::RunStats;
+pub use shapes::ShapeAction;

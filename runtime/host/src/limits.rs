@@ -37,6 +37,11 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 100_000;
 /// toolchain use a handful (the skill, the WASI adapter, shims).
 pub const DEFAULT_MAX_INSTANCES: usize = 100;
 
+/// WebAssembly stack a skill may use. Deep recursion is a common way to
+/// crash a host; wasmtime checks this bound on every call and traps. 512 KiB
+/// is wasmtime's default and ample for real skills.
+pub const DEFAULT_MAX_WASM_STACK: usize = 512 << 10;
+
 /// Granularity of the epoch clock that enforces the deadline: a run stops at
 /// most this long after its deadline. 5 ms is precise enough for deadlines in
 /// seconds and keeps the ticker thread's wakeups cheap.
@@ -92,6 +97,8 @@ pub enum LimitKind {
     Output,
     /// Too many `get-secret` calls.
     SecretCalls,
+    /// The WebAssembly stack overflowed (runaway recursion).
+    Stack,
 }
 
 impl LimitKind {
@@ -102,7 +109,7 @@ impl LimitKind {
             LimitKind::Memory => Some("--max-memory"),
             LimitKind::Output => Some("--max-output"),
             LimitKind::SecretCalls => Some("--max-secret-calls"),
-            LimitKind::TableElements | LimitKind::Instances => None,
+            LimitKind::TableElements | LimitKind::Instances | LimitKind::Stack => None,
         }
     }
 }
@@ -116,6 +123,7 @@ impl std::fmt::Display for LimitKind {
             LimitKind::Instances => "instance limit",
             LimitKind::Output => "output size limit",
             LimitKind::SecretCalls => "get-secret call limit",
+            LimitKind::Stack => "stack size limit",
         })
     }
 }

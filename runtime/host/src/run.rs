@@ -12,6 +12,7 @@ use crate::engine::{Host, LoadedSkill};
 use crate::limits::{EPOCH_TICK, LimitKind, Limits};
 use crate::redact::Redactor;
 use crate::secrets_api::{HostStop, RunScope, RunStats, SecretsCtx};
+use crate::shapes::{ShapeAction, redact_shapes};
 use crate::state::{Limiter, SkillState, sandbox_wasi};
 
 /// Everything one run needs besides the skill.
@@ -30,6 +31,8 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Identifies the run in audit records (see [`agentsec_audit::new_run_id`]).
     pub run_id: String,
+    /// What to do with credential-shaped strings in the output.
+    pub on_credential_shape: ShapeAction,
 }
 
 /// How a run ended.
@@ -47,6 +50,9 @@ pub enum RunEnd {
     /// An audit record could not be written: the call trapped and nothing
     /// was released.
     AuditFailed(String),
+    /// The output contained credential shapes (the kinds are listed) and the
+    /// run was asked to fail in that case; no output is returned.
+    CredentialInOutput(Vec<&'static str>),
 }
 
 /// The outcome of a run. Every byte in it has been redacted.
@@ -77,6 +83,7 @@ impl Host {
             audit,
             limits,
             run_id,
+            on_credential_shape,
         } = request;
         let run = RunContext::new(
             agent.as_str(),
@@ -121,15 +128,24 @@ impl Host {
 
         let state = wasm_store.into_data();
         let redactor = &state.secrets.redactor;
-        let stdout = redactor.redact(&captured.stdout.contents());
-        let stderr = redactor.redact(&captured.stderr.contents());
+        let stdout = captured.stdout.contents();
+        let stderr = captured.stderr.contents();
         let output_full = stdout.len() >= limits.max_output || stderr.len() >= limits.max_output;
+        let mut shapes_found: Vec<&'static str> = Vec::new();
+        // Released values first (they are named by path), then credential shapes.
+        let mut clean = |bytes: &[u8]| {
+            let (out, found) = redact_shapes(&redactor.redact(bytes));
+            shapes_found.extend(found);
+            out
+        };
+        let stdout = clean(&stdout);
+        let stderr = clean(&stderr);
         let end = match outcome {
             Ok(_) if output_full => RunEnd::Limit(LimitKind::Output),
             Ok(Ok(result)) if result.len() > limits.max_output => RunEnd::Limit(LimitKind::Output),
-            Ok(Ok(result)) => RunEnd::Ok(redactor.redact_str(&result)),
+            Ok(Ok(result)) => RunEnd::Ok(text(clean(result.as_bytes()))),
             Ok(Err(message)) => {
-                RunEnd::SkillError(redactor.redact_str(&bounded(&message, limits.max_output)))
+                RunEnd::SkillError(text(clean(bounded(&message, limits.max_output).as_bytes())))
             }
             Err(error) => match (&state.secrets.stop, state.limiter.hit) {
                 (Some(HostStop::AuditFailed(why)), _) => RunEnd::AuditFailed(why.clone()),
@@ -138,17 +154,38 @@ impl Host {
                 (None, None) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
                     RunEnd::Limit(LimitKind::Timeout)
                 }
+                (None, None) if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => {
+                    RunEnd::Limit(LimitKind::Stack)
+                }
                 (None, None) if output_full => RunEnd::Limit(LimitKind::Output),
-                (None, None) => RunEnd::Trap(redactor.redact_str(&describe_trap(&error))),
+                (None, None) => RunEnd::Trap(text(clean(describe_trap(&error).as_bytes()))),
             },
         };
+        let stats = state.secrets.stats;
+        if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
+            shapes_found.sort_unstable();
+            shapes_found.dedup();
+            let end = RunEnd::CredentialInOutput(shapes_found);
+            return RunReport {
+                end,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                stats,
+            };
+        }
         RunReport {
             end,
             stdout,
             stderr,
-            stats: state.secrets.stats,
+            stats,
         }
     }
+}
+
+/// Redacted output as text (replacement markers are ASCII, so valid UTF-8
+/// stays valid; anything else is shown lossily).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The trap code and the guest frames, without host internals.

@@ -394,6 +394,24 @@ pub enum InvalidPolicy {
         /// The other definition.
         first: Location,
     },
+    /// A `sandbox:` value that does not parse.
+    #[error("`sandbox.{field}`: {reason}")]
+    BadSetting {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong and an example.
+        reason: String,
+    },
+    /// The same `sandbox:` field set by two files.
+    #[error(
+        "`sandbox.{field}` is also set at {first}; conflicts are reported, never resolved: set it in one file"
+    )]
+    SandboxConflict {
+        /// The setting.
+        field: &'static str,
+        /// The other definition.
+        first: Location,
+    },
 }
 
 /// Why a policy could not be loaded.

@@ -72,6 +72,7 @@ mod parse;
 mod path;
 mod policy;
 mod rule;
+pub mod sandbox;
 mod skill;
 mod who_can;
 

@@ -16,6 +16,7 @@ use crate::agent::AgentGlob;
 use crate::error::{InvalidPolicy, Location, PolicyError, snippet};
 use crate::path::PathPattern;
 use crate::rule::{AccessLevel, RuleDef};
+use crate::sandbox::{ShapeSetting, parse_duration, parse_size};
 use crate::skill::SkillSelector;
 
 /// Largest accepted policy file, in bytes.
@@ -76,7 +77,7 @@ fn describe_plain(v: &str) -> &'static str {
 }
 
 /// Parses one policy file.
-pub(crate) fn parse_source(origin: &Arc<str>, text: &str) -> Result<Vec<RuleDef>, PolicyError> {
+pub(crate) fn parse_source(origin: &Arc<str>, text: &str) -> Result<Parsed, PolicyError> {
     if text.len() as u64 > MAX_POLICY_FILE_SIZE {
         return Err(PolicyError::TooLarge {
             origin: origin.to_string(),
@@ -87,6 +88,34 @@ pub(crate) fn parse_source(origin: &Arc<str>, text: &str) -> Result<Vec<RuleDef>
     let cx = Cx { origin };
     let root = cx.tree(text)?;
     cx.document(root.as_ref())
+}
+
+/// One parsed policy file.
+pub(crate) struct Parsed {
+    pub(crate) rules: Vec<RuleDef>,
+    /// `sandbox:` fields set by this file, each with where it was set.
+    pub(crate) sandbox: Vec<(SandboxField, Location)>,
+}
+
+/// One `sandbox:` setting.
+pub(crate) enum SandboxField {
+    Timeout(std::time::Duration),
+    MaxMemory(u64),
+    MaxOutput(u64),
+    MaxSecretCalls(u32),
+    OnCredentialShape(ShapeSetting),
+}
+
+impl SandboxField {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            SandboxField::Timeout(_) => "timeout",
+            SandboxField::MaxMemory(_) => "max_memory",
+            SandboxField::MaxOutput(_) => "max_output",
+            SandboxField::MaxSecretCalls(_) => "max_secret_calls",
+            SandboxField::OnCredentialShape(_) => "on_credential_shape",
+        }
+    }
 }
 
 struct Cx<'a> {
@@ -352,7 +381,7 @@ impl Cx<'_> {
             .collect()
     }
 
-    fn document(&self, root: Option<&Node>) -> Result<Vec<RuleDef>, PolicyError> {
+    fn document(&self, root: Option<&Node>) -> Result<Parsed, PolicyError> {
         let root = match root {
             None => {
                 return Err(PolicyError::Invalid {
@@ -365,16 +394,18 @@ impl Cx<'_> {
         };
         let hint = "; a policy starts with `access_control:` and a `secrets:` mapping of rules";
         let mut access_control = None;
+        let mut sandbox = Vec::new();
         for (key, k, v) in self.mapping(root, "the document", hint)? {
             match key {
                 "access_control" => access_control = Some(v),
+                "sandbox" => sandbox = self.sandbox(v)?,
                 _ => {
                     return Err(self.err(
                         k,
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "the top level",
-                            expected: "`access_control`",
+                            expected: "`access_control` or `sandbox`",
                         },
                     ));
                 }
@@ -424,10 +455,71 @@ impl Cx<'_> {
         if entries.len() > MAX_RULES {
             return Err(self.err(secrets, InvalidPolicy::TooManyRules { max: MAX_RULES }));
         }
-        entries
+        let rules = entries
             .into_iter()
             .map(|(key, k, v)| self.rule(key, k, v))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Parsed { rules, sandbox })
+    }
+
+    fn sandbox(&self, node: &Node) -> Result<Vec<(SandboxField, Location)>, PolicyError> {
+        let mut fields = Vec::new();
+        let hint = "; e.g. `timeout: 5s`, `max_memory: 64MiB`, `on_credential_shape: fail`";
+        for (key, k, v) in self.mapping(node, "sandbox", hint)? {
+            let text = |field: &'static str| {
+                let hint = "; e.g. `timeout: 5s` or `max_memory: 64MiB`";
+                match &v.kind {
+                    Kind::Scalar { value, .. } => Ok(value.as_str()),
+                    _ => Err(self.wrong_type(v, field, "a value", hint)),
+                }
+            };
+            let bad = |field: &'static str, reason: String| {
+                self.err(v, InvalidPolicy::BadSetting { field, reason })
+            };
+            let field = match key {
+                "timeout" => SandboxField::Timeout(
+                    parse_duration(text("timeout")?).map_err(|e| bad("timeout", e))?,
+                ),
+                "max_memory" => SandboxField::MaxMemory(
+                    parse_size(text("max_memory")?).map_err(|e| bad("max_memory", e))?,
+                ),
+                "max_output" => SandboxField::MaxOutput(
+                    parse_size(text("max_output")?).map_err(|e| bad("max_output", e))?,
+                ),
+                "max_secret_calls" => SandboxField::MaxSecretCalls(
+                    text("max_secret_calls")?.parse().map_err(|_| {
+                        bad(
+                            "max_secret_calls",
+                            "a whole number of calls, e.g. 100".to_owned(),
+                        )
+                    })?,
+                ),
+                "on_credential_shape" => {
+                    SandboxField::OnCredentialShape(match text("on_credential_shape")? {
+                        "redact" => ShapeSetting::Redact,
+                        "fail" => ShapeSetting::Fail,
+                        _ => {
+                            return Err(bad(
+                                "on_credential_shape",
+                                "use `redact` or `fail`".to_owned(),
+                            ));
+                        }
+                    })
+                }
+                _ => {
+                    return Err(self.err(
+                        k,
+                        InvalidPolicy::UnknownKey {
+                            key: snippet(key),
+                            context: "sandbox",
+                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape",
+                        },
+                    ));
+                }
+            };
+            fields.push((field, self.at(k.line, k.column)));
+        }
+        Ok(fields)
     }
 
     fn rule(&self, key: &str, k: &Node, v: &Node) -> Result<RuleDef, PolicyError> {

@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use crate::error::{InvalidPolicy, Location, PolicyError};
 use crate::index::Index;
-use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, parse_source};
+use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, SandboxField, parse_source};
 use crate::path::PathPattern;
 use crate::rule::{Rule, RuleRef};
+use crate::sandbox::Sandbox;
 
 /// Most policy files in one policy (directories included).
 ///
@@ -24,9 +25,15 @@ pub const MAX_POLICY_FILES: usize = 1000;
 pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) index: Index,
+    pub(crate) sandbox: Sandbox,
 }
 
 impl Policy {
+    /// The merged `sandbox:` settings (limits, credential-shape handling).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
     /// Loads and merges policy files. Each path is a file, or a directory
     /// whose `*.yaml` / `*.yml` files (not recursive, sorted by name) are
     /// read. The same rule key in two places is an error naming both.
@@ -93,9 +100,31 @@ impl Policy {
         }
         let mut rules: Vec<Rule> = Vec::new();
         let mut seen: HashMap<PathPattern, Location> = HashMap::new();
+        let mut sandbox = Sandbox::default();
+        let mut sandbox_seen: Vec<(&'static str, Location)> = Vec::new();
         for (origin, text) in sources {
             let origin: Arc<str> = Arc::from(origin.as_ref());
-            for def in parse_source(&origin, text.as_ref())? {
+            let parsed = parse_source(&origin, text.as_ref())?;
+            for (field, at) in parsed.sandbox {
+                if let Some(first) = sandbox_seen.iter().find(|(name, _)| *name == field.name()) {
+                    return Err(PolicyError::Invalid {
+                        at,
+                        kind: InvalidPolicy::SandboxConflict {
+                            field: field.name(),
+                            first: first.1.clone(),
+                        },
+                    });
+                }
+                sandbox_seen.push((field.name(), at));
+                match field {
+                    SandboxField::Timeout(v) => sandbox.timeout = Some(v),
+                    SandboxField::MaxMemory(v) => sandbox.max_memory = Some(v),
+                    SandboxField::MaxOutput(v) => sandbox.max_output = Some(v),
+                    SandboxField::MaxSecretCalls(v) => sandbox.max_secret_calls = Some(v),
+                    SandboxField::OnCredentialShape(v) => sandbox.on_credential_shape = Some(v),
+                }
+            }
+            for def in parsed.rules {
                 if rules.len() == MAX_RULES {
                     return Err(PolicyError::Invalid {
                         at: def.at,
@@ -125,7 +154,11 @@ impl Policy {
             }
         }
         let index = Index::new(&rules);
-        Ok(Self { rules, index })
+        Ok(Self {
+            rules,
+            index,
+            sandbox,
+        })
     }
 
     /// Every rule, in load order (files in the order given, rules in file order).

@@ -1,0 +1,129 @@
+//! Well-known credential shapes in skill output.
+//!
+//! Redaction of released values catches what the host knows. A skill may
+//! also emit a credential it never got from agentsec (one baked into the
+//! component, or fetched elsewhere). These patterns flag the common shapes,
+//! with a choice to redact them or to fail the run.
+
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+/// What to do when output contains a credential shape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ShapeAction {
+    /// Replace each match with `[REDACTED:credential:<kind>]` (the default).
+    #[default]
+    Redact,
+    /// End the run: nothing the skill produced is returned.
+    Fail,
+}
+
+/// One kind of credential shape.
+struct Shape {
+    kind: &'static str,
+    pattern: &'static str,
+}
+
+/// The shapes, from the vendors' documented token formats.
+const SHAPES: &[Shape] = &[
+    Shape {
+        kind: "private-key",
+        // A PEM private key block (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8...),
+        // or a lone BEGIN line when the block was cut.
+        pattern: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:(?s:.*?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?",
+    },
+    Shape {
+        kind: "github-token",
+        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+    },
+    Shape {
+        kind: "slack-token",
+        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,250}\b",
+    },
+    Shape {
+        kind: "slack-webhook",
+        pattern: r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,200}",
+    },
+    Shape {
+        kind: "aws-access-key-id",
+        pattern: r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    },
+];
+
+fn compiled() -> &'static [(&'static str, Regex)] {
+    static COMPILED: OnceLock<Vec<(&'static str, Regex)>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        SHAPES
+            .iter()
+            .filter_map(|s| Regex::new(s.pattern).ok().map(|re| (s.kind, re)))
+            .collect()
+    })
+}
+
+/// `output` with every credential shape replaced, and the kinds found.
+pub fn redact_shapes(output: &[u8]) -> (Vec<u8>, Vec<&'static str>) {
+    let mut current = output.to_vec();
+    let mut found = Vec::new();
+    for (kind, re) in compiled() {
+        if re.is_match(&current) {
+            found.push(*kind);
+            let marker = format!("[REDACTED:credential:{kind}]");
+            current = re.replace_all(&current, marker.as_bytes()).into_owned();
+        }
+    }
+    (current, found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pattern_compiles() {
+        assert_eq!(compiled().len(), SHAPES.len());
+    }
+
+    #[test]
+    fn known_shapes_are_found_and_redacted() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+                "private-key",
+            ),
+            ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn", "private-key"),
+            (
+                "token ghp_abcdefghijklmnopqrstuvwxyz0123456789 end",
+                "github-token",
+            ),
+            (
+                "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+                "github-token",
+            ),
+            ("xoxb-123456789012-abcdefghijkl", "slack-token"),
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+                "slack-webhook",
+            ),
+            ("key=AKIAIOSFODNN7EXAMPLE;", "aws-access-key-id"),
+        ];
+        for (text, kind) in cases {
+            let (out, found) = redact_shapes(text.as_bytes());
+            assert_eq!(found, vec![*kind], "{text}");
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                out.contains(&format!("[REDACTED:credential:{kind}]")),
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_output_is_untouched() {
+        let text = b"{\"healthy\":true,\"ghp\":\"short\",\"AKIA\":1}";
+        let (out, found) = redact_shapes(text);
+        assert!(found.is_empty());
+        assert_eq!(out, text);
+    }
+}
