@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::doc::{RawNode, RawScalar, Scalar};
 use crate::error::SopsError;
+use crate::rules::SELECTION_FIELDS;
 use crate::sopsfile::{EmitOptions, EncryptConfig};
 
 /// How many parent directories are searched for `.sops.yaml` (sops: 100).
@@ -157,14 +158,7 @@ impl SopsConfig {
             key_groups.push(key_list(rule.get("age")));
         }
         let mut selection = None;
-        for field in [
-            "unencrypted_suffix",
-            "encrypted_suffix",
-            "unencrypted_regex",
-            "encrypted_regex",
-            "unencrypted_comment_regex",
-            "encrypted_comment_regex",
-        ] {
+        for field in SELECTION_FIELDS {
             if let Some(v) = text(rule.get(field)).filter(|v| !v.is_empty()) {
                 if selection.is_some() {
                     return Err(config_error(

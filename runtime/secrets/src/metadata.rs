@@ -3,6 +3,7 @@
 
 use crate::doc::{RawEntry, RawNode, RawScalar, Scalar};
 use crate::error::SopsError;
+use crate::rules::SELECTION_FIELDS;
 use crate::rules::Selection;
 
 /// One age master key: the recipient and the data key (or Shamir share) wrapped for it.
@@ -176,14 +177,7 @@ pub(crate) fn take(documents: &mut [Vec<RawEntry>], file: &str) -> Result<Metada
         .ok_or_else(|| ctx.invalid("mac_only_encrypted", "expected a boolean"))?;
 
     let mut chosen = Vec::new();
-    for field in [
-        "unencrypted_suffix",
-        "encrypted_suffix",
-        "unencrypted_regex",
-        "encrypted_regex",
-        "unencrypted_comment_regex",
-        "encrypted_comment_regex",
-    ] {
+    for field in SELECTION_FIELDS {
         if let Some(v) = ctx.string(sops.get(field), field)?
             && !v.is_empty()
         {

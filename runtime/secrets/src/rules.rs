@@ -20,6 +20,17 @@ pub(crate) enum Selection {
     EncryptedCommentRegex(Regex),
 }
 
+/// The metadata (and `.sops.yaml` rule) fields that choose which leaves are
+/// encrypted, in sops' order; at most one may be set.
+pub(crate) const SELECTION_FIELDS: [&str; 6] = [
+    "unencrypted_suffix",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "encrypted_regex",
+    "unencrypted_comment_regex",
+    "encrypted_comment_regex",
+];
+
 /// The comment stack of sops' tree walk: one list per open mapping/sequence; a comment is
 /// appended to the innermost list, a non-comment item clears it after it is processed.
 pub(crate) type CommentStack = Vec<Vec<String>>;
