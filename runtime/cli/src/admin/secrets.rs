@@ -82,7 +82,8 @@ pub enum Command {
         path: String,
     },
     /// Re-wrap the data key for the recipients of the matching .sops.yaml rule (use after
-    /// adding or removing a recipient). Values are not re-encrypted; see `rotate`.
+    /// adding or removing a recipient). The data key stays the same (values are
+    /// written again under it, with new IVs); for a new data key see `rotate`.
     Updatekeys {
         /// The SOPS file.
         file: PathBuf,
