@@ -1,6 +1,10 @@
 //! Tampering with a SOPS file written by the real sops, through the real
 //! CLIs: `agentsec secrets decrypt` answers with sops' exit codes, and
 //! `agentsec-run` refuses the file before any skill runs.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test loudly"
+)]
 
 use agentsec_tests::{Run, Scratch, bin, demo_key, root, skill};
 
