@@ -381,3 +381,47 @@ fn exit_codes_distinguish_skill_error_denial_limit_and_trap() {
     );
     assert_eq!(run.code, 2, "{run:?}");
 }
+
+/// `--env NAME` picks `secrets.NAME.yaml` next to the default secrets file
+/// (here from an agentsec.yaml in the working directory).
+#[test]
+fn env_selects_the_environment_file_next_to_the_default() {
+    let s = Scratch::new();
+    for name in ["secrets.yaml", "secrets.prod.yaml"] {
+        std::fs::copy(root().join("demo").join(name), s.path("work").join(name)).unwrap();
+    }
+    s.write(
+        "work/agentsec.yaml",
+        &format!(
+            "secrets: secrets.yaml\npolicy: {}\naudit_log: audit.log\nage_key_file: {}\n",
+            root().join("tests/testdata/policies/e2e.yaml").display(),
+            root().join("demo/age-key.DEMO-ONLY.txt").display()
+        ),
+    );
+    let run_env = |extra: &[&str], expect: &str| {
+        let input =
+            json!({"ops": [{"get": "databases.postgres.production.password", "expect": expect}]});
+        let mut cmd = s.command(&agentsec_tests::bin("agentsec-run"));
+        cmd.arg(agentsec_tests::skill("probe"))
+            .args([
+                "--agent",
+                "ops/release-manager",
+                "--input",
+                &input.to_string(),
+            ])
+            .args(extra);
+        Run::from(cmd.output().unwrap())
+    };
+    let default = run_env(&[], PROD_PASSWORD);
+    assert_eq!(default.json()[0]["matches"], true, "{default:?}");
+    let prod = run_env(&["--env", "prod"], "Demo-Prod-Pg-Z8q2Lw5Xr7Kt1Vn3");
+    assert_eq!(prod.json()[0]["matches"], true, "{prod:?}");
+    let missing = run_env(&["--env", "qa"], "");
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(
+        missing.stderr.contains("secrets.qa.yaml"),
+        "names the file it looked for: {missing:?}"
+    );
+    let bad = run_env(&["--env", "../prod"], "");
+    assert_eq!(bad.code, 2, "{bad:?}");
+}

@@ -475,3 +475,31 @@ fn policy_sandbox_settings_apply_and_flags_override_them() {
         "the flag wins"
     );
 }
+
+/// The path-length and component-size limits can be lowered per run.
+#[test]
+fn path_length_and_component_size_limits_apply() {
+    let s = Scratch::new();
+    let long = format!("databases.postgres.production.{}", "x".repeat(300));
+    let run = hostile(
+        &s,
+        json!([{"get": long}, {"get": PASSWORD_PATH}]),
+        &["--max-path-len", "64"],
+    );
+    let out = run.json();
+    assert_eq!(out[0]["err"], "invalid-path", "{run:?}");
+    assert!(
+        out[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64-byte path length limit"),
+        "{run:?}"
+    );
+    assert_eq!(out[1]["ok"], true, "short paths still work");
+
+    let fresh = Scratch::new();
+    let run = hostile(&fresh, json!([]), &["--max-component-size", "1KiB"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("component size limit"), "{run:?}");
+    assert!(fresh.audit_records().is_empty(), "the skill never ran");
+}

@@ -96,6 +96,25 @@ pub struct Args {
     /// [default: `sandbox.on_credential_shape`, else redact].
     #[arg(long, value_name = "ACTION", value_parser = parse_shape_action)]
     pub on_credential_shape: Option<ShapeAction>,
+
+    /// Limit on table elements a skill may grow a table to
+    /// [default: `sandbox.max_table_elements`, else 100000].
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<usize>,
+
+    /// Limit on core instances per component [default: `sandbox.max_instances`, else 100].
+    #[arg(long, value_name = "N")]
+    pub max_instances: Option<usize>,
+
+    /// Largest component file accepted, e.g. `16MiB`
+    /// [default: `sandbox.max_component_size`, else 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_component_size: Option<usize>,
+
+    /// Longest secret path (bytes) a skill may pass; at most 1024
+    /// [default: `sandbox.max_path_len`, else 1024].
+    #[arg(long, value_name = "N")]
+    pub max_path_len: Option<usize>,
 }
 
 fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
@@ -123,6 +142,26 @@ fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
         .max_secret_calls
         .or(sandbox.max_secret_calls)
         .unwrap_or(limits.max_secret_calls);
+    let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+    limits.max_table_elements = args
+        .max_table_elements
+        .or(sandbox.max_table_elements.map(count))
+        .unwrap_or(limits.max_table_elements);
+    limits.max_instances = args
+        .max_instances
+        .or(sandbox.max_instances.map(count))
+        .unwrap_or(limits.max_instances);
+    limits.max_component_size = args
+        .max_component_size
+        .map(|v| v as u64)
+        .or(sandbox.max_component_size)
+        .unwrap_or(limits.max_component_size);
+    // The parser's own bound is the most the path limit can be raised to.
+    limits.max_path_len = args
+        .max_path_len
+        .or(sandbox.max_path_len.map(count))
+        .unwrap_or(limits.max_path_len)
+        .min(agentsec_policy::MAX_PATH_LEN);
     let shapes = args
         .on_credential_shape
         .unwrap_or(match sandbox.on_credential_shape {
@@ -195,7 +234,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         agentsec_host::hardening::lock_in_memory(leaf.value().expose_secret());
     }
     let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
-    let host = Host::new(HostConfig::default()).map_err(config)?;
+    let mut host_config = HostConfig::default();
+    host_config.max_component_size = limits.max_component_size;
+    let host = Host::new(host_config).map_err(config)?;
     let skill = host.load_file(&args.skill).map_err(config)?;
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // A skill's declared needs (`agentsec:needs`) must all be granted

@@ -42,6 +42,11 @@ pub const DEFAULT_MAX_INSTANCES: usize = 100;
 /// is wasmtime's default and ample for real skills.
 pub const DEFAULT_MAX_WASM_STACK: usize = 512 << 10;
 
+/// Bytes of a secret path a skill may pass to `get-secret`/`list-secrets`.
+/// Real paths are tens of bytes; the parser's own bound
+/// (`agentsec_policy::MAX_PATH_LEN`, 1 KiB) is the most this may be raised to.
+pub const DEFAULT_MAX_PATH_LEN: usize = agentsec_policy::MAX_PATH_LEN;
+
 /// Granularity of the epoch clock that enforces the deadline: a run stops at
 /// most this long after its deadline. 5 ms is precise enough for deadlines in
 /// seconds and keeps the ticker thread's wakeups cheap.
@@ -65,6 +70,8 @@ pub struct Limits {
     pub max_table_elements: usize,
     /// See [`DEFAULT_MAX_INSTANCES`].
     pub max_instances: usize,
+    /// See [`DEFAULT_MAX_PATH_LEN`].
+    pub max_path_len: usize,
 }
 
 impl Default for Limits {
@@ -77,6 +84,7 @@ impl Default for Limits {
             max_component_size: DEFAULT_MAX_COMPONENT_SIZE,
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_instances: DEFAULT_MAX_INSTANCES,
+            max_path_len: DEFAULT_MAX_PATH_LEN,
         }
     }
 }

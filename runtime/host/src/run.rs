@@ -106,6 +106,7 @@ impl Host {
                 }),
                 audit,
                 max_calls: limits.max_secret_calls,
+                max_path_len: limits.max_path_len,
                 stats: RunStats::default(),
                 redactor: Redactor::default(),
                 stop: None,

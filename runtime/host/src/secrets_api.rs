@@ -66,6 +66,7 @@ pub(crate) struct SecretsCtx {
     pub(crate) scope: Arc<RunScope>,
     pub(crate) audit: Arc<Mutex<AuditLog>>,
     pub(crate) max_calls: u32,
+    pub(crate) max_path_len: usize,
     pub(crate) stats: RunStats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: Option<HostStop>,
@@ -87,6 +88,18 @@ impl SecretsCtx {
                 Err(err)
             }
         }
+    }
+
+    /// Refuses paths longer than this run's limit (before parsing them).
+    fn within_path_limit(&self, raw: &str) -> std::result::Result<(), String> {
+        if raw.len() > self.max_path_len {
+            return Err(format!(
+                "the path is {} bytes, over this run's {}-byte path length limit",
+                raw.len(),
+                self.max_path_len
+            ));
+        }
+        Ok(())
     }
 
     /// Counts a call; traps (after recording why) when over the limit.
@@ -111,7 +124,10 @@ impl SecretsCtx {
         let scope = Arc::clone(&self.scope);
         let shown = audit_form(raw);
         self.count_call(&scope, &shown, AccessType::Read)?;
-        let path = match SecretPath::parse(raw) {
+        let parsed = self
+            .within_path_limit(raw)
+            .and_then(|()| SecretPath::parse(raw).map_err(|e| e.to_string()));
+        let path = match parsed {
             Ok(path) => path,
             Err(e) => {
                 self.record(
@@ -195,7 +211,10 @@ impl SecretsCtx {
         let scope = Arc::clone(&self.scope);
         let shown = audit_form(raw);
         self.count_call(&scope, &shown, AccessType::List)?;
-        let Ok(prefix) = SecretPath::parse_prefix(raw) else {
+        let parsed = self
+            .within_path_limit(raw)
+            .and_then(|()| SecretPath::parse_prefix(raw).map_err(|e| e.to_string()));
+        let Ok(prefix) = parsed else {
             self.record(
                 &Record::new(&scope.run, &shown, AccessType::List, AuditDecision::Deny)
                     .detail("invalid-path"),

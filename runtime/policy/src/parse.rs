@@ -104,6 +104,10 @@ pub(crate) enum SandboxField {
     MaxOutput(u64),
     MaxSecretCalls(u32),
     OnCredentialShape(ShapeSetting),
+    MaxTableElements(u64),
+    MaxInstances(u64),
+    MaxComponentSize(u64),
+    MaxPathLen(u64),
 }
 
 impl SandboxField {
@@ -114,6 +118,10 @@ impl SandboxField {
             SandboxField::MaxOutput(_) => "max_output",
             SandboxField::MaxSecretCalls(_) => "max_secret_calls",
             SandboxField::OnCredentialShape(_) => "on_credential_shape",
+            SandboxField::MaxTableElements(_) => "max_table_elements",
+            SandboxField::MaxInstances(_) => "max_instances",
+            SandboxField::MaxComponentSize(_) => "max_component_size",
+            SandboxField::MaxPathLen(_) => "max_path_len",
         }
     }
 }
@@ -494,6 +502,25 @@ impl Cx<'_> {
                         )
                     })?,
                 ),
+                "max_component_size" => SandboxField::MaxComponentSize(
+                    parse_size(text("max_component_size")?)
+                        .map_err(|e| bad("max_component_size", e))?,
+                ),
+                "max_table_elements" | "max_instances" | "max_path_len" => {
+                    let name = match key {
+                        "max_table_elements" => "max_table_elements",
+                        "max_instances" => "max_instances",
+                        _ => "max_path_len",
+                    };
+                    let n: u64 = text(name)?
+                        .parse()
+                        .map_err(|_| bad(name, "a whole number, e.g. 100".to_owned()))?;
+                    match name {
+                        "max_table_elements" => SandboxField::MaxTableElements(n),
+                        "max_instances" => SandboxField::MaxInstances(n),
+                        _ => SandboxField::MaxPathLen(n),
+                    }
+                }
                 "on_credential_shape" => {
                     SandboxField::OnCredentialShape(match text("on_credential_shape")? {
                         "redact" => ShapeSetting::Redact,
@@ -512,7 +539,7 @@ impl Cx<'_> {
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "sandbox",
-                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape",
+                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len",
                         },
                     ));
                 }

@@ -122,6 +122,10 @@ impl Policy {
                     SandboxField::MaxOutput(v) => sandbox.max_output = Some(v),
                     SandboxField::MaxSecretCalls(v) => sandbox.max_secret_calls = Some(v),
                     SandboxField::OnCredentialShape(v) => sandbox.on_credential_shape = Some(v),
+                    SandboxField::MaxTableElements(v) => sandbox.max_table_elements = Some(v),
+                    SandboxField::MaxInstances(v) => sandbox.max_instances = Some(v),
+                    SandboxField::MaxComponentSize(v) => sandbox.max_component_size = Some(v),
+                    SandboxField::MaxPathLen(v) => sandbox.max_path_len = Some(v),
                 }
             }
             for def in parsed.rules {

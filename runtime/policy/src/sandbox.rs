@@ -9,6 +9,10 @@
 //!   max_output: 256KiB           # each of result, stdout, stderr
 //!   max_secret_calls: 100        # get-secret + list-secrets per run
 //!   on_credential_shape: fail    # or redact (the default)
+//!   max_table_elements: 10000    # table growth
+//!   max_instances: 20            # core instances per component
+//!   max_component_size: 16MiB    # the component file
+//!   max_path_len: 256            # bytes of a secret path (at most 1 KiB)
 //! ```
 //!
 //! Several policy files may each set different fields; the same field in
@@ -40,6 +44,14 @@ pub struct Sandbox {
     pub max_secret_calls: Option<u32>,
     /// `on_credential_shape`.
     pub on_credential_shape: Option<ShapeSetting>,
+    /// `max_table_elements`.
+    pub max_table_elements: Option<u64>,
+    /// `max_instances`.
+    pub max_instances: Option<u64>,
+    /// `max_component_size`, bytes.
+    pub max_component_size: Option<u64>,
+    /// `max_path_len`, bytes.
+    pub max_path_len: Option<u64>,
 }
 
 /// Parses a duration: `2s`, `500ms`, `1m30s` (humantime syntax); zero is refused.

@@ -19,6 +19,19 @@ fn settings_are_parsed() {
     assert_eq!(s.max_output, Some(256 << 10));
     assert_eq!(s.max_secret_calls, Some(100));
     assert_eq!(s.on_credential_shape, Some(ShapeSetting::Fail));
+    let more = format!(
+        "{RULES}sandbox:\n  max_table_elements: 1000\n  max_instances: 20\n  max_component_size: 16MiB\n  max_path_len: 256\n"
+    );
+    let more = Policy::from_sources(&[("p.yaml", more)]).unwrap();
+    let m = more.sandbox();
+    assert_eq!(
+        (m.max_table_elements, m.max_instances),
+        (Some(1000), Some(20))
+    );
+    assert_eq!(
+        (m.max_component_size, m.max_path_len),
+        (Some(16 << 20), Some(256))
+    );
     let none = Policy::from_sources(&[("p.yaml", RULES)]).unwrap();
     assert_eq!(none.sandbox().timeout, None);
 }
