@@ -36,6 +36,16 @@ impl Redactor {
             return;
         }
         let marker = format!("[REDACTED:{path}]").into_bytes();
+        // A skill reading the same secret again (a loop) must not pay for
+        // re-encoding it: the raw form is registered first, so its presence
+        // with this marker means every form is.
+        if self
+            .needles
+            .iter()
+            .any(|(n, m)| **n == *value && *m == marker)
+        {
+            return;
+        }
         let mut forms: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(value.to_vec())];
         if value.len() >= MIN_ENCODED_REDACTION_LEN {
             for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
@@ -194,6 +204,17 @@ mod tests {
             r.redact_str("xxabcdxx abcd"),
             "[REDACTED:long] [REDACTED:short]"
         );
+    }
+
+    #[test]
+    fn registering_a_value_twice_changes_nothing() {
+        let mut r = redactor();
+        let before = r.needles.len();
+        r.add("db.password", SECRET);
+        assert_eq!(r.needles.len(), before);
+        // The same value under another path is still registered for that path's marker.
+        r.add("other.path", SECRET);
+        assert_eq!(r.redact_str("s3cr3t/p@ss+word?"), "[REDACTED:db.password]");
     }
 
     #[test]
