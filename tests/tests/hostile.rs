@@ -248,6 +248,7 @@ fn exfiltration_in_every_form_is_redacted() {
         ops.push(json!({"echo": PASSWORD_PATH, "encoding": encoding}));
         ops.push(json!({"print": PASSWORD_PATH, "encoding": encoding}));
     }
+    ops.push(json!({"reflect": PASSWORD_PATH}));
     let run = hostile(&s, Value::Array(ops), &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
@@ -256,6 +257,12 @@ fn exfiltration_in_every_form_is_redacted() {
             .count(),
         5,
         "{run:?}"
+    );
+    // The value passed back as a path is on record, redacted.
+    let audit = std::fs::read_to_string(s.audit_log()).unwrap();
+    assert!(
+        audit.contains("[REDACTED:databases.postgres.production.password]"),
+        "the reflected attempts are audited, redacted"
     );
     assert_clean(&s, &run);
     for op in [
@@ -338,6 +345,7 @@ fn planted_secret_appears_nowhere_it_must_not() {
     let mut ops = vec![
         json!({"get": "planted.token", "expect": planted}),
         json!({"list": ""}),
+        json!({"reflect": "planted.token"}),
     ];
     for encoding in ["raw", "base64", "base64url", "hex", "url"] {
         ops.push(json!({"echo": "planted.token", "encoding": encoding}));

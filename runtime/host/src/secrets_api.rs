@@ -19,9 +19,6 @@ use crate::bindings::agentsec::skill::secrets::{Error, Host};
 use crate::limits::LimitKind;
 use crate::redact::Redactor;
 
-/// How much of a malformed path is recorded in the audit log.
-const MAX_AUDITED_INVALID_PATH: usize = 256;
-
 /// Counters of one run, reported after it ends.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,6 +87,21 @@ impl SecretsCtx {
         }
     }
 
+    /// A path as it may be recorded or echoed. A skill can pass a value it
+    /// was given *as a path*, to smuggle it into the audit log: every path is
+    /// redacted against the values released in this run. A path over the
+    /// length limit is invalid anyway and is recorded only by its size (a
+    /// truncated prefix could keep part of a value the redactor would miss).
+    fn shown_path(&self, raw: &str) -> String {
+        if raw.len() > self.max_path_len {
+            return format!("<a {}-byte path, over the path length limit>", raw.len());
+        }
+        if self.redactor.is_empty() {
+            return raw.to_owned();
+        }
+        self.redactor.redact_str(raw)
+    }
+
     /// Refuses paths longer than this run's limit (before parsing them).
     fn within_path_limit(&self, raw: &str) -> std::result::Result<(), String> {
         if raw.len() > self.max_path_len {
@@ -122,7 +134,7 @@ impl SecretsCtx {
 
     fn read(&mut self, raw: &str) -> Result<Result<String, Error>> {
         let scope = Arc::clone(&self.scope);
-        let shown = audit_form(raw);
+        let shown = self.shown_path(raw);
         self.count_call(&scope, &shown, AccessType::Read)?;
         let parsed = self
             .within_path_limit(raw)
@@ -137,7 +149,7 @@ impl SecretsCtx {
                 return Ok(Err(Error::InvalidPath(format!("invalid secret path: {e}"))));
             }
         };
-        let shown = path.to_string();
+        let shown = self.shown_path(&path.to_string());
         let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, &path) {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
@@ -209,7 +221,7 @@ impl SecretsCtx {
 
     fn list(&mut self, raw: &str) -> Result<Vec<String>> {
         let scope = Arc::clone(&self.scope);
-        let shown = audit_form(raw);
+        let shown = self.shown_path(raw);
         self.count_call(&scope, &shown, AccessType::List)?;
         let parsed = self
             .within_path_limit(raw)
@@ -238,7 +250,7 @@ impl SecretsCtx {
         self.record(
             &Record::new(
                 &scope.run,
-                &prefix.to_string(),
+                &self.shown_path(&prefix.to_string()),
                 AccessType::List,
                 AuditDecision::Allow,
             )
@@ -266,16 +278,4 @@ impl Host for SecretsCtx {
 /// reaches this function without passing policy.
 fn release(value: &str, _proof: &Authorized<'_>) -> String {
     value.to_owned()
-}
-
-/// A bounded, printable rendering of an untrusted path for the audit log.
-fn audit_form(raw: &str) -> String {
-    if raw.len() <= MAX_AUDITED_INVALID_PATH {
-        return raw.to_owned();
-    }
-    let mut end = MAX_AUDITED_INVALID_PATH;
-    while !raw.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &raw[..end], raw.len())
 }

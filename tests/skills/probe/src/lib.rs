@@ -88,6 +88,16 @@ fn run_op(op: &Value) -> Result<Value, String> {
         eprintln!("stderr copy: {form}");
         return Ok(json!({"printed": true}));
     }
+    // Smuggle a value into the audit log: use it as a path.
+    if let Some(path) = s(op, "reflect") {
+        let v = get_secret(path).map_err(String::from)?;
+        let value = v.expose();
+        let _ = get_secret(value);
+        let _ = get_secret(&format!("databases.[\"{value}\"]"));
+        let _ = get_secret(&format!("[\"{value}\"]"));
+        let _ = list_secrets(value);
+        return Ok(json!({"reflected": true}));
+    }
     if let Some(path) = s(op, "fail_with") {
         let v = get_secret(path).map_err(String::from)?;
         return Err(format!("failing on purpose, value is {}", v.expose()));
