@@ -134,14 +134,28 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The line to write for `entry` (ending in `\n`) and the entry's tag:
 /// SHA-256 without a key, HMAC-SHA256 under `key` with one.
+#[cfg(test)]
 pub(crate) fn encode(
     entry: &Entry<'_>,
     key: Option<&ChainKey>,
 ) -> Result<(Vec<u8>, String), serde_json::Error> {
-    let mut line = serde_json::to_vec(entry)?;
+    let mut line = Vec::new();
+    let tag = encode_into(entry, key, &mut line)?;
+    Ok((line, tag))
+}
+
+/// [`encode`] into `line` (cleared first, its allocation reused); returns
+/// the tag.
+pub(crate) fn encode_into(
+    entry: &Entry<'_>,
+    key: Option<&ChainKey>,
+    line: &mut Vec<u8>,
+) -> Result<String, serde_json::Error> {
+    line.clear();
+    serde_json::to_writer(&mut *line, entry)?;
     let (tag, tag_key) = match key {
-        None => (sha256_hex(&line), HASH_KEY),
-        Some(key) => (key.tag_hex(&line), HMAC_KEY),
+        None => (sha256_hex(line), HASH_KEY),
+        Some(key) => (key.tag_hex(line), HMAC_KEY),
     };
     if line.pop() != Some(b'}') {
         return Err(serde::ser::Error::custom(
@@ -152,7 +166,7 @@ pub(crate) fn encode(
     line.extend_from_slice(tag_key);
     line.extend_from_slice(tag.as_bytes());
     line.extend_from_slice(b"\"}\n");
-    Ok((line, tag))
+    Ok(tag)
 }
 
 /// A line that passed [`decode`]: well-formed and canonical. Its tag may

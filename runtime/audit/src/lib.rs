@@ -1,9 +1,12 @@
 //! Append-only, hash-chained audit log of secret requests.
 //!
 //! Every time a skill asks for a secret, the host appends one [`Record`] to
-//! the log and releases the value only if [`AuditLog::append`] returned `Ok`:
-//! the record is on disk (`fsync`ed) before the secret leaves the host. Any
+//! the log and releases the value only if the append returned `Ok`: the
+//! record is in the log before the secret enters the sandbox. Any
 //! [`AuditError`] means nothing was appended and the request must fail closed.
+//! [`AuditLog::append`] also `fsync`s the record; [`AuditLog::append_unsynced`]
+//! leaves that to one [`AuditLog::sync`] for a batch (the host syncs a run's
+//! records before the run's output leaves the sandbox).
 //!
 //! ```
 //! use agentsec_audit::{new_run_id, verify, AccessType, AuditLog, Decision, Record, RunContext};
@@ -17,7 +20,7 @@
 //! let record = Record::new(&run, "github.token", AccessType::Read, Decision::Allow)
 //!     .rule("github")
 //!     .access_level("read");
-//! let appended = log.append(&record)?; // only now release the value
+//! let appended = log.append(&record)?; // written and fsynced: only now release the value
 //! assert_eq!(appended.seq, 1);
 //!
 //! let report = verify(&[path])?;
@@ -113,15 +116,30 @@
 //!
 //! # Concurrency and durability
 //!
-//! [`AuditLog::append`] takes an exclusive `flock` lock (via fs4) on the
-//! file, reads the last line to learn the tail's `seq` and `hash`, writes
-//! the new line with a single `write` to a file opened in append mode,
-//! `fsync`s it and unlocks. Any number of [`AuditLog`] handles, threads or
-//! processes can append to one file and still form one chain, provided they
-//! all use this crate (or the same locking). A log whose last line is torn
-//! or corrupt refuses further appends until an operator moves it aside.
-//! There is no group commit: every append is its own `fsync` (a run makes a
-//! handful of records; see `benches/README.md` for the cost).
+//! An append takes an exclusive `flock` lock (via fs4) on the file, checks
+//! that the log's name still names the locked file (another writer may have
+//! rotated it), learns the tail's `seq` and `hash`, writes the new line with
+//! a single `write` to a file opened in append mode and unlocks. Any number
+//! of [`AuditLog`] handles, threads or processes can append to one file and
+//! still form one chain, provided they all use this crate (or the same
+//! locking).
+//!
+//! The tail is read from the file (last line, parsed and its tag checked)
+//! when the handle opens the log and whenever the file's length is not what
+//! this handle left it at; otherwise the handle's own last record is the
+//! tail, because writers only ever append and every append changes the
+//! length. A log whose last line is torn or corrupt when read refuses
+//! further appends until an operator moves it aside. (An in-place edit that
+//! keeps the file's length is not noticed by a handle that wrote last; it is
+//! what [`verify`] finds.)
+//!
+//! Durability: [`AuditLog::append`] `fsync`s (`fdatasync`) before it
+//! returns. [`AuditLog::append_unsynced`] returns once the line is written
+//! (in the page cache: every reader sees it, and it survives the writer
+//! being killed); [`AuditLog::sync`] makes all of them durable in one
+//! `fsync`, as does rotation and dropping the handle (best effort). A handle
+//! that finds the log rotated syncs what it wrote to the old file before it
+//! moves on. See `benches/README.md` for what each costs.
 //!
 //! # What the chain proves
 //!

@@ -1,5 +1,7 @@
-//! Appending to the log: one locked, fsynced write per record, with
-//! optional keyed mode and size-based rotation (see [`crate::rotate`]).
+//! Appending to the log: one locked write per record, made durable per record
+//! ([`AuditLog::append`]) or in one `fsync` for a batch
+//! ([`AuditLog::append_unsynced`] then [`AuditLog::sync`]), with optional
+//! keyed mode and size-based rotation (see [`crate::rotate`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -85,14 +87,27 @@ const LOG_DIR_MODE: u32 = 0o700;
 /// An open audit log, ready to append records.
 ///
 /// Several `AuditLog`s (in one process or many) may append to the same file:
-/// each append holds an exclusive lock on the file while it reads the last
-/// record, writes the next one and flushes it, so they form one chain.
+/// each append holds an exclusive lock on the file while it learns the last
+/// record and writes the next one, so they form one chain.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    /// The log's directory and file name, to check cheaply (one path
+    /// component, no walk from the root) that the path still names `file`.
+    place: Place,
     file: File,
     key: Option<ChainKey>,
     max_size: Option<u64>,
+    /// The chain's tail as this handle last read or wrote it, with the file
+    /// length at that moment. Valid while the file at the path is the same
+    /// and still that long: writers only ever append (a longer file means
+    /// another writer added records; a rotation puts another file at the
+    /// path), so the tail is re-read only when either changed.
+    known_tail: Option<Tail>,
+    /// Reused for every line, so an append does not allocate one.
+    line: Vec<u8>,
+    /// Records were written since the last `fsync`.
+    unsynced: bool,
 }
 
 /// Where an appended record landed in the chain.
@@ -110,6 +125,7 @@ pub struct Appended {
 }
 
 /// The last record of the log: what the next record chains to.
+#[derive(Debug)]
 struct Tail {
     seq: u64,
     hash: String,
@@ -150,15 +166,24 @@ impl AuditLog {
             })?;
         }
         let file = open_file(&path)?;
-        let log = Self {
+        let place = Place::of(&path).map_err(|source| AuditError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let mut log = Self {
             path,
+            place,
             file,
             key: options.key,
             max_size: options.max_size,
+            known_tail: None,
+            line: Vec::new(),
+            unsynced: false,
         };
         let lock = Lock::shared(&log.file, &log.path)?;
-        log.read_tail()?;
+        let tail = log.read_tail()?;
         lock.release()?;
+        log.known_tail = Some(tail);
         Ok(log)
     }
 
@@ -175,19 +200,42 @@ impl AuditLog {
     /// Appends `record` as the next entry of the chain and flushes it to disk
     /// (`fsync`) before returning. Release the secret only after `Ok`.
     ///
-    /// Under an exclusive lock: reads the last record (another handle or
+    /// Under an exclusive lock: learns the last record (another handle or
     /// process may have appended since), stamps the record with the time,
     /// the next `seq` and the last record's hash, writes the line with one
-    /// `write` call and syncs it.
+    /// `write` call and syncs it (with every earlier unsynced record).
     ///
     /// # Errors
     /// Any [`AuditError`]; then nothing was appended (see
     /// [`AuditError::Sync`] for the one caveat) and the caller must fail
     /// closed.
     pub fn append(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
-        self.lock_current_file()?;
+        let appended = self.append_unsynced(record)?;
+        self.sync()?;
+        Ok(appended)
+    }
+
+    /// Appends `record` like [`AuditLog::append`] but does not `fsync`: when
+    /// this returns `Ok`, the record is in the file (every reader and writer
+    /// sees it, and it survives this process being killed), but a power loss
+    /// before the next [`AuditLog::sync`] could lose it.
+    ///
+    /// This is how a run records its requests: each record is written before
+    /// the value is released into the sandbox, and one `sync` makes them all
+    /// durable before anything the skill produced leaves the sandbox (see
+    /// `agentsec-host`). One `fsync` costs more than a hundred unsynced
+    /// appends; see `benches/README.md`.
+    ///
+    /// # Errors
+    /// As [`AuditLog::append`], except that it never returns
+    /// [`AuditError::Sync`] for this record.
+    pub fn append_unsynced(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
+        let len = self.lock_current_file()?;
         let lock = Lock::held(&self.file, &self.path);
-        let tail = self.read_tail()?;
+        let tail = match self.known_tail.take() {
+            Some(tail) if tail.len == len => tail,
+            _ => self.read_tail()?,
+        };
         let seq = tail
             .seq
             .checked_add(1)
@@ -196,39 +244,58 @@ impl AuditLog {
             })?;
         let ts = entry::now_timestamp().ok_or(AuditError::Clock)?;
         let entry = Entry::new(record, &ts, seq, &tail.hash);
-        let (line, hash) =
-            entry::encode(&entry, self.key.as_ref()).map_err(|source| AuditError::Encode {
-                path: self.path.clone(),
-                source,
+        let hash =
+            entry::encode_into(&entry, self.key.as_ref(), &mut self.line).map_err(|source| {
+                AuditError::Encode {
+                    path: self.path.clone(),
+                    source,
+                }
             })?;
-        if line.len() > MAX_RECORD_SIZE {
+        if self.line.len() > MAX_RECORD_SIZE {
             return Err(AuditError::RecordTooLarge {
                 path: self.path.clone(),
-                len: line.len(),
+                len: self.line.len(),
                 limit: MAX_RECORD_SIZE,
             });
         }
-        let full = self
-            .max_size
-            .is_some_and(|max| tail.len > 0 && tail.len.saturating_add(line.len() as u64) > max);
+        let full = self.max_size.is_some_and(|max| {
+            tail.len > 0 && tail.len.saturating_add(self.line.len() as u64) > max
+        });
         if full {
-            // The new file holds `line` and is in place (and synced) before
-            // the old file's lock is released; waiters then reopen the path.
-            let (new_file, segment) = rotate::rotate(&self.path, &line)?;
+            // What this handle wrote to the old file is made durable before
+            // the file becomes a closed segment.
+            if self.unsynced {
+                self.file.sync_data().map_err(|source| AuditError::Sync {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                self.unsynced = false;
+            }
+            // The new file holds the line and is in place (and synced)
+            // before the old file's lock is released; waiters then reopen
+            // the path.
+            let (new_file, segment) = rotate::rotate(&self.path, &self.line)?;
             lock.release()?;
             self.file = new_file;
+            self.known_tail = Some(Tail {
+                seq,
+                hash: hash.clone(),
+                len: self.line.len() as u64,
+            });
             return Ok(Appended {
                 seq,
                 hash,
                 rotated_to: Some(segment),
             });
         }
-        self.write_line(&line, tail.len)?;
-        self.file.sync_data().map_err(|source| AuditError::Sync {
-            path: self.path.clone(),
-            source,
-        })?;
+        write_line(&self.file, &self.path, &self.line, tail.len)?;
+        self.unsynced = true;
         lock.release()?;
+        self.known_tail = Some(Tail {
+            seq,
+            hash: hash.clone(),
+            len: tail.len + self.line.len() as u64,
+        });
         Ok(Appended {
             seq,
             hash,
@@ -236,47 +303,62 @@ impl AuditLog {
         })
     }
 
-    /// Takes the exclusive lock on the file the path names now. If another
-    /// process rotated the log since this handle was opened, the locked file
-    /// is no longer at the path: reopen the path and lock again.
-    fn lock_current_file(&mut self) -> Result<(), AuditError> {
+    /// Makes every record this handle wrote durable (`fsync`). Call it
+    /// before anything that depended on those records leaves your control;
+    /// a no-op when nothing was written since the last sync.
+    ///
+    /// # Errors
+    /// [`AuditError::Sync`]: the records are in the file but may not be on
+    /// disk; treat it as a failed append.
+    pub fn sync(&mut self) -> Result<(), AuditError> {
+        self.sync_file()
+    }
+
+    fn sync_file(&mut self) -> Result<(), AuditError> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|source| AuditError::Sync {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Takes the exclusive lock on the file the path names now and returns
+    /// its length. If another process rotated the log since this handle
+    /// last wrote, the locked file is no longer at the path: make what this
+    /// handle wrote to it durable, reopen the path and lock again.
+    fn lock_current_file(&mut self) -> Result<u64, AuditError> {
         for _ in 0..MAX_REOPENS {
             FileExt::lock_exclusive(&self.file).map_err(|source| lock_error(&self.path, source))?;
-            if is_at_path(&self.file, &self.path).map_err(|source| AuditError::Read {
-                path: self.path.clone(),
-                source,
-            })? {
-                return Ok(());
+            let at_path = self
+                .place
+                .len_if_names(&self.file)
+                .map_err(|source| AuditError::Read {
+                    path: self.path.clone(),
+                    source,
+                });
+            match at_path {
+                Ok(Some(len)) => return Ok(len),
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = FileExt::unlock(&self.file);
+                    return Err(e);
+                }
             }
+            let synced = self.sync_file();
             FileExt::unlock(&self.file).map_err(|source| lock_error(&self.path, source))?;
+            synced?;
             self.file = open_file(&self.path)?;
+            self.known_tail = None;
         }
         Err(AuditError::Open {
             path: self.path.clone(),
             source: io::Error::other(format!(
                 "the file was replaced {MAX_REOPENS} times in a row while waiting for its lock"
             )),
-        })
-    }
-
-    /// Writes `line` with a single `write` call. On failure, cuts the file
-    /// back to `len_before` so that no partial record stays behind.
-    fn write_line(&self, line: &[u8], len_before: u64) -> Result<(), AuditError> {
-        let result = match (&self.file).write(line) {
-            Ok(n) if n == line.len() => return Ok(()),
-            Ok(n) => Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("wrote {n} of {} bytes", line.len()),
-            )),
-            Err(source) => Err(source),
-        };
-        // Best effort: we hold the exclusive lock, so the bytes past
-        // `len_before` are ours. If this fails (e.g. a device file), the next
-        // append reports the torn tail.
-        let _ = self.file.set_len(len_before);
-        result.map_err(|source| AuditError::Write {
-            path: self.path.clone(),
-            source,
         })
     }
 
@@ -374,6 +456,36 @@ impl AuditLog {
     }
 }
 
+impl Drop for AuditLog {
+    /// Records written with [`AuditLog::append_unsynced`] and never synced
+    /// are synced now (best effort: there is no one to report to; they are
+    /// in the file either way).
+    fn drop(&mut self) {
+        let _ = self.sync_file();
+    }
+}
+
+/// Writes `line` with a single `write` call. On failure, cuts the file back
+/// to `len_before` so that no partial record stays behind.
+fn write_line(file: &File, path: &Path, line: &[u8], len_before: u64) -> Result<(), AuditError> {
+    let result = match (&*file).write(line) {
+        Ok(n) if n == line.len() => return Ok(()),
+        Ok(n) => Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("wrote {n} of {} bytes", line.len()),
+        )),
+        Err(source) => Err(source),
+    };
+    // Best effort: we hold the exclusive lock, so the bytes past
+    // `len_before` are ours. If this fails (e.g. a device file), the next
+    // append reports the torn tail.
+    let _ = file.set_len(len_before);
+    result.map_err(|source| AuditError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Opens (creating if missing, mode 0600 on Unix) the log file for reading
 /// and appending.
 fn open_file(path: &Path) -> Result<File, AuditError> {
@@ -390,24 +502,71 @@ fn open_file(path: &Path) -> Result<File, AuditError> {
     })
 }
 
-/// Whether `path` still names the open `file` (same device and inode). A
-/// missing path counts as "no": reopening creates it.
+/// Where the log lives: its directory (held open, so a later `chdir` or a
+/// long path does not matter) and its file name.
 #[cfg(unix)]
-fn is_at_path(file: &File, path: &Path) -> io::Result<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let held = file.metadata()?;
-    match std::fs::metadata(path) {
-        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
+#[derive(Debug)]
+struct Place {
+    dir: std::os::fd::OwnedFd,
+    name: std::ffi::OsString,
+}
+
+#[cfg(unix)]
+impl Place {
+    fn of(path: &Path) -> io::Result<Place> {
+        use rustix::fs::{Mode, OFlags};
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::other("the audit log path does not name a file"))?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let dir = rustix::fs::open(
+            dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Place {
+            dir,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The length of the open `file` if the log's name still names it (same
+    /// device and inode), else `None`. A missing name counts as "no":
+    /// reopening creates it.
+    fn len_if_names(&self, file: &File) -> io::Result<Option<u64>> {
+        let held = rustix::fs::fstat(file)?;
+        match rustix::fs::statat(
+            &self.dir,
+            self.name.as_os_str(),
+            rustix::fs::AtFlags::empty(),
+        ) {
+            Ok(now) if now.st_dev == held.st_dev && now.st_ino == held.st_ino => {
+                Ok(Some(u64::try_from(held.st_size).unwrap_or(0)))
+            }
+            Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
 /// Without inode numbers, assume the path still names the file (rotation
 /// by other processes is then not detected; see the crate docs).
 #[cfg(not(unix))]
-fn is_at_path(_file: &File, _path: &Path) -> io::Result<bool> {
-    Ok(true)
+#[derive(Debug)]
+struct Place;
+
+#[cfg(not(unix))]
+impl Place {
+    fn of(_path: &Path) -> io::Result<Place> {
+        Ok(Place)
+    }
+
+    fn len_if_names(&self, file: &File) -> io::Result<Option<u64>> {
+        Ok(Some(file.metadata()?.len()))
+    }
 }
 
 /// Creates `dir` and its parents, private to the user on Unix.

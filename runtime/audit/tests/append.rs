@@ -96,6 +96,38 @@ fn two_handles_appending_alternately_form_one_chain() -> TestResult {
 }
 
 #[test]
+fn unsynced_appends_are_in_the_log_before_the_sync() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    let mut a = AuditLog::open(&path)?;
+    let mut b = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    let record = Record::new(&run, "p", AccessType::Read, Decision::Allow);
+    // Runs of appends by one handle (its remembered tail) broken by the
+    // other handle's appends (the length changed: the tail is re-read).
+    for (i, use_a) in [true, true, true, false, true, false, false, true]
+        .into_iter()
+        .enumerate()
+    {
+        let log = if use_a { &mut a } else { &mut b };
+        let appended = log.append_unsynced(&record)?;
+        assert_eq!(appended.seq, i as u64 + 1);
+        // Readers see every record at once, synced or not.
+        let report = verify(&[&path])?;
+        assert_eq!(report.entries, i as u64 + 1);
+        assert_eq!(report.head_hash, appended.hash);
+    }
+    a.sync()?;
+    b.sync()?;
+    a.sync()?; // nothing new: a no-op
+    let synced = a.append(&record)?;
+    assert_eq!(synced.seq, 9);
+    assert_eq!(lines(&path)?.len(), 9);
+    assert_eq!(verify(&[&path])?.head_hash, synced.hash);
+    Ok(())
+}
+
+#[test]
 fn many_threads_with_their_own_handles_form_one_chain() -> TestResult {
     const THREADS: u64 = 8;
     const PER_THREAD: u64 = 25;
