@@ -104,31 +104,34 @@
 //!
 //! # Rotation
 //!
-//! With [`LogOptions::max_size`], an append that would make the file larger
-//! than the limit first rotates it: the full file is hard-linked to
-//! `<name>.<N>` (N = 1, 2, ..., one past the highest existing), and a new
-//! file whose first entry is the record being appended (its `prev` the old
-//! file's last hash, its `seq` the next number) is renamed over `<name>`.
-//! The path always names a complete file. Other writers that were waiting
-//! for the old file's lock see that the path now names another file (inode
-//! check after taking the lock) and reopen it. [`log_files`] lists
-//! `<name>.1, <name>.2, ..., <name>`, which [`verify`] checks as one chain.
+//! With [`LogOptions::max_size`], an append that makes the file at least
+//! that long then rotates it: the full file is hard-linked to `<name>.<N>`
+//! (N = 1, 2, ..., one past the highest existing), and a new, empty file is
+//! renamed over `<name>`; the next entry written there chains to the
+//! segment's last entry (its `prev` that entry's hash, its `seq` the next
+//! number). A writer that finds `<name>` empty takes the newest segment's
+//! last entry as the tail. The path always names a log file. Other writers
+//! that were waiting for the old file's lock find it longer than they left
+//! it, see that the path now names another file (inode check) and reopen
+//! it. [`log_files`] lists `<name>.1, <name>.2, ..., <name>`, which
+//! [`verify`] checks as one chain.
 //!
 //! # Concurrency and durability
 //!
-//! An append takes an exclusive `flock` lock (via fs4) on the file, checks
-//! that the log's name still names the locked file (another writer may have
-//! rotated it), learns the tail's `seq` and `hash`, writes the new line with
-//! a single `write` to a file opened in append mode and unlocks. Any number
+//! An append takes an exclusive `flock` lock (via fs4) on the file, learns
+//! the tail's `seq` and `hash`, writes the new line with a single `write` to
+//! a file opened in append mode and unlocks. Any number
 //! of [`AuditLog`] handles, threads or processes can append to one file and
 //! still form one chain, provided they all use this crate (or the same
 //! locking).
 //!
 //! The tail is read from the file (last line, parsed and its tag checked)
 //! when the handle opens the log and whenever the file's length is not what
-//! this handle left it at; otherwise the handle's own last record is the
-//! tail, because writers only ever append and every append changes the
-//! length. A log whose last line is torn or corrupt when read refuses
+//! this handle left it at (after checking that the log's name still names
+//! the locked file: another writer may have rotated it); otherwise the
+//! handle's own last record is the tail, because writers only ever append,
+//! every append changes the length, and a rotation always follows an append
+//! to the file it rotates. A log whose last line is torn or corrupt when read refuses
 //! further appends until an operator moves it aside. (An in-place edit that
 //! keeps the file's length is not noticed by a handle that wrote last; it is
 //! what [`verify`] finds.)

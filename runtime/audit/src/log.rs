@@ -6,6 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use fs4::fs_std::FileExt;
 
@@ -35,6 +36,17 @@ pub(crate) const LOG_FILE_MODE: u32 = 0o600;
 /// bound only stops an endless loop when something other than agentsec keeps
 /// replacing the file.
 const MAX_REOPENS: usize = 4096;
+
+/// How long a handle trusts, without looking at the path, that the file it
+/// holds is still the log.
+///
+/// Reason: agentsec's own writers always grow a file before rotating it, so
+/// an unchanged length proves no agentsec writer rotated it; but an operator
+/// or an external tool may rename the log (logrotate's `create` mode). A
+/// long-lived handle notices that within this interval; a run of
+/// `agentsec-run` lasts about as long, and the check it saves costs about a
+/// microsecond per record.
+const PATH_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How an [`AuditLog`] writes: keyed or not, rotated by size or not.
 ///
@@ -69,10 +81,10 @@ impl LogOptions {
         self
     }
 
-    /// Rotate when an append would make the file larger than `bytes`: the
-    /// full file becomes `<name>.<N>` (N = 1, 2, ...) and a new file continues
-    /// the chain. A file always keeps at least one entry, so a single entry
-    /// larger than `bytes` still goes in.
+    /// Rotate once an append makes the file `bytes` long or longer: the
+    /// full file becomes `<name>.<N>` (N = 1, 2, ...) and a new, empty file
+    /// continues the chain. A segment is at most `bytes` plus one record
+    /// (the one that filled it) long.
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
@@ -104,6 +116,8 @@ pub struct AuditLog {
     /// another writer added records; a rotation puts another file at the
     /// path), so the tail is re-read only when either changed.
     known_tail: Option<Tail>,
+    /// When the path was last seen to name `file`.
+    checked_at: Instant,
     /// Reused for every line, so an append does not allocate one.
     line: Vec<u8>,
     /// Records were written since the last `fsync`.
@@ -119,8 +133,8 @@ pub struct Appended {
     /// The record's tag, lowercase hex: SHA-256 of its canonical form, or
     /// in keyed mode its HMAC-SHA256.
     pub hash: String,
-    /// The segment the full log was rotated to before this record was
-    /// written (this record is then the first of the new file).
+    /// This record filled the file, which was then rotated to this segment
+    /// (the record is the segment's last; the next one starts a new file).
     pub rotated_to: Option<PathBuf>,
 }
 
@@ -177,13 +191,26 @@ impl AuditLog {
             key: options.key,
             max_size: options.max_size,
             known_tail: None,
+            checked_at: Instant::now(),
             line: Vec::new(),
             unsynced: false,
         };
         let lock = Lock::shared(&log.file, &log.path)?;
         let tail = log.read_tail()?;
+        // Remembered only if the file is still the log: a writer may have
+        // rotated it between our open and our lock, and a rotated file must
+        // never look current (see `lock_and_learn_tail`). While we hold the
+        // lock nobody can rotate it.
+        let current = log
+            .place
+            .names(&log.file)
+            .map_err(|source| AuditError::Read {
+                path: log.path.clone(),
+                source,
+            })?;
         lock.release()?;
-        log.known_tail = Some(tail);
+        log.known_tail = current.then_some(tail);
+        log.checked_at = Instant::now();
         Ok(log)
     }
 
@@ -230,12 +257,8 @@ impl AuditLog {
     /// As [`AuditLog::append`], except that it never returns
     /// [`AuditError::Sync`] for this record.
     pub fn append_unsynced(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
-        let len = self.lock_current_file()?;
+        let tail = self.lock_and_learn_tail()?;
         let lock = Lock::held(&self.file, &self.path);
-        let tail = match self.known_tail.take() {
-            Some(tail) if tail.len == len => tail,
-            _ => self.read_tail()?,
-        };
         let seq = tail
             .seq
             .checked_add(1)
@@ -258,48 +281,52 @@ impl AuditLog {
                 limit: MAX_RECORD_SIZE,
             });
         }
-        let full = self.max_size.is_some_and(|max| {
-            tail.len > 0 && tail.len.saturating_add(self.line.len() as u64) > max
-        });
-        if full {
-            // What this handle wrote to the old file is made durable before
-            // the file becomes a closed segment.
-            if self.unsynced {
-                self.file.sync_data().map_err(|source| AuditError::Sync {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                self.unsynced = false;
-            }
-            // The new file holds the line and is in place (and synced)
-            // before the old file's lock is released; waiters then reopen
-            // the path.
-            let (new_file, segment) = rotate::rotate(&self.path, &self.line)?;
-            lock.release()?;
-            self.file = new_file;
-            self.known_tail = Some(Tail {
-                seq,
-                hash: hash.clone(),
-                len: self.line.len() as u64,
-            });
-            return Ok(Appended {
-                seq,
-                hash,
-                rotated_to: Some(segment),
-            });
-        }
         write_line(&self.file, &self.path, &self.line, tail.len)?;
         self.unsynced = true;
-        lock.release()?;
+        let len = tail.len + self.line.len() as u64;
         self.known_tail = Some(Tail {
             seq,
             hash: hash.clone(),
-            len: tail.len + self.line.len() as u64,
+            len,
         });
+        let mut rotated_to = None;
+        // Only the file at the path is rotated: if the log was renamed by
+        // something else since this handle last looked, leave it alone.
+        if self.max_size.is_some_and(|max| len >= max)
+            && self
+                .place
+                .names(&self.file)
+                .map_err(|source| AuditError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?
+        {
+            // The file is full: it becomes a segment, durable with this
+            // record, and an empty file takes its place. The old file grew
+            // (by this record) before it was rotated: that is how every
+            // other handle notices (see `lock_and_learn_tail`).
+            self.file.sync_data().map_err(|source| AuditError::Sync {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.unsynced = false;
+            let (new_file, segment) = rotate::rotate(&self.path, &self.file)?;
+            lock.release()?;
+            self.file = new_file;
+            self.checked_at = Instant::now();
+            self.known_tail = Some(Tail {
+                seq,
+                hash: hash.clone(),
+                len: 0,
+            });
+            rotated_to = Some(segment);
+        } else {
+            lock.release()?;
+        }
         Ok(Appended {
             seq,
             hash,
-            rotated_to: None,
+            rotated_to,
         })
     }
 
@@ -326,33 +353,52 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Takes the exclusive lock on the file the path names now and returns
-    /// its length. If another process rotated the log since this handle
-    /// last wrote, the locked file is no longer at the path: make what this
-    /// handle wrote to it durable, reopen the path and lock again.
-    fn lock_current_file(&mut self) -> Result<u64, AuditError> {
+    /// Takes the exclusive lock on the file the log's name names now and
+    /// returns the chain's tail. On `Ok` the caller holds the lock.
+    ///
+    /// Fast path: the file is as long as this handle left it, so nobody
+    /// appended or rotated since (a rotation always appends to the old file
+    /// first) and the remembered tail is the tail. Otherwise: if another
+    /// writer rotated the log, the locked file is no longer at the path:
+    /// make what this handle wrote to it durable, reopen the path and lock
+    /// again; then read the tail from the file.
+    fn lock_and_learn_tail(&mut self) -> Result<Tail, AuditError> {
+        let read_err = |path: &Path, source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         for _ in 0..MAX_REOPENS {
             FileExt::lock_exclusive(&self.file).map_err(|source| lock_error(&self.path, source))?;
-            let at_path = self
-                .place
-                .len_if_names(&self.file)
-                .map_err(|source| AuditError::Read {
-                    path: self.path.clone(),
-                    source,
-                });
-            match at_path {
-                Ok(Some(len)) => return Ok(len),
-                Ok(None) => {}
-                Err(e) => {
+            let len = match file_len(&self.file) {
+                Ok(len) => len,
+                Err(source) => {
                     let _ = FileExt::unlock(&self.file);
-                    return Err(e);
+                    return Err(read_err(&self.path, source));
+                }
+            };
+            if let Some(tail) = self.known_tail.take()
+                && tail.len == len
+                && self.checked_at.elapsed() < PATH_RECHECK_INTERVAL
+            {
+                return Ok(tail);
+            }
+            match self.place.names(&self.file) {
+                Ok(true) => {
+                    self.checked_at = Instant::now();
+                    return self.read_tail().inspect_err(|_| {
+                        let _ = FileExt::unlock(&self.file);
+                    });
+                }
+                Ok(false) => {}
+                Err(source) => {
+                    let _ = FileExt::unlock(&self.file);
+                    return Err(read_err(&self.path, source));
                 }
             }
             let synced = self.sync_file();
             FileExt::unlock(&self.file).map_err(|source| lock_error(&self.path, source))?;
             synced?;
             self.file = open_file(&self.path)?;
-            self.known_tail = None;
         }
         Err(AuditError::Open {
             path: self.path.clone(),
@@ -362,18 +408,51 @@ impl AuditLog {
         })
     }
 
-    /// Reads and checks the last record. The caller holds the lock.
+    /// Reads and checks the last record. The caller holds the lock. An
+    /// empty file continues the chain of the newest rotated segment, if
+    /// there is one (the file that replaced a full log starts empty).
     fn read_tail(&self) -> Result<Tail, AuditError> {
         let read_err = |source| AuditError::Read {
             path: self.path.clone(),
             source,
         };
         let len = self.file.metadata().map_err(read_err)?.len();
-        if len == 0 {
+        if len > 0 {
+            return self.read_tail_of(&self.file, &self.path, len);
+        }
+        let segment = rotate::newest_segment(&self.path).map_err(read_err)?;
+        let Some(segment) = segment else {
             return Ok(Tail {
                 seq: 0,
                 hash: GENESIS_HASH.to_owned(),
                 len,
+            });
+        };
+        let file = File::open(&segment).map_err(|source| AuditError::Read {
+            path: segment.clone(),
+            source,
+        })?;
+        let segment_len = file
+            .metadata()
+            .map_err(|source| AuditError::Read {
+                path: segment.clone(),
+                source,
+            })?
+            .len();
+        let tail = self.read_tail_of(&file, &segment, segment_len)?;
+        Ok(Tail { len, ..tail })
+    }
+
+    /// The last record of `file` (named `path` in errors), `len` bytes long.
+    fn read_tail_of(&self, file: &File, path: &Path, len: u64) -> Result<Tail, AuditError> {
+        let read_err = |source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        if len == 0 {
+            return Err(AuditError::CorruptTail {
+                path: path.to_path_buf(),
+                reason: "the rotated segment is empty".to_owned(),
             });
         }
         // `buf` holds the file's bytes from `start` to `len`.
@@ -383,12 +462,12 @@ impl AuditLog {
             let chunk_len = start.min(TAIL_CHUNK as u64);
             start -= chunk_len;
             let mut chunk = vec![0u8; usize::try_from(chunk_len).unwrap_or(TAIL_CHUNK)];
-            read_exact_at(&self.file, &mut chunk, start).map_err(read_err)?;
+            read_exact_at(file, &mut chunk, start).map_err(read_err)?;
             chunk.extend_from_slice(&buf);
             buf = chunk;
             if buf.last() != Some(&b'\n') {
                 return Err(AuditError::TornTail {
-                    path: self.path.clone(),
+                    path: path.to_path_buf(),
                 });
             }
             let body = &buf[..buf.len() - 1];
@@ -399,15 +478,15 @@ impl AuditLog {
                 break 0;
             }
             if buf.len() > MAX_RECORD_SIZE {
-                return Err(self.tail_too_large());
+                return Err(tail_too_large(path));
             }
         };
         let line = &buf[line_start..buf.len() - 1];
         if line.len() + 1 > MAX_RECORD_SIZE {
-            return Err(self.tail_too_large());
+            return Err(tail_too_large(path));
         }
         let corrupt = |reason: String| AuditError::CorruptTail {
-            path: self.path.clone(),
+            path: path.to_path_buf(),
             reason,
         };
         let decoded: Decoded = entry::decode(line).map_err(|e| match e {
@@ -430,13 +509,13 @@ impl AuditLog {
             }
             TagCheck::KeyRequired => {
                 return Err(AuditError::ModeMismatch {
-                    path: self.path.clone(),
+                    path: path.to_path_buf(),
                     log_keyed: true,
                 });
             }
             TagCheck::Unkeyed => {
                 return Err(AuditError::ModeMismatch {
-                    path: self.path.clone(),
+                    path: path.to_path_buf(),
                     log_keyed: false,
                 });
             }
@@ -447,13 +526,6 @@ impl AuditLog {
             len,
         })
     }
-
-    fn tail_too_large(&self) -> AuditError {
-        AuditError::TailTooLarge {
-            path: self.path.clone(),
-            limit: MAX_RECORD_SIZE,
-        }
-    }
 }
 
 impl Drop for AuditLog {
@@ -462,6 +534,25 @@ impl Drop for AuditLog {
     /// in the file either way).
     fn drop(&mut self) {
         let _ = self.sync_file();
+    }
+}
+
+/// The file's length: one `fstat` (std's `metadata` asks `statx` for more).
+#[cfg(unix)]
+fn file_len(file: &File) -> io::Result<u64> {
+    let stat = rustix::fs::fstat(file)?;
+    Ok(u64::try_from(stat.st_size).unwrap_or(0))
+}
+
+#[cfg(not(unix))]
+fn file_len(file: &File) -> io::Result<u64> {
+    Ok(file.metadata()?.len())
+}
+
+fn tail_too_large(path: &Path) -> AuditError {
+    AuditError::TailTooLarge {
+        path: path.to_path_buf(),
+        limit: MAX_RECORD_SIZE,
     }
 }
 
@@ -533,20 +624,17 @@ impl Place {
         })
     }
 
-    /// The length of the open `file` if the log's name still names it (same
-    /// device and inode), else `None`. A missing name counts as "no":
-    /// reopening creates it.
-    fn len_if_names(&self, file: &File) -> io::Result<Option<u64>> {
+    /// Whether the log's name still names the open `file` (same device and
+    /// inode). A missing name counts as "no": reopening creates it.
+    fn names(&self, file: &File) -> io::Result<bool> {
         let held = rustix::fs::fstat(file)?;
         match rustix::fs::statat(
             &self.dir,
             self.name.as_os_str(),
             rustix::fs::AtFlags::empty(),
         ) {
-            Ok(now) if now.st_dev == held.st_dev && now.st_ino == held.st_ino => {
-                Ok(Some(u64::try_from(held.st_size).unwrap_or(0)))
-            }
-            Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(None),
+            Ok(now) => Ok(now.st_dev == held.st_dev && now.st_ino == held.st_ino),
+            Err(rustix::io::Errno::NOENT) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -564,8 +652,8 @@ impl Place {
         Ok(Place)
     }
 
-    fn len_if_names(&self, file: &File) -> io::Result<Option<u64>> {
-        Ok(Some(file.metadata()?.len()))
+    fn names(&self, _file: &File) -> io::Result<bool> {
+        Ok(true)
     }
 }
 

@@ -1,20 +1,27 @@
-//! Size-based rotation: the full file becomes a numbered segment and a new
-//! file, whose first entry chains to the old file's last, takes its place.
+//! Size-based rotation: once an append fills the file, the file becomes a
+//! numbered segment and an empty file takes its place; the next record
+//! written there chains to the segment's last.
 //!
-//! The path always names a complete log file, so another process that opens
-//! it at any moment reads a valid tail:
+//! The path always names a log file, so another process that opens it at any
+//! moment finds the tail (an empty file's tail is the newest segment's):
 //!
-//! 1. (holding the exclusive lock on the current file) write the new entry
-//!    to a fresh hidden temporary file next to the log and `fsync` it;
-//! 2. hard-link the current file to `<name>.<N>` (N = one more than the
-//!    highest existing segment number, starting at 1);
-//! 3. rename the temporary file over `<name>` (atomic) and `fsync` the
-//!    directory;
-//! 4. release the lock on the old file. Appenders waiting for it notice that
-//!    the path now names another file and reopen it (see `AuditLog::append`).
+//! 1. (holding the exclusive lock on the full file, whose last record was
+//!    just appended and `fsync`ed) create a fresh hidden empty file next to
+//!    the log;
+//! 2. hard-link the full file to `<name>.<N>` (N = one more than the highest
+//!    existing segment number, starting at 1), unless an interrupted
+//!    rotation already did;
+//! 3. rename the empty file over `<name>` (atomic) and `fsync` the directory;
+//! 4. release the lock on the old file. Appenders waiting for it find it
+//!    longer than they left it, see that the path now names another file,
+//!    and reopen it (see `AuditLog::append`).
+//!
+//! Because the rotating append grows the old file before the rename, an
+//! appender that finds its file exactly as long as it left it knows no
+//! rotation happened and need not look at the path at all.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::AuditError;
@@ -27,26 +34,26 @@ use crate::error::AuditError;
 /// hostile directory from making the append loop forever.
 const MAX_SEGMENT_ATTEMPTS: u64 = 8;
 
-/// Rotates the log at `path` and writes `line` as the first line of the new
-/// file. Returns the new file (open for appending, now at `path`) and the
-/// segment the old file was linked to. The caller holds the exclusive lock
-/// on the old file.
-pub(crate) fn rotate(path: &Path, line: &[u8]) -> Result<(File, PathBuf), AuditError> {
+/// Rotates the full log `full`, named `path`: returns the new, empty file
+/// (open for appending, now at `path`) and the segment the full file is now
+/// named. The caller holds the exclusive lock on `full`.
+pub(crate) fn rotate(path: &Path, full: &File) -> Result<(File, PathBuf), AuditError> {
     let err = |source| AuditError::Rotate {
         path: path.to_path_buf(),
         source,
     };
     let (dir, name) = split(path).map_err(err)?;
     let temp = temp_path(&dir, &name).map_err(err)?;
-    let file = match write_new(&temp, line) {
-        Ok(file) => file,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(err(e));
-        }
-    };
-    let segment = match link_segment(path, &dir, &name) {
-        Ok(segment) => segment,
+    let file = create_empty(&temp).map_err(err)?;
+    let segment = match existing_segment(full, &dir, &name) {
+        Ok(Some(segment)) => segment,
+        Ok(None) => match link_segment(path, &dir, &name) {
+            Ok(segment) => segment,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(err(e));
+            }
+        },
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             return Err(err(e));
@@ -63,6 +70,53 @@ pub(crate) fn rotate(path: &Path, line: &[u8]) -> Result<(File, PathBuf), AuditE
         source,
     })?;
     Ok((file, segment))
+}
+
+/// The newest segment (`<name>.<N>` with the highest N) of the log at
+/// `path`, if any.
+pub(crate) fn newest_segment(path: &Path) -> io::Result<Option<PathBuf>> {
+    let (dir, name) = split(path)?;
+    let mut newest: Option<(u64, String)> = None;
+    for entry in std::fs::read_dir(listing(&dir))? {
+        let file = entry?.file_name();
+        let file = file.to_string_lossy();
+        if let Some(n) = segment_number(&file, &name)
+            && newest.as_ref().is_none_or(|(m, _)| n > *m)
+        {
+            newest = Some((n, file.into_owned()));
+        }
+    }
+    Ok(newest.map(|(_, file)| in_dir(&dir, &file)))
+}
+
+/// A segment name `full` already has: a rotation that linked it and was
+/// interrupted before the rename. Linking it again would list the same
+/// records twice.
+#[cfg(unix)]
+fn existing_segment(full: &File, dir: &Path, name: &str) -> io::Result<Option<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let held = full.metadata()?;
+    if held.nlink() < 2 {
+        return Ok(None);
+    }
+    for entry in std::fs::read_dir(listing(dir))? {
+        let entry = entry?;
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if segment_number(&file, name).is_some() {
+            let candidate = in_dir(dir, &file);
+            let meta = std::fs::symlink_metadata(&candidate)?;
+            if meta.dev() == held.dev() && meta.ino() == held.ino() {
+                return Ok(Some(candidate));
+            }
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(not(unix))]
+fn existing_segment(_full: &File, _dir: &Path, _name: &str) -> io::Result<Option<PathBuf>> {
+    Ok(None)
 }
 
 /// The files of the log at `path`, oldest first: its rotated segments
@@ -132,8 +186,8 @@ fn temp_path(dir: &Path, name: &str) -> io::Result<PathBuf> {
     Ok(in_dir(dir, &format!(".{name}.{}.new", hex::encode(random))))
 }
 
-/// Creates `temp` (mode 0600 on Unix), writes `line` and syncs it.
-fn write_new(temp: &Path, line: &[u8]) -> io::Result<File> {
+/// Creates `temp`, empty (mode 0600 on Unix), open for reading and appending.
+fn create_empty(temp: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).append(true).create_new(true);
     #[cfg(unix)]
@@ -141,10 +195,7 @@ fn write_new(temp: &Path, line: &[u8]) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(crate::log::LOG_FILE_MODE);
     }
-    let mut file = options.open(temp)?;
-    file.write_all(line)?;
-    file.sync_data()?;
-    Ok(file)
+    options.open(temp)
 }
 
 /// Links the current file to the next free `<name>.<N>`.

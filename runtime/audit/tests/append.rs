@@ -127,6 +127,27 @@ fn unsynced_appends_are_in_the_log_before_the_sync() -> TestResult {
     Ok(())
 }
 
+/// An operator (or logrotate's `create` mode) renames the log: a handle
+/// that keeps appending notices within a second and starts the new file.
+#[test]
+fn a_log_renamed_by_someone_else_is_left_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.jsonl");
+    let moved = dir.path().join("audit.jsonl.old");
+    let mut log = AuditLog::open(&path)?;
+    let run = run("ops/release");
+    let record = Record::new(&run, "p", AccessType::Read, Decision::Allow);
+    log.append(&record)?;
+    std::fs::rename(&path, &moved)?;
+    // Past the interval in which a handle trusts its file without a look.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let appended = log.append(&record)?;
+    assert_eq!(appended.seq, 1, "a new chain in the new file");
+    assert_eq!(verify(&[&moved])?.entries, 1);
+    assert_eq!(verify(&[&path])?.head_hash, appended.hash);
+    Ok(())
+}
+
 #[test]
 fn many_threads_with_their_own_handles_form_one_chain() -> TestResult {
     const THREADS: u64 = 8;
