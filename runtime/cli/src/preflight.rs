@@ -3,17 +3,8 @@
 
 use agentsec_audit::{AccessType, AuditLog, Decision, Record, RunContext};
 use agentsec_host::LoadedSkill;
-use agentsec_policy::{AgentId, PathPattern, Policy, SecretPath};
-use agentsec_secrets::SecretTree;
-
-/// Every leaf path of a decrypted tree (names only; values are not touched).
-/// Keys that cannot form a [`SecretPath`] (e.g. too long) are skipped: no
-/// `get-secret` call could name them either.
-pub fn secret_paths(tree: &SecretTree) -> Vec<SecretPath> {
-    tree.leaves()
-        .filter_map(|(segments, _leaf)| SecretPath::from_segments(segments).ok())
-        .collect()
-}
+use agentsec_policy::{AgentId, PathPattern, Policy};
+use agentsec_secrets::SopsStore;
 
 /// Why a skill may not start.
 pub enum Refusal {
@@ -35,7 +26,7 @@ pub fn check_declared_needs(
     skill: &LoadedSkill,
     agent: &AgentId,
     policy: &Policy,
-    tree: &SecretTree,
+    store: &SopsStore,
     audit: &mut AuditLog,
     run_id: &str,
 ) -> Result<(), Refusal> {
@@ -58,7 +49,7 @@ pub fn check_declared_needs(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let known = if needs.iter().any(|n| n.literal_count() < n.len()) {
-        secret_paths(tree)
+        store.paths()
     } else {
         Vec::new()
     };

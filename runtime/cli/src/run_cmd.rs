@@ -220,7 +220,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
     }
-    let store = SopsStore::open(&secrets_file, &identities).map_err(config)?;
+    let store = SopsStore::open(&secrets_file, &identities)
+        .map_err(config)?
+        .pin_with(|bytes| {
+            agentsec_host::hardening::lock_in_memory(bytes);
+        });
     let mut audit_options = LogOptions::new();
     if let Some(key_file) = args.audit_key.as_ref().or(project.audit_key.as_ref()) {
         let key = crate::audit_key::load_with(key_file, &identities).map_err(config)?;
@@ -229,9 +233,6 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     drop(identities);
     if let Some(max) = args.audit_max_size {
         audit_options = audit_options.max_size(max as u64);
-    }
-    for (_, leaf) in store.tree().leaves() {
-        agentsec_host::hardening::lock_in_memory(leaf.value().expose_secret());
     }
     let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let mut host_config = HostConfig::default();
@@ -242,12 +243,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     // A skill's declared needs (`agentsec:needs`) must all be granted
     // before it runs; each refusal is audited and names the rule to add.
     match crate::preflight::check_declared_needs(
-        &skill,
-        &agent,
-        &policy,
-        store.tree(),
-        &mut audit,
-        &run_id,
+        &skill, &agent, &policy, &store, &mut audit, &run_id,
     ) {
         Ok(()) => {}
         Err(crate::preflight::Refusal::Invalid(why)) => return Err(config(why)),

@@ -19,6 +19,27 @@ pub(crate) struct Walker<'a> {
     pub(crate) selection: Option<&'a Selection>,
     pub(crate) mac: MacHasher,
     pub(crate) json_ints: bool,
+    /// When set, the ciphertext of every encrypted value that becomes a leaf of the public tree
+    /// is kept here, in the order of those leaves (see [`Sealed`]).
+    pub(crate) sealed: Option<Vec<Sealed>>,
+}
+
+/// An encrypted value kept for decrypting again later, with what that needs besides the key.
+pub(crate) struct Sealed {
+    pub(crate) enc: EncValue,
+    pub(crate) aad: String,
+}
+
+impl Sealed {
+    /// Decrypts and types the value again and renders it as the public tree does (`json`:
+    /// float texts as Go `encoding/json`). The file's MAC already covered this plaintext.
+    pub(crate) fn open(&self, key: &DataKey, json: bool) -> Option<Zeroizing<Vec<u8>>> {
+        let plain = self.enc.decrypt(key, self.aad.as_bytes()).ok()?;
+        match typed(&self.enc.kind, plain).ok()? {
+            Decrypted::Value(v) => Some(v.public_text(json).0),
+            Decrypted::Comment(_) => None,
+        }
+    }
 }
 
 /// A decrypted comment or value.
@@ -164,16 +185,15 @@ impl Walker<'_> {
             return Ok(PNode::Leaf(Value::str(""), false));
         }
         let enc = EncValue::parse(&text).map_err(|_| not_encrypted())?;
-        let plain = enc
-            .decrypt(self.key, aad(keys).as_bytes())
-            .map_err(|e| match e {
-                CipherError::Format => not_encrypted(),
-                CipherError::Auth => SopsError::ValueDecrypt {
-                    file: self.file.to_owned(),
-                    path: path.to_string(),
-                    line: s.line,
-                },
-            })?;
+        let aad = aad(keys);
+        let plain = enc.decrypt(self.key, aad.as_bytes()).map_err(|e| match e {
+            CipherError::Format => not_encrypted(),
+            CipherError::Auth => SopsError::ValueDecrypt {
+                file: self.file.to_owned(),
+                path: path.to_string(),
+                line: s.line,
+            },
+        })?;
         let typed = typed(&enc.kind, plain).map_err(|problem| SopsError::ValueType {
             file: self.file.to_owned(),
             path: path.to_string(),
@@ -185,6 +205,9 @@ impl Walker<'_> {
             Decrypted::Comment(c) => PNode::Comment(c),
             Decrypted::Value(v) => {
                 self.mac.leaf(true, &v.to_bytes());
+                if let Some(sealed) = &mut self.sealed {
+                    sealed.push(Sealed { enc, aad });
+                }
                 PNode::Leaf(v, true)
             }
         })

@@ -166,7 +166,7 @@ pub fn decrypt_file(
     decrypt_bytes(&bytes, format, &name, ids, opts)
 }
 
-fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, SopsError> {
+pub(crate) fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, SopsError> {
     let file = std::fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             SopsError::FileNotFound {

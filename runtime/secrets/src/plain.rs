@@ -41,6 +41,32 @@ impl Value {
         })
     }
 
+    /// The text and kind of the value in the public tree; float texts follow `json` (Go
+    /// `encoding/json`) or yaml.v3.
+    pub(crate) fn public_text(&self, json: bool) -> (Zeroizing<Vec<u8>>, LeafKind) {
+        match self {
+            Value::Str(b) => (b.clone(), LeafKind::Str),
+            Value::Int(i) => (Zeroizing::new(i.to_string().into_bytes()), LeafKind::Int),
+            Value::Float(f) => {
+                let t = if json {
+                    gofmt::float_json_text(*f)
+                } else {
+                    gofmt::float_yaml_text(*f)
+                };
+                (Zeroizing::new(t.into_bytes()), LeafKind::Float)
+            }
+            Value::Bool(b) => (
+                Zeroizing::new(if *b {
+                    b"true".to_vec()
+                } else {
+                    b"false".to_vec()
+                }),
+                LeafKind::Bool,
+            ),
+            Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), LeafKind::Time),
+        }
+    }
+
     /// The sops `type:` name.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -136,27 +162,7 @@ impl PNode {
             PNode::Comment(_) => return None,
             PNode::Null => Node::Null,
             PNode::Leaf(v, enc) => {
-                let (text, kind) = match v {
-                    Value::Str(b) => (b.clone(), LeafKind::Str),
-                    Value::Int(i) => (Zeroizing::new(i.to_string().into_bytes()), LeafKind::Int),
-                    Value::Float(f) => {
-                        let t = if json {
-                            gofmt::float_json_text(*f)
-                        } else {
-                            gofmt::float_yaml_text(*f)
-                        };
-                        (Zeroizing::new(t.into_bytes()), LeafKind::Float)
-                    }
-                    Value::Bool(b) => (
-                        Zeroizing::new(if *b {
-                            b"true".to_vec()
-                        } else {
-                            b"false".to_vec()
-                        }),
-                        LeafKind::Bool,
-                    ),
-                    Value::Time(t) => (Zeroizing::new(t.as_bytes().to_vec()), LeafKind::Time),
-                };
+                let (text, kind) = v.public_text(json);
                 Node::Leaf(Leaf::new(SecretValue::new(text), kind, *enc))
             }
         })

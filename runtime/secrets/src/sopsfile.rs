@@ -5,7 +5,7 @@
 use zeroize::Zeroizing;
 
 use crate::cipher::DataKey;
-use crate::decrypt::Walker;
+use crate::decrypt::{Sealed, Walker};
 use crate::error::SopsError;
 use crate::mac::{self, MacHasher};
 use crate::metadata::{self, Metadata};
@@ -111,6 +111,20 @@ impl SopsFile {
         ids: &Identities,
         opts: DecryptOptions,
     ) -> Result<SopsFile, SopsError> {
+        Self::decrypt_keeping(bytes, format, name, ids, opts, false).map(|(file, _)| file)
+    }
+
+    /// [`SopsFile::decrypt`], also returning the ciphertexts of the public tree's encrypted
+    /// leaves in leaf order when `keep_sealed` (for [`crate::SopsStore`], which decrypts a value
+    /// again only when it is asked for).
+    pub(crate) fn decrypt_keeping(
+        bytes: &[u8],
+        format: Format,
+        name: &str,
+        ids: &Identities,
+        opts: DecryptOptions,
+        keep_sealed: bool,
+    ) -> Result<(SopsFile, Vec<Sealed>), SopsError> {
         if bytes.len() > MAX_FILE_SIZE {
             return Err(SopsError::FileTooLarge {
                 file: name.to_owned(),
@@ -131,6 +145,7 @@ impl SopsFile {
             },
             mac: MacHasher::new(meta.mac_only_encrypted),
             json_ints,
+            sealed: keep_sealed.then(Vec::new),
         };
         if format == Format::Binary {
             // The binary store's one value is always encrypted; its options are ignored.
@@ -150,13 +165,17 @@ impl SopsFile {
                 name,
             )?;
         }
-        Ok(SopsFile {
-            docs,
-            meta,
-            key,
-            format,
-            name: name.to_owned(),
-        })
+        let sealed = walker.sealed.take().unwrap_or_default();
+        Ok((
+            SopsFile {
+                docs,
+                meta,
+                key,
+                format,
+                name: name.to_owned(),
+            },
+            sealed,
+        ))
     }
 
     /// The public tree (comments dropped).
@@ -253,6 +272,7 @@ pub(crate) fn parse_plain(
         selection: None,
         mac: MacHasher::new(false),
         json_ints: false,
+        sealed: None,
     };
     raw.documents
         .into_iter()
@@ -646,6 +666,7 @@ fn json_to_node(text: &str) -> Result<PNode, SopsError> {
         selection: None,
         mac: MacHasher::new(false),
         json_ints: false,
+        sealed: None,
     };
     let mut docs = raw.documents;
     let doc = docs.pop().ok_or_else(invalid)?;

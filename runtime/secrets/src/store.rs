@@ -5,10 +5,13 @@
 //! passing policy) and "the leaf names under this prefix" (names only).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use agentsec_policy::{Authorized, SecretPath};
 
-use crate::{DecryptOptions, Identities, Lookup, SecretTree, SecretValue, SopsError, decrypt_file};
+use crate::cipher::DataKey;
+use crate::decrypt::Sealed;
+use crate::{DecryptOptions, Format, Identities, Node, SecretValue, SopsError, SopsFile};
 
 /// A secret value released by a store, with what the caller needs to know
 /// about it.
@@ -58,11 +61,45 @@ pub trait SecretStore: Send + Sync {
     fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError>;
 }
 
-/// A SOPS file, decrypted and MAC-verified once when opened, kept in
-/// zeroizing memory for the life of the store.
+/// A SOPS file, MAC-verified once when opened, whose values are decrypted
+/// again only when asked for.
+///
+/// Opening decrypts every value once, because the MAC covers all plaintexts,
+/// and wipes each plaintext as soon as it is hashed; what stays in memory is
+/// the file's structure, its unencrypted values, the data key and the
+/// ciphertexts. [`SecretStore::get`] on an encrypted leaf decrypts that one
+/// value (AES-256-GCM, authenticated with its path) and keeps it, zeroizing,
+/// for later requests: values nobody asked for are never resident as
+/// plaintext after `open`.
 pub struct SopsStore {
     file: PathBuf,
-    tree: SecretTree,
+    root: SNode,
+    /// Boxed so that its address (which [`SopsStore::pin_with`] may lock)
+    /// does not move with the store.
+    key: Box<DataKey>,
+    /// Float texts as Go `encoding/json` (JSON, dotenv, INI, binary) or
+    /// yaml.v3 (YAML), as the decrypted tree renders them.
+    json: bool,
+    pin: Option<fn(&[u8])>,
+}
+
+/// The store's tree: the file's first document with encrypted leaves kept
+/// sealed.
+enum SNode {
+    Map(Vec<(String, SNode)>),
+    List(Vec<SNode>),
+    Leaf(SLeaf),
+    Null,
+}
+
+enum SLeaf {
+    /// A value the file keeps in clear (public in the file itself).
+    Clear(SecretValue),
+    /// An encrypted value, decrypted on the first request.
+    Sealed {
+        sealed: Box<Sealed>,
+        plain: OnceLock<SecretValue>,
+    },
 }
 
 impl std::fmt::Debug for SopsStore {
@@ -76,13 +113,49 @@ impl std::fmt::Debug for SopsStore {
 impl SopsStore {
     /// Decrypts `file` with `identities` and verifies its MAC; any failure
     /// (missing file, no usable key, tampering) is an error before anything
-    /// can be read.
+    /// can be read. The plaintexts are wiped again once the MAC is checked.
     pub fn open(file: &Path, identities: &Identities) -> Result<SopsStore, SopsError> {
-        let tree = decrypt_file(file, identities, DecryptOptions::default())?;
+        let name = file.display().to_string();
+        let format = Format::from_path(file)?;
+        let bytes = crate::read_file(file, &name)?;
+        let (decrypted, sealed) = SopsFile::decrypt_keeping(
+            &bytes,
+            format,
+            &name,
+            identities,
+            DecryptOptions::default(),
+            true,
+        )?;
+        let json = format != Format::Yaml;
+        let tree = decrypted.tree();
+        let mut sealed = sealed.into_iter();
+        let root = seal(tree.root(), &mut sealed);
+        let SopsFile { key, .. } = decrypted;
         Ok(SopsStore {
             file: file.to_owned(),
-            tree,
+            root,
+            key: Box::new(key),
+            json,
+            pin: None,
         })
+    }
+
+    /// Calls `pin` on the buffer of every value when it is decrypted (e.g.
+    /// to `mlock` it), and on the data key and the unencrypted values now.
+    #[must_use]
+    pub fn pin_with(mut self, pin: fn(&[u8])) -> Self {
+        fn clear_values(node: &SNode, pin: fn(&[u8])) {
+            match node {
+                SNode::Map(entries) => entries.iter().for_each(|(_, n)| clear_values(n, pin)),
+                SNode::List(items) => items.iter().for_each(|n| clear_values(n, pin)),
+                SNode::Leaf(SLeaf::Clear(value)) => pin(value.expose_secret()),
+                SNode::Leaf(SLeaf::Sealed { .. }) | SNode::Null => {}
+            }
+        }
+        clear_values(&self.root, pin);
+        pin(&self.key.0[..]);
+        self.pin = Some(pin);
+        self
     }
 
     /// The file this store was read from.
@@ -90,26 +163,146 @@ impl SopsStore {
         &self.file
     }
 
-    /// The decrypted tree.
-    pub fn tree(&self) -> &SecretTree {
-        &self.tree
+    /// Every leaf path (names only), in file order; what `list` of the root
+    /// returns.
+    pub fn paths(&self) -> Vec<SecretPath> {
+        let mut out = Vec::new();
+        let mut segments = Vec::new();
+        collect_paths(&self.root, &mut segments, &mut |segments| {
+            if let Ok(path) = SecretPath::from_segments(segments.iter()) {
+                out.push(path);
+            }
+        });
+        out
     }
+
+    /// How many encrypted values are held decrypted now: those asked for
+    /// through [`SecretStore::get`] since the store was opened.
+    pub fn decrypted(&self) -> usize {
+        fn count(node: &SNode) -> usize {
+            match node {
+                SNode::Map(entries) => entries.iter().map(|(_, n)| count(n)).sum(),
+                SNode::List(items) => items.iter().map(count).sum(),
+                SNode::Leaf(SLeaf::Sealed { plain, .. }) => usize::from(plain.get().is_some()),
+                SNode::Leaf(SLeaf::Clear(_)) | SNode::Null => 0,
+            }
+        }
+        count(&self.root)
+    }
+
+    /// The plaintext of a sealed leaf: decrypted once, then kept.
+    fn open_sealed<'a>(
+        &self,
+        sealed: &Sealed,
+        plain: &'a OnceLock<SecretValue>,
+        path: &SecretPath,
+    ) -> Result<&'a SecretValue, StoreError> {
+        if let Some(value) = plain.get() {
+            return Ok(value);
+        }
+        // The MAC check at open decrypted this very ciphertext, so this
+        // cannot fail short of memory corruption.
+        let bytes = sealed
+            .open(&self.key, self.json)
+            .ok_or_else(|| StoreError::Unavailable {
+                reason: format!("`{path}` no longer decrypts"),
+            })?;
+        // Two threads may race here; the loser's copy is dropped (wiped).
+        let value = plain.get_or_init(|| SecretValue::new(bytes));
+        if let Some(pin) = self.pin {
+            pin(value.expose_secret());
+        }
+        Ok(value)
+    }
+}
+
+/// Rebuilds `node` with each encrypted leaf replaced by its ciphertext, taken
+/// from `sealed` (the walk's order is the tree's leaf order). The decrypted
+/// values of those leaves are not copied.
+fn seal(node: &Node, sealed: &mut std::vec::IntoIter<Sealed>) -> SNode {
+    match node {
+        Node::Map(entries) => SNode::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.clone(), seal(v, sealed)))
+                .collect(),
+        ),
+        Node::List(items) => SNode::List(items.iter().map(|n| seal(n, sealed)).collect()),
+        Node::Null => SNode::Null,
+        Node::Leaf(leaf) if leaf.was_encrypted() => match sealed.next() {
+            Some(one) => SNode::Leaf(SLeaf::Sealed {
+                sealed: Box::new(one),
+                plain: OnceLock::new(),
+            }),
+            // Not reached (one ciphertext per encrypted leaf); keeping the
+            // value is correct, only not lazy.
+            None => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
+        },
+        Node::Leaf(leaf) => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
+    }
+}
+
+fn collect_paths(node: &SNode, segments: &mut Vec<String>, found: &mut dyn FnMut(&[String])) {
+    match node {
+        SNode::Leaf(_) => found(segments),
+        SNode::Null => {}
+        SNode::Map(entries) => {
+            for (key, child) in entries {
+                segments.push(key.clone());
+                collect_paths(child, segments, found);
+                segments.pop();
+            }
+        }
+        SNode::List(items) => {
+            for (i, child) in items.iter().enumerate() {
+                segments.push(i.to_string());
+                collect_paths(child, segments, found);
+                segments.pop();
+            }
+        }
+    }
+}
+
+/// A list index: ASCII digits only (as [`crate::SecretTree::lookup`]).
+fn parse_index(segment: &str) -> Option<usize> {
+    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    segment.parse().ok()
 }
 
 impl SecretStore for SopsStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
-        let segments: Vec<&str> = path.segments().collect();
-        match self.tree.lookup(&segments) {
-            Lookup::Leaf(leaf) => Ok(StoredSecret {
-                value: leaf.value().duplicate(),
-                encrypted: leaf.was_encrypted(),
-            }),
-            Lookup::Branch { children } => Err(StoreError::NotALeaf {
+        let mut node = &self.root;
+        for segment in path.segments() {
+            let next = match node {
+                SNode::Map(entries) => entries.iter().find(|(k, _)| k == segment).map(|(_, v)| v),
+                SNode::List(items) => parse_index(segment).and_then(|i| items.get(i)),
+                SNode::Leaf(_) | SNode::Null => None,
+            };
+            node = next.ok_or_else(|| StoreError::NotFound {
                 path: path.to_string(),
-                children,
+            })?;
+        }
+        match node {
+            SNode::Leaf(SLeaf::Clear(value)) => Ok(StoredSecret {
+                value: value.duplicate(),
+                encrypted: false,
             }),
-            Lookup::Null | Lookup::NotFound { .. } => Err(StoreError::NotFound {
+            SNode::Leaf(SLeaf::Sealed { sealed, plain }) => Ok(StoredSecret {
+                value: self.open_sealed(sealed, plain, path)?.duplicate(),
+                encrypted: true,
+            }),
+            SNode::Map(entries) => Err(StoreError::NotALeaf {
+                path: path.to_string(),
+                children: entries.iter().map(|(k, _)| k.clone()).collect(),
+            }),
+            SNode::List(items) => Err(StoreError::NotALeaf {
+                path: path.to_string(),
+                children: (0..items.len()).map(|i| i.to_string()).collect(),
+            }),
+            SNode::Null => Err(StoreError::NotFound {
                 path: path.to_string(),
             }),
         }
@@ -117,9 +310,8 @@ impl SecretStore for SopsStore {
 
     fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
         Ok(self
-            .tree
-            .leaves()
-            .filter_map(|(segments, _)| SecretPath::from_segments(segments).ok())
+            .paths()
+            .into_iter()
             .filter(|p| p.starts_with(prefix))
             .collect())
     }

@@ -235,5 +235,5 @@ fn load_known(secrets: Option<&Path>) -> Result<Option<Vec<SecretPath>>, Fail> {
         identities.add_file(&key_file).map_err(|e| usage(&e))?;
     }
     let store = SopsStore::open(file, &identities).map_err(|e| usage(&e))?;
-    Ok(Some(crate::preflight::secret_paths(store.tree())))
+    Ok(Some(store.paths()))
 }
