@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentsec_audit::AuditLog;
-use agentsec_host::{Host, HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction};
+use agentsec_host::{
+    AuditSync, Host, HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction,
+};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::{Identities, SecretStore, SopsStore};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -23,9 +25,9 @@ struct Fixture {
     store: Arc<dyn SecretStore>,
 }
 
-fn fixture() -> Fixture {
+fn fixture(config: HostConfig) -> Fixture {
     let root = agentsec_tests::root();
-    let host = Host::new(HostConfig::default().without_cache()).expect("host");
+    let host = Host::new(config).expect("host");
     let skill = host
         .load_file(&agentsec_tests::skill("probe"))
         .expect("probe skill");
@@ -54,6 +56,7 @@ fn run(f: &Fixture, audit: &Arc<Mutex<AuditLog>>, input: &str) -> Duration {
         limits,
         run_id: "bench".into(),
         on_credential_shape: ShapeAction::Redact,
+        audit_sync: AuditSync::Run,
     };
     let start = Instant::now();
     let report = f.host.run(&f.skill, request);
@@ -69,7 +72,7 @@ fn audit_in(dir: &Path) -> Arc<Mutex<AuditLog>> {
 }
 
 fn benches(c: &mut Criterion) {
-    let f = fixture();
+    let f = fixture(HostConfig::default().without_cache());
     let disk = tempfile::tempdir_in(agentsec_tests::root().join("target")).expect("tempdir");
     let shm = tempfile::tempdir_in("/dev/shm").expect("/dev/shm");
     let empty = r#"{"ops":[]}"#;
@@ -78,6 +81,22 @@ fn benches(c: &mut Criterion) {
     c.bench_function("instantiate + run (no secrets)", |b| {
         b.iter(|| run(&f, &audit, empty))
     });
+    let pooled = fixture(HostConfig::default().without_cache().pooling(4));
+    c.bench_function("instantiate + run (no secrets, pooling allocator)", |b| {
+        b.iter(|| run(&pooled, &audit, empty))
+    });
+    drop(pooled);
+    // What a process pays before its first run: engine, WASI linker, epoch
+    // thread (and, pooled, reserving the slots).
+    let mut group = c.benchmark_group("Host::new");
+    group.sample_size(20);
+    group.bench_function("on-demand allocator", |b| {
+        b.iter(|| Host::new(HostConfig::default().without_cache()).expect("host"))
+    });
+    group.bench_function("pooling allocator, 4 runs", |b| {
+        b.iter(|| Host::new(HostConfig::default().without_cache().pooling(4)).expect("host"))
+    });
+    group.finish();
 
     for (name, dir) in [
         ("audit fsynced on disk", disk.path()),

@@ -165,6 +165,54 @@ fn unwritable_log_mid_run_traps_and_releases_nothing() {
     assert_no_leak(PROD_PASSWORD, run.stderr.as_bytes(), "stderr");
 }
 
+/// Both durability modes write the same records, each before its value is
+/// released; `record` fails closed on a full disk as `run` does.
+#[test]
+fn audit_sync_modes_record_the_same_and_fail_closed() {
+    let s = Scratch::new();
+    let log = s.path("work/audit.log");
+    for mode in [None, Some("run"), Some("record")] {
+        let mut args = vec!["--audit-log", path_str(&log)];
+        if let Some(mode) = mode {
+            args.extend(["--audit-sync", mode]);
+        }
+        let run = Run::from(
+            probe_cmd(&s, "ops/release-manager", &args)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 0, "{mode:?}: {run:?}");
+    }
+    let verified = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(verified.code, 0, "{verified:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 6, "two reads per run, three runs");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["decision"] == "allow" && e["access_type"] == "read")
+    );
+    assert_no_leak(PROD_PASSWORD, text.as_bytes(), "audit log");
+
+    let full = ["--audit-log", "/dev/full", "--audit-sync", "record"];
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &full)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+
+    let bad = ["--audit-log", path_str(&log), "--audit-sync", "sometimes"];
+    let run = Run::from(probe_cmd(&s, "ops/release-manager", &bad).output().unwrap());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("use `run`"), "{run:?}");
+}
+
 /// A log that cannot be opened for writing, or that belongs to another mode,
 /// stops the run at start-up: exit 2, the skill never runs.
 #[test]

@@ -10,10 +10,12 @@
 //! audit_log: demo/audit.log
 //! age_key_file: demo/age-key.DEMO-ONLY.txt
 //! # audit_key: audit-key.age   # optional: keyed (HMAC) audit chain
+//! # audit_sync: record          # optional: fsync each record (default: run)
 //! ```
 
 use std::path::{Path, PathBuf};
 
+use agentsec_host::AuditSync;
 use yaml_rust2::Event;
 use yaml_rust2::parser::Parser;
 
@@ -41,6 +43,8 @@ pub struct Project {
     pub age_key_file: Option<PathBuf>,
     /// Default `--audit-key`: the age-encrypted HMAC key of a keyed audit log.
     pub audit_key: Option<PathBuf>,
+    /// Default `--audit-sync`.
+    pub audit_sync: Option<AuditSync>,
 }
 
 /// Finds and reads the nearest `agentsec.yaml` from `start` upward.
@@ -95,14 +99,32 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             "age_key_file" => project.age_key_file = Some(one()?),
             "audit_key" => project.audit_key = Some(one()?),
             "policy" => project.policy = values.iter().map(|v| base.join(v)).collect(),
+            "audit_sync" => {
+                let [value] = values.as_slice() else {
+                    return Err(at("`audit_sync` takes one word: run or record"));
+                };
+                project.audit_sync = Some(parse_audit_sync(value).map_err(|e| at(&e))?);
+            }
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync"
                 )));
             }
         }
     }
     Ok(project)
+}
+
+/// `run` or `record` (see [`AuditSync`]), as `--audit-sync` and
+/// `audit_sync:` spell it.
+pub fn parse_audit_sync(text: &str) -> Result<AuditSync, String> {
+    match text {
+        "run" => Ok(AuditSync::Run),
+        "record" => Ok(AuditSync::Record),
+        other => Err(format!(
+            "audit sync `{other}`: use `run` (one fsync before the run's output is returned) or `record` (one fsync per record)"
+        )),
+    }
 }
 
 type Entry = (String, (usize, usize), Vec<String>);
@@ -181,7 +203,15 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync"), "{err}");
+        std::fs::write(&file, "audit_sync: record\n").unwrap();
+        assert_eq!(load(&file).unwrap().audit_sync, Some(AuditSync::Record));
+        std::fs::write(&file, "audit_sync: sometimes\n").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(
+            err.contains(":1:1: audit sync `sometimes`: use `run`"),
+            "{err}"
+        );
         std::fs::write(&file, "secrets: [a, b]\n").unwrap();
         assert!(load(&file).unwrap_err().contains("takes one path"));
         std::fs::write(&file, "secrets: {a: b}\n").unwrap();

@@ -8,7 +8,9 @@ use std::time::Duration;
 use agentsec_audit::{
     AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext,
 };
-use agentsec_host::{Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest, ShapeAction};
+use agentsec_host::{
+    AuditSync, Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest, ShapeAction,
+};
 use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::{Identities, SopsStore};
@@ -70,6 +72,13 @@ pub struct Args {
     /// becomes `LOG.1`, `LOG.2`, ... and a new file continues the chain.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub audit_max_size: Option<usize>,
+
+    /// When audit records are fsynced: `run` = each record is written before
+    /// its value is released and all are fsynced once before the skill's
+    /// output is returned; `record` = each is fsynced before its value is
+    /// released [default: `audit_sync` from agentsec.yaml, else run].
+    #[arg(long, value_name = "WHEN", value_parser = crate::project::parse_audit_sync)]
+    pub audit_sync: Option<AuditSync>,
 
     /// Wall-clock deadline, e.g. `2s`, `500ms` [default: the policy's
     /// `sandbox.timeout`, else 10s].
@@ -278,6 +287,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             limits,
             run_id,
             on_credential_shape,
+            audit_sync: args.audit_sync.or(project.audit_sync).unwrap_or_default(),
         },
     );
     watchdog.stop();

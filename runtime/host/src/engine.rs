@@ -26,7 +26,30 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Refuse component files larger than this.
     pub max_component_size: u64,
+    /// Use wasmtime's pooling instance allocator, sized for this many
+    /// concurrent runs; `None` (the default) maps fresh memory per run.
+    /// See [`HostConfig::pooling`].
+    pub pooling: Option<Pooling>,
 }
+
+/// Sizes of the pooling instance allocator (see [`HostConfig::pooling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Pooling {
+    /// Runs that may be alive at once.
+    pub concurrent_runs: u32,
+    /// Linear memory reserved per memory slot: a run's `max_memory` must
+    /// not exceed it (a larger limit still stops at this size).
+    pub max_memory: usize,
+}
+
+/// Core instances, memories and tables reserved per run in the pool.
+///
+/// Reason: a Rust `wasm32-wasip2` skill is one core module plus the WASI
+/// adapter's few shims (4 core instances, 2 memories, 2 tables in
+/// `example-skills`); 16 of each leaves room for components from other
+/// toolchains while keeping the reservation per run bounded.
+pub const POOLED_PER_RUN: u32 = 16;
 
 impl Default for HostConfig {
     /// Cache in the default directory (see [`cache::default_dir`]).
@@ -34,6 +57,7 @@ impl Default for HostConfig {
         HostConfig {
             cache_dir: cache::default_dir(),
             max_component_size: limits::DEFAULT_MAX_COMPONENT_SIZE,
+            pooling: None,
         }
     }
 }
@@ -42,6 +66,20 @@ impl HostConfig {
     /// No cache: every load compiles.
     pub fn without_cache(mut self) -> Self {
         self.cache_dir = None;
+        self
+    }
+
+    /// Pre-allocate instance slots for `concurrent_runs` runs of up to
+    /// [`limits::DEFAULT_MAX_MEMORY`] each and reuse them, instead of mapping
+    /// and unmapping memory for every run. It pays off in a long-lived host
+    /// that runs many skills; a process that makes one run (`agentsec-run`)
+    /// pays for reserving the pool and gains nothing (see
+    /// `benches/README.md`).
+    pub fn pooling(mut self, concurrent_runs: u32) -> Self {
+        self.pooling = Some(Pooling {
+            concurrent_runs,
+            max_memory: limits::DEFAULT_MAX_MEMORY,
+        });
         self
     }
 
@@ -118,6 +156,20 @@ impl Host {
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
             .concurrency_support(false);
+        if let Some(pooling) = config.pooling {
+            let runs = pooling.concurrent_runs.max(1);
+            let slots = runs.saturating_mul(POOLED_PER_RUN);
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(runs)
+                .total_core_instances(slots)
+                .total_memories(slots)
+                .total_tables(slots)
+                .max_memory_size(pooling.max_memory)
+                .max_core_instances_per_component(POOLED_PER_RUN)
+                .max_memories_per_component(POOLED_PER_RUN)
+                .max_tables_per_component(POOLED_PER_RUN);
+            wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&wasm).map_err(|e| HostError::Engine(e.to_string()))?;
 
         let mut linker = Linker::new(&engine);

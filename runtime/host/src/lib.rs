@@ -24,6 +24,7 @@
 //!     limits: Limits::default(),
 //!     run_id: agentsec_audit::new_run_id()?,
 //!     on_credential_shape: agentsec_host::ShapeAction::Redact,
+//!     audit_sync: agentsec_host::AuditSync::Run,
 //! });
 //! if let RunEnd::Ok(result) = report.end {
 //!     println!("{result}");
@@ -45,9 +46,9 @@ mod secrets_api;
 pub mod shapes;
 mod state;
 
-pub use engine::{Host, HostConfig, LoadedSkill};
+pub use engine::{Host, HostConfig, LoadedSkill, POOLED_PER_RUN, Pooling};
 pub use error::HostError;
 pub use limits::{LimitKind, Limits};
-pub use run::{RunEnd, RunReport, RunRequest};
+pub use run::{AuditSync, RunEnd, RunReport, RunRequest};
 pub use secrets_api::RunStats;
 pub use shapes::ShapeAction;

@@ -35,17 +35,22 @@ impl Redactor {
         if value.is_empty() {
             return;
         }
-        let marker = format!("[REDACTED:{path}]").into_bytes();
         // A skill reading the same secret again (a loop) must not pay for
-        // re-encoding it: the raw form is registered first, so its presence
-        // with this marker means every form is.
+        // re-encoding it (or for a new marker): the raw form is registered
+        // first, so its presence with this path's marker means every form is.
+        let is_marker_of = |m: &[u8]| {
+            m.strip_prefix(b"[REDACTED:")
+                .and_then(|rest| rest.strip_suffix(b"]"))
+                == Some(path.as_bytes())
+        };
         if self
             .needles
             .iter()
-            .any(|(n, m)| **n == *value && *m == marker)
+            .any(|(n, m)| **n == *value && is_marker_of(m))
         {
             return;
         }
+        let marker = format!("[REDACTED:{path}]").into_bytes();
         let mut forms: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(value.to_vec())];
         if value.len() >= MIN_ENCODED_REDACTION_LEN {
             for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {

@@ -33,6 +33,31 @@ pub struct RunRequest {
     pub run_id: String,
     /// What to do with credential-shaped strings in the output.
     pub on_credential_shape: ShapeAction,
+    /// When this run's audit records are made durable.
+    pub audit_sync: AuditSync,
+}
+
+/// When the audit records of a run are made durable (`fsync`).
+///
+/// Either way, a record is **written** to the log (visible to every reader,
+/// and kept if this process dies) before the value it records is copied into
+/// the sandbox, and a failed write traps the call with nothing released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditSync {
+    /// One `fsync` at the end of the run, before the result, stdout or
+    /// stderr is returned; if it fails the run ends
+    /// [`RunEnd::AuditFailed`] and none of the skill's output is returned.
+    /// A skill has no network, files or other channel out of the sandbox, so
+    /// a released value can only leave through that output, and the records
+    /// are on disk first. What a power loss *during* the run can lose is
+    /// records of values that never left the machine's memory.
+    #[default]
+    Run,
+    /// An `fsync` per record, before its value is released (~0.15-3 ms
+    /// each on a real disk; see `benches/README.md`). For operators who
+    /// want every request on disk even if the machine loses power mid-run.
+    Record,
 }
 
 /// How a run ended.
@@ -84,6 +109,7 @@ impl Host {
             limits,
             run_id,
             on_credential_shape,
+            audit_sync,
         } = request;
         let run = RunContext::new(
             agent.as_str(),
@@ -104,12 +130,14 @@ impl Host {
                     policy,
                     store,
                 }),
-                audit,
+                audit: Arc::clone(&audit),
+                sync_each_record: audit_sync == AuditSync::Record,
                 max_calls: limits.max_secret_calls,
                 max_path_len: limits.max_path_len,
                 stats: RunStats::default(),
                 redactor: Redactor::default(),
                 stop: None,
+                path_buf: String::new(),
             },
         };
         let mut wasm_store = Store::new(&self.engine, state);
@@ -163,6 +191,19 @@ impl Host {
             },
         };
         let stats = state.secrets.stats;
+        // Every record of this run is on disk before any output is returned.
+        let synced = match audit.lock() {
+            Ok(mut log) => log.sync().map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        };
+        if let Err(why) = synced {
+            return RunReport {
+                end: RunEnd::AuditFailed(why),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                stats,
+            };
+        }
         if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
             shapes_found.sort_unstable();
             shapes_found.dedup();

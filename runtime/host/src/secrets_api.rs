@@ -5,9 +5,13 @@
 //! 2. parse the path (malformed → `invalid-path`);
 //! 3. ask the policy (deny → `denied`, whether or not the path exists);
 //! 4. look the path up in the store with the policy's [`Authorized`] proof;
-//! 5. write and flush the audit record (failure → trap, nothing released);
+//! 5. write the audit record (failure → trap, nothing released); it is
+//!    `fsync`ed then, or with the run's other records before the run's
+//!    output is returned (see [`crate::AuditSync`]);
 //! 6. copy the value into the guest ([`release`], the only place that does).
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
@@ -62,18 +66,24 @@ pub(crate) struct RunScope {
 pub(crate) struct SecretsCtx {
     pub(crate) scope: Arc<RunScope>,
     pub(crate) audit: Arc<Mutex<AuditLog>>,
+    /// `fsync` each record before its value is released (else the run
+    /// syncs once before its output is returned; see [`crate::AuditSync`]).
+    pub(crate) sync_each_record: bool,
     pub(crate) max_calls: u32,
     pub(crate) max_path_len: usize,
     pub(crate) stats: RunStats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: Option<HostStop>,
+    /// Reused to render a path's canonical form on every call.
+    pub(crate) path_buf: String,
 }
 
 impl SecretsCtx {
     /// Appends one audit record; an error means the call must trap.
     fn record(&mut self, record: &Record<'_>) -> Result<()> {
         let appended = match self.audit.lock() {
-            Ok(mut log) => log.append(record).map_err(|e| e.to_string()),
+            Ok(mut log) if self.sync_each_record => log.append(record).map_err(|e| e.to_string()),
+            Ok(mut log) => log.append_unsynced(record).map_err(|e| e.to_string()),
             Err(_) => Err("audit log lock poisoned".to_owned()),
         };
         match appended {
@@ -92,14 +102,17 @@ impl SecretsCtx {
     /// redacted against the values released in this run. A path over the
     /// length limit is invalid anyway and is recorded only by its size (a
     /// truncated prefix could keep part of a value the redactor would miss).
-    fn shown_path(&self, raw: &str) -> String {
+    fn shown_path<'a>(&self, raw: &'a str) -> Cow<'a, str> {
         if raw.len() > self.max_path_len {
-            return format!("<a {}-byte path, over the path length limit>", raw.len());
+            return Cow::Owned(format!(
+                "<a {}-byte path, over the path length limit>",
+                raw.len()
+            ));
         }
         if self.redactor.is_empty() {
-            return raw.to_owned();
+            return Cow::Borrowed(raw);
         }
-        self.redactor.redact_str(raw)
+        Cow::Owned(self.redactor.redact_str(raw))
     }
 
     /// Refuses paths longer than this run's limit (before parsing them).
@@ -149,7 +162,17 @@ impl SecretsCtx {
                 return Ok(Err(Error::InvalidPath(format!("invalid secret path: {e}"))));
             }
         };
-        let shown = self.shown_path(&path.to_string());
+        // The canonical form, as the policy and `list-secrets` name the path
+        // (it differs from `raw` only for the bracketed form).
+        let mut canonical = std::mem::take(&mut self.path_buf);
+        canonical.clear();
+        let _ = write!(canonical, "{path}");
+        let shown = if canonical == raw {
+            shown
+        } else {
+            Cow::Owned(self.shown_path(&canonical).into_owned())
+        };
+        self.path_buf = canonical;
         let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, &path) {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
@@ -177,7 +200,7 @@ impl SecretsCtx {
                         "`{shown}` holds binary data, which get-secret cannot return as text"
                     ))));
                 };
-                // The record is on disk before the value leaves the host.
+                // The record is in the log before the value enters the sandbox.
                 self.record(&allowed(None))?;
                 if secret.encrypted {
                     self.redactor.add(&shown, text.as_bytes());
