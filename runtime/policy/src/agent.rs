@@ -1,6 +1,7 @@
 //! Agent identities and the globs that policies match them with.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
 
@@ -90,7 +91,11 @@ impl AsRef<str> for AgentId {
 pub struct AgentGlob {
     text: Box<str>,
     glob: Glob,
-    matcher: GlobMatcher,
+    /// Compiled on the first [`AgentGlob::is_match`]: evaluation goes
+    /// through each rule's glob set, so most globs never need their own
+    /// matcher, and compiling one (a regex) is the costly part of loading
+    /// a policy.
+    matcher: OnceLock<GlobMatcher>,
 }
 
 impl AgentGlob {
@@ -131,11 +136,10 @@ impl AgentGlob {
             .backslash_escape(true)
             .build()
             .map_err(|e| GlobError::Globset(e.kind().to_string()))?;
-        let matcher = glob.compile_matcher();
         Ok(Self {
             text: text.into(),
             glob,
-            matcher,
+            matcher: OnceLock::new(),
         })
     }
 
@@ -146,7 +150,9 @@ impl AgentGlob {
 
     /// Whether `agent` matches.
     pub fn is_match(&self, agent: &AgentId) -> bool {
-        self.matcher.is_match(agent.as_str())
+        self.matcher
+            .get_or_init(|| self.glob.compile_matcher())
+            .is_match(agent.as_str())
     }
 
     pub(crate) fn glob(&self) -> &Glob {
