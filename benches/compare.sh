@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side by side, alternating, in one run, N rounds (default 40):
-#   agentsec   warm `agentsec-run release_notes.wasm` (one get-secret, policy, fsynced audit)
+#   agentsec   warm `agentsec-run release_notes.wasm` (one get-secret, policy, audit fsynced before output)
 #   sops       the real `sops decrypt --extract` of the same secret (what the shell pattern costs)
 #   wasmtime   the same component under plain wasmtime (Python bindings, cached artifact)
 #              with a stub get-secret: no policy, no audit, no SOPS

@@ -1,5 +1,6 @@
 //! Audit appends per second, each one locked, written and `fsync`ed:
-//! one process (unkeyed, keyed, rotating) and 4 processes on one log.
+//! one process (unkeyed, keyed, rotating) and 4 processes on one log; and
+//! an append without its own `fsync` (what `--audit-sync run` does).
 //!
 //! Run: `cargo bench -p agentsec-benches --bench audit_append`. The log lives
 //! in a temporary directory under `AGENTSEC_BENCH_DIR` (default: cargo's
@@ -84,6 +85,22 @@ fn single_process(c: &mut Criterion) {
         let mut log = AuditLog::open_with(&path, options).unwrap();
         group.bench_function(name, |b| b.iter(|| append_n(&mut log, &run, 1)));
     }
+    // What a get-secret pays under `--audit-sync run` (the default): the
+    // record is written, and one fsync per run makes the run's records
+    // durable before its output leaves (not measured here).
+    let path = dir.path().join("unsynced/audit.log");
+    let mut log = AuditLog::open(&path).unwrap();
+    let record = Record::new(
+        &run,
+        "databases.postgres.production.password",
+        AccessType::Read,
+        Decision::Allow,
+    )
+    .rule("databases.postgres.production")
+    .access_level("readonly");
+    group.bench_function("1 process, sha256, unsynced (fsync per run)", |b| {
+        b.iter(|| log.append_unsynced(&record).unwrap())
+    });
     group.finish();
 }
 

@@ -14,7 +14,8 @@
 use std::path::PathBuf;
 
 use agentsec_secrets::{
-    DecryptOptions, EncryptConfig, Format, Identities, SopsFile, decrypt_bytes, encrypt_plaintext,
+    DecryptOptions, EncryptConfig, Format, Identities, SopsFile, SopsStore, decrypt_bytes,
+    encrypt_plaintext,
 };
 use criterion::{Criterion, Throughput};
 
@@ -81,6 +82,14 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // What agentsec-run does: open the store (decrypt + MAC, keep only
+    // ciphertexts), then decrypt one value on request.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    g.bench_function("SopsStore::open yaml", |b| {
+        b.iter(|| SopsStore::open(&file, &ids).unwrap())
+    });
     g.finish();
 }
 
