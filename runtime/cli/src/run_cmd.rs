@@ -381,6 +381,13 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             );
             exit::TRAP
         }
+        RunEnd::AuditNotDurable(why) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}`: its audit records could not be synced to disk, so its output was withheld: {why}"
+            );
+            exit::TRAP
+        }
         other => {
             let _ = writeln!(
                 stderr,

@@ -47,7 +47,7 @@ pub struct RunRequest {
 pub enum AuditSync {
     /// One `fsync` at the end of the run, before the result, stdout or
     /// stderr is returned; if it fails the run ends
-    /// [`RunEnd::AuditFailed`] and none of the skill's output is returned.
+    /// [`RunEnd::AuditNotDurable`] and none of the skill's output is returned.
     /// A skill has no network, files or other channel out of the sandbox, so
     /// a released value can only leave through that output, and the records
     /// are on disk first. What a power loss *during* the run can lose is
@@ -75,6 +75,9 @@ pub enum RunEnd {
     /// An audit record could not be written: the call trapped and nothing
     /// was released.
     AuditFailed(String),
+    /// The run's audit records were written but could not be made durable
+    /// (`fsync` failed): nothing the skill produced is returned.
+    AuditNotDurable(String),
     /// The output contained credential shapes (the kinds are listed) and the
     /// run was asked to fail in that case; no output is returned.
     CredentialInOutput(Vec<&'static str>),
@@ -198,7 +201,7 @@ impl Host {
         };
         if let Err(why) = synced {
             return RunReport {
-                end: RunEnd::AuditFailed(why),
+                end: RunEnd::AuditNotDurable(why),
                 stdout: Vec::new(),
                 stderr: Vec::new(),
                 stats,
