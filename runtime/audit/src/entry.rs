@@ -121,10 +121,13 @@ impl<'a> Entry<'a> {
     }
 }
 
-/// The current time in the `ts` format, or `None` if the clock is outside
-/// what RFC 3339 can express (years before 0 or after 9999).
-pub(crate) fn now_timestamp() -> Option<String> {
-    OffsetDateTime::now_utc().format(TS_FORMAT).ok()
+/// The current time in the `ts` format, written into `buf` (cleared first,
+/// its allocation reused), or `None` if the clock is outside what RFC 3339
+/// can express (years before 0 or after 9999).
+pub(crate) fn now_timestamp_into(buf: &mut Vec<u8>) -> Option<&str> {
+    buf.clear();
+    OffsetDateTime::now_utc().format_into(buf, TS_FORMAT).ok()?;
+    std::str::from_utf8(buf).ok()
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -315,6 +318,20 @@ mod tests {
         assert_eq!(decoded.check(None), TagCheck::Valid);
         assert_eq!(decoded.entry.seq, 1);
         assert_eq!(loose_seq(&line), Some(1));
+    }
+
+    #[test]
+    fn timestamps_reuse_the_buffer_and_parse_back() {
+        let mut buf = Vec::with_capacity(64);
+        let first = now_timestamp_into(&mut buf).expect("clock").to_owned();
+        let capacity = buf.capacity();
+        let second = now_timestamp_into(&mut buf).expect("clock").to_owned();
+        assert_eq!(buf.capacity(), capacity);
+        for ts in [&first, &second] {
+            assert_eq!(ts.len(), "2025-01-02T03:04:05.123456Z".len(), "{ts}");
+            assert!(PrimitiveDateTime::parse(ts, TS_FORMAT).is_ok(), "{ts}");
+        }
+        assert!(second >= first);
     }
 
     #[test]

@@ -118,8 +118,10 @@ pub struct AuditLog {
     known_tail: Option<Tail>,
     /// When the path was last seen to name `file`.
     checked_at: Instant,
-    /// Reused for every line, so an append does not allocate one.
+    /// Reused for every line and timestamp, so an append does not allocate
+    /// them.
     line: Vec<u8>,
+    ts: Vec<u8>,
     /// Records were written since the last `fsync`.
     unsynced: bool,
 }
@@ -193,6 +195,7 @@ impl AuditLog {
             known_tail: None,
             checked_at: Instant::now(),
             line: Vec::new(),
+            ts: Vec::new(),
             unsynced: false,
         };
         let lock = Lock::shared(&log.file, &log.path)?;
@@ -265,8 +268,8 @@ impl AuditLog {
             .ok_or_else(|| AuditError::SeqExhausted {
                 path: self.path.clone(),
             })?;
-        let ts = entry::now_timestamp().ok_or(AuditError::Clock)?;
-        let entry = Entry::new(record, &ts, seq, &tail.hash);
+        let ts = entry::now_timestamp_into(&mut self.ts).ok_or(AuditError::Clock)?;
+        let entry = Entry::new(record, ts, seq, &tail.hash);
         let hash =
             entry::encode_into(&entry, self.key.as_ref(), &mut self.line).map_err(|source| {
                 AuditError::Encode {

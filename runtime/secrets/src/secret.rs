@@ -1,26 +1,30 @@
 //! [`SecretValue`]: the bytes of one leaf, zeroized on drop, never printed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 /// The plaintext bytes of one leaf of a SOPS file.
 ///
-/// The bytes are wiped when the value is dropped. There is no `Display`, no `Serialize` and no
+/// The bytes are wiped when the value (its last handle, see [`SecretValue::duplicate`]) is
+/// dropped. There is no `Display`, no `Serialize` and no
 /// `Clone`; `Debug` prints only the length. The one way to the bytes is
 /// [`SecretValue::expose_secret`], so every place that releases a secret is easy to find.
-pub struct SecretValue(Zeroizing<Vec<u8>>);
+pub struct SecretValue(Arc<Zeroizing<Vec<u8>>>);
 
 impl SecretValue {
     /// Wraps bytes that are already in a zeroizing buffer.
     pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
-        SecretValue(bytes)
+        SecretValue(Arc::new(bytes))
     }
 
-    /// A second, independently zeroized copy. Deliberately not `Clone`, so
-    /// that every copy of a secret is a visible call.
+    /// A second handle on the same bytes, which are wiped when the last
+    /// handle is dropped. No copy is made: the bytes cannot be changed
+    /// through a handle. Deliberately not `Clone`, so that every new
+    /// holder of a secret is a visible call.
     pub fn duplicate(&self) -> SecretValue {
-        SecretValue(Zeroizing::new(self.0.to_vec()))
+        SecretValue(Arc::clone(&self.0))
     }
 
     /// The plaintext. Call this only where the value leaves the host (into guest memory, into
