@@ -175,9 +175,12 @@ pub enum AuditError {
         log_keyed: bool,
     },
 
-    /// Size-based rotation failed: the current file could not be linked to
-    /// its segment name, or the new file could not be created, written,
-    /// synced or moved into place. Nothing was appended.
+    /// Size-based rotation failed: the full file could not be linked to its
+    /// segment name, or the new file could not be created or moved into
+    /// place. The record that filled the file *was* appended (and synced);
+    /// the log was not rotated, and the next append tries again. The caller
+    /// still fails closed: the log then over-reports (a record for a release
+    /// that did not happen), never under-reports.
     #[error(
         "cannot rotate the audit log {}: {source}; check the directory's permissions and free space",
         path.display()

@@ -116,6 +116,14 @@
 //! it. [`log_files`] lists `<name>.1, <name>.2, ..., <name>`, which
 //! [`verify`] checks as one chain.
 //!
+//! Rotate with this crate (or not at all), not with an external tool:
+//! logrotate's `create` mode renames the log under a writer, which keeps
+//! appending to the renamed file for up to a second (see below), and its
+//! numbering (`.1` the newest) is the reverse of this crate's. Archiving
+//! old segments is fine; removing the newest one while `<name>` is empty
+//! makes the next entry chain to an older segment, which [`verify`] then
+//! reports as a deletion.
+//!
 //! # Concurrency and durability
 //!
 //! An append takes an exclusive `flock` lock (via fs4) on the file, learns
@@ -131,7 +139,8 @@
 //! the locked file: another writer may have rotated it); otherwise the
 //! handle's own last record is the tail, because writers only ever append,
 //! every append changes the length, and a rotation always follows an append
-//! to the file it rotates. A log whose last line is torn or corrupt when read refuses
+//! to the file it rotates. The path is also checked at least once a second,
+//! so a long-lived handle notices a rename by someone else. A log whose last line is torn or corrupt when read refuses
 //! further appends until an operator moves it aside. (An in-place edit that
 //! keeps the file's length is not noticed by a handle that wrote last; it is
 //! what [`verify`] finds.)
@@ -142,7 +151,10 @@
 //! being killed); [`AuditLog::sync`] makes all of them durable in one
 //! `fsync`, as does rotation and dropping the handle (best effort). A handle
 //! that finds the log rotated syncs what it wrote to the old file before it
-//! moves on. See `benches/README.md` for what each costs.
+//! moves on. After a failed `fsync` a handle refuses every further call
+//! (Linux reports a writeback error only once, so a retry could wrongly
+//! succeed); open the log again to go on. See `benches/README.md` for what
+//! each costs.
 //!
 //! # What the chain proves
 //!

@@ -124,6 +124,10 @@ pub struct AuditLog {
     ts: Vec<u8>,
     /// Records were written since the last `fsync`.
     unsynced: bool,
+    /// An `fsync` failed. Linux reports a writeback error once per open
+    /// file and a retry then "succeeds" although the data may be lost, so
+    /// after one failure this handle refuses to append or sync again.
+    sync_failed: bool,
 }
 
 /// Where an appended record landed in the chain.
@@ -197,6 +201,7 @@ impl AuditLog {
             line: Vec::new(),
             ts: Vec::new(),
             unsynced: false,
+            sync_failed: false,
         };
         let lock = Lock::shared(&log.file, &log.path)?;
         let tail = log.read_tail()?;
@@ -257,9 +262,12 @@ impl AuditLog {
     /// appends; see `benches/README.md`.
     ///
     /// # Errors
-    /// As [`AuditLog::append`], except that it never returns
-    /// [`AuditError::Sync`] for this record.
+    /// As [`AuditLog::append`]. [`AuditError::Sync`] comes only from a
+    /// rotation (which syncs the full file) or from syncing what this handle
+    /// wrote to a file another writer rotated away; after any failed sync
+    /// every call fails (see [`AuditLog::sync`]).
     pub fn append_unsynced(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
+        self.refuse_after_failed_sync()?;
         let tail = self.lock_and_learn_tail()?;
         let lock = Lock::held(&self.file, &self.path);
         let seq = tail
@@ -292,44 +300,53 @@ impl AuditLog {
             hash: hash.clone(),
             len,
         });
-        let mut rotated_to = None;
         // Only the file at the path is rotated: if the log was renamed by
-        // something else since this handle last looked, leave it alone.
-        if self.max_size.is_some_and(|max| len >= max)
-            && self
-                .place
-                .names(&self.file)
-                .map_err(|source| AuditError::Read {
-                    path: self.path.clone(),
-                    source,
-                })?
-        {
-            // The file is full: it becomes a segment, durable with this
-            // record, and an empty file takes its place. The old file grew
-            // (by this record) before it was rotated: that is how every
-            // other handle notices (see `lock_and_learn_tail`).
-            self.file.sync_data().map_err(|source| AuditError::Sync {
+        // something else since this handle last looked (or the check itself
+        // fails), leave it alone; the next append tries again.
+        let rotate_now = self.max_size.is_some_and(|max| len >= max)
+            && self.place.names(&self.file).unwrap_or(false);
+        if !rotate_now {
+            lock.release()?;
+            return Ok(Appended {
+                seq,
+                hash,
+                rotated_to: None,
+            });
+        }
+        // The file is full: it becomes a segment, durable with this record,
+        // and an empty file takes its place. The old file grew (by this
+        // record) before it was rotated: that is how every other handle
+        // notices (see `lock_and_learn_tail`). Until the rotation is done,
+        // this handle must not trust its remembered tail either.
+        self.known_tail = None;
+        if let Err(source) = sync_data(&self.file) {
+            self.sync_failed = true;
+            return Err(AuditError::Sync {
                 path: self.path.clone(),
                 source,
-            })?;
-            self.unsynced = false;
-            let (new_file, segment) = rotate::rotate(&self.path, &self.file)?;
-            lock.release()?;
-            self.file = new_file;
-            self.checked_at = Instant::now();
-            self.known_tail = Some(Tail {
-                seq,
-                hash: hash.clone(),
-                len: 0,
             });
-            rotated_to = Some(segment);
-        } else {
-            lock.release()?;
         }
+        self.unsynced = false;
+        let rotated = rotate::rotate(&self.path, &self.file)?;
+        // The empty file is at the path now: switch to it whatever happens
+        // next, or this handle would go on appending to the segment.
+        let released = lock.release();
+        self.file = rotated.file;
+        self.checked_at = Instant::now();
+        self.known_tail = Some(Tail {
+            seq,
+            hash: hash.clone(),
+            len: 0,
+        });
+        released?;
+        rotated.dir_synced.map_err(|source| AuditError::Sync {
+            path: self.path.clone(),
+            source,
+        })?;
         Ok(Appended {
             seq,
             hash,
-            rotated_to,
+            rotated_to: Some(rotated.segment),
         })
     }
 
@@ -339,20 +356,40 @@ impl AuditLog {
     ///
     /// # Errors
     /// [`AuditError::Sync`]: the records are in the file but may not be on
-    /// disk; treat it as a failed append.
+    /// disk; treat it as a failed append. The handle is then unusable:
+    /// Linux reports a writeback error only once, so a later sync could
+    /// wrongly succeed; every later call fails until the log is opened
+    /// again.
     pub fn sync(&mut self) -> Result<(), AuditError> {
         self.sync_file()
     }
 
     fn sync_file(&mut self) -> Result<(), AuditError> {
+        self.refuse_after_failed_sync()?;
         if !self.unsynced {
             return Ok(());
         }
-        self.file.sync_data().map_err(|source| AuditError::Sync {
-            path: self.path.clone(),
-            source,
-        })?;
+        if let Err(source) = sync_data(&self.file) {
+            self.sync_failed = true;
+            return Err(AuditError::Sync {
+                path: self.path.clone(),
+                source,
+            });
+        }
         self.unsynced = false;
+        Ok(())
+    }
+
+    /// The error every call returns once an `fsync` of this handle failed.
+    fn refuse_after_failed_sync(&self) -> Result<(), AuditError> {
+        if self.sync_failed {
+            return Err(AuditError::Sync {
+                path: self.path.clone(),
+                source: io::Error::other(
+                    "an earlier fsync of this log failed, so records written since may be lost; open the log again to go on",
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -538,6 +575,15 @@ impl Drop for AuditLog {
     fn drop(&mut self) {
         let _ = self.sync_file();
     }
+}
+
+/// `fdatasync`: what was written to `file` reaches the disk.
+fn sync_data(file: &File) -> io::Result<()> {
+    #[cfg(test)]
+    if tests::FAIL_FILE_SYNC.with(std::cell::Cell::get) {
+        return Err(io::Error::other("injected fsync failure"));
+    }
+    file.sync_data()
 }
 
 /// The file's length: one `fstat` (std's `metadata` asks `statx` for more).
@@ -729,5 +775,82 @@ fn lock_error(path: &Path, source: io::Error) -> AuditError {
     AuditError::Lock {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::record::{AccessType, Decision, RunContext};
+
+    thread_local! {
+        /// Makes `sync_data` fail on this thread (fault injection for tests).
+        pub(crate) static FAIL_FILE_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    fn record(run: &RunContext) -> Record<'_> {
+        Record::new(run, "db.password", AccessType::Read, Decision::Allow)
+    }
+
+    fn run() -> RunContext {
+        RunContext::new("ops/a", "skill", "ab".repeat(32), "cd".repeat(16))
+    }
+
+    /// The rename happened but making it durable failed: the handle must
+    /// move to the new file anyway, or it would fork the chain by appending
+    /// to the segment.
+    #[test]
+    fn a_rotation_whose_directory_sync_fails_still_moves_the_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let options = || LogOptions::new().max_size(1200);
+        let run = run();
+        let mut a = AuditLog::open_with(&path, options()).unwrap();
+        rotate::tests::FAIL_DIR_SYNC.with(|f| f.set(true));
+        let err = loop {
+            if let Err(e) = a.append(&record(&run)) {
+                break e;
+            }
+        };
+        rotate::tests::FAIL_DIR_SYNC.with(|f| f.set(false));
+        assert!(matches!(err, AuditError::Sync { .. }), "{err:?}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "rotated");
+
+        let mut b = AuditLog::open_with(&path, options()).unwrap();
+        let by_b = b.append(&record(&run)).unwrap();
+        let by_a = a.append(&record(&run)).unwrap();
+        assert_eq!(by_a.seq, by_b.seq + 1);
+        let files = crate::log_files(&path).unwrap();
+        assert_eq!(files.len(), 2);
+        let report = crate::verify(&files).unwrap();
+        assert_eq!(report.head_hash, by_a.hash);
+    }
+
+    /// Linux reports a writeback error once; a retried fsync "succeeds". A
+    /// handle whose fsync failed refuses everything after.
+    #[test]
+    fn a_failed_fsync_poisons_the_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let run = run();
+        let mut log = AuditLog::open(&path).unwrap();
+        log.append_unsynced(&record(&run)).unwrap();
+        FAIL_FILE_SYNC.with(|f| f.set(true));
+        assert!(matches!(log.sync(), Err(AuditError::Sync { .. })));
+        FAIL_FILE_SYNC.with(|f| f.set(false));
+        let again = log.sync().unwrap_err();
+        assert!(again.to_string().contains("an earlier fsync"), "{again}");
+        assert!(matches!(
+            log.append_unsynced(&record(&run)),
+            Err(AuditError::Sync { .. })
+        ));
+        assert!(matches!(
+            log.append(&record(&run)),
+            Err(AuditError::Sync { .. })
+        ));
+        // A new handle starts clean, and the chain is intact.
+        let mut fresh = AuditLog::open(&path).unwrap();
+        assert_eq!(fresh.append(&record(&run)).unwrap().seq, 2);
+        assert_eq!(crate::verify(&[&path]).unwrap().entries, 2);
     }
 }

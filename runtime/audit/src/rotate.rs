@@ -34,10 +34,21 @@ use crate::error::AuditError;
 /// hostile directory from making the append loop forever.
 const MAX_SEGMENT_ATTEMPTS: u64 = 8;
 
-/// Rotates the full log `full`, named `path`: returns the new, empty file
-/// (open for appending, now at `path`) and the segment the full file is now
-/// named. The caller holds the exclusive lock on `full`.
-pub(crate) fn rotate(path: &Path, full: &File) -> Result<(File, PathBuf), AuditError> {
+/// A rotation that happened: the new file is at the path.
+pub(crate) struct Rotated {
+    /// The new, empty file, open for appending.
+    pub(crate) file: File,
+    /// The name the full file has now.
+    pub(crate) segment: PathBuf,
+    /// Whether the directory was synced (the rename made durable). Even if
+    /// not, the rotation happened and the caller must use `file`.
+    pub(crate) dir_synced: io::Result<()>,
+}
+
+/// Rotates the full log `full`, named `path`. The caller holds the exclusive
+/// lock on `full`. An error means the rotation did not happen: `full` is
+/// still at `path`.
+pub(crate) fn rotate(path: &Path, full: &File) -> Result<Rotated, AuditError> {
     let err = |source| AuditError::Rotate {
         path: path.to_path_buf(),
         source,
@@ -65,11 +76,11 @@ pub(crate) fn rotate(path: &Path, full: &File) -> Result<(File, PathBuf), AuditE
         let _ = std::fs::remove_file(&temp);
         return Err(err(e));
     }
-    sync_dir(&dir).map_err(|source| AuditError::Sync {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok((file, segment))
+    Ok(Rotated {
+        file,
+        segment,
+        dir_synced: sync_dir(&dir),
+    })
 }
 
 /// The newest segment (`<name>.<N>` with the highest N) of the log at
@@ -223,6 +234,10 @@ fn link_segment(path: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
 /// Makes the rename durable.
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    if tests::FAIL_DIR_SYNC.with(std::cell::Cell::get) {
+        return Err(io::Error::other("injected directory sync failure"));
+    }
     File::open(listing(dir))?.sync_all()
 }
 
@@ -234,8 +249,13 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    thread_local! {
+        /// Makes `sync_dir` fail on this thread (fault injection for tests).
+        pub(crate) static FAIL_DIR_SYNC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 
     #[test]
     fn segment_numbers() {
