@@ -14,7 +14,8 @@ pub const DENIED: u8 = 3;
 /// A limit stopped the skill (deadline, memory, output, secret calls).
 pub const LIMIT: u8 = 4;
 /// The skill trapped (crashed), or the host stopped it because an audit
-/// record could not be written (fail closed: nothing was released).
+/// record could not be written (fail closed: nothing was released), or the
+/// run's audit records could not be synced to disk (its output was withheld).
 pub const TRAP: u8 = 5;
 
 /// The skill's output contained a credential shape it was not given, and
@@ -29,5 +30,5 @@ Exit codes:
   2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
   3  a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)
   4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls, stack)
-  5  the skill trapped, or an audit record could not be written (nothing was released)
+  5  the skill trapped, an audit record could not be written (nothing was released), or the run's records could not be synced to disk (its output was withheld)
   6  the output contained a credential shape and --on-credential-shape is fail";
