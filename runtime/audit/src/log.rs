@@ -122,12 +122,52 @@ pub struct AuditLog {
     /// them.
     line: Vec<u8>,
     ts: Vec<u8>,
+    /// What still needs an `fsync`, and whether one failed.
+    durability: Durability,
+}
+
+/// The `fsync` state of a handle.
+#[derive(Debug, Default)]
+struct Durability {
     /// Records were written since the last `fsync`.
     unsynced: bool,
     /// An `fsync` failed. Linux reports a writeback error once per open
     /// file and a retry then "succeeds" although the data may be lost, so
     /// after one failure this handle refuses to append or sync again.
-    sync_failed: bool,
+    failed: bool,
+}
+
+impl Durability {
+    /// The error every call returns once an `fsync` of this handle failed.
+    fn refuse_if_failed(&self, path: &Path) -> Result<(), AuditError> {
+        if self.failed {
+            return Err(AuditError::Sync {
+                path: path.to_path_buf(),
+                source: io::Error::other(
+                    "an earlier fsync of this log failed, so records written since may be lost; open the log again to go on",
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Syncs `file` (named `path`) if anything was written since the last
+    /// sync; a failure is remembered for good.
+    fn sync(&mut self, file: &File, path: &Path) -> Result<(), AuditError> {
+        self.refuse_if_failed(path)?;
+        if !self.unsynced {
+            return Ok(());
+        }
+        if let Err(source) = sync_data(file) {
+            self.failed = true;
+            return Err(AuditError::Sync {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        self.unsynced = false;
+        Ok(())
+    }
 }
 
 /// Where an appended record landed in the chain.
@@ -200,8 +240,7 @@ impl AuditLog {
             checked_at: Instant::now(),
             line: Vec::new(),
             ts: Vec::new(),
-            unsynced: false,
-            sync_failed: false,
+            durability: Durability::default(),
         };
         let lock = Lock::shared(&log.file, &log.path)?;
         let tail = log.read_tail()?;
@@ -267,7 +306,7 @@ impl AuditLog {
     /// wrote to a file another writer rotated away; after any failed sync
     /// every call fails (see [`AuditLog::sync`]).
     pub fn append_unsynced(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
-        self.refuse_after_failed_sync()?;
+        self.durability.refuse_if_failed(&self.path)?;
         let tail = self.lock_and_learn_tail()?;
         let lock = Lock::held(&self.file, &self.path);
         let seq = tail
@@ -293,7 +332,7 @@ impl AuditLog {
             });
         }
         write_line(&self.file, &self.path, &self.line, tail.len)?;
-        self.unsynced = true;
+        self.durability.unsynced = true;
         let len = tail.len + self.line.len() as u64;
         self.known_tail = Some(Tail {
             seq,
@@ -319,14 +358,7 @@ impl AuditLog {
         // notices (see `lock_and_learn_tail`). Until the rotation is done,
         // this handle must not trust its remembered tail either.
         self.known_tail = None;
-        if let Err(source) = sync_data(&self.file) {
-            self.sync_failed = true;
-            return Err(AuditError::Sync {
-                path: self.path.clone(),
-                source,
-            });
-        }
-        self.unsynced = false;
+        self.durability.sync(&self.file, &self.path)?;
         let rotated = rotate::rotate(&self.path, &self.file)?;
         // The empty file is at the path now: switch to it whatever happens
         // next, or this handle would go on appending to the segment.
@@ -365,32 +397,7 @@ impl AuditLog {
     }
 
     fn sync_file(&mut self) -> Result<(), AuditError> {
-        self.refuse_after_failed_sync()?;
-        if !self.unsynced {
-            return Ok(());
-        }
-        if let Err(source) = sync_data(&self.file) {
-            self.sync_failed = true;
-            return Err(AuditError::Sync {
-                path: self.path.clone(),
-                source,
-            });
-        }
-        self.unsynced = false;
-        Ok(())
-    }
-
-    /// The error every call returns once an `fsync` of this handle failed.
-    fn refuse_after_failed_sync(&self) -> Result<(), AuditError> {
-        if self.sync_failed {
-            return Err(AuditError::Sync {
-                path: self.path.clone(),
-                source: io::Error::other(
-                    "an earlier fsync of this log failed, so records written since may be lost; open the log again to go on",
-                ),
-            });
-        }
-        Ok(())
+        self.durability.sync(&self.file, &self.path)
     }
 
     /// Takes the exclusive lock on the file the log's name names now and
