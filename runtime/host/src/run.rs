@@ -7,6 +7,7 @@ use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::SecretStore;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
+use zeroize::Zeroizing;
 
 use crate::engine::{Host, LoadedSkill};
 use crate::limits::{EPOCH_TICK, LimitKind, Limits};
@@ -140,7 +141,7 @@ impl Host {
                 stats: RunStats::default(),
                 redactor: Redactor::default(),
                 stop: None,
-                path_buf: String::new(),
+                path_buf: Zeroizing::new(String::new()),
             },
         };
         let mut wasm_store = Store::new(&self.engine, state);

@@ -18,6 +18,7 @@ use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, Ru
 use agentsec_policy::{AgentId, Authorized, Decision, Policy, SecretPath, SkillRef};
 use agentsec_secrets::{SecretStore, StoreError};
 use wasmtime::Result;
+use zeroize::Zeroizing;
 
 use crate::bindings::agentsec::skill::secrets::{Error, Host};
 use crate::limits::LimitKind;
@@ -74,8 +75,9 @@ pub(crate) struct SecretsCtx {
     pub(crate) stats: RunStats,
     pub(crate) redactor: Redactor,
     pub(crate) stop: Option<HostStop>,
-    /// Reused to render a path's canonical form on every call.
-    pub(crate) path_buf: String,
+    /// Reused to render a path's canonical form on every call. Wiped on
+    /// drop: a skill may pass a value it was given as a path.
+    pub(crate) path_buf: Zeroizing<String>,
 }
 
 impl SecretsCtx {
@@ -164,7 +166,7 @@ impl SecretsCtx {
         };
         // The canonical form, as the policy and `list-secrets` name the path
         // (it differs from `raw` only for the bracketed form).
-        let mut canonical = std::mem::take(&mut self.path_buf);
+        let mut canonical = std::mem::take(&mut *self.path_buf);
         canonical.clear();
         let _ = write!(canonical, "{path}");
         let shown = if canonical == raw {
@@ -172,7 +174,7 @@ impl SecretsCtx {
         } else {
             Cow::Owned(self.shown_path(&canonical).into_owned())
         };
-        self.path_buf = canonical;
+        *self.path_buf = canonical;
         let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, &path) {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {

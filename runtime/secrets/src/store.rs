@@ -263,14 +263,6 @@ fn collect_paths(node: &SNode, segments: &mut Vec<String>, found: &mut dyn FnMut
     }
 }
 
-/// A list index: ASCII digits only (as [`crate::SecretTree::lookup`]).
-fn parse_index(segment: &str) -> Option<usize> {
-    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    segment.parse().ok()
-}
-
 impl SecretStore for SopsStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
@@ -278,7 +270,7 @@ impl SecretStore for SopsStore {
         for segment in path.segments() {
             let next = match node {
                 SNode::Map(entries) => entries.iter().find(|(k, _)| k == segment).map(|(_, v)| v),
-                SNode::List(items) => parse_index(segment).and_then(|i| items.get(i)),
+                SNode::List(items) => crate::tree::parse_index(segment).and_then(|i| items.get(i)),
                 SNode::Leaf(_) | SNode::Null => None,
             };
             node = next.ok_or_else(|| StoreError::NotFound {

@@ -168,7 +168,8 @@ pub fn lookup_in<'a, S: AsRef<str>>(node: &'a Node, segments: &[S]) -> Lookup<'a
     }
 }
 
-fn parse_index(seg: &str) -> Option<usize> {
+/// A list index: ASCII digits only (no sign, no spaces), as a path segment.
+pub(crate) fn parse_index(seg: &str) -> Option<usize> {
     if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use agentsec_policy::{AgentId, Decision, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
-use agentsec_secrets::{SecretStore, SopsStore, StoreError};
+use agentsec_secrets::{SecretStore, SopsError, SopsStore, StoreError};
 use common::{decrypt, ids, vectors};
 
 /// Every vector file the mock identity opens, all formats.
@@ -161,5 +161,10 @@ fn a_tampered_file_is_refused_at_open() {
     out[enc[0]] = format!("hello: {}", value(enc[1]));
     out[enc[1]] = format!("number_float: {}", value(enc[0]));
     std::fs::write(&file, out.join("\n") + "\n").expect("writes");
-    assert!(SopsStore::open(&file, &ids(MOCK)).is_err());
+    let err = SopsStore::open(&file, &ids(MOCK)).expect_err("refused at open");
+    assert!(
+        matches!(err, SopsError::ValueDecrypt { ref path, .. } if path == "hello"),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("ENC["), "{err}");
 }
