@@ -230,6 +230,7 @@ impl Host {
                 limit: self.config.max_component_size,
             });
         }
+        check_component_header(name, bytes)?;
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let sha256 = hex::encode(digest);
         let skill_name = SkillName::parse(name).map_err(|e| HostError::Name {
@@ -277,6 +278,28 @@ impl Host {
             from_cache,
             needs: crate::needs::declared_needs(bytes),
         })
+    }
+}
+
+/// Refuses, in one line, bytes that are not a component, before wasmtime's
+/// parser sees them: its error quotes the first bytes of the file, and a file
+/// given by mistake may be a key.
+fn check_component_header(name: &str, bytes: &[u8]) -> Result<(), HostError> {
+    const MAGIC: &[u8; 4] = b"\0asm";
+    // Bytes 4..8: version and layer; layer 1 is a component, 0 a core module.
+    let what = if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        Some("it does not start with the WebAssembly magic bytes")
+    } else if bytes[6..8] == [0, 0] {
+        Some("it is a core WebAssembly module; a skill must be a component (wasm32-wasip2)")
+    } else {
+        None
+    };
+    match what {
+        Some(what) => Err(HostError::NotComponent {
+            path: PathBuf::from(name),
+            what,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -36,6 +36,18 @@ pub enum HostError {
         /// The limit.
         limit: u64,
     },
+    /// The file is not WebAssembly at all, or is a core module rather than a
+    /// component. Says only which: the file's bytes are never echoed (it may
+    /// be a key file given by mistake).
+    #[error(
+        "`{path}` is not a WebAssembly component: {what} (build skills with `cargo build --release --target wasm32-wasip2`)"
+    )]
+    NotComponent {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
     /// The bytes are not a valid WebAssembly component.
     #[error(
         "`{path}` is not a valid WebAssembly component: {reason}\n  hint: build skills with `cargo build --release --target wasm32-wasip2`"
@@ -76,6 +88,10 @@ impl HostError {
             HostError::Link { reason, .. } => HostError::Link {
                 path: path.to_owned(),
                 reason,
+            },
+            HostError::NotComponent { what, .. } => HostError::NotComponent {
+                path: path.to_owned(),
+                what,
             },
             HostError::TooLarge { size, limit, .. } => HostError::TooLarge {
                 path: path.to_owned(),

@@ -69,7 +69,45 @@ pub use bindings::export;
 pub use bindings::Guest as Skill;
 
 /// Why the host did not return a secret; see the variant docs in `wit/`.
-pub use bindings::agentsec::skill::secrets::Error;
+///
+/// Each variant carries the host's explanation, a sentence that never contains
+/// a secret value. `Display` prints it after the variant's WIT name
+/// (`denied: agent ... may not read ...`), so `?` and `{e}` give a readable
+/// line. This is the SDK's own type rather than the generated one, whose
+/// `Display` prints the Rust debug form (`NotFound("...")`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The policy does not grant this agent and skill the path; the text names
+    /// the rule and how to change it.
+    Denied(String),
+    /// No secret at that path (asked only when the policy grants the path).
+    NotFound(String),
+    /// The path is malformed, too long, or names a mapping (the text lists the
+    /// children the caller may read).
+    InvalidPath(String),
+    /// The store could not answer (e.g. it could not be decrypted).
+    Unavailable(String),
+}
+
+impl From<bindings::agentsec::skill::secrets::Error> for Error {
+    fn from(e: bindings::agentsec::skill::secrets::Error) -> Self {
+        use bindings::agentsec::skill::secrets::Error as Wit;
+        match e {
+            Wit::Denied(m) => Error::Denied(m),
+            Wit::NotFound(m) => Error::NotFound(m),
+            Wit::InvalidPath(m) => Error::InvalidPath(m),
+            Wit::Unavailable(m) => Error::Unavailable(m),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind(), self.message())
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// A secret value released by the host.
 ///
@@ -107,7 +145,9 @@ impl fmt::Debug for Secret {
 ///
 /// A policy denial is an ordinary `Err` the skill can handle.
 pub fn get_secret(path: &str) -> Result<Secret, Error> {
-    bindings::agentsec::skill::secrets::get_secret(path).map(|v| Secret(Zeroizing::new(v)))
+    bindings::agentsec::skill::secrets::get_secret(path)
+        .map(|v| Secret(Zeroizing::new(v)))
+        .map_err(Error::from)
 }
 
 /// The secret paths under `prefix` this skill may read (names, never values).
@@ -141,7 +181,7 @@ impl Error {
 /// Lets `?` turn a secrets error into `run`'s `Err(String)`.
 impl From<Error> for String {
     fn from(e: Error) -> String {
-        format!("{}: {}", e.kind(), e.message())
+        e.to_string()
     }
 }
 
@@ -241,5 +281,17 @@ mod tests {
             "denied: rule x"
         );
         assert_eq!(String::from(Error::NotFound("n".into())), "not-found: n");
+    }
+
+    #[test]
+    fn error_displays_as_a_sentence_not_as_debug() {
+        let e = Error::InvalidPath("`a..b` has an empty segment at byte 2".into());
+        assert_eq!(
+            e.to_string(),
+            "invalid-path: `a..b` has an empty segment at byte 2"
+        );
+        assert!(!e.to_string().contains("InvalidPath("));
+        let wit = bindings::agentsec::skill::secrets::Error::Unavailable("store down".into());
+        assert_eq!(Error::from(wit), Error::Unavailable("store down".into()));
     }
 }

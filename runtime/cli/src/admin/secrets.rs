@@ -336,7 +336,14 @@ fn keygen(output: Option<&Path>) -> Result<(), Failure> {
             eprintln!("Public key: {public}");
             stdout(format!("{public}\n").as_bytes())
         }
-        None => stdout(body.as_bytes()),
+        None => {
+            // As age-keygen does: when the key goes to a file or a pipe rather
+            // than a terminal, say on stderr which public key it belongs to.
+            if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                eprintln!("Public key: {public}");
+            }
+            stdout(body.as_bytes())
+        }
     }
 }
 
