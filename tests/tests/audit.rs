@@ -49,13 +49,14 @@ fn path_str(p: &Path) -> &str {
 }
 
 /// An age-encrypted (armored) chain key (64 hex digits) for the demo
-/// recipient, written by the real `age`; `None` if `age` is not installed.
-fn write_key(s: &Scratch) -> Option<PathBuf> {
-    let age = which("age")?;
+/// recipient, written by the real `age` (which `tests/run.sh` installs).
+fn write_key(s: &Scratch) -> PathBuf {
+    let age = which("age").expect("the real `age` is needed: run tests/run.sh");
     let recipient = std::fs::read_to_string(demo_key())
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))?;
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("the demo key names its public key");
     let key = s.path("work/audit-key.age");
     let mut child = Command::new(age)
         .args(["-r", &recipient, "-a", "-o"])
@@ -71,7 +72,7 @@ fn write_key(s: &Scratch) -> Option<PathBuf> {
         .write_all(format!("{}\n", "5a".repeat(32)).as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
-    Some(key)
+    key
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -243,10 +244,7 @@ fn unusable_log_fails_fast_before_the_skill_runs() {
 #[test]
 fn keyed_log_needs_its_key_to_verify_and_to_append() {
     let s = Scratch::new();
-    let Some(key) = write_key(&s) else {
-        eprintln!("skipped: the `age` binary is not installed");
-        return;
-    };
+    let key = write_key(&s);
     let log = s.path("work/keyed.log");
     let keyed = ["--audit-log", path_str(&log), "--audit-key", path_str(&key)];
     let run = Run::from(

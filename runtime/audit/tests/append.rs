@@ -128,9 +128,10 @@ fn unsynced_appends_are_in_the_log_before_the_sync() -> TestResult {
 }
 
 /// An operator (or logrotate's `create` mode) renames the log: a handle
-/// that keeps appending notices within a second and starts the new file.
+/// that keeps appending notices within a second, appends nothing more to the
+/// renamed file and starts a new chain at the path.
 #[test]
-fn a_log_renamed_by_someone_else_is_left_alone() -> TestResult {
+fn a_renamed_log_gets_no_more_appends_and_the_path_starts_a_new_chain() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("audit.jsonl");
     let moved = dir.path().join("audit.jsonl.old");
@@ -199,30 +200,79 @@ fn disk_full_fails_closed() -> TestResult {
     Ok(())
 }
 
-/// The effective uid, from /proc (no unsafe code); `None` if unknown.
+const OPEN_ENV: &str = "AGENTSEC_AUDIT_TEST_OPEN_LOG";
+
+/// Does nothing unless started by `open_as_unprivileged` (then it is the
+/// child): opens the log and appends one record. Exit 0: appended; exit 3:
+/// refused at open (`AuditError::Open`); a failed test otherwise.
+#[test]
+fn child_opener() {
+    let Some(path) = std::env::var_os(OPEN_ENV) else {
+        return;
+    };
+    let run = run("ops/release");
+    match AuditLog::open(&path) {
+        Ok(mut log) => {
+            log.append(&Record::new(&run, "p", AccessType::Read, Decision::Allow))
+                .expect("append after a successful open");
+            std::process::exit(0);
+        }
+        Err(AuditError::Open { .. }) => std::process::exit(3),
+        Err(e) => panic!("unexpected error: {e:?}"),
+    }
+}
+
+/// Runs `child_opener` on `path` as `nobody` (uid 65534) when the test runs
+/// as root (root ignores file modes), from a copy of this test binary that
+/// `nobody` can execute; as the current user otherwise.
 #[cfg(target_os = "linux")]
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
-    uids.split_whitespace().nth(1)?.parse().ok()
+fn open_as_unprivileged(
+    dir: &Path,
+    path: &Path,
+) -> Result<Option<i32>, Box<dyn std::error::Error>> {
+    use std::os::unix::{fs::MetadataExt, process::CommandExt};
+    let exe = dir.join("append-test");
+    if !exe.exists() {
+        std::fs::copy(std::env::current_exe()?, &exe)?;
+    }
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["--exact", "child_opener", "--quiet"])
+        .env(OPEN_ENV, path)
+        .stdout(std::process::Stdio::null());
+    // /proc/self belongs to this process's effective uid.
+    if std::fs::metadata("/proc/self")?.uid() == 0 {
+        // std drops the supplementary groups when root sets a uid.
+        cmd.uid(65534).gid(65534);
+    }
+    Ok(cmd.status()?.code())
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn read_only_file_fails_closed() -> TestResult {
     use std::os::unix::fs::PermissionsExt;
-    if effective_uid().is_none_or(|uid| uid == 0) {
-        eprintln!("skipped: running as root (or uid unknown); root ignores file permissions");
-        return Ok(());
-    }
     let dir = tempfile::tempdir()?;
+    // Only the file's own mode may stop the writer, not the directory's.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
     let path = write_log(&dir.path().join("audit.jsonl"), 2)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))?;
     let before = std::fs::read(&path)?;
-    let err = AuditLog::open(&path).expect_err("a read-only log cannot be opened for appending");
-    assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()));
+    assert_eq!(
+        open_as_unprivileged(dir.path(), &path)?,
+        Some(3),
+        "refused at open"
+    );
     assert_eq!(std::fs::read(&path)?, before);
+
+    // The same writer appends once the file is writable: it was the mode
+    // that refused it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    assert_eq!(
+        open_as_unprivileged(dir.path(), &path)?,
+        Some(0),
+        "appended"
+    );
+    assert_eq!(lines(&path)?.len(), 3);
     Ok(())
 }
 
