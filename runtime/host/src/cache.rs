@@ -189,7 +189,12 @@ impl Cache {
 
     /// Stores the compiled form of `component`, whose source has SHA-256
     /// `digest`, with its tag (atomically: temp file, then rename).
-    pub fn store(&self, engine: &Engine, digest: &[u8; 32], component: &Component) -> std::io::Result<()> {
+    pub fn store(
+        &self,
+        engine: &Engine,
+        digest: &[u8; 32],
+        component: &Component,
+    ) -> std::io::Result<()> {
         let payload = component.serialize().map_err(std::io::Error::other)?;
         let tag = self.tag(engine, digest, &payload).finalize().into_bytes();
         let name = self.file_name(digest);
@@ -207,7 +212,8 @@ impl Cache {
             .and_then(|()| file.sync_all());
         drop(file);
         let renamed = written.and_then(|()| {
-            rustix::fs::renameat(&self.dir, tmp.as_str(), &self.dir, name.as_str()).map_err(Into::into)
+            rustix::fs::renameat(&self.dir, tmp.as_str(), &self.dir, name.as_str())
+                .map_err(Into::into)
         });
         if renamed.is_err() {
             let _ = rustix::fs::unlinkat(&self.dir, tmp.as_str(), rustix::fs::AtFlags::empty());
@@ -318,7 +324,10 @@ fn check_level(fd: &impl AsFd, shown: &Path, uid: u32, is_cache_dir: bool) -> st
         if stat.st_uid != uid {
             return Err(refuse(
                 shown,
-                &format!("is owned by uid {}, not by this user (uid {uid}); refusing the compiled-component cache", stat.st_uid),
+                &format!(
+                    "is owned by uid {}, not by this user (uid {uid}); refusing the compiled-component cache",
+                    stat.st_uid
+                ),
             ));
         }
         if writable_by_others {
@@ -331,7 +340,10 @@ fn check_level(fd: &impl AsFd, shown: &Path, uid: u32, is_cache_dir: bool) -> st
         if stat.st_uid != uid && stat.st_uid != 0 {
             return Err(refuse(
                 shown,
-                &format!("(on the way to the compiled-component cache) is owned by uid {}, neither this user nor root", stat.st_uid),
+                &format!(
+                    "(on the way to the compiled-component cache) is owned by uid {}, neither this user nor root",
+                    stat.st_uid
+                ),
             ));
         }
         if writable_by_others && !sticky {
@@ -393,7 +405,13 @@ fn create_key(dir: &OwnedFd) -> std::io::Result<()> {
         .write_all(&*key)
         .and_then(|()| file.sync_all())
         .and_then(|()| {
-            match rustix::fs::linkat(dir, tmp.as_str(), dir, KEY_FILE, rustix::fs::AtFlags::empty()) {
+            match rustix::fs::linkat(
+                dir,
+                tmp.as_str(),
+                dir,
+                KEY_FILE,
+                rustix::fs::AtFlags::empty(),
+            ) {
                 Ok(()) | Err(Errno::EXIST) => Ok(()),
                 Err(e) => Err(e.into()),
             }

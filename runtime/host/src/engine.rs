@@ -357,10 +357,20 @@ fn check_compile_limits(name: &str, bytes: &[u8], config: &HostConfig) -> Result
         flag,
     };
     if functions > config.max_functions {
-        return Err(over("functions", functions, config.max_functions, "--max-functions"));
+        return Err(over(
+            "functions",
+            functions,
+            config.max_functions,
+            "--max-functions",
+        ));
     }
     if code > config.max_code_size {
-        return Err(over("bytes of code", code, config.max_code_size, "--max-code-size"));
+        return Err(over(
+            "bytes of code",
+            code,
+            config.max_code_size,
+            "--max-code-size",
+        ));
     }
     Ok(())
 }

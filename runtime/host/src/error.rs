@@ -96,8 +96,6 @@ impl HostError {
         )
     }
 
-    }
-
     pub(crate) fn with_path(self, path: &Path) -> HostError {
         match self {
             HostError::Compile { reason, .. } => HostError::Compile {

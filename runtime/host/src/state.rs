@@ -129,7 +129,12 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool> {
-        match grant(&mut self.table_total, current, desired, self.max_table_elements) {
+        match grant(
+            &mut self.table_total,
+            current,
+            desired,
+            self.max_table_elements,
+        ) {
             Some(delta) => {
                 self.last_table_grant = delta;
                 Ok(true)
