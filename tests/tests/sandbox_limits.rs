@@ -212,7 +212,7 @@ fn a_result_that_cannot_be_written_is_a_failure() {
     assert!(!run.stderr.contains("panicked"), "{run:?}");
 
     let mut cmd = s.command(&bin("agentsec"));
-    cmd.args(["policy", "check"])
+    cmd.args(["policy", "check", "--policy"])
         .arg(root().join("tests/testdata/policies/e2e.yaml"));
     let run = into_closed_pipe(cmd);
     assert_ne!(run.code, 0, "{run:?}");

@@ -472,6 +472,13 @@ fn write_result(result: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
+fn max_input_hint(e: &agentsec_policy::bounded::ReadError) -> &'static str {
+    match e {
+        agentsec_policy::bounded::ReadError::TooLarge { .. } => " (raise it with --max-input)",
+        _ => "",
+    }
+}
+
 /// `--input`: inline JSON, `@-` (stdin) or `@FILE` (a regular file), at
 /// most `limit` bytes, checked while reading.
 fn read_input(arg: &str, limit: u64) -> Result<String, Failure> {
@@ -479,9 +486,9 @@ fn read_input(arg: &str, limit: u64) -> Result<String, Failure> {
     let mut bytes = Vec::new();
     match arg.strip_prefix('@') {
         Some("-") => read_stream(std::io::stdin().lock(), limit, &mut bytes)
-            .map_err(|e| config(format!("--input @-: stdin {e} (--max-input)")))?,
+            .map_err(|e| config(format!("--input @-: stdin {e}{}", max_input_hint(&e))))?,
         Some(file) => read_file(file.as_ref(), limit, &mut bytes)
-            .map_err(|e| config(format!("--input @{file}: {e} (--max-input)")))?,
+            .map_err(|e| config(format!("--input @{file}: {e}{}", max_input_hint(&e))))?,
         None if arg.len() as u64 > limit => {
             return Err(config(format!(
                 "--input is {} bytes, larger than the {limit}-byte limit (--max-input)",

@@ -39,8 +39,10 @@ pub const DEFAULT_MAX_INPUT: u64 = 16 << 20;
 /// Functions, summed over every core module of a component, accepted for
 /// compiling. Compile time and memory grow with the number of functions
 /// (300,000 tiny functions took ~9 s and ~1.7 GB); a Rust skill has a few
-/// thousand. 50,000 bounds a compile to about a second and a few hundred MiB
-/// of compiler memory (measured: see the note in `SECURITY.md`).
+/// thousand. Cost is about linear in the count, so 50,000 bounds a compile of
+/// tiny functions to ~1.5 s and ~300 MB of compiler memory (one sixth of the
+/// measurement above); compile memory is bounded by rejecting, before
+/// compiling, what would exceed these counts.
 pub const DEFAULT_MAX_FUNCTIONS: u64 = 50_000;
 
 /// Bytes of function bodies, summed over every core module of a component,
