@@ -49,9 +49,10 @@ impl Policy {
                 for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
                     let p = entry.map_err(|e| io(path, e))?.path();
                     let yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
-                    // Not `is_file()`: a FIFO or directory named *.yaml is refused
-                    // when read, not skipped (a skipped file could hold a deny).
-                    if yaml {
+                    // Subdirectories are skipped (not recursive); anything else
+                    // named *.yaml is read, so a FIFO or device is refused, not
+                    // skipped (a skipped file could hold a deny).
+                    if yaml && !p.is_dir() {
                         found.push(p);
                         if found.len() > MAX_POLICY_FILES {
                             return Err(PolicyError::TooManyFiles {
