@@ -2,6 +2,10 @@
 //! while reading, and a non-regular file where a regular one is meant is
 //! refused at once: `/dev/zero`, a FIFO (which would block forever), a
 //! directory, an oversized file. Through the real `agentsec-run`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test loudly"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

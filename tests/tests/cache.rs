@@ -4,6 +4,10 @@
 //!
 //! These tests run as root (as CI does) and create a second OS user for the
 //! attacker; a test that cannot create one fails rather than passes.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test loudly"
+)]
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};

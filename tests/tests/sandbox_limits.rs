@@ -6,6 +6,10 @@
 //!   compile deadline.
 //! - `wasi:cli/exit` is "no result" (exit 1), not a trap.
 //! - A result that cannot be written to stdout is a failure (exit 7).
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should stop the test loudly"
+)]
 
 use std::io::Read as _;
 use std::path::Path;
