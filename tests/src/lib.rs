@@ -11,6 +11,8 @@
     reason = "test support: a failure should stop the test loudly"
 )]
 
+pub mod components;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

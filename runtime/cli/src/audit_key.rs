@@ -47,16 +47,15 @@ pub fn load(path: &Path, extra_identities: Option<&Path>) -> Result<ChainKey, St
 /// an age file, passphrase-protected, no matching identity, bad key format).
 pub fn load_with(path: &Path, identities: &Identities) -> Result<ChainKey, String> {
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("audit key {shown}: {e}"))?;
     let mut ciphertext = Vec::new();
-    file.take(MAX_KEY_FILE_SIZE + 1)
-        .read_to_end(&mut ciphertext)
-        .map_err(|e| format!("audit key {shown}: {e}"))?;
-    if ciphertext.len() as u64 > MAX_KEY_FILE_SIZE {
-        return Err(format!(
-            "audit key {shown}: larger than {MAX_KEY_FILE_SIZE} bytes, so not an age-encrypted key"
-        ));
-    }
+    agentsec_policy::bounded::read_file(path, MAX_KEY_FILE_SIZE, &mut ciphertext).map_err(|e| {
+        match e {
+            agentsec_policy::bounded::ReadError::TooLarge { .. } => format!(
+                "audit key {shown}: larger than {MAX_KEY_FILE_SIZE} bytes, so not an age-encrypted key"
+            ),
+            other => format!("audit key {shown}: {other}"),
+        }
+    })?;
     decrypt(&ciphertext, identities).map_err(|why| format!("audit key {shown}: {why}"))
 }
 

@@ -2,7 +2,8 @@
 
 /// The skill ran and returned a result (printed on stdout).
 pub const OK: u8 = 0;
-/// The skill ran and returned an error of its own.
+/// The skill ran and returned an error of its own, or called
+/// `wasi:cli/exit` (with any status) instead of returning a result.
 pub const SKILL_ERROR: u8 = 1;
 /// Bad usage or configuration: flags, policy, secrets file (MAC, keys),
 /// audit log, or a component that cannot be loaded. The skill did not run.
@@ -22,13 +23,18 @@ pub const TRAP: u8 = 5;
 /// the run was asked to fail in that case (`--on-credential-shape fail`).
 pub const CREDENTIAL_IN_OUTPUT: u8 = 6;
 
+/// The skill returned a result but it could not be written to stdout (a
+/// closed pipe, a full disk): the caller did not get it.
+pub const OUTPUT_FAILED: u8 = 7;
+
 /// The table printed by `--help` and kept in the README.
 pub const TABLE: &str = "\
 Exit codes:
   0  the skill returned a result (on stdout)
-  1  the skill returned an error
+  1  the skill returned an error, or exited (wasi:cli/exit, any status) without returning a result
   2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
   3  a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)
-  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls, stack)
+  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls, stack), or refused to compile it (--max-functions, --max-code-size, --compile-timeout)
   5  the skill trapped, an audit record could not be written (nothing was released), or the run's records could not be synced to disk (its output was withheld)
-  6  the output contained a credential shape and --on-credential-shape is fail";
+  6  the output contained a credential shape and --on-credential-shape is fail
+  7  the result could not be written to stdout (e.g. a closed pipe); it is lost";

@@ -72,15 +72,10 @@ pub fn load(file: &Path) -> Result<Project, String> {
 
 fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
     let shown = file.display();
-    let size = std::fs::metadata(file)
-        .map_err(|e| format!("{shown}: {e}"))?
-        .len();
-    if size > MAX_PROJECT_FILE_SIZE {
-        return Err(format!(
-            "{shown}: {size} bytes, larger than the {MAX_PROJECT_FILE_SIZE}-byte limit"
-        ));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    agentsec_policy::bounded::read_file(file, MAX_PROJECT_FILE_SIZE, &mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
     let mut project = Project {
         file: file.to_owned(),
         ..Project::default()

@@ -124,6 +124,26 @@ pub struct Args {
     /// [default: `sandbox.max_path_len`, else 1024].
     #[arg(long, value_name = "N")]
     pub max_path_len: Option<usize>,
+
+    /// Largest `--input` accepted (inline, `@FILE` or `@-`), e.g. `1MiB`
+    /// [default: `sandbox.max_input`, else 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_input: Option<usize>,
+
+    /// Most functions (over all core modules) a component may have to be
+    /// compiled [default: `sandbox.max_functions`, else 50000].
+    #[arg(long, value_name = "N")]
+    pub max_functions: Option<u64>,
+
+    /// Most bytes of function bodies (over all core modules) a component may
+    /// have to be compiled, e.g. `4MiB` [default: `sandbox.max_code_size`, else 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_code_size: Option<usize>,
+
+    /// Deadline for compiling a component that is not in the cache, e.g.
+    /// `10s` [default: `sandbox.compile_timeout`, else 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub compile_timeout: Option<Duration>,
 }
 
 fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
@@ -171,6 +191,24 @@ fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
         .or(sandbox.max_path_len.map(count))
         .unwrap_or(limits.max_path_len)
         .min(agentsec_policy::MAX_PATH_LEN);
+    limits.max_input = args
+        .max_input
+        .map(|v| v as u64)
+        .or(sandbox.max_input)
+        .unwrap_or(limits.max_input);
+    limits.max_functions = args
+        .max_functions
+        .or(sandbox.max_functions)
+        .unwrap_or(limits.max_functions);
+    limits.max_code_size = args
+        .max_code_size
+        .map(|v| v as u64)
+        .or(sandbox.max_code_size)
+        .unwrap_or(limits.max_code_size);
+    limits.compile_timeout = args
+        .compile_timeout
+        .or(sandbox.compile_timeout)
+        .unwrap_or(limits.compile_timeout);
     let shapes = args
         .on_credential_shape
         .unwrap_or(match sandbox.on_credential_shape {
@@ -204,7 +242,6 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         .agent
         .parse()
         .map_err(|e| config(format!("--agent: {e}")))?;
-    let input = read_input(&args.input)?;
     let secrets_file = secrets_path(&args, &project)?;
     let policy_paths = if args.policy.is_empty() {
         project.policy.clone()
@@ -225,6 +262,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     // their MAC verifies, the audit log is writable, the component links.
     let policy = Policy::load(&policy_paths).map_err(config)?;
     let (limits, on_credential_shape) = effective_limits(&args, policy.sandbox());
+    let input = read_input(&args.input, limits.max_input)?;
     let mut identities = Identities::from_process_env().map_err(config)?;
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
@@ -244,10 +282,15 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         audit_options = audit_options.max_size(max as u64);
     }
     let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
-    let mut host_config = HostConfig::default();
-    host_config.max_component_size = limits.max_component_size;
-    let host = Host::new(host_config).map_err(config)?;
-    let skill = host.load_file(&args.skill).map_err(config)?;
+    let host = Host::new(HostConfig::default().with_load_limits(&limits)).map_err(config)?;
+    let skill = host.load_file(&args.skill).map_err(|e| {
+        let code = if e.is_limit() {
+            exit::LIMIT
+        } else {
+            exit::CONFIG
+        };
+        Failure(code, e.to_string())
+    })?;
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // A skill's declared needs (`agentsec:needs`) must all be granted
     // before it runs; each refusal is audited and names the rule to add.
@@ -297,6 +340,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         RunEnd::Limit(LimitKind::SecretCalls) => None,
         RunEnd::Limit(kind) => Some(format!("limit: {kind} exceeded")),
         RunEnd::Trap(_) => Some("trap: the skill crashed".to_owned()),
+        RunEnd::Exited(status) => Some(format!(
+            "exit: the skill called wasi:cli/exit (status {status}) instead of returning a result"
+        )),
         RunEnd::CredentialInOutput(kinds) => Some(format!(
             "output refused: credential shapes {}",
             kinds.join(", ")
@@ -316,13 +362,29 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let _ = stderr.write_all(&report.stderr);
     let name = skill.name();
     let code = match report.end {
-        RunEnd::Ok(result) => {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(result.as_bytes());
-            if !result.ends_with('\n') {
-                let _ = stdout.write_all(b"\n");
+        RunEnd::Ok(result) => match write_result(&result) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                let _ = writeln!(
+                    stderr,
+                    "agentsec-run: the result of skill `{name}` could not be written to stdout ({e}); it is lost"
+                );
+                exit::OUTPUT_FAILED
             }
-            exit::OK
+        },
+        RunEnd::Exited(0) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` exited (wasi:cli/exit, status 0) without returning a result; a skill must return from `run`"
+            );
+            exit::SKILL_ERROR
+        }
+        RunEnd::Exited(status) => {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: skill `{name}` exited with failure status {status} (wasi:cli/exit) without returning a result"
+            );
+            exit::SKILL_ERROR
         }
         RunEnd::SkillError(message) if report.stats.denied > 0 => {
             let _ = writeln!(
@@ -399,15 +461,48 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     Ok(code)
 }
 
-fn read_input(arg: &str) -> Result<String, Failure> {
-    let text = match arg.strip_prefix('@') {
-        Some("-") => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| config(format!("--input @-: {e}")))?,
-        Some(file) => {
-            std::fs::read_to_string(file).map_err(|e| config(format!("--input @{file}: {e}")))?
+/// The result and a final newline, flushed: a closed or full stdout is an
+/// error (Rust ignores `SIGPIPE`, so a closed pipe is `EPIPE` here).
+fn write_result(result: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(result.as_bytes())?;
+    if !result.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()
+}
+
+fn max_input_hint(e: &agentsec_policy::bounded::ReadError) -> &'static str {
+    match e {
+        agentsec_policy::bounded::ReadError::TooLarge { .. } => " (raise it with --max-input)",
+        _ => "",
+    }
+}
+
+/// `--input`: inline JSON, `@-` (stdin) or `@FILE` (a regular file), at
+/// most `limit` bytes, checked while reading.
+fn read_input(arg: &str, limit: u64) -> Result<String, Failure> {
+    use agentsec_policy::bounded::{read_file, read_stream};
+    let mut bytes = Vec::new();
+    match arg.strip_prefix('@') {
+        Some("-") => read_stream(std::io::stdin().lock(), limit, &mut bytes)
+            .map_err(|e| config(format!("--input @-: stdin {e}{}", max_input_hint(&e))))?,
+        Some(file) => read_file(file.as_ref(), limit, &mut bytes)
+            .map_err(|e| config(format!("--input @{file}: {e}{}", max_input_hint(&e))))?,
+        None if arg.len() as u64 > limit => {
+            return Err(config(format!(
+                "--input is {} bytes, larger than the {limit}-byte limit (--max-input)",
+                arg.len()
+            )));
         }
-        None => arg.to_owned(),
-    };
+        None => bytes.extend_from_slice(arg.as_bytes()),
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        config(format!(
+            "--input is not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
         return Err(config(format!(
             "--input is not valid JSON ({e}); pass JSON text or @FILE"

@@ -26,6 +26,14 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Refuse component files larger than this.
     pub max_component_size: u64,
+    /// Refuse to compile components with more functions than this
+    /// (see [`limits::DEFAULT_MAX_FUNCTIONS`]).
+    pub max_functions: u64,
+    /// Refuse to compile components with more bytes of function bodies
+    /// than this (see [`limits::DEFAULT_MAX_CODE_SIZE`]).
+    pub max_code_size: u64,
+    /// Give up compiling after this long (see [`limits::DEFAULT_COMPILE_TIMEOUT`]).
+    pub compile_timeout: Duration,
     /// Use wasmtime's pooling instance allocator, sized for this many
     /// concurrent runs; `None` (the default) maps fresh memory per run.
     /// See [`HostConfig::pooling`].
@@ -57,6 +65,9 @@ impl Default for HostConfig {
         HostConfig {
             cache_dir: cache::default_dir(),
             max_component_size: limits::DEFAULT_MAX_COMPONENT_SIZE,
+            max_functions: limits::DEFAULT_MAX_FUNCTIONS,
+            max_code_size: limits::DEFAULT_MAX_CODE_SIZE,
+            compile_timeout: limits::DEFAULT_COMPILE_TIMEOUT,
             pooling: None,
         }
     }
@@ -80,6 +91,16 @@ impl HostConfig {
             concurrent_runs,
             max_memory: limits::DEFAULT_MAX_MEMORY,
         });
+        self
+    }
+
+    /// Takes the load-time limits (component size, compile limits and
+    /// deadline) from a run's [`crate::Limits`].
+    pub fn with_load_limits(mut self, limits: &crate::Limits) -> Self {
+        self.max_component_size = limits.max_component_size;
+        self.max_functions = limits.max_functions;
+        self.max_code_size = limits.max_code_size;
+        self.compile_timeout = limits.compile_timeout;
         self
     }
 
@@ -200,19 +221,23 @@ impl Host {
         })
     }
 
-    /// Reads, compiles (or loads from the cache) and links a component file.
+    /// Reads (a regular file, at most `max_component_size` bytes, checked
+    /// while reading), compiles (or loads from the cache) and links a
+    /// component file.
     pub fn load_file(&self, path: &Path) -> Result<LoadedSkill, HostError> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| HostError::read(path, &e))?
-            .len();
-        if size > self.config.max_component_size {
-            return Err(HostError::TooLarge {
+        let limit = self.config.max_component_size;
+        let mut bytes = Vec::new();
+        agentsec_policy::bounded::read_file(path, limit, &mut bytes).map_err(|e| match e {
+            agentsec_policy::bounded::ReadError::TooLarge { size, limit } => HostError::TooLarge {
                 path: path.to_owned(),
-                size,
-                limit: self.config.max_component_size,
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|e| HostError::read(path, &e))?;
+                size: size.unwrap_or(limit.saturating_add(1)),
+                limit,
+            },
+            other => HostError::Read {
+                path: path.to_owned(),
+                reason: other.to_string(),
+            },
+        })?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -238,21 +263,20 @@ impl Host {
             reason: e.to_string(),
         })?;
         let skill_ref = SkillRef::new(skill_name, SkillDigest::from_bytes(digest));
+        // The compile limits hold for every component, cached or not, so
+        // whether a component is accepted does not depend on the cache.
+        check_compile_limits(name, bytes, &self.config)?;
         let cached = self
             .cache
             .as_ref()
-            .and_then(|c| c.load(&self.engine, &sha256));
+            .and_then(|c| c.load(&self.engine, &digest));
         let from_cache = cached.is_some();
         let component = match cached {
             Some(component) => component,
             None => {
-                let component =
-                    Component::new(&self.engine, bytes).map_err(|e| HostError::Compile {
-                        path: PathBuf::from(name),
-                        reason: format!("{e:#}"),
-                    })?;
+                let component = self.compile(name, bytes)?;
                 if let Some(cache) = &self.cache
-                    && let Err(e) = cache.store(&sha256, &component)
+                    && let Err(e) = cache.store(&self.engine, &digest, &component)
                 {
                     tracing::warn!(error = %e, "could not write the compiled-component cache");
                 }
@@ -301,6 +325,77 @@ fn check_component_header(name: &str, bytes: &[u8]) -> Result<(), HostError> {
         }),
         None => Ok(()),
     }
+}
+
+impl Host {
+    /// Compiles on a thread of its own, waiting at most `compile_timeout`.
+    /// On a timeout the thread is abandoned (it ends when the process does).
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Component, HostError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let engine = self.engine.clone();
+        let owned = bytes.to_vec();
+        std::thread::Builder::new()
+            .name("agentsec-compile".into())
+            .spawn(move || {
+                let _ = tx.send(Component::new(&engine, &owned));
+            })
+            .map_err(|e| HostError::Engine(format!("cannot start the compile thread: {e}")))?;
+        match rx.recv_timeout(self.config.compile_timeout) {
+            Ok(Ok(component)) => Ok(component),
+            Ok(Err(e)) => Err(HostError::Compile {
+                path: PathBuf::from(name),
+                reason: format!("{e:#}"),
+            }),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(HostError::CompileTimeout {
+                path: PathBuf::from(name),
+                limit: self.config.compile_timeout,
+            }),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(HostError::Compile {
+                path: PathBuf::from(name),
+                reason: "the compiler stopped unexpectedly".to_owned(),
+            }),
+        }
+    }
+}
+
+/// Counts functions and bytes of function bodies over every core module of
+/// the component (nested ones included) and refuses what is over the limits,
+/// before anything is compiled. A malformed component is left to the
+/// compiler, which reports it properly.
+fn check_compile_limits(name: &str, bytes: &[u8], config: &HostConfig) -> Result<(), HostError> {
+    use wasmtime::wasmparser::{Parser, Payload};
+    let (mut functions, mut code) = (0u64, 0u64);
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { break };
+        if let Payload::CodeSectionStart { count, size, .. } = payload {
+            functions = functions.saturating_add(u64::from(count));
+            code = code.saturating_add(u64::from(size));
+        }
+    }
+    let over = |what, count, limit, flag| HostError::CompileLimit {
+        path: PathBuf::from(name),
+        what,
+        count,
+        limit,
+        flag,
+    };
+    if functions > config.max_functions {
+        return Err(over(
+            "functions",
+            functions,
+            config.max_functions,
+            "--max-functions",
+        ));
+    }
+    if code > config.max_code_size {
+        return Err(over(
+            "bytes of code",
+            code,
+            config.max_code_size,
+            "--max-code-size",
+        ));
+    }
+    Ok(())
 }
 
 /// Advances the engine's epoch every `tick` until `stop` is set. A run's

@@ -48,6 +48,33 @@ pub enum HostError {
         /// What it is instead.
         what: &'static str,
     },
+    /// The component has more functions or code than may be compiled
+    /// (see [`crate::limits::DEFAULT_MAX_FUNCTIONS`]); it was not compiled.
+    #[error(
+        "skill `{path}` has {count} {what}, over the compile limit of {limit} (raise it with {flag})"
+    )]
+    CompileLimit {
+        /// The file.
+        path: PathBuf,
+        /// What was counted ("functions", "bytes of code").
+        what: &'static str,
+        /// How many the component has.
+        count: u64,
+        /// The limit.
+        limit: u64,
+        /// The flag that raises it.
+        flag: &'static str,
+    },
+    /// Compiling took longer than the compile deadline.
+    #[error(
+        "skill `{path}` did not compile within the {limit:?} compile deadline (raise it with --compile-timeout)"
+    )]
+    CompileTimeout {
+        /// The file.
+        path: PathBuf,
+        /// The deadline.
+        limit: std::time::Duration,
+    },
     /// The bytes are not a valid WebAssembly component.
     #[error(
         "`{path}` is not a valid WebAssembly component: {reason}\n  hint: build skills with `cargo build --release --target wasm32-wasip2`"
@@ -72,11 +99,13 @@ pub enum HostError {
 }
 
 impl HostError {
-    pub(crate) fn read(path: &Path, e: &std::io::Error) -> HostError {
-        HostError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }
+    /// Whether a limit refused the component (compile limits and deadline),
+    /// as opposed to a component or configuration that is wrong.
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            HostError::CompileLimit { .. } | HostError::CompileTimeout { .. }
+        )
     }
 
     pub(crate) fn with_path(self, path: &Path) -> HostError {
@@ -96,6 +125,23 @@ impl HostError {
             HostError::TooLarge { size, limit, .. } => HostError::TooLarge {
                 path: path.to_owned(),
                 size,
+                limit,
+            },
+            HostError::CompileLimit {
+                what,
+                count,
+                limit,
+                flag,
+                ..
+            } => HostError::CompileLimit {
+                path: path.to_owned(),
+                what,
+                count,
+                limit,
+                flag,
+            },
+            HostError::CompileTimeout { limit, .. } => HostError::CompileTimeout {
+                path: path.to_owned(),
                 limit,
             },
             other => other,

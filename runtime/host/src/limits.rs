@@ -12,8 +12,10 @@ use std::time::Duration;
 /// backends later while still stopping a runaway loop promptly.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Linear memory a skill may grow to. 128 MiB is ~100x what the example
-/// skills use and bounds what a memory bomb can take from the host.
+/// Linear memory a run may hold, summed over all of its memories (a
+/// component may define many), and counted from instantiation on. 128 MiB is
+/// ~100x what the example skills use and bounds what a memory bomb can take
+/// from the host.
 pub const DEFAULT_MAX_MEMORY: usize = 128 << 20;
 
 /// Bytes of output per channel (the result, stdout, stderr). Output goes back
@@ -29,8 +31,35 @@ pub const DEFAULT_MAX_SECRET_CALLS: u32 = 1_000;
 /// component costs seconds of CPU and much memory before anything runs.
 pub const DEFAULT_MAX_COMPONENT_SIZE: u64 = 64 << 20;
 
-/// Table elements (function references) a skill may grow a table to. Rust
-/// skills use a few hundred; this bounds host memory for table growth.
+/// Bytes of `--input` (inline or `@FILE`/`@-`). The input is copied into the
+/// skill's memory as one string; 16 MiB is far beyond a JSON request and
+/// bounds what a mistaken `@/dev/zero` or a huge file costs before the run.
+pub const DEFAULT_MAX_INPUT: u64 = 16 << 20;
+
+/// Functions, summed over every core module of a component, accepted for
+/// compiling. Compile time and memory grow with the number of functions
+/// (300,000 tiny functions took ~9 s and ~1.7 GB); a Rust skill has a few
+/// thousand. Cost is about linear in the count, so 50,000 bounds a compile of
+/// tiny functions to ~1.5 s and ~300 MB of compiler memory (one sixth of the
+/// measurement above); compile memory is bounded by rejecting, before
+/// compiling, what would exceed these counts.
+pub const DEFAULT_MAX_FUNCTIONS: u64 = 50_000;
+
+/// Bytes of function bodies, summed over every core module of a component,
+/// accepted for compiling: the other driver of compile cost. Rust skills have
+/// a few hundred KiB; 16 MiB leaves room for big ones.
+pub const DEFAULT_MAX_CODE_SIZE: u64 = 16 << 20;
+
+/// Wall-clock deadline for compiling a component that is not in the cache.
+/// Compilation happens before the run's own deadline starts, and the size
+/// limits above already keep it to about a second; this is the backstop if
+/// they are raised or the machine is slow. When it passes, loading fails (the
+/// compiling thread is abandoned; `agentsec-run` exits, which ends it).
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Table elements (function references) a run may hold, summed over all of
+/// its tables. Rust skills use a few hundred; this bounds host memory for
+/// table growth.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Core instances a component may create. Components from one language
@@ -72,6 +101,14 @@ pub struct Limits {
     pub max_instances: usize,
     /// See [`DEFAULT_MAX_PATH_LEN`].
     pub max_path_len: usize,
+    /// See [`DEFAULT_MAX_INPUT`].
+    pub max_input: u64,
+    /// See [`DEFAULT_MAX_FUNCTIONS`].
+    pub max_functions: u64,
+    /// See [`DEFAULT_MAX_CODE_SIZE`].
+    pub max_code_size: u64,
+    /// See [`DEFAULT_COMPILE_TIMEOUT`].
+    pub compile_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -85,6 +122,10 @@ impl Default for Limits {
             max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_path_len: DEFAULT_MAX_PATH_LEN,
+            max_input: DEFAULT_MAX_INPUT,
+            max_functions: DEFAULT_MAX_FUNCTIONS,
+            max_code_size: DEFAULT_MAX_CODE_SIZE,
+            compile_timeout: DEFAULT_COMPILE_TIMEOUT,
         }
     }
 }

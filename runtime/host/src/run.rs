@@ -7,6 +7,7 @@ use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::SecretStore;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
+use wasmtime_wasi::I32Exit;
 use zeroize::Zeroizing;
 
 use crate::engine::{Host, LoadedSkill};
@@ -69,6 +70,11 @@ pub enum RunEnd {
     Ok(String),
     /// `run` returned `err(message)` (redacted).
     SkillError(String),
+    /// The skill called `wasi:cli/exit` (Rust: `std::process::exit`) with
+    /// this status instead of returning from `run`, so there is no result,
+    /// whatever the status (0 included). WASI p2 carries only success (0) or
+    /// failure (1).
+    Exited(i32),
     /// A limit stopped the skill.
     Limit(LimitKind),
     /// The skill trapped (crashed); the message is redacted.
@@ -191,6 +197,9 @@ impl Host {
                     RunEnd::Limit(LimitKind::Stack)
                 }
                 (None, None) if output_full => RunEnd::Limit(LimitKind::Output),
+                (None, None) if let Some(exit) = error.downcast_ref::<I32Exit>() => {
+                    RunEnd::Exited(exit.0)
+                }
                 (None, None) => RunEnd::Trap(text(clean(describe_trap(&error).as_bytes()))),
             },
         };

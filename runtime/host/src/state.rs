@@ -54,11 +54,24 @@ pub(crate) fn sandbox_wasi(limits: &Limits) -> (WasiCtx, Captured) {
     (builder.build(), Captured { stdout, stderr })
 }
 
-/// Memory, table and instance limits; remembers which one was hit.
+/// Memory, table and instance limits for the whole run; remembers which one
+/// was hit.
+///
+/// `max_memory` and `max_table_elements` bound the run's **total**: wasmtime
+/// asks before creating or growing any memory or table (a new one grows from
+/// 0 to its initial size), and every grant is added to a running total over
+/// all memories (or tables) of all instances of the run. A component with
+/// many memories gets no more than one with a single memory. Totals only go
+/// up: wasm memories and tables never shrink, and a grant whose growth then
+/// fails is taken back (`*_grow_failed`).
 pub(crate) struct Limiter {
     max_memory: usize,
     max_table_elements: usize,
     max_instances: usize,
+    memory_total: usize,
+    table_total: usize,
+    last_memory_grant: usize,
+    last_table_grant: usize,
     pub(crate) hit: Option<LimitKind>,
 }
 
@@ -68,36 +81,75 @@ impl Limiter {
             max_memory: limits.max_memory,
             max_table_elements: limits.max_table_elements,
             max_instances: limits.max_instances,
+            memory_total: 0,
+            table_total: 0,
+            last_memory_grant: 0,
+            last_table_grant: 0,
             hit: None,
         }
     }
 }
 
+/// Adds `desired - current` to `total` if the result stays within `max`.
+fn grant(total: &mut usize, current: usize, desired: usize, max: usize) -> Option<usize> {
+    let delta = desired.saturating_sub(current);
+    let new_total = total.checked_add(delta).filter(|&t| t <= max)?;
+    *total = new_total;
+    Some(delta)
+}
+
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool> {
-        if desired > self.max_memory {
-            self.hit = Some(LimitKind::Memory);
-            return Ok(false);
+        match grant(&mut self.memory_total, current, desired, self.max_memory) {
+            Some(delta) => {
+                self.last_memory_grant = delta;
+                Ok(true)
+            }
+            None => {
+                self.hit = Some(LimitKind::Memory);
+                Ok(false)
+            }
         }
-        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> Result<()> {
+        self.memory_total = self.memory_total.saturating_sub(self.last_memory_grant);
+        self.last_memory_grant = 0;
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool> {
-        if desired > self.max_table_elements {
-            self.hit = Some(LimitKind::TableElements);
-            return Ok(false);
+        match grant(
+            &mut self.table_total,
+            current,
+            desired,
+            self.max_table_elements,
+        ) {
+            Some(delta) => {
+                self.last_table_grant = delta;
+                Ok(true)
+            }
+            None => {
+                self.hit = Some(LimitKind::TableElements);
+                Ok(false)
+            }
         }
-        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> Result<()> {
+        self.table_total = self.table_total.saturating_sub(self.last_table_grant);
+        self.last_table_grant = 0;
+        Ok(())
     }
 
     fn instances(&self) -> usize {

@@ -60,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+pub mod bounded;
 pub mod contain;
 pub mod diff;
 mod error;

@@ -108,6 +108,10 @@ pub(crate) enum SandboxField {
     MaxInstances(u64),
     MaxComponentSize(u64),
     MaxPathLen(u64),
+    MaxInput(u64),
+    MaxFunctions(u64),
+    MaxCodeSize(u64),
+    CompileTimeout(std::time::Duration),
 }
 
 impl SandboxField {
@@ -122,6 +126,10 @@ impl SandboxField {
             SandboxField::MaxInstances(_) => "max_instances",
             SandboxField::MaxComponentSize(_) => "max_component_size",
             SandboxField::MaxPathLen(_) => "max_path_len",
+            SandboxField::MaxInput(_) => "max_input",
+            SandboxField::MaxFunctions(_) => "max_functions",
+            SandboxField::MaxCodeSize(_) => "max_code_size",
+            SandboxField::CompileTimeout(_) => "compile_timeout",
         }
     }
 }
@@ -506,10 +514,21 @@ impl Cx<'_> {
                     parse_size(text("max_component_size")?)
                         .map_err(|e| bad("max_component_size", e))?,
                 ),
-                "max_table_elements" | "max_instances" | "max_path_len" => {
+                "compile_timeout" => SandboxField::CompileTimeout(
+                    parse_duration(text("compile_timeout")?)
+                        .map_err(|e| bad("compile_timeout", e))?,
+                ),
+                "max_input" => SandboxField::MaxInput(
+                    parse_size(text("max_input")?).map_err(|e| bad("max_input", e))?,
+                ),
+                "max_code_size" => SandboxField::MaxCodeSize(
+                    parse_size(text("max_code_size")?).map_err(|e| bad("max_code_size", e))?,
+                ),
+                "max_table_elements" | "max_instances" | "max_path_len" | "max_functions" => {
                     let name = match key {
                         "max_table_elements" => "max_table_elements",
                         "max_instances" => "max_instances",
+                        "max_functions" => "max_functions",
                         _ => "max_path_len",
                     };
                     let n: u64 = text(name)?
@@ -518,6 +537,7 @@ impl Cx<'_> {
                     match name {
                         "max_table_elements" => SandboxField::MaxTableElements(n),
                         "max_instances" => SandboxField::MaxInstances(n),
+                        "max_functions" => SandboxField::MaxFunctions(n),
                         _ => SandboxField::MaxPathLen(n),
                     }
                 }
@@ -539,7 +559,7 @@ impl Cx<'_> {
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "sandbox",
-                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len",
+                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len, max_input, max_functions, max_code_size, compile_timeout",
                         },
                     ));
                 }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,7 +49,10 @@ impl Policy {
                 for entry in std::fs::read_dir(path).map_err(|e| io(path, e))? {
                     let p = entry.map_err(|e| io(path, e))?.path();
                     let yaml = p.extension().is_some_and(|e| e == "yaml" || e == "yml");
-                    if yaml && p.is_file() {
+                    // Subdirectories are skipped (not recursive); anything else
+                    // named *.yaml is read, so a FIFO or device is refused, not
+                    // skipped (a skipped file could hold a deny).
+                    if yaml && !p.is_dir() {
                         found.push(p);
                         if found.len() > MAX_POLICY_FILES {
                             return Err(PolicyError::TooManyFiles {
@@ -126,6 +128,10 @@ impl Policy {
                     SandboxField::MaxInstances(v) => sandbox.max_instances = Some(v),
                     SandboxField::MaxComponentSize(v) => sandbox.max_component_size = Some(v),
                     SandboxField::MaxPathLen(v) => sandbox.max_path_len = Some(v),
+                    SandboxField::MaxInput(v) => sandbox.max_input = Some(v),
+                    SandboxField::MaxFunctions(v) => sandbox.max_functions = Some(v),
+                    SandboxField::MaxCodeSize(v) => sandbox.max_code_size = Some(v),
+                    SandboxField::CompileTimeout(v) => sandbox.compile_timeout = Some(v),
                 }
             }
             for def in parsed.rules {
@@ -194,22 +200,21 @@ fn io(path: &Path, source: std::io::Error) -> PolicyError {
     }
 }
 
-/// Reads at most [`MAX_POLICY_FILE_SIZE`] bytes (the file may grow while we read).
+/// Reads a regular file of at most [`MAX_POLICY_FILE_SIZE`] bytes (checked
+/// while reading: the file may grow, or claim size 0).
 fn read_file(path: &Path) -> Result<String, PolicyError> {
+    use crate::bounded::ReadError;
     let origin = || path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let mut bytes = Vec::new();
-    file.take(MAX_POLICY_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io(path, e))?;
-    if bytes.len() as u64 > MAX_POLICY_FILE_SIZE {
-        let len = std::fs::metadata(path).map_or(bytes.len() as u64, |m| m.len());
-        return Err(PolicyError::TooLarge {
+    crate::bounded::read_file(path, MAX_POLICY_FILE_SIZE, &mut bytes).map_err(|e| match e {
+        ReadError::TooLarge { size, limit } => PolicyError::TooLarge {
             origin: origin(),
-            len,
-            max: MAX_POLICY_FILE_SIZE,
-        });
-    }
+            len: size.unwrap_or(limit.saturating_add(1)),
+            max: limit,
+        },
+        ReadError::Io(source) => io(path, source),
+        other => io(path, std::io::Error::other(other.to_string())),
+    })?;
     String::from_utf8(bytes).map_err(|e| PolicyError::NotUtf8 {
         origin: origin(),
         offset: e.utf8_error().valid_up_to(),

@@ -5,14 +5,18 @@
 //! ```yaml
 //! sandbox:
 //!   timeout: 5s                  # wall-clock deadline
-//!   max_memory: 64MiB            # linear memory
+//!   max_memory: 64MiB            # linear memory, all memories of the run together
 //!   max_output: 256KiB           # each of result, stdout, stderr
 //!   max_secret_calls: 100        # get-secret + list-secrets per run
 //!   on_credential_shape: fail    # or redact (the default)
-//!   max_table_elements: 10000    # table growth
+//!   max_table_elements: 10000    # table elements, all tables of the run together
 //!   max_instances: 20            # core instances per component
 //!   max_component_size: 16MiB    # the component file
 //!   max_path_len: 256            # bytes of a secret path (at most 1 KiB)
+//!   max_input: 1MiB              # bytes of --input
+//!   max_functions: 20000         # functions of a component, to compile it
+//!   max_code_size: 4MiB          # bytes of function bodies, to compile it
+//!   compile_timeout: 10s         # deadline for compiling (cache miss)
 //! ```
 //!
 //! Several policy files may each set different fields; the same field in
@@ -52,6 +56,14 @@ pub struct Sandbox {
     pub max_component_size: Option<u64>,
     /// `max_path_len`, bytes.
     pub max_path_len: Option<u64>,
+    /// `max_input`, bytes.
+    pub max_input: Option<u64>,
+    /// `max_functions`.
+    pub max_functions: Option<u64>,
+    /// `max_code_size`, bytes.
+    pub max_code_size: Option<u64>,
+    /// `compile_timeout`.
+    pub compile_timeout: Option<Duration>,
 }
 
 /// Parses a duration: `2s`, `500ms`, `1m30s` (humantime syntax); zero is refused.

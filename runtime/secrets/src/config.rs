@@ -12,6 +12,10 @@ use crate::sopsfile::{EmitOptions, EncryptConfig};
 /// How many parent directories are searched for `.sops.yaml` (sops: 100).
 const MAX_CONFIG_DEPTH: usize = 100;
 
+/// Bytes of a `.sops.yaml`. Real ones are a few KiB (a handful of creation
+/// rules); 1 MiB bounds what a stray huge file or `/dev/zero` costs.
+pub const MAX_CONFIG_SIZE: u64 = 1 << 20;
+
 /// A loaded `.sops.yaml`.
 #[derive(Debug)]
 pub struct SopsConfig {
@@ -91,7 +95,9 @@ impl SopsConfig {
 
     /// Loads a config file.
     pub fn load(path: &Path) -> Result<SopsConfig, SopsError> {
-        let bytes = std::fs::read(path).map_err(|e| config_error(path, e.to_string()))?;
+        let mut bytes = Vec::new();
+        agentsec_policy::bounded::read_file(path, MAX_CONFIG_SIZE, &mut bytes)
+            .map_err(|e| config_error(path, e.to_string()))?;
         let text =
             std::str::from_utf8(&bytes).map_err(|_| config_error(path, "not UTF-8".to_owned()))?;
         let raw = crate::stores::yaml::parse(text, &path.display().to_string())?;

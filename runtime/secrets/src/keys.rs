@@ -342,17 +342,15 @@ impl Identities {
 }
 
 fn read_limited(path: &Path, name: &str) -> Result<Zeroizing<String>, SopsError> {
-    let err = |reason: String| SopsError::Identity {
-        source_name: name.to_owned(),
-        line: None,
-        reason,
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| err(format!("cannot open {}: {e}", path.display())))?;
     let mut buf = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_SOURCE_SIZE as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    // One byte over the limit is read so that `into_text` reports it.
+    agentsec_policy::bounded::read_file(path, MAX_KEY_SOURCE_SIZE as u64 + 1, &mut buf).map_err(
+        |e| SopsError::Identity {
+            source_name: name.to_owned(),
+            line: None,
+            reason: format!("cannot read {}: {e}", path.display()),
+        },
+    )?;
     into_text(buf, name)
 }
 

@@ -56,7 +56,6 @@ mod store;
 mod stores;
 mod tree;
 
-use std::io::Read;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -167,31 +166,27 @@ pub fn decrypt_file(
 }
 
 pub(crate) fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, SopsError> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            SopsError::FileNotFound {
-                file: name.to_owned(),
-            }
-        } else {
-            SopsError::Read {
-                file: name.to_owned(),
-                source: e,
-            }
-        }
-    })?;
+    use agentsec_policy::bounded::ReadError;
     let mut buf = Zeroizing::new(Vec::new());
-    file.take(MAX_FILE_SIZE as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| SopsError::Read {
-            file: name.to_owned(),
-            source: e,
-        })?;
-    if buf.len() > MAX_FILE_SIZE {
-        return Err(SopsError::FileTooLarge {
-            file: name.to_owned(),
-            limit: MAX_FILE_SIZE,
-        });
-    }
+    agentsec_policy::bounded::read_file(path, MAX_FILE_SIZE as u64, &mut buf).map_err(
+        |e| match e {
+            e if e.is_not_found() => SopsError::FileNotFound {
+                file: name.to_owned(),
+            },
+            ReadError::TooLarge { .. } => SopsError::FileTooLarge {
+                file: name.to_owned(),
+                limit: MAX_FILE_SIZE,
+            },
+            ReadError::Io(source) => SopsError::Read {
+                file: name.to_owned(),
+                source,
+            },
+            other => SopsError::Read {
+                file: name.to_owned(),
+                source: std::io::Error::other(other.to_string()),
+            },
+        },
+    )?;
     Ok(buf)
 }
 

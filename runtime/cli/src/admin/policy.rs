@@ -134,7 +134,11 @@ pub fn run(command: Command) -> ExitCode {
         Err(Fail(code, message)) => {
             eprintln!("agentsec: {message}");
             if format == Format::Json {
-                println!("{}", serde_json::json!({ "ok": false, "error": message }));
+                let json = serde_json::json!({ "ok": false, "error": message });
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stdout(),
+                    format!("{json}\n").as_bytes(),
+                );
             }
             ExitCode::from(code)
         }
@@ -154,7 +158,7 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
             let origin = secrets.as_deref().map(Path::display);
             print(format, render::check_json(&policy, &warnings), || {
                 render::check_human(&policy, &warnings, origin)
-            });
+            })?;
             Ok(0)
         }
         Command::Explain {
@@ -178,7 +182,7 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
                 leaves: known.is_some(),
                 explanation: &explanation,
             };
-            print(format, view.json(), || view.human());
+            print(format, view.json(), || view.human())?;
             Ok(0)
         }
         Command::WhoCan {
@@ -191,7 +195,7 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
             let who = policy.who_can(&path);
             print(format, render::who_can_json(&path, &who), || {
                 render::who_can_human(&path, &who)
-            });
+            })?;
             Ok(0)
         }
         Command::Diff {
@@ -206,17 +210,28 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
             let diff = agentsec_policy::diff(&old, &new, known.as_deref());
             print(format, render::diff_json(&diff, known.is_some()), || {
                 render::diff_human(&diff, known.is_some())
-            });
+            })?;
             Ok(if diff.widens() { POLICY_ERROR } else { 0 })
         }
     }
 }
 
-fn print(format: Format, json: serde_json::Value, human: impl FnOnce() -> String) {
-    match format {
-        Format::Json => println!("{json:#}"),
-        Format::Human => print!("{}", human()),
-    }
+/// Writes the report; a closed or full stdout is an error (usage, exit 2),
+/// not a panic: Rust ignores `SIGPIPE`, so `println!` would panic on `EPIPE`.
+fn print(
+    format: Format,
+    json: serde_json::Value,
+    human: impl FnOnce() -> String,
+) -> Result<(), Fail> {
+    use std::io::Write as _;
+    let text = match format {
+        Format::Json => format!("{json:#}\n"),
+        Format::Human => human(),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Fail(USAGE, format!("could not write the report to stdout: {e}")))
 }
 
 /// The secret paths (names only) of a SOPS file, decrypted with the keys

@@ -16,7 +16,7 @@
 
 mod edit;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -147,9 +147,11 @@ fn format_of(file: &Path, name: Option<&str>) -> Result<Format, Failure> {
 }
 
 fn read(file: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
-    match std::fs::read(file) {
-        Ok(b) => Ok(Zeroizing::new(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail(
+    let mut buf = Zeroizing::new(Vec::new());
+    let limit = agentsec_secrets::MAX_FILE_SIZE as u64;
+    match agentsec_policy::bounded::read_file(file, limit, &mut buf) {
+        Ok(()) => Ok(buf),
+        Err(e) if e.is_not_found() => Err(fail(
             format!(
                 "Error: cannot operate on non-existent file {:?}",
                 std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf())
@@ -256,10 +258,14 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Edit { file } => edit::edit(&file),
         Command::Set { file, path } => {
             let path = ExtractPath::parse(&path).map_err(|e| fail(e.to_string(), 7))?;
-            let mut value = Zeroizing::new(String::new());
-            std::io::stdin()
-                .read_to_string(&mut value)
+            let mut bytes = Zeroizing::new(Vec::new());
+            let limit = agentsec_secrets::MAX_FILE_SIZE as u64;
+            agentsec_policy::bounded::read_stream(std::io::stdin().lock(), limit, &mut bytes)
                 .map_err(|e| fail(format!("could not read the value from stdin: {e}"), 2))?;
+            let value = Zeroizing::new(
+                String::from_utf8(std::mem::take(&mut *bytes))
+                    .map_err(|_| fail("the value on stdin is not UTF-8 text".to_owned(), 2))?,
+            );
             let mut f = open(&file, None, false)?;
             f.set(&path, value.trim_end_matches('\n'))?;
             let out = f.reencrypt(false, emit_options())?;

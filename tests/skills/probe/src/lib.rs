@@ -107,6 +107,10 @@ fn run_op(op: &Value) -> Result<Value, String> {
         panic!("panicking on purpose, value is {}", v.expose());
     }
     // Misbehaviour.
+    if let Some(code) = op.get("exit").and_then(Value::as_i64) {
+        // `wasi:cli/exit` instead of returning a result.
+        std::process::exit(code as i32);
+    }
     if let Some(msg) = s(op, "fail") {
         return Err(msg.to_owned());
     }
