@@ -134,6 +134,13 @@ impl Builder<'_> {
     /// Places the comments that come before the event at `mark`.
     fn place_comments(&mut self, ev: &Event, mark: Marker) {
         let opening = matches!(ev, Event::SequenceStart(..));
+        // At a dedent (the next token closes blocks), yaml.v3 makes the first run of comment
+        // lines at one column right after the last content a foot comment of that content,
+        // i.e. it stays in the innermost block, unless it is at the next token's column (then
+        // it is that token's head comment).
+        let closing = matches!(ev, Event::SequenceEnd | Event::MappingEnd);
+        let mut first = true;
+        let mut foot_col: Option<usize> = None;
         while let Some(c) = self.comments.last() {
             if (c.line, c.col) >= (mark.line(), mark.col()) {
                 break;
@@ -142,6 +149,18 @@ impl Builder<'_> {
             if c.inline && self.place_inline(&c) {
                 continue;
             }
+            if std::mem::take(&mut first) && closing && c.col != mark.col() {
+                foot_col = Some(c.col);
+            }
+            if foot_col == Some(c.col) {
+                match self.stack.last_mut() {
+                    Some(Frame::Map { entries, .. }) => entries.push(RawEntry::comment(c.text)),
+                    Some(Frame::Seq { items, .. }) => items.push(RawNode::Comment(c.text)),
+                    None => self.deferred.push(c.text),
+                }
+                continue;
+            }
+            foot_col = None;
             if self.stack.is_empty() || opening && c.col >= mark.col() {
                 self.deferred.push(c.text);
                 continue;

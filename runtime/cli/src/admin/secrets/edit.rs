@@ -155,9 +155,10 @@ impl Buffer {
     }
 
     fn create_in(base: &Path, name: &str) -> std::io::Result<Buffer> {
-        // tempfile creates the directory 0700.
+        // Created 0700 by mkdir itself (no window with a wider mode).
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(base)?;
         let lock = File::open(dir.path())?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
