@@ -132,7 +132,7 @@ fn yaml_comments_are_placed_as_sops_places_them() {
         let theirs = sops_encrypt(&s, &key, &recipient, &format!("c{i}.yaml"), plain);
         let want = decrypt_with(&mut real_sops(&s, &key), &theirs);
         assert_eq!(want.code, 0, "{what}: {want:?}");
-        let got = decrypt_with(&mut agentsec(&s, &key).arg("secrets"), &theirs);
+        let got = decrypt_with(agentsec(&s, &key).arg("secrets"), &theirs);
         assert_eq!(got.code, 0, "{what}: {got:?}");
         assert_eq!(
             got.stdout, want.stdout,
@@ -149,17 +149,14 @@ fn yaml_comments_are_placed_as_sops_places_them() {
             by_sops.stdout, want.stdout,
             "{what}: sops reads ours differently"
         );
-        let by_us = decrypt_with(&mut agentsec(&s, &key).arg("secrets"), &ours);
+        let by_us = decrypt_with(agentsec(&s, &key).arg("secrets"), &ours);
         assert_eq!(
             by_us.stdout, want.stdout,
             "{what}: round trip through agentsec"
         );
     }
     // The reported case, spelled out: the comment stays between the list and `b`.
-    let out = decrypt_with(
-        &mut agentsec(&s, &key).arg("secrets"),
-        &s.path("work/c0.yaml"),
-    );
+    let out = decrypt_with(agentsec(&s, &key).arg("secrets"), &s.path("work/c0.yaml"));
     let lines: Vec<&str> = out.stdout.lines().collect();
     let list = lines.iter().position(|l| *l == "    list:").unwrap();
     let comment = lines
@@ -551,7 +548,11 @@ fn kill_9_leaves_the_old_or_the_new_file() {
                     (c, None)
                 }
                 _ => {
-                    let r = if n % 2 == 0 { &recipient2 } else { &recipient };
+                    let r = if n.is_multiple_of(2) {
+                        &recipient2
+                    } else {
+                        &recipient
+                    };
                     std::fs::write(s.path("work/.sops.yaml"), rules(r)).unwrap();
                     c.args(["secrets", "updatekeys", "--yes"]).arg(&file);
                     (c, None)
@@ -615,17 +616,12 @@ fn kill_9_leaves_the_old_or_the_new_file() {
     // Killed edits may have left buffers on the tmpfs (their editor ran on): once the editors
     // are done, the next edit wipes them.
     std::thread::sleep(Duration::from_millis(300));
-    let (c, _) = {
-        let mut c = agentsec(&s, &both);
-        c.env("XDG_RUNTIME_DIR", rt.path())
-            .args(["secrets", "edit"])
-            .arg(&file)
-            .env("EDITOR", &ed)
-            .env("NEWVAL", "v-final");
-        (c, ())
-    };
-    let mut c = c;
-    let r = run(&mut c);
+    let r = run(agentsec(&s, &both)
+        .env("XDG_RUNTIME_DIR", rt.path())
+        .args(["secrets", "edit"])
+        .arg(&file)
+        .env("EDITOR", &ed)
+        .env("NEWVAL", "v-final"));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         dir_is_empty(rt.path()),
