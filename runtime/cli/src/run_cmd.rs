@@ -13,7 +13,7 @@ use agentsec_host::{
 };
 use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
-use agentsec_secrets::{Identities, SopsStore};
+use agentsec_secrets::{Identities, KeySources, SopsStore};
 use clap::Parser;
 
 use crate::exit;
@@ -263,7 +263,10 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let policy = Policy::load(&policy_paths).map_err(config)?;
     let (limits, on_credential_shape) = effective_limits(&args, policy.sandbox());
     let input = read_input(&args.input, limits.max_input)?;
-    let mut identities = Identities::from_process_env().map_err(config)?;
+    // A blocking SOPS_AGE_KEY_CMD must not outlive the run's own deadline.
+    let mut key_sources = KeySources::from_process_env();
+    key_sources.cap_key_cmd_timeout(limits.timeout);
+    let mut identities = Identities::discover(&key_sources).map_err(config)?;
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
     }

@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -40,7 +41,23 @@ pub struct KeySources {
     pub xdg_config_home: Option<PathBuf>,
     /// `HOME`, for the default key file when `XDG_CONFIG_HOME` is unset or empty.
     pub home: Option<PathBuf>,
+    /// How long `SOPS_AGE_KEY_CMD` may run: `None` means [`KEY_CMD_TIMEOUT`]. Set from
+    /// `AGENTSEC_KEY_CMD_TIMEOUT` (seconds, e.g. `2` or `0.5`); a caller with its own deadline
+    /// (`agentsec-run --timeout`) lowers it further.
+    pub key_cmd_timeout: Option<Duration>,
 }
+
+/// How long `SOPS_AGE_KEY_CMD` may run before it and every process it started are killed and
+/// the key source counts as failed. A key command normally answers at once (it prints a key
+/// kept in a password manager or a secret service); 30 seconds leaves room for an unlock
+/// prompt on another device or a slow network, while a command that blocks (waiting on a
+/// terminal it does not have, a hung agent) can no longer hold a run forever. Override with
+/// `AGENTSEC_KEY_CMD_TIMEOUT` (seconds).
+pub const KEY_CMD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest `AGENTSEC_KEY_CMD_TIMEOUT` accepted (larger values are clamped to it): one hour,
+/// so that the override cannot reintroduce "no deadline".
+pub const MAX_KEY_CMD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl fmt::Debug for KeySources {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,6 +74,7 @@ impl fmt::Debug for KeySources {
             .field("sops_age_key_cmd", &self.sops_age_key_cmd)
             .field("xdg_config_home", &self.xdg_config_home)
             .field("home", &self.home)
+            .field("key_cmd_timeout", &self.key_cmd_timeout)
             .finish()
     }
 }
@@ -80,7 +98,21 @@ impl KeySources {
                 .map(|v| v.to_string_lossy().into_owned()),
             xdg_config_home: non_empty("XDG_CONFIG_HOME").map(PathBuf::from),
             home: non_empty("HOME").map(PathBuf::from),
+            key_cmd_timeout: non_empty("AGENTSEC_KEY_CMD_TIMEOUT")
+                .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<f64>().ok()))
+                .filter(|secs| secs.is_finite() && *secs > 0.0)
+                .map(|secs| Duration::from_secs_f64(secs.min(MAX_KEY_CMD_TIMEOUT.as_secs_f64()))),
         }
+    }
+
+    /// The deadline `SOPS_AGE_KEY_CMD` runs under.
+    pub fn key_cmd_deadline(&self) -> Duration {
+        self.key_cmd_timeout.unwrap_or(KEY_CMD_TIMEOUT)
+    }
+
+    /// Caps the key command's deadline at `limit` (e.g. the run's own `--timeout`).
+    pub fn cap_key_cmd_timeout(&mut self, limit: Duration) {
+        self.key_cmd_timeout = Some(self.key_cmd_deadline().min(limit));
     }
 
     /// The default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` if `XDG_CONFIG_HOME` is set,
@@ -213,7 +245,7 @@ impl Identities {
             ids.searched.push("SOPS_AGE_KEY_FILE".to_owned());
         }
         if let Some(cmd) = &sources.sops_age_key_cmd {
-            let text = run_key_cmd(cmd)?;
+            let text = run_key_cmd(cmd, sources.key_cmd_deadline())?;
             ids.add_text(&text, "SOPS_AGE_KEY_CMD")?;
         } else {
             ids.searched.push("SOPS_AGE_KEY_CMD".to_owned());
@@ -373,34 +405,106 @@ fn into_text(buf: Zeroizing<Vec<u8>>, name: &str) -> Result<Zeroizing<String>, S
 
 /// Runs `SOPS_AGE_KEY_CMD` with `sh -c`; its standard output is key file text. Standard error
 /// is passed through to ours (it is the command's own diagnostics).
-fn run_key_cmd(cmd: &str) -> Result<Zeroizing<String>, SopsError> {
+///
+/// The command runs in a process group of its own. If it has not exited and closed its output
+/// within `deadline` (or prints more than [`MAX_KEY_SOURCE_SIZE`]), the whole group is killed
+/// with `SIGKILL`, so that a child it forked (`sh -c 'sleep 1000'`, a helper that hangs) does
+/// not outlive the run, and the key source fails. After a successful exit, what is left in the
+/// group is killed too: a leftover holding our pipe would otherwise keep the read open.
+fn run_key_cmd(cmd: &str, deadline: Duration) -> Result<Zeroizing<String>, SopsError> {
+    use std::os::unix::process::CommandExt;
     let err = |reason: String| SopsError::Identity {
         source_name: "SOPS_AGE_KEY_CMD".to_owned(),
         line: None,
         reason,
     };
+    /// How often the shell's exit is checked while waiting.
+    const POLL: Duration = Duration::from_millis(10);
+    let started = Instant::now();
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        .process_group(0)
         .spawn()
         .map_err(|e| err(format!("cannot run `sh -c`: {e}")))?;
-    let mut buf = Zeroizing::new(Vec::new());
-    let read = match child.stdout.take() {
-        Some(out) => out
-            .take(MAX_KEY_SOURCE_SIZE as u64 + 1)
-            .read_to_end(&mut buf),
-        None => Ok(0),
+    let group = child.id();
+    let kill_group = || {
+        if let Some(pid) = i32::try_from(group)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            // The group may already be gone; nothing else to do then.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    };
+    // The output is read on a thread so that the deadline holds even while the command (or a
+    // child holding the pipe) writes nothing.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut buf = Zeroizing::new(Vec::new());
+            let res = out
+                .take(MAX_KEY_SOURCE_SIZE as u64 + 1)
+                .read_to_end(&mut buf);
+            let _ = tx.send((buf, res));
+        });
+    } else {
+        let _ = tx.send((Zeroizing::new(Vec::new()), Ok(0)));
+    }
+    let mut output = None;
+    let mut status = None;
+    let timed_out = loop {
+        if output.is_none() {
+            let left = deadline.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left.min(POLL)) {
+                Ok(got) => output = Some(got),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    output = Some((Zeroizing::new(Vec::new()), Ok(0)));
+                }
+            }
+        } else if status.is_none() {
+            std::thread::sleep(POLL);
+        }
+        if status.is_none() {
+            status = child
+                .try_wait()
+                .map_err(|e| err(format!("waiting for the command failed: {e}")))?;
+        }
+        let too_big = output
+            .as_ref()
+            .is_some_and(|(buf, _)| buf.len() > MAX_KEY_SOURCE_SIZE);
+        if too_big || output.is_some() && status.is_some() {
+            break false;
+        }
+        if started.elapsed() >= deadline {
+            break true;
+        }
+    };
+    kill_group();
+    let status = match status {
+        Some(s) => s,
+        None => child
+            .wait()
+            .map_err(|e| err(format!("waiting for the command failed: {e}")))?,
+    };
+    if timed_out {
+        return Err(err(format!(
+            "the command did not finish within {deadline:?} (KEY_CMD_TIMEOUT; set \
+             AGENTSEC_KEY_CMD_TIMEOUT to change it) and was killed with its child processes"
+        )));
+    }
+    let Some((buf, read)) = output else {
+        return Err(err("its output could not be read".to_owned()));
     };
     if buf.len() > MAX_KEY_SOURCE_SIZE {
-        // Best effort: the output is already too large to use.
-        let _ = child.kill();
+        return Err(err(
+            "its output is larger than the limit for a key source (MAX_KEY_SOURCE_SIZE)".to_owned(),
+        ));
     }
-    let status = child
-        .wait()
-        .map_err(|e| err(format!("waiting for the command failed: {e}")))?;
     read.map_err(|e| err(format!("reading its output failed: {e}")))?;
     if !status.success() {
         return Err(err(format!("the command failed ({status})")));

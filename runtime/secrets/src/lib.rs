@@ -63,7 +63,8 @@ use zeroize::Zeroizing;
 pub use config::{CreationRule, SopsConfig};
 pub use error::SopsError;
 pub use keys::{
-    DataKeyReport, GroupReport, Identities, KeyAttempt, KeySources, UnsupportedIdentity,
+    DataKeyReport, GroupReport, Identities, KEY_CMD_TIMEOUT, KeyAttempt, KeySources,
+    MAX_KEY_CMD_TIMEOUT, UnsupportedIdentity,
 };
 pub use secret::SecretValue;
 pub use sopsfile::{

@@ -90,10 +90,18 @@ impl Out {
                 self.buf.push('\n');
             }
             other => {
-                self.inline(other, 0);
+                let content = self.nested(0);
+                self.inline(other, content);
                 self.buf.push('\n');
             }
         }
+    }
+
+    /// yaml.v3's indentation of a block node nested under a mapping key at column `at` (the
+    /// emitter's `increase_indent` outside a sequence item): the next multiple of the indent,
+    /// so levels stay aligned to it even below a `- ` item (`at` = 6 with indent 4 gives 8).
+    fn nested(&self, at: usize) -> usize {
+        self.indent * ((at + self.indent) / self.indent)
     }
 
     /// A block mapping whose keys are at column `at`.
@@ -119,27 +127,24 @@ impl Out {
         match v {
             PNode::Map(items) if !is_empty_container(v) => {
                 self.buf.push('\n');
-                self.map(items, at + self.indent);
+                self.map(items, self.nested(at));
             }
             PNode::List(items) if !is_empty_container(v) => {
                 self.buf.push('\n');
-                self.list(items, at + self.indent);
+                self.list(items, self.nested(at));
             }
             other => {
                 self.buf.push(' ');
-                self.inline(other, at);
+                self.inline(other, self.nested(at));
                 self.buf.push('\n');
             }
         }
     }
 
-    /// The column of a mapping or sequence nested in a sequence item at column `at`.
+    /// The column of a node nested in a sequence item whose `-` is at column `at`: yaml.v3
+    /// skips just the `- ` indicator, whatever the indent.
     fn item_indent(&self, at: usize) -> usize {
-        if self.indent > 2 {
-            at + self.indent - 2
-        } else {
-            at + self.indent
-        }
+        at + 2
     }
 
     /// A block sequence whose `-` are at column `at`.
@@ -198,7 +203,7 @@ impl Out {
                     self.buf.push_str(tmp.buf.trim_start_matches(' '));
                 }
                 other => {
-                    self.inline(other, at);
+                    self.inline(other, inner);
                     self.buf.push('\n');
                 }
             }
@@ -206,8 +211,8 @@ impl Out {
         self.comments(pending.drain(..), at);
     }
 
-    /// A scalar or empty container after `key: ` or `- ` (`at`: the column of the line's
-    /// key or dash, for literal blocks).
+    /// A scalar or empty container after `key: ` or `- ` (`at`: the column of a literal
+    /// block's content).
     fn inline(&mut self, node: &PNode, at: usize) {
         match node {
             PNode::Map(_) => self.buf.push_str("{}"),
@@ -280,7 +285,7 @@ impl Out {
             _ => self.buf.push('+'),
         }
         self.buf.push('\n');
-        let content = at + self.indent;
+        let content = at;
         let body = s.strip_suffix('\n').unwrap_or(s);
         for line in body.split('\n') {
             if !line.is_empty() {
@@ -495,7 +500,7 @@ mod tests {
             buf: Zeroizing::new(String::new()),
             indent: 4,
         };
-        o.scalar_str(s.as_bytes(), 0, false);
+        o.scalar_str(s.as_bytes(), 4, false);
         o.buf.to_string()
     }
 

@@ -61,12 +61,17 @@ enum Frame {
         anchor: usize,
         start_nodes: usize,
         pos: Pos,
+        /// Comments that follow the entry still open (its value is a container on the stack
+        /// above this frame); they go after that entry once it is complete.
+        after: Vec<String>,
     },
     Seq {
         items: Vec<RawNode>,
         anchor: usize,
         start_nodes: usize,
         pos: Pos,
+        /// As for `Map`: comments after the item that is still open.
+        after: Vec<String>,
     },
 }
 
@@ -129,6 +134,13 @@ impl Builder<'_> {
     /// Places the comments that come before the event at `mark`.
     fn place_comments(&mut self, ev: &Event, mark: Marker) {
         let opening = matches!(ev, Event::SequenceStart(..));
+        // At a dedent (the next token closes blocks), yaml.v3 makes the first run of comment
+        // lines at one column right after the last content a foot comment of that content,
+        // i.e. it stays in the innermost block, unless it is at the next token's column (then
+        // it is that token's head comment).
+        let closing = matches!(ev, Event::SequenceEnd | Event::MappingEnd);
+        let mut first = true;
+        let mut foot_col: Option<usize> = None;
         while let Some(c) = self.comments.last() {
             if (c.line, c.col) >= (mark.line(), mark.col()) {
                 break;
@@ -137,6 +149,18 @@ impl Builder<'_> {
             if c.inline && self.place_inline(&c) {
                 continue;
             }
+            if std::mem::take(&mut first) && closing && c.col != mark.col() {
+                foot_col = Some(c.col);
+            }
+            if foot_col == Some(c.col) {
+                match self.stack.last_mut() {
+                    Some(Frame::Map { entries, .. }) => entries.push(RawEntry::comment(c.text)),
+                    Some(Frame::Seq { items, .. }) => items.push(RawNode::Comment(c.text)),
+                    None => self.deferred.push(c.text),
+                }
+                continue;
+            }
+            foot_col = None;
             if self.stack.is_empty() || opening && c.col >= mark.col() {
                 self.deferred.push(c.text);
                 continue;
@@ -146,8 +170,14 @@ impl Builder<'_> {
                 .iter()
                 .rposition(|f| f.pos().col.unwrap_or(mark.col()) <= c.col)
                 .unwrap_or(0);
+            // A frame below the top has an entry (or item) still open: the containers above
+            // it close before its next entry, so the comment follows the open one.
+            let open_above = idx + 1 < self.stack.len();
             if let Some(frame) = self.stack.get_mut(idx) {
                 match frame {
+                    Frame::Map { after, .. } | Frame::Seq { after, .. } if open_above => {
+                        after.push(c.text)
+                    }
                     Frame::Map { entries, .. } => entries.push(RawEntry::comment(c.text)),
                     Frame::Seq { items, .. } => items.push(RawNode::Comment(c.text)),
                 }
@@ -274,6 +304,7 @@ impl Builder<'_> {
                     anchor,
                     start_nodes,
                     pos,
+                    after: Vec::new(),
                 });
                 self.take_deferred();
                 Ok(())
@@ -287,6 +318,7 @@ impl Builder<'_> {
                     anchor,
                     start_nodes,
                     pos,
+                    after: Vec::new(),
                 });
                 self.take_deferred();
                 Ok(())
@@ -294,18 +326,26 @@ impl Builder<'_> {
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor, start, pos) = match self.stack.pop() {
                     Some(Frame::Seq {
-                        items,
+                        mut items,
                         anchor,
                         start_nodes,
                         pos,
-                    }) => (RawNode::List(items), anchor, start_nodes, pos),
+                        after,
+                    }) => {
+                        items.extend(after.into_iter().map(RawNode::Comment));
+                        (RawNode::List(items), anchor, start_nodes, pos)
+                    }
                     Some(Frame::Map {
-                        entries,
+                        mut entries,
                         anchor,
                         start_nodes,
                         pos,
+                        after,
                         ..
-                    }) => (RawNode::Map(entries), anchor, start_nodes, pos),
+                    }) => {
+                        entries.extend(after.into_iter().map(RawEntry::comment));
+                        (RawNode::Map(entries), anchor, start_nodes, pos)
+                    }
                     None => return Err(self.unsupported(line, "unbalanced YAML events".to_owned())),
                 };
                 if anchor != 0 {
@@ -373,20 +413,25 @@ impl Builder<'_> {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, pos, .. }) => {
+            Some(Frame::Seq {
+                items, pos, after, ..
+            }) => {
                 pos.last = Some((line.unwrap_or(0), items.len()));
                 items.push(node);
+                items.extend(after.drain(..).map(RawNode::Comment));
             }
             Some(Frame::Map {
                 entries,
                 pending,
                 pos,
+                after,
                 ..
             }) => {
                 if let Some((key, key_line)) = pending.take() {
                     pos.last = Some((key_line.unwrap_or(0), entries.len()));
                     entries.push(RawEntry { key, value: node });
                 }
+                entries.extend(after.drain(..).map(RawEntry::comment));
             }
         }
         Ok(())

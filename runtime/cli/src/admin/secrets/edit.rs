@@ -1,14 +1,18 @@
 //! `agentsec secrets edit FILE`: the decrypted plaintext goes to an editor through RAM only,
 //! and is re-encrypted under the same data key when it changed.
 //!
-//! Where the plaintext lives while the editor runs, in order of preference:
-//! 1. a memfd (Linux `memfd_create`): anonymous memory with no path on any file system. It is
-//!    created without close-on-exec, so the editor inherits it and opens it as
-//!    `/proc/self/fd/N` (its own descriptor N).
-//! 2. a 0600 file in a fresh 0700 directory under `/dev/shm`, checked to be a tmpfs; the file
-//!    is overwritten with zeros and both are removed afterwards.
+//! The editor gets a real path (editors that save by writing a new file and renaming it over
+//! the old one, such as `sed -i`, many GUI editors and `code --wait`, need one): a 0600 file,
+//! named like FILE so that the editor picks its syntax, in a fresh 0700 directory on a
+//! RAM-backed file system. The places tried, in order, are `$XDG_RUNTIME_DIR` and `/dev/shm`;
+//! each is used only if `statfs(2)` says it is a tmpfs or ramfs. If none is, the command
+//! refuses: the plaintext never goes to a disk-backed file system. Afterwards every file in
+//! the directory (the editor's backups included) is overwritten with zeros and removed.
 //!
-//! If neither is possible, the command refuses: the plaintext never goes to persistent disk.
+//! The directory is locked (`flock`) while the edit runs. A run that was killed (`kill -9`)
+//! cannot clean up, so each edit first removes the unlocked `agentsec-edit-*` directories of
+//! the same user that a killed run left in those places.
+//!
 //! Editors can still copy the buffer elsewhere (swap, backup and undo files): for vim and
 //! neovim agentsec turns those off on the command line; configure other editors likewise.
 //!
@@ -16,10 +20,11 @@
 //! (sops exits 200 there; "nothing to do" is not a failure for scripts); an editor that exits
 //! non-zero aborts (exit 1) and FILE is untouched; content that does not parse is an error
 //! naming line and column (the exit code of the parse error) and FILE is untouched (sops
-//! re-opens the editor instead); an editor that cannot be started exits 201, as in sops.
+//! re-opens the editor instead); an editor that cannot be started exits 201, as in sops. FILE
+//! is replaced atomically (see `write_atomic`).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,126 +36,170 @@ use super::{Failure, emit_options, fail, open, write_atomic};
 /// sops' exit code when no editor can be run.
 const NO_EDITOR: i32 = 201;
 
-/// Linux `TMPFS_MAGIC` (`statfs(2)`): `/dev/shm` is used only if it is RAM-backed.
-#[cfg(target_os = "linux")]
+/// Linux `TMPFS_MAGIC` (`statfs(2)`).
 const TMPFS_MAGIC: i64 = 0x0102_1994;
+/// Linux `RAMFS_MAGIC` (`statfs(2)`).
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
 
-/// The RAM-only buffer the editor works on.
-enum Buffer {
-    /// A memfd; the editor opens `/proc/self/fd/<fd>`.
-    Memfd(File, i32),
-    /// A file in a private directory on a tmpfs.
-    Shm {
-        file: File,
-        path: PathBuf,
-        // Removed (with the file) on drop.
-        _dir: tempfile::TempDir,
-    },
+/// Prefix of the private directories (`agentsec-edit-XXXXXX`).
+const DIR_PREFIX: &str = "agentsec-edit-";
+
+/// The plaintext file the editor works on, in a private directory on a RAM-backed file system.
+struct Buffer {
+    path: PathBuf,
+    /// Locked for as long as the edit runs; removed (with what is in it) on drop.
+    dir: Option<tempfile::TempDir>,
+    _lock: File,
+}
+
+/// Whether `dir` is on a tmpfs or ramfs.
+fn ram_backed(dir: &Path) -> Result<(), String> {
+    let fs = rustix::fs::statfs(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    #[allow(
+        clippy::useless_conversion,
+        reason = "f_type is i64 on x86_64 and aarch64 but narrower on some targets"
+    )]
+    let f_type = i64::from(fs.f_type);
+    if f_type == TMPFS_MAGIC || f_type == RAMFS_MAGIC {
+        Ok(())
+    } else {
+        Err(format!("{} is not a tmpfs or ramfs", dir.display()))
+    }
+}
+
+/// The places a buffer may go, in order.
+fn candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        let x = PathBuf::from(x);
+        if x.is_absolute() {
+            out.push(x);
+        }
+    }
+    out.push(PathBuf::from("/dev/shm"));
+    out
+}
+
+/// Removes directories of ours that a killed edit left in `base`: `agentsec-edit-*`, owned by
+/// us, and not locked by a running edit. Their files are overwritten with zeros first.
+fn remove_stale(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(DIR_PREFIX));
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
+        if !ours || !meta.is_dir() || meta.uid() != me {
+            continue;
+        }
+        let Ok(dir) = File::open(&path) else { continue };
+        if rustix::fs::flock(&dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+            // A running edit holds it.
+            continue;
+        }
+        wipe_dir(&path);
+        let _ = std::fs::remove_dir_all(&path);
+    }
+}
+
+/// Overwrites every regular file directly in `dir` with zeros (best effort).
+fn wipe_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(entry.path()) {
+            let len = usize::try_from(meta.len()).unwrap_or(0).min(MAX_FILE_SIZE);
+            let _ = f.write_all(&vec![0u8; len]).and_then(|()| f.sync_all());
+        }
+    }
 }
 
 impl Buffer {
-    fn create() -> Result<Buffer, Failure> {
-        match Self::memfd() {
-            Some(b) => Ok(b),
-            None => Self::shm().map_err(|why| {
-                fail(
-                    format!(
-                        "cannot edit: no RAM-only place for the plaintext (no memfd with \
-                         /proc/self/fd, and {why}); refusing to write it to disk"
-                    ),
-                    1,
-                )
-            }),
+    /// A private directory in the first RAM-backed candidate, holding `name`.
+    fn create(name: &str) -> Result<Buffer, Failure> {
+        let mut why = Vec::new();
+        for base in candidates() {
+            if let Err(e) = ram_backed(&base) {
+                why.push(e);
+                continue;
+            }
+            remove_stale(&base);
+            match Self::create_in(&base, name) {
+                Ok(b) => return Ok(b),
+                Err(e) => why.push(format!("{}: {e}", base.display())),
+            }
         }
+        Err(fail(
+            format!(
+                "cannot edit: no RAM-backed place for the plaintext ({}); refusing to write it \
+                 to a disk-backed file system. Set XDG_RUNTIME_DIR to a directory on a tmpfs",
+                why.join("; ")
+            ),
+            1,
+        ))
     }
 
-    #[cfg(target_os = "linux")]
-    fn memfd() -> Option<Buffer> {
-        use std::os::fd::AsRawFd;
-        if !Path::new("/proc/self/fd").is_dir() {
-            return None;
-        }
-        // No MFD_CLOEXEC: the editor must inherit the descriptor.
-        let fd = rustix::fs::memfd_create("agentsec-edit", rustix::fs::MemfdFlags::empty()).ok()?;
-        let file = File::from(fd);
-        let raw = file.as_raw_fd();
-        Some(Buffer::Memfd(file, raw))
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn memfd() -> Option<Buffer> {
-        None
-    }
-
-    #[cfg(target_os = "linux")]
-    fn shm() -> Result<Buffer, String> {
-        let base = Path::new("/dev/shm");
-        let fs = rustix::fs::statfs(base).map_err(|e| format!("/dev/shm: {e}"))?;
-        #[allow(
-            clippy::useless_conversion,
-            reason = "f_type is i64 on x86_64 and aarch64 but narrower on some targets"
-        )]
-        let f_type = i64::from(fs.f_type);
-        if f_type != TMPFS_MAGIC {
-            return Err("/dev/shm is not a tmpfs".to_owned());
-        }
-        // tempfile creates the directory 0700 and the file 0600.
+    fn create_in(base: &Path, name: &str) -> std::io::Result<Buffer> {
+        // Created 0700 by mkdir itself (no window with a wider mode).
         let dir = tempfile::Builder::new()
-            .prefix("agentsec-edit-")
-            .tempdir_in(base)
-            .map_err(|e| format!("/dev/shm: {e}"))?;
-        let path = dir.path().join("plaintext");
+            .prefix(DIR_PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(base)?;
+        let lock = File::open(dir.path())?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        // The editor inherits the lock: if agentsec is killed, the directory stays in use
+        // (and is not removed as stale) for as long as the editor runs.
+        rustix::io::fcntl_setfd(&lock, rustix::io::FdFlags::empty())?;
+        let path = dir.path().join(name);
         let mut opts = std::fs::OpenOptions::new();
-        opts.read(true).write(true).create_new(true);
+        opts.write(true).create_new(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let file = opts.open(&path).map_err(|e| format!("/dev/shm: {e}"))?;
-        Ok(Buffer::Shm {
-            file,
+        opts.open(&path)?;
+        Ok(Buffer {
             path,
-            _dir: dir,
+            dir: Some(dir),
+            _lock: lock,
         })
     }
 
-    #[cfg(not(target_os = "linux"))]
-    fn shm() -> Result<Buffer, String> {
-        Err("no tmpfs known on this system".to_owned())
-    }
-
-    fn file(&self) -> &File {
-        match self {
-            Buffer::Memfd(f, _) | Buffer::Shm { file: f, .. } => f,
-        }
-    }
-
-    /// The name the editor opens.
-    fn editor_path(&self) -> PathBuf {
-        match self {
-            Buffer::Memfd(_, fd) => PathBuf::from(format!("/proc/self/fd/{fd}")),
-            Buffer::Shm { path, .. } => path.clone(),
-        }
-    }
-
     fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut f = self.file();
-        f.set_len(0)?;
-        f.seek(SeekFrom::Start(0))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
         f.write_all(bytes)?;
         f.flush()
     }
 
-    /// The content after editing, bounded by [`MAX_FILE_SIZE`]. Read by path for the tmpfs
-    /// file, since editors may replace it by renaming.
+    /// The content after editing, bounded by [`MAX_FILE_SIZE`]. Read by path, since editors
+    /// may have replaced the file by renaming; it must still be a regular file (not a link).
     fn read(&self) -> Result<Zeroizing<Vec<u8>>, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&self.path)
+            .map_err(|e| e.to_string())?;
+        let meta = f.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err("the edited file is no longer a regular file".to_owned());
+        }
         let mut buf = Zeroizing::new(Vec::new());
-        let reopened;
-        let mut f = match self {
-            Buffer::Memfd(f, _) => f,
-            Buffer::Shm { path, .. } => {
-                reopened = File::open(path).map_err(|e| e.to_string())?;
-                &reopened
-            }
-        };
-        f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         f.take(MAX_FILE_SIZE as u64 + 1)
             .read_to_end(&mut buf)
             .map_err(|e| e.to_string())?;
@@ -163,15 +212,11 @@ impl Buffer {
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        // Best effort wipe: zeros over the tmpfs file's pages, and the memfd's pages released.
-        if let Buffer::Shm { path, .. } = self
-            && let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path)
-            && let Ok(meta) = f.metadata()
-        {
-            let zeros = vec![0u8; usize::try_from(meta.len()).unwrap_or(0).min(MAX_FILE_SIZE)];
-            let _ = f.write_all(&zeros).and_then(|()| f.sync_all());
+        // Best effort wipe: zeros over every file the editor left (backups too), then removal.
+        if let Some(dir) = self.dir.take() {
+            wipe_dir(dir.path());
+            let _ = dir.close();
         }
-        let _ = self.file().set_len(0);
     }
 }
 
@@ -228,11 +273,16 @@ pub(super) fn edit(file: &Path) -> Result<(), Failure> {
     let mut f = open(file, None, false)?;
     let emit = emit_options();
     let before = f.emit(f.format(), emit)?;
-    let buffer = Buffer::create()?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or_else(|| "plaintext".to_owned());
+    let buffer = Buffer::create(&name)?;
     buffer
         .write(&before)
         .map_err(|e| fail(format!("cannot prepare the edit buffer: {e}"), 1))?;
-    let mut cmd = editor_command(&buffer.editor_path())?;
+    let mut cmd = editor_command(&buffer.path)?;
     let status = cmd.status().map_err(|e| {
         fail(
             format!(
