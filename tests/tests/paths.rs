@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 fn recipient() -> String {
     std::fs::read_to_string(demo_key())
-        .unwrap()
+        .expect("test step")
         .lines()
         .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
-        .unwrap()
+        .expect("test step")
 }
 
 /// Encrypts `plain` with the real sops into `work/<name>`.
@@ -26,14 +26,14 @@ fn sops_encrypt(s: &Scratch, name: &str, plain: &str) -> PathBuf {
         .args(["encrypt", "--age", &recipient()])
         .arg(&src)
         .output()
-        .unwrap();
+        .expect("test step");
     assert!(
         out.status.success(),
         "sops encrypt: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::remove_file(&src).unwrap();
-    s.write(&format!("work/{name}"), &String::from_utf8(out.stdout).unwrap())
+    std::fs::remove_file(&src).expect("test step");
+    s.write(&format!("work/{name}"), &String::from_utf8(out.stdout).expect("test step"))
 }
 
 fn with_key(mut cmd: Command) -> Command {
@@ -41,36 +41,36 @@ fn with_key(mut cmd: Command) -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, stdin: &str) -> Run {
+fn exec(mut cmd: Command, stdin: &str) -> Run {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().expect("test step");
     child
         .stdin
         .take()
-        .unwrap()
+        .expect("test step")
         .write_all(stdin.as_bytes())
-        .unwrap();
-    Run::from(child.wait_with_output().unwrap())
+        .expect("test step");
+    Run::from(child.wait_with_output().expect("test step"))
 }
 
 /// `agentsec secrets ARGS...` with the demo key and `stdin`.
 fn agentsec(s: &Scratch, args: &[&str], stdin: &str) -> Run {
     let mut cmd = with_key(s.command(&bin("agentsec")));
     cmd.arg("secrets").args(args);
-    run(cmd, stdin)
+    exec(cmd, stdin)
 }
 
 /// The real `sops ARGS...` with the demo key.
 fn real_sops(s: &Scratch, args: &[&str]) -> Run {
     let mut cmd = with_key(s.command(&sops()));
     cmd.args(args);
-    run(cmd, "")
+    exec(cmd, "")
 }
 
 fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+    path.to_str().expect("test step")
 }
 
 const DB: &str = "\
@@ -129,10 +129,10 @@ fn set_and_unset_accept_the_dotted_and_bracket_forms_and_sops_still_decrypts() {
 fn bad_write_paths_exit_7_like_sops_and_leave_the_file_untouched() {
     let s = Scratch::new();
     let f = sops_encrypt(&s, "db.yaml", DB);
-    let before = std::fs::read(&f).unwrap();
+    let before = std::fs::read(&f).expect("test step");
     let unchanged = |what: &str| {
         assert_eq!(
-            std::fs::read(&f).unwrap(),
+            std::fs::read(&f).expect("test step"),
             before,
             "{what} changed the file"
         );
@@ -247,7 +247,7 @@ fn probe(s: &Scratch, secrets: &Path, policy: &Path, gets: &[&str]) -> (Run, Vec
         &["--input", &format!("@{}", input.display())],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let results = run.json().as_array().unwrap().clone();
+    let results = run.json().as_array().expect("test step").clone();
     (run, results)
 }
 
@@ -295,7 +295,7 @@ fn a_deny_on_a_list_element_holds_for_every_spelling() {
     assert!(
         results[4]["message"]
             .as_str()
-            .unwrap()
+            .expect("test step")
             .contains("leading zero"),
         "{results:?}"
     );
@@ -315,7 +315,7 @@ fn a_deny_on_a_list_element_holds_for_every_spelling() {
     );
     let mut cmd = s.command(&bin("agentsec"));
     cmd.args(["policy", "check"]).arg(&bad);
-    let check = run(cmd, "");
+    let check = exec(cmd, "");
     assert_ne!(check.code, 0, "{check:?}");
     assert!(check.stderr.contains("leading zero"), "{check:?}");
 }
@@ -331,7 +331,7 @@ fn list_elements_after_comments_pair_with_their_own_ciphertext_and_are_redacted(
         "notes.yaml",
         "notes:\n    # first comment\n    - first-N1-value\n    # second comment\n    # third\n    - second-N2-value\n    - third-N3-value\nplain_unencrypted: visible\n",
     );
-    let text = std::fs::read_to_string(&f).unwrap();
+    let text = std::fs::read_to_string(&f).expect("test step");
     assert!(text.contains("#ENC["), "sops encrypted the comments: {text}");
     let pol = policy(&s, &[]);
     let values = ["first-N1-value", "second-N2-value", "third-N3-value"];
@@ -401,7 +401,7 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
 fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     let s = Scratch::new();
     let f = sops_encrypt(&s, "team.yaml", TEAM);
-    let orig = std::fs::read_to_string(&f).unwrap();
+    let orig = std::fs::read_to_string(&f).expect("test step");
 
     // The untouched file: the denies hold, the rest is served.
     let pol = policy(&s, &["prod", "team.prod", "app.keys.0", "solo.0"]);
@@ -422,7 +422,7 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     );
     let (_, r) = probe(&s, &colon, &pol, &[r#"["prod:password"]"#, "team.dev.token"]);
     assert_eq!(kind(&r[0]), "invalid-path", "{r:?}");
-    assert!(r[0]["message"].as_str().unwrap().contains("contains `:`"), "{r:?}");
+    assert!(r[0]["message"].as_str().expect("test step").contains("contains `:`"), "{r:?}");
     assert_eq!(kind(&r[1]), "ok", "the rest of the file is still served: {r:?}");
     // The reverse: a deny on the key with `:` follows the value into `prod.password`.
     let list = probe(&s, &colon, &pol, &[]).0;
@@ -437,7 +437,7 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     let wrapped = edited(&s, "wrapped.yaml", &wrapped);
     let (_, r) = probe(&s, &wrapped, &pol, &["team.1.prod.token", "team.0.dev.token"]);
     assert_eq!(kind(&r[0]), "invalid-path", "{r:?}");
-    assert!(r[0]["message"].as_str().unwrap().contains("mapping inside a list"), "{r:?}");
+    assert!(r[0]["message"].as_str().expect("test step").contains("mapping inside a list"), "{r:?}");
     assert_eq!(kind(&r[1]), "invalid-path", "a mapping in a list is never bound: {r:?}");
 
     // 2b. The whole mapping as the one element of a list.
@@ -468,8 +468,8 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     );
     let (run, r) = probe(&s, &scalar, &pol, &["solo"]);
     assert_eq!(kind(&r[0]), "denied", "{r:?}");
-    assert!(r[0]["message"].as_str().unwrap().contains("solo.0"), "{r:?}");
-    let last = s.audit_records().pop().unwrap();
+    assert!(r[0]["message"].as_str().expect("test step").contains("solo.0"), "{r:?}");
+    let last = s.audit_records().pop().expect("test step");
     assert_eq!((&last["secret_path"], &last["decision"]), (&json!("solo"), &json!("deny")), "{last}");
     assert_no_leak("solo-only-S1", run.stdout.as_bytes(), "stdout");
 
