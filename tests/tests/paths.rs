@@ -33,7 +33,10 @@ fn sops_encrypt(s: &Scratch, name: &str, plain: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_file(&src).expect("test step");
-    s.write(&format!("work/{name}"), &String::from_utf8(out.stdout).expect("test step"))
+    s.write(
+        &format!("work/{name}"),
+        &String::from_utf8(out.stdout).expect("test step"),
+    )
 }
 
 fn with_key(mut cmd: Command) -> Command {
@@ -91,26 +94,47 @@ fn set_and_unset_accept_the_dotted_and_bracket_forms_and_sops_still_decrypts() {
     let s = Scratch::new();
     let f = sops_encrypt(&s, "db.yaml", DB);
     // The dotted form (the bug: it replaced the whole document).
-    let set = agentsec(&s, &["set", p(&f), "databases.postgres.password"], "\"pg-New-3\"\n");
+    let set = agentsec(
+        &s,
+        &["set", p(&f), "databases.postgres.password"],
+        "\"pg-New-3\"\n",
+    );
     assert_eq!(set.code, 0, "{set:?}");
     let out = real_sops(&s, &["decrypt", p(&f)]);
     assert_eq!(out.code, 0, "sops must still decrypt it (MAC): {out:?}");
     assert!(out.stdout.contains("password: pg-New-3"), "{}", out.stdout);
-    assert!(out.stdout.contains("password: redis-Secret-2"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("password: redis-Secret-2"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("- key-one-B2"), "{}", out.stdout);
     // The bracket form and a list index, in both forms.
-    let set = agentsec(&s, &["set", p(&f), r#"["app"]["keys"][1]"#], "\"key-New-C3\"");
+    let set = agentsec(
+        &s,
+        &["set", p(&f), r#"["app"]["keys"][1]"#],
+        "\"key-New-C3\"",
+    );
     assert_eq!(set.code, 0, "{set:?}");
     let set = agentsec(&s, &["set", p(&f), "app.keys.2"], "\"appended-D4\"");
     assert_eq!(set.code, 0, "{set:?}");
-    let x = real_sops(&s, &["decrypt", "--extract", r#"["app"]["keys"][1]"#, p(&f)]);
+    let x = real_sops(
+        &s,
+        &["decrypt", "--extract", r#"["app"]["keys"][1]"#, p(&f)],
+    );
     assert_eq!((x.code, x.stdout.as_str()), (0, "key-New-C3"), "{x:?}");
-    let x = real_sops(&s, &["decrypt", "--extract", r#"["app"]["keys"][2]"#, p(&f)]);
+    let x = real_sops(
+        &s,
+        &["decrypt", "--extract", r#"["app"]["keys"][2]"#, p(&f)],
+    );
     assert_eq!((x.code, x.stdout.as_str()), (0, "appended-D4"), "{x:?}");
     // A missing mapping is created.
     let set = agentsec(&s, &["set", p(&f), "new.child.leaf"], "\"fresh\"");
     assert_eq!(set.code, 0, "{set:?}");
-    let x = real_sops(&s, &["decrypt", "--extract", r#"["new"]["child"]["leaf"]"#, p(&f)]);
+    let x = real_sops(
+        &s,
+        &["decrypt", "--extract", r#"["new"]["child"]["leaf"]"#, p(&f)],
+    );
     assert_eq!((x.code, x.stdout.as_str()), (0, "fresh"), "{x:?}");
     // unset, dotted: exactly that key goes.
     let unset = agentsec(&s, &["unset", p(&f), "databases.redis.password"], "");
@@ -121,7 +145,10 @@ fn set_and_unset_accept_the_dotted_and_bracket_forms_and_sops_still_decrypts() {
     assert!(out.stdout.contains("password: pg-New-3"), "{}", out.stdout);
     let unset = agentsec(&s, &["unset", p(&f), "app.keys.0"], "");
     assert_eq!(unset.code, 0, "{unset:?}");
-    let x = real_sops(&s, &["decrypt", "--extract", r#"["app"]["keys"][0]"#, p(&f)]);
+    let x = real_sops(
+        &s,
+        &["decrypt", "--extract", r#"["app"]["keys"][0]"#, p(&f)],
+    );
     assert_eq!((x.code, x.stdout.as_str()), (0, "key-New-C3"), "{x:?}");
 }
 
@@ -184,7 +211,11 @@ fn bad_write_paths_exit_7_like_sops_and_leave_the_file_untouched() {
     let r = real_sops(&s, &["unset", p(&f), r#"["nope"]"#]);
     assert_eq!(r.code, 1, "sops unset: {r:?}");
     // A value that is not JSON: exit 7 as sops, file untouched.
-    let set = agentsec(&s, &["set", p(&f), "databases.postgres.password"], "not json");
+    let set = agentsec(
+        &s,
+        &["set", p(&f), "databases.postgres.password"],
+        "not json",
+    );
     assert_eq!(set.code, 7, "{set:?}");
     unchanged("a non-JSON value");
 }
@@ -194,7 +225,10 @@ fn extract_takes_both_forms_and_exits_91_on_anything_else() {
     let s = Scratch::new();
     let f = sops_encrypt(&s, "db.yaml", DB);
     for (dotted, bracket) in [
-        ("databases.postgres.password", r#"["databases"]["postgres"]["password"]"#),
+        (
+            "databases.postgres.password",
+            r#"["databases"]["postgres"]["password"]"#,
+        ),
         ("app.keys.1", r#"["app"]["keys"][1]"#),
         ("databases.postgres", r#"["databases"]["postgres"]"#),
     ] {
@@ -206,18 +240,31 @@ fn extract_takes_both_forms_and_exits_91_on_anything_else() {
         assert_eq!((ours.code, &ours.stdout), (0, &theirs.stdout), "{bracket}");
     }
     // Not a path: 91 (sops: 91 for its own syntax errors), nothing printed.
-    for bad in [r#"["app""#, "[app]", r#"["app"]x"#, "app..keys", "app.keys[00]", "a b"] {
+    for bad in [
+        r#"["app""#,
+        "[app]",
+        r#"["app"]x"#,
+        "app..keys",
+        "app.keys[00]",
+        "a b",
+    ] {
         let ours = agentsec(&s, &["decrypt", "--extract", bad, p(&f)], "");
         assert_eq!(ours.code, 91, "{bad:?}: {ours:?}");
         assert_eq!(ours.stdout, "", "{bad:?}");
     }
     for bad in [r#"["app""#, "[app]", r#"["app"]x"#] {
-        assert_eq!(real_sops(&s, &["decrypt", "--extract", bad, p(&f)]).code, 91);
+        assert_eq!(
+            real_sops(&s, &["decrypt", "--extract", bad, p(&f)]).code,
+            91
+        );
     }
     // A dotted path that names nothing is not found (exit 1), never the whole file.
     let abc = agentsec(&s, &["decrypt", "--extract", "abc", p(&f)], "");
     assert_eq!((abc.code, abc.stdout.as_str()), (1, ""), "{abc:?}");
-    assert!(abc.stderr.contains("component ['abc'] not found"), "{abc:?}");
+    assert!(
+        abc.stderr.contains("component ['abc'] not found"),
+        "{abc:?}"
+    );
     // `--extract ''` prints the whole file, as sops does (a read).
     let all = agentsec(&s, &["decrypt", "--extract", "", p(&f)], "");
     let theirs = real_sops(&s, &["decrypt", "--extract", "", p(&f)]);
@@ -226,9 +273,8 @@ fn extract_takes_both_forms_and_exits_91_on_anything_else() {
 
 /// A policy with one broad grant for `ops/a` and the given denials.
 fn policy(s: &Scratch, denied: &[&str]) -> PathBuf {
-    let mut text = String::from(
-        "access_control:\n  secrets:\n    \"*\":\n      allowed_agents: [ops/a]\n",
-    );
+    let mut text =
+        String::from("access_control:\n  secrets:\n    \"*\":\n      allowed_agents: [ops/a]\n");
     for d in denied {
         text.push_str(&format!("    '{d}':\n      denied_agents: [ops/a]\n"));
     }
@@ -332,7 +378,10 @@ fn list_elements_after_comments_pair_with_their_own_ciphertext_and_are_redacted(
         "notes:\n    # first comment\n    - first-N1-value\n    # second comment\n    # third\n    - second-N2-value\n    - third-N3-value\nplain_unencrypted: visible\n",
     );
     let text = std::fs::read_to_string(&f).expect("test step");
-    assert!(text.contains("#ENC["), "sops encrypted the comments: {text}");
+    assert!(
+        text.contains("#ENC["),
+        "sops encrypted the comments: {text}"
+    );
     let pol = policy(&s, &[]);
     let values = ["first-N1-value", "second-N2-value", "third-N3-value"];
     let mut ops = Vec::new();
@@ -382,7 +431,10 @@ solo:
 fn edited(s: &Scratch, name: &str, text: &str) -> PathBuf {
     let f = s.write(&format!("work/{name}"), text);
     let check = real_sops(&s, &["decrypt", p(&f)]);
-    assert_eq!(check.code, 0, "sops refuses the edit {name}: {check:?}\n{text}");
+    assert_eq!(
+        check.code, 0,
+        "sops refuses the edit {name}: {check:?}\n{text}"
+    );
     let ours = agentsec(s, &["decrypt", p(&f)], "");
     assert_eq!(
         (ours.code, &ours.stdout),
@@ -409,10 +461,21 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
         &s,
         &f,
         &pol,
-        &["prod.password", "team.prod.token", "team.dev.token", "app.keys.0", "app.keys.1", "solo.0"],
+        &[
+            "prod.password",
+            "team.prod.token",
+            "team.dev.token",
+            "app.keys.0",
+            "app.keys.1",
+            "solo.0",
+        ],
     );
     let kinds: Vec<&str> = r.iter().map(kind).collect();
-    assert_eq!(kinds, ["denied", "denied", "ok", "denied", "ok", "denied"], "{r:?}");
+    assert_eq!(
+        kinds,
+        ["denied", "denied", "ok", "denied", "ok", "denied"],
+        "{r:?}"
+    );
 
     // 1. `prod: {password: ENC}` -> `"prod:password": ENC` (same AAD `prod:password:`).
     let colon = edited(
@@ -420,10 +483,25 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
         "colon.yaml",
         &replace_once(&orig, "prod:\n    password: ", "\"prod:password\": "),
     );
-    let (_, r) = probe(&s, &colon, &pol, &[r#"["prod:password"]"#, "team.dev.token"]);
+    let (_, r) = probe(
+        &s,
+        &colon,
+        &pol,
+        &[r#"["prod:password"]"#, "team.dev.token"],
+    );
     assert_eq!(kind(&r[0]), "invalid-path", "{r:?}");
-    assert!(r[0]["message"].as_str().expect("test step").contains("contains `:`"), "{r:?}");
-    assert_eq!(kind(&r[1]), "ok", "the rest of the file is still served: {r:?}");
+    assert!(
+        r[0]["message"]
+            .as_str()
+            .expect("test step")
+            .contains("contains `:`"),
+        "{r:?}"
+    );
+    assert_eq!(
+        kind(&r[1]),
+        "ok",
+        "the rest of the file is still served: {r:?}"
+    );
     // The reverse: a deny on the key with `:` follows the value into `prod.password`.
     let list = probe(&s, &colon, &pol, &[]).0;
     assert_eq!(list.code, 0);
@@ -435,14 +513,35 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
         "\n    - prod:\n        token: ",
     );
     let wrapped = edited(&s, "wrapped.yaml", &wrapped);
-    let (_, r) = probe(&s, &wrapped, &pol, &["team.1.prod.token", "team.0.dev.token"]);
+    let (_, r) = probe(
+        &s,
+        &wrapped,
+        &pol,
+        &["team.1.prod.token", "team.0.dev.token"],
+    );
     assert_eq!(kind(&r[0]), "invalid-path", "{r:?}");
-    assert!(r[0]["message"].as_str().expect("test step").contains("mapping inside a list"), "{r:?}");
-    assert_eq!(kind(&r[1]), "invalid-path", "a mapping in a list is never bound: {r:?}");
+    assert!(
+        r[0]["message"]
+            .as_str()
+            .expect("test step")
+            .contains("mapping inside a list"),
+        "{r:?}"
+    );
+    assert_eq!(
+        kind(&r[1]),
+        "invalid-path",
+        "a mapping in a list is never bound: {r:?}"
+    );
 
     // 2b. The whole mapping as the one element of a list.
-    let one = orig.replace("team:\n    dev:\n        token: ", "team:\n    - dev:\n        token: ");
-    let one = one.replace("\n    prod:\n        token: ", "\n      prod:\n        token: ");
+    let one = orig.replace(
+        "team:\n    dev:\n        token: ",
+        "team:\n    - dev:\n        token: ",
+    );
+    let one = one.replace(
+        "\n    prod:\n        token: ",
+        "\n      prod:\n        token: ",
+    );
     let one = edited(&s, "one.yaml", &one);
     let (_, r) = probe(&s, &one, &pol, &["team.0.prod.token"]);
     assert_eq!(kind(&r[0]), "invalid-path", "{r:?}");
@@ -468,17 +567,23 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     );
     let (run, r) = probe(&s, &scalar, &pol, &["solo"]);
     assert_eq!(kind(&r[0]), "denied", "{r:?}");
-    assert!(r[0]["message"].as_str().expect("test step").contains("solo.0"), "{r:?}");
+    assert!(
+        r[0]["message"]
+            .as_str()
+            .expect("test step")
+            .contains("solo.0"),
+        "{r:?}"
+    );
     let last = s.audit_records().pop().expect("test step");
-    assert_eq!((&last["secret_path"], &last["decision"]), (&json!("solo"), &json!("deny")), "{last}");
+    assert_eq!(
+        (&last["secret_path"], &last["decision"]),
+        (&json!("solo"), &json!("deny")),
+        "{last}"
+    );
     assert_no_leak("solo-only-S1", run.stdout.as_bytes(), "stdout");
 
     // 5. A list nested in a list: `app.keys: [[ENC, ENC]]`.
-    let nested = replace_once(
-        &orig,
-        "    keys:\n        - ",
-        "    keys:\n        - - ",
-    );
+    let nested = replace_once(&orig, "    keys:\n        - ", "    keys:\n        - - ");
     let nested = nested.replacen("\n        - ENC", "\n          - ENC", 1);
     let nested = edited(&s, "nested.yaml", &nested);
     let (_, r) = probe(&s, &nested, &pol, &["app.keys.0.1", "app.keys.0.0"]);
@@ -495,7 +600,10 @@ fn values_that_are_not_bound_to_their_path_are_not_listed() {
         "servers:\n    - name_unencrypted: a\n      password: srv-A-pass\n\"odd:key\": odd-value\nfine: fine-value\n",
     );
     let pol = policy(&s, &[]);
-    let input = s.write("work/input.json", &json!({"ops": [{"list": ""}]}).to_string());
+    let input = s.write(
+        "work/input.json",
+        &json!({"ops": [{"list": ""}]}).to_string(),
+    );
     let run = s.run_skill(
         "probe",
         "ops/a",
@@ -505,5 +613,9 @@ fn values_that_are_not_bound_to_their_path_are_not_listed() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     let names = run.json()[0]["names"].clone();
-    assert_eq!(names, json!(["servers.0.name_unencrypted", "fine"]), "{names}");
+    assert_eq!(
+        names,
+        json!(["servers.0.name_unencrypted", "fine"]),
+        "{names}"
+    );
 }

@@ -711,7 +711,13 @@ mod tests {
 
     #[test]
     fn one_spelling_per_list_index() {
-        for bad in ["app.keys.00", "app.keys[000]", "app.keys.007", "app[01]", "00"] {
+        for bad in [
+            "app.keys.00",
+            "app.keys[000]",
+            "app.keys.007",
+            "app[01]",
+            "00",
+        ] {
             assert!(
                 matches!(SecretPath::parse(bad), Err(PathError::LeadingZero { .. })),
                 "{bad}"
@@ -736,7 +742,17 @@ mod tests {
         assert_eq!(from_store.to_string(), r#"["list"]["007"]["x.y"][3]"#);
         assert_eq!(list_index("0"), Some(0));
         assert_eq!(list_index("12"), Some(12));
-        for no in ["", "00", "007", "+1", " 1", "1 ", "-1", "a", "99999999999999999999999"] {
+        for no in [
+            "",
+            "00",
+            "007",
+            "+1",
+            " 1",
+            "1 ",
+            "-1",
+            "a",
+            "99999999999999999999999",
+        ] {
             assert_eq!(list_index(no), None, "{no:?}");
         }
     }

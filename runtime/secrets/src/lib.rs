@@ -67,9 +67,7 @@ pub use keys::{
     DataKeyReport, GroupReport, Identities, KeyAttempt, KeySources, UnsupportedIdentity,
 };
 pub use secret::SecretValue;
-pub use sopsfile::{
-    EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext,
-};
+pub use sopsfile::{EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext};
 pub use store::{SecretStore, SopsStore, StoreError, StoredSecret};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
 

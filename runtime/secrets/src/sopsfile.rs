@@ -183,7 +183,11 @@ impl SopsFile {
                 name,
             )?;
         }
-        let sealed = walker.sealed.take().map(|log| log.items).unwrap_or_default();
+        let sealed = walker
+            .sealed
+            .take()
+            .map(|log| log.items)
+            .unwrap_or_default();
         Ok((
             SopsFile {
                 docs,
@@ -240,9 +244,9 @@ impl SopsFile {
                     .ok_or_else(|| {
                         SopsError::ExtractNotFound(match agentsec_policy::list_index(seg) {
                             Some(i) => format!("component [{i}] accesses out of bounds"),
-                            None => format!(
-                                "component ['{seg}'] is a key, but tree part is a list"
-                            ),
+                            None => {
+                                format!("component ['{seg}'] is a key, but tree part is a list")
+                            }
                         })
                     })?,
                 _ => {

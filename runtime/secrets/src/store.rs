@@ -395,8 +395,7 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
             Node::Leaf(leaf) if leaf.was_encrypted() => {
                 let one = match self.sealed.next() {
                     Some(one)
-                        if one.path == self.path
-                            && one.aad == crate::decrypt::aad(&self.keys) =>
+                        if one.path == self.path && one.aad == crate::decrypt::aad(&self.keys) =>
                     {
                         one
                     }

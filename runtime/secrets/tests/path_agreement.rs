@@ -53,11 +53,14 @@ fn agent() -> AgentId {
 }
 
 fn policy(denied: Option<&str>) -> Policy {
-    let mut text =
-        String::from("access_control:\n  secrets:\n    \"*\":\n      allowed_agents: [test/agent]\n");
+    let mut text = String::from(
+        "access_control:\n  secrets:\n    \"*\":\n      allowed_agents: [test/agent]\n",
+    );
     if let Some(d) = denied {
         let quoted = d.replace('\\', "\\\\").replace('"', "\\\"");
-        text.push_str(&format!("    \"{quoted}\":\n      denied_agents: [test/agent]\n"));
+        text.push_str(&format!(
+            "    \"{quoted}\":\n      denied_agents: [test/agent]\n"
+        ));
     }
     Policy::from_sources(&[("p.yaml", text.as_str())]).expect("policy parses")
 }
@@ -82,8 +85,8 @@ fn world() -> &'static World {
                 .expect("key written");
         }
         let config = EncryptConfig::for_recipients(vec![id.to_public().to_string()]);
-        let enc = encrypt_plaintext(PLAIN.as_bytes(), Format::Yaml, "p.yaml", &config)
-            .expect("encrypts");
+        let enc =
+            encrypt_plaintext(PLAIN.as_bytes(), Format::Yaml, "p.yaml", &config).expect("encrypts");
         let file = dir.path().join("s.yaml");
         std::fs::write(&file, enc).expect("written");
         let mut ids = Identities::new();
@@ -242,7 +245,10 @@ fn padded_keys_and_indices_are_distinct_nodes() {
     let got = |p: &str| get(&w.store, &all, &SecretPath::parse(p).expect(p)).ok();
     assert_eq!(got("app.keys.0").as_deref(), Some(&b"k0-value"[..]));
     assert_eq!(got(r#"app["0"]"#).as_deref(), Some(&b"zero-key-value"[..]));
-    assert_eq!(got(r#"app["00"]"#).as_deref(), Some(&b"padded-key-value"[..]));
+    assert_eq!(
+        got(r#"app["00"]"#).as_deref(),
+        Some(&b"padded-key-value"[..])
+    );
     assert_eq!(got(r#"app["007"]"#).as_deref(), Some(&b"bond-value"[..]));
     // A quoted padded index names a key, never a list element.
     assert_eq!(got(r#"app.keys["00"]"#), None);

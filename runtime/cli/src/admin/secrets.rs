@@ -20,11 +20,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use agentsec_policy::SecretPath;
 use agentsec_secrets::{
     DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
     SopsError, SopsFile, encrypt_plaintext,
 };
-use agentsec_policy::SecretPath;
 use clap::Subcommand;
 use zeroize::Zeroizing;
 
