@@ -132,8 +132,8 @@ fn covers_aad(pattern: &[PatternSegment], keys: &[&str], index: Option<&str>) ->
         for j in (0..=keys.len()).filter(|&j| reach[j]) {
             match seg {
                 PatternSegment::Any => {
-                    for slot in next.iter_mut().skip(j) {
-                        *slot = true;
+                    if let Some(rest) = next.get_mut(j..) {
+                        rest.fill(true);
                     }
                 }
                 PatternSegment::Literal(l) => {
