@@ -360,3 +360,33 @@ impl Policy {
         c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::covers_aad;
+    use crate::path::PathPattern;
+
+    fn covers(pattern: &str, keys: &[&str], index: Option<&str>) -> bool {
+        let p = PathPattern::parse(pattern).expect("pattern");
+        covers_aad(p.segments(), keys, index)
+    }
+
+    #[test]
+    fn a_deny_covers_every_position_with_the_same_aad() {
+        // `"prod:password"` and `prod.password`, both ways.
+        assert!(covers("prod", &["prod:password"], None) || covers("prod", &["prod", "password"], None));
+        assert!(covers(r#"["prod:password"]"#, &["prod", "password"], None));
+        // `team.prod` and `team.1.prod`.
+        assert!(covers("team.1.prod", &["team", "prod", "token"], None));
+        assert!(covers("team.*.prod", &["team", "prod", "token"], None));
+        // `solo.0` and the scalar `solo`; not another element of the same list.
+        assert!(covers("solo.0", &["solo"], None));
+        assert!(covers("keys.0", &["keys"], Some("0")));
+        assert!(!covers("keys.0", &["keys"], Some("1")));
+        assert!(covers("keys.*", &["keys"], Some("1")));
+        // Unrelated paths stay unrelated.
+        assert!(!covers("team.dev", &["team", "prod", "token"], None));
+        assert!(!covers("prod.password.x", &["prod", "password"], None));
+        assert!(!covers("a", &["b"], None));
+    }
+}
