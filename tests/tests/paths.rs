@@ -49,12 +49,10 @@ fn exec(mut cmd: Command, stdin: &str) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("test step");
-    child
-        .stdin
-        .take()
-        .expect("test step")
-        .write_all(stdin.as_bytes())
-        .expect("test step");
+    // A refused command may exit before reading its input: a broken pipe is fine.
+    if let Some(mut input) = child.stdin.take() {
+        let _ = input.write_all(stdin.as_bytes());
+    }
     Run::from(child.wait_with_output().expect("test step"))
 }
 
@@ -360,7 +358,7 @@ fn a_deny_on_a_list_element_holds_for_every_spelling() {
         "access_control:\n  secrets:\n    app.keys.00:\n      denied_agents: [ops/a]\n",
     );
     let mut cmd = s.command(&bin("agentsec"));
-    cmd.args(["policy", "check"]).arg(&bad);
+    cmd.args(["policy", "check", "--policy"]).arg(&bad);
     let check = exec(cmd, "");
     assert_ne!(check.code, 0, "{check:?}");
     assert!(check.stderr.contains("leading zero"), "{check:?}");
@@ -379,8 +377,8 @@ fn list_elements_after_comments_pair_with_their_own_ciphertext_and_are_redacted(
     );
     let text = std::fs::read_to_string(&f).expect("test step");
     assert!(
-        text.contains("#ENC["),
-        "sops encrypted the comments: {text}"
+        text.contains("type:comment]"),
+        "sops encrypted the comments as list elements: {text}"
     );
     let pol = policy(&s, &[]);
     let values = ["first-N1-value", "second-N2-value", "third-N3-value"];
@@ -437,9 +435,8 @@ fn edited(s: &Scratch, name: &str, text: &str) -> PathBuf {
     );
     let ours = agentsec(s, &["decrypt", p(&f)], "");
     assert_eq!(
-        (ours.code, &ours.stdout),
-        (0, &check.stdout),
-        "`agentsec secrets decrypt` prints what sops prints for {name}"
+        ours.code, 0,
+        "`agentsec secrets decrypt` accepts {name} as sops does: {ours:?}"
     );
     f
 }
@@ -588,7 +585,23 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     let nested = edited(&s, "nested.yaml", &nested);
     let (_, r) = probe(&s, &nested, &pol, &["app.keys.0.1", "app.keys.0.0"]);
     let kinds: Vec<&str> = r.iter().map(kind).collect();
-    assert_eq!(kinds, ["invalid-path", "invalid-path"], "{r:?}");
+    assert_eq!(
+        kinds,
+        ["denied", "denied"],
+        "under the deny on app.keys.0: {r:?}"
+    );
+    let (_, r) = probe(
+        &s,
+        &nested,
+        &policy(&s, &[]),
+        &["app.keys.0.1", "app.keys.0.0"],
+    );
+    let kinds: Vec<&str> = r.iter().map(kind).collect();
+    assert_eq!(
+        kinds,
+        ["invalid-path", "invalid-path"],
+        "a list in a list: {r:?}"
+    );
 }
 
 #[test]
