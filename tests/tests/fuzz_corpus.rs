@@ -29,6 +29,30 @@ fn policy_parse(data: &[u8]) {
     }
 }
 
+/// Same body as fuzz/fuzz_targets/secret_path.rs: what parses has one canonical form that
+/// parses back to the same path, within the length limit, with one spelling per index.
+fn secret_path(data: &[u8]) {
+    use agentsec_policy::{MAX_PATH_LEN, PathPattern, SecretPath, list_index};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for parsed in [SecretPath::parse(text), SecretPath::parse_prefix(text)] {
+        if let Ok(path) = parsed {
+            let canonical = path.to_string();
+            assert!(canonical.len() <= MAX_PATH_LEN);
+            assert_eq!(SecretPath::parse_prefix(&canonical).as_ref(), Ok(&path));
+            for seg in path.segments() {
+                if let Some(i) = list_index(seg) {
+                    assert_eq!(i.to_string(), seg, "one spelling per index");
+                }
+            }
+        }
+    }
+    if let Ok(pattern) = PathPattern::parse(text) {
+        assert_eq!(PathPattern::parse(&pattern.to_string()), Ok(pattern));
+    }
+}
+
 fn replay(target: &str, f: fn(&[u8])) {
     let dir = root().join("fuzz/corpus").join(target);
     let mut n = 0;
@@ -49,6 +73,11 @@ fn run_one(path: &Path, data: &[u8], f: fn(&[u8])) {
 #[test]
 fn sops_parse_corpus() {
     replay("sops_parse", sops_parse);
+}
+
+#[test]
+fn secret_path_corpus() {
+    replay("secret_path", secret_path);
 }
 
 #[test]

@@ -237,6 +237,23 @@ impl SecretsCtx {
                     }
                 ))))
             }
+            Err(e @ StoreError::Unbound { .. }) => {
+                self.record(&allowed(Some("invalid-path: not bound to its path")))?;
+                Ok(Err(Error::InvalidPath(e.to_string())))
+            }
+            Err(e @ StoreError::DeniedElsewhere { .. }) => {
+                self.stats.denied += 1;
+                let denying = match &e {
+                    StoreError::DeniedElsewhere { rule, .. } => Some(rule.as_str()),
+                    _ => None,
+                };
+                self.record(
+                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
+                        .rule(denying)
+                        .detail("denied: a position with the same AAD"),
+                )?;
+                Ok(Err(Error::Denied(e.to_string())))
+            }
             Err(e) => {
                 self.record(&allowed(Some("unavailable")))?;
                 Ok(Err(Error::Unavailable(e.to_string())))

@@ -219,6 +219,16 @@ pub enum PathError {
         /// Byte offset of the backslash.
         pos: usize,
     },
+    /// An unquoted run of digits with a leading zero (`keys.007`, `keys[00]`). A list index
+    /// has exactly one spelling, without leading zeros, so that the policy, the store and
+    /// the audit log cannot disagree on which element a path names.
+    #[error(
+        "list index with a leading zero at byte {pos}; write indices without leading zeros (`0`, `7`, not `007`); a mapping key that is such digits is quoted, e.g. `[\"007\"]`"
+    )]
+    LeadingZero {
+        /// Byte offset of the segment.
+        pos: usize,
+    },
     /// A `*` wildcard in a secret path (they are only for policy rule keys).
     #[error(
         "`*` at byte {pos}: wildcards are only allowed in policy rule keys; quote a key that is literally `*` as `[\"*\"]`"

@@ -6,7 +6,7 @@ use std::fmt;
 use globset::Candidate;
 
 use crate::agent::AgentId;
-use crate::path::SecretPath;
+use crate::path::{PatternSegment, SecretPath};
 use crate::policy::Policy;
 use crate::rule::{AccessLevel, Rule, RuleRef, join};
 use crate::skill::SkillRef;
@@ -62,6 +62,7 @@ pub struct Authorized<'p> {
     skill: &'p SkillRef,
     path: &'p SecretPath,
     rule: RuleRef<'p>,
+    policy: &'p Policy,
 }
 
 impl<'p> Authorized<'p> {
@@ -89,6 +90,71 @@ impl<'p> Authorized<'p> {
     pub fn access_level(&self) -> &'p AccessLevel {
         self.rule.access_level()
     }
+
+    /// A `denied_agents` rule matching this agent that covers some tree
+    /// position sharing the sops AAD of the value granted, if any.
+    ///
+    /// sops binds an encrypted value only to the mapping keys above it joined
+    /// by `:` (its AAD): list levels add nothing, and a key may contain `:`.
+    /// Whoever can edit the file can move a value between positions with the
+    /// same AAD without breaking the MAC: `"prod:password"` and
+    /// `prod.password`; `solo` and `solo.0` (a one-element list and a
+    /// scalar); `team.prod` and `team.1.prod`. A store serving an encrypted
+    /// value passes its AAD `keys` (the mapping keys on the granted path) and,
+    /// when the value is a list element, its `index`; a deny on any position
+    /// with that AAD then holds for the value, as a deny always wins. Only
+    /// the value's own index counts for a rule that names an element of its
+    /// list (`keys.0` does not deny `keys.1`): the MAC fixes the order of a
+    /// list of encrypted values.
+    pub fn denied_for_aad(&self, keys: &[&str], index: Option<&str>) -> Option<RuleRef<'p>> {
+        let candidate = Candidate::from_bytes(self.agent.as_str().as_bytes());
+        self.policy
+            .rules
+            .iter()
+            .filter(|rule| rule.denied.is_match(&candidate))
+            .find(|rule| covers_aad(rule.pattern.segments(), keys, index))
+            .map(RuleRef::new)
+    }
+}
+
+/// Whether `pattern` covers some position whose AAD is made of `keys`: a
+/// segment matches one key, a key containing `:` matches as many keys, and
+/// `*` or a list index may also match a list level, which adds no key. At the
+/// end of `keys`, a list level is the value's own list: a literal index
+/// there must be the value's `index` (any index when the value is a scalar,
+/// which may have been a one-element list).
+fn covers_aad(pattern: &[PatternSegment], keys: &[&str], index: Option<&str>) -> bool {
+    // reach[j]: the pattern so far can match the first j keys.
+    let mut reach = vec![false; keys.len() + 1];
+    reach[0] = true;
+    for seg in pattern {
+        let mut next = vec![false; keys.len() + 1];
+        for j in (0..=keys.len()).filter(|&j| reach[j]) {
+            match seg {
+                PatternSegment::Any => {
+                    if let Some(rest) = next.get_mut(j..) {
+                        rest.fill(true);
+                    }
+                }
+                PatternSegment::Literal(l) => {
+                    if crate::path::list_index(l).is_some()
+                        && (j < keys.len() || index.is_none_or(|i| i == &**l))
+                    {
+                        next[j] = true;
+                    }
+                    let parts: Vec<&str> = l.split(':').collect();
+                    if keys.get(j..j + parts.len()) == Some(&parts[..]) {
+                        next[j + parts.len()] = true;
+                    }
+                }
+            }
+        }
+        reach = next;
+        if !reach.contains(&true) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Why access was denied.
@@ -229,6 +295,7 @@ impl Policy {
                     skill,
                     path,
                     rule: RuleRef::new(rule),
+                    policy: self,
                 });
             }
             (None, None, Some(rule)) => DenialReason::SkillNotListed(RuleRef::new(rule)),
@@ -291,5 +358,34 @@ impl Policy {
             }
         });
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers_aad;
+    use crate::path::PathPattern;
+
+    fn covers(pattern: &str, keys: &[&str], index: Option<&str>) -> bool {
+        let p = PathPattern::parse(pattern).expect("pattern");
+        covers_aad(p.segments(), keys, index)
+    }
+
+    #[test]
+    fn a_deny_covers_every_position_with_the_same_aad() {
+        // `"prod:password"` and `prod.password`, both ways.
+        assert!(covers(r#"["prod:password"]"#, &["prod", "password"], None));
+        // `team.prod` and `team.1.prod`.
+        assert!(covers("team.1.prod", &["team", "prod", "token"], None));
+        assert!(covers("team.*.prod", &["team", "prod", "token"], None));
+        // `solo.0` and the scalar `solo`; not another element of the same list.
+        assert!(covers("solo.0", &["solo"], None));
+        assert!(covers("keys.0", &["keys"], Some("0")));
+        assert!(!covers("keys.0", &["keys"], Some("1")));
+        assert!(covers("keys.*", &["keys"], Some("1")));
+        // Unrelated paths stay unrelated.
+        assert!(!covers("team.dev", &["team", "prod", "token"], None));
+        assert!(!covers("prod.password.x", &["prod", "password"], None));
+        assert!(!covers("a", &["b"], None));
     }
 }

@@ -88,7 +88,9 @@ pub use explain::{ExplainedDenial, ExplainedGrant, Explanation, SkillFilter};
 pub use lint::Warning;
 pub use needs::UnmetNeed;
 pub use parse::{MAX_NESTING_DEPTH, MAX_POLICY_FILE_SIZE, MAX_RULES};
-pub use path::{MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath};
+pub use path::{
+    MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath, list_index,
+};
 pub use policy::{MAX_POLICY_FILES, Policy};
 pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};

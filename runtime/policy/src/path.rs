@@ -25,11 +25,23 @@ pub const MAX_PATH_SEGMENTS: usize = 32;
 /// the sops `--extract` bracket form (`["a.b"]["c"]`, `['x'][0]`) or a mix
 /// (`communication["odd.key"]`). A bracketed run of digits (`[0]`) is the
 /// segment `"0"`. Displays in canonical form: dotted when every segment is
-/// simple (`[A-Za-z0-9_-]+`), otherwise bracket form for the whole path; and
-/// `SecretPath::parse(&p.to_string()) == Ok(p)`.
+/// simple (`[A-Za-z0-9_-]+`, and not digits with a leading zero), otherwise
+/// bracket form for the whole path; and `SecretPath::parse(&p.to_string()) ==
+/// Ok(p)`.
 ///
-/// Rules: no empty segment, no control character, at most [`MAX_PATH_LEN`]
-/// bytes and [`MAX_PATH_SEGMENTS`] segments.
+/// **One spelling per node.** A segment names a mapping key, or, on a list,
+/// the element whose index is that segment in canonical form
+/// ([`list_index`]: digits, no leading zero). An unquoted run of digits with
+/// a leading zero (`keys.00`, `keys[007]`) is refused
+/// ([`PathError::LeadingZero`]) rather than read as index 0 or 7, so no two
+/// accepted spellings name the same list element; a mapping key that really
+/// is `007` is written quoted, `["007"]`, and never names a list element.
+/// The policy, the store and the audit log all compare these segments as
+/// text, so they agree on what a path names.
+///
+/// Rules: no empty segment, no control character, no leading zero in an
+/// unquoted index, at most [`MAX_PATH_LEN`] bytes and [`MAX_PATH_SEGMENTS`]
+/// segments.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretPath {
     segs: Box<[Box<str>]>,
@@ -171,6 +183,29 @@ impl std::str::FromStr for SecretPath {
     }
 }
 
+/// The list index a path segment names on a list: ASCII digits in canonical
+/// form (`0`, `7`, `12`; not `007`, `+1`, ` 1`, or beyond `usize`). The one
+/// definition the store and the policy share: any other segment names no
+/// list element.
+pub fn list_index(segment: &str) -> Option<usize> {
+    if !is_canonical_index(segment) {
+        return None;
+    }
+    segment.parse().ok()
+}
+
+/// Digits without a leading zero (`0` itself is canonical).
+fn is_canonical_index(seg: &str) -> bool {
+    !seg.is_empty()
+        && seg.bytes().all(|b| b.is_ascii_digit())
+        && (seg.len() == 1 || !seg.starts_with('0'))
+}
+
+/// Digits with a leading zero: what an unquoted segment may not be.
+fn is_padded_digits(seg: &str) -> bool {
+    seg.len() > 1 && seg.starts_with('0') && seg.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// One segment of a [`PathPattern`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -293,7 +328,7 @@ fn is_simple_char(ch: char) -> bool {
 }
 
 fn is_simple(seg: &str) -> bool {
-    !seg.is_empty() && seg.chars().all(is_simple_char)
+    !seg.is_empty() && seg.chars().all(is_simple_char) && !is_padded_digits(seg)
 }
 
 fn write_canonical<'a, W: fmt::Write>(
@@ -318,7 +353,7 @@ fn write_canonical<'a, W: fmt::Write>(
                 }
                 out.write_char('*')?;
             }
-            (false, Show::Lit(l)) if l.bytes().all(|b| b.is_ascii_digit()) && !l.is_empty() => {
+            (false, Show::Lit(l)) if is_canonical_index(l) => {
                 write!(out, "[{l}]")?;
             }
             (false, Show::Lit(l)) => {
@@ -439,6 +474,8 @@ fn lex(input: &str, allow_wildcard: bool) -> Result<Vec<Seg>, PathError> {
                 return Err(PathError::PartialWildcard { pos });
             }
             segs.push(Seg::Any);
+        } else if is_padded_digits(&seg) {
+            return Err(PathError::LeadingZero { pos: start });
         } else {
             segs.push(Seg::Lit(seg));
         }
@@ -502,6 +539,9 @@ fn lex_bracket(
                 }
                 seg.push(d);
                 chars.next();
+            }
+            if is_padded_digits(&seg) {
+                return Err(PathError::LeadingZero { pos: open_pos });
             }
             Seg::Lit(seg)
         }
@@ -670,6 +710,54 @@ mod tests {
     }
 
     #[test]
+    fn one_spelling_per_list_index() {
+        for bad in [
+            "app.keys.00",
+            "app.keys[000]",
+            "app.keys.007",
+            "app[01]",
+            "00",
+        ] {
+            assert!(
+                matches!(SecretPath::parse(bad), Err(PathError::LeadingZero { .. })),
+                "{bad}"
+            );
+            assert!(
+                matches!(PathPattern::parse(bad), Err(PathError::LeadingZero { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            SecretPath::parse("app.keys.00"),
+            Err(PathError::LeadingZero { pos: 9 })
+        );
+        assert_eq!(p("app.keys.0"), p("app.keys[0]"));
+        assert_eq!(p("app.keys.0"), p(r#"["app"]["keys"]["0"]"#));
+        // A mapping key that is padded digits: quoted, and shown quoted.
+        let k = p(r#"codes["007"]"#);
+        assert_eq!(k.segments().collect::<Vec<_>>(), ["codes", "007"]);
+        assert_eq!(k.to_string(), r#"["codes"]["007"]"#);
+        assert_eq!(SecretPath::parse(&k.to_string()), Ok(k));
+        let from_store = SecretPath::from_segments(["list", "007", "x.y", "3"]).unwrap();
+        assert_eq!(from_store.to_string(), r#"["list"]["007"]["x.y"][3]"#);
+        assert_eq!(list_index("0"), Some(0));
+        assert_eq!(list_index("12"), Some(12));
+        for no in [
+            "",
+            "00",
+            "007",
+            "+1",
+            " 1",
+            "1 ",
+            "-1",
+            "a",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(list_index(no), None, "{no:?}");
+        }
+    }
+
+    #[test]
     fn child_and_starts_with() {
         let a = p("a.b");
         assert_eq!(a.child("c").unwrap(), p("a.b.c"));
@@ -723,6 +811,7 @@ mod tests {
         prop_oneof![
             "[A-Za-z0-9_-]{1,8}",
             "[0-9]{1,3}",
+            "0[0-9]{1,3}",
             "[^\\p{Cc}]{1,8}",
             "[a.\"'\\\\\\[\\]* ]{1,6}",
         ]

@@ -20,14 +20,31 @@ pub(crate) struct Walker<'a> {
     pub(crate) mac: MacHasher,
     pub(crate) json_ints: bool,
     /// When set, the ciphertext of every encrypted value that becomes a leaf of the public tree
-    /// is kept here, in the order of those leaves (see [`Sealed`]).
-    pub(crate) sealed: Option<Vec<Sealed>>,
+    /// is kept here with the document and public-tree path it belongs to (see [`Sealed`]).
+    pub(crate) sealed: Option<SealedLog>,
 }
 
-/// An encrypted value kept for decrypting again later, with what that needs besides the key.
+/// The ciphertexts a walk kept, each labelled with where it sits in the public tree.
+#[derive(Default)]
+pub(crate) struct SealedLog {
+    pub(crate) items: Vec<Sealed>,
+    /// The document being walked.
+    doc: usize,
+    /// The public-tree path of the node being walked: mapping keys and list indices that do
+    /// not count comment elements (as [`crate::SecretTree`] numbers them).
+    path: Vec<String>,
+}
+
+/// An encrypted value kept for decrypting again later, with what that needs besides the key,
+/// and the position it was read from: whoever pairs it with a leaf checks the position, so a
+/// ciphertext can never end up on another leaf (or a leaf without its ciphertext).
 pub(crate) struct Sealed {
     pub(crate) enc: EncValue,
     pub(crate) aad: String,
+    /// Index of the document.
+    pub(crate) doc: usize,
+    /// Public-tree path (segments) of the leaf.
+    pub(crate) path: Vec<String>,
 }
 
 impl Sealed {
@@ -54,7 +71,26 @@ impl Walker<'_> {
         let mut keys = Vec::new();
         let mut path = DisplayPath::default();
         let mut comments = CommentStack::new();
-        self.map(entries, &mut keys, &mut path, &mut comments)
+        if let Some(log) = &mut self.sealed {
+            log.path.clear();
+        }
+        let doc = self.map(entries, &mut keys, &mut path, &mut comments);
+        if let Some(log) = &mut self.sealed {
+            log.doc += 1;
+        }
+        doc
+    }
+
+    fn public_push(&mut self, segment: String) {
+        if let Some(log) = &mut self.sealed {
+            log.path.push(segment);
+        }
+    }
+
+    fn public_pop(&mut self) {
+        if let Some(log) = &mut self.sealed {
+            log.path.pop();
+        }
     }
 
     fn encrypted(&self, keys: &[String], comments: &CommentStack, is_comment: bool) -> bool {
@@ -94,7 +130,9 @@ impl Walker<'_> {
             }
             keys.push(entry.key.clone());
             path.push_key(&entry.key);
+            self.public_push(entry.key.clone());
             let node = self.node(entry.value, keys, path, comments)?;
+            self.public_pop();
             path.pop();
             keys.pop();
             if let Some(level) = comments.last_mut() {
@@ -139,6 +177,8 @@ impl Walker<'_> {
             RawNode::List(items) => {
                 comments.push(Vec::new());
                 let mut out = Vec::with_capacity(items.len());
+                // Index in the public tree, where comment elements do not count.
+                let mut public = 0usize;
                 for (i, item) in items.into_iter().enumerate() {
                     let is_comment = matches!(item, RawNode::Comment(_));
                     if let (RawNode::Comment(t), Some(level)) = (&item, comments.last_mut()) {
@@ -146,8 +186,13 @@ impl Walker<'_> {
                     }
                     // Sequences add nothing to the AAD path.
                     path.push_index(i);
+                    self.public_push(public.to_string());
                     let node = self.node(item, keys, path, comments)?;
+                    self.public_pop();
                     path.pop();
+                    if !matches!(node, PNode::Comment(_)) {
+                        public += 1;
+                    }
                     if !is_comment && let Some(level) = comments.last_mut() {
                         level.clear();
                     }
@@ -205,8 +250,15 @@ impl Walker<'_> {
             Decrypted::Comment(c) => PNode::Comment(c),
             Decrypted::Value(v) => {
                 self.mac.leaf(true, &v.to_bytes());
-                if let Some(sealed) = &mut self.sealed {
-                    sealed.push(Sealed { enc, aad });
+                if let Some(log) = &mut self.sealed {
+                    let path = log.path.clone();
+                    let doc = log.doc;
+                    log.items.push(Sealed {
+                        enc,
+                        aad,
+                        doc,
+                        path,
+                    });
                 }
                 PNode::Leaf(v, true)
             }

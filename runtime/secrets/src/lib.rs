@@ -67,9 +67,7 @@ pub use keys::{
     MAX_KEY_CMD_TIMEOUT, UnsupportedIdentity,
 };
 pub use secret::SecretValue;
-pub use sopsfile::{
-    EmitOptions, EncryptConfig, ExtractPath, ExtractStep, SopsFile, encrypt_plaintext,
-};
+pub use sopsfile::{EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext};
 pub use store::{SecretStore, SopsStore, StoreError, StoredSecret};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
 
@@ -204,8 +202,9 @@ pub(crate) fn read_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, S
 /// - JSON numbers are read as float64, as sops before 3.13.2 did; if the file's `version` is
 ///   3.13.2 or later, integers that fit `i64` are read as integers (as that sops does).
 /// - Comments stored as list elements (`ENC[...,type:comment]`) are not part of the public
-///   tree, so list indices in [`SecretTree::lookup`] do not count them (sops' `--extract` does;
-///   [`SopsFile::extract`] does too).
+///   tree, so list indices do not count them: not in [`SecretTree::lookup`], the store,
+///   [`SopsFile::extract`], `set` or `unset` (sops' `--extract` does). One path names one node
+///   everywhere, and a list index has one spelling (`0`, never `00`).
 /// - Regexes use the `regex` crate: RE2 syntax, but `\w`, `\d`, `\s` and `\b` are
 ///   Unicode-aware where Go's are ASCII-only.
 /// - YAML merge keys (`<<`) are kept as ordinary keys, like sops' tree walk does.

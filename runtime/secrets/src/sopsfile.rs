@@ -5,7 +5,7 @@
 use zeroize::Zeroizing;
 
 use crate::cipher::DataKey;
-use crate::decrypt::{Sealed, Walker};
+use crate::decrypt::{Sealed, SealedLog, Walker};
 use crate::error::SopsError;
 use crate::mac::{self, MacHasher};
 use crate::metadata::{self, Metadata};
@@ -13,6 +13,7 @@ use crate::plain::{PItem, PNode};
 use crate::rules::Selection;
 use crate::tree::SecretTree;
 use crate::{DecryptOptions, Format, Identities, MAX_FILE_SIZE, datakey, emit, stores};
+use agentsec_policy::SecretPath;
 
 /// Output settings (`stores:` in `.sops.yaml`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,43 +44,60 @@ impl EmitOptions {
     }
 }
 
-/// One step of an `--extract` path.
+/// A path for `--extract`, `set` and `unset`: a [`SecretPath`], the one path syntax agentsec
+/// has (the dotted form `db.password` or sops' bracket form `["db"]["password"]`, in
+/// canonical form). A segment names a mapping key or, on a list, the element at that
+/// canonical index; comment elements of a list do not count, so the path names the same
+/// node as `get-secret` and the policy do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExtractStep {
-    /// A mapping key (`["name"]` or `['name']`).
-    Key(String),
-    /// A sequence index (`[2]`); comment elements count, as in sops.
-    Index(usize),
-}
-
-/// A parsed `--extract` path such as `["a"]["b"][0]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExtractPath(pub Vec<ExtractStep>);
+pub struct ExtractPath(SecretPath);
 
 impl ExtractPath {
-    /// Parses sops' syntax (`parseTreePath`): split on `[`, every component ends with `]`;
-    /// quoted components are keys (first and last character stripped), others indices.
+    /// Parses a path. Anything that is not a [`SecretPath`] (including `""`) is a
+    /// [`SopsError::ExtractSyntax`] (sops exit code 91).
     pub fn parse(s: &str) -> Result<ExtractPath, SopsError> {
-        let mut steps = Vec::new();
-        for part in s.split('[').skip(1) {
-            let Some(inner) = part.strip_suffix(']') else {
-                return Err(SopsError::ExtractSyntax(format!(
-                    "component {part:?} doesn't end with ]"
-                )));
-            };
-            if inner.starts_with(['"', '\'']) {
-                let mut chars = inner.chars();
-                chars.next();
-                chars.next_back();
-                steps.push(ExtractStep::Key(chars.as_str().to_owned()));
-            } else {
-                let i = inner.parse::<usize>().map_err(|_| {
-                    SopsError::ExtractSyntax(format!("component {inner:?} is not a valid index"))
-                })?;
-                steps.push(ExtractStep::Index(i));
-            }
-        }
-        Ok(ExtractPath(steps))
+        SecretPath::parse(s)
+            .map(ExtractPath)
+            .map_err(|e| SopsError::ExtractSyntax(e.to_string()))
+    }
+
+    /// The path.
+    pub fn path(&self) -> &SecretPath {
+        &self.0
+    }
+}
+
+impl From<SecretPath> for ExtractPath {
+    fn from(path: SecretPath) -> Self {
+        ExtractPath(path)
+    }
+}
+
+/// Where the element a path segment names sits among a list's items (which include comment
+/// elements): the `index`-th non-comment item.
+fn list_slot(items: &[PNode], segment: &str) -> Option<usize> {
+    let index = agentsec_policy::list_index(segment)?;
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| !matches!(n, PNode::Comment(_)))
+        .nth(index)
+        .map(|(slot, _)| slot)
+}
+
+/// The number of list elements that are not comments.
+fn list_len(items: &[PNode]) -> usize {
+    items
+        .iter()
+        .filter(|n| !matches!(n, PNode::Comment(_)))
+        .count()
+}
+
+/// `['key']` or `[3]`, as sops names a component in its messages.
+fn component(segment: &str) -> String {
+    match agentsec_policy::list_index(segment) {
+        Some(i) => format!("[{i}]"),
+        None => format!("['{segment}']"),
     }
 }
 
@@ -115,8 +133,8 @@ impl SopsFile {
     }
 
     /// [`SopsFile::decrypt`], also returning the ciphertexts of the public tree's encrypted
-    /// leaves in leaf order when `keep_sealed` (for [`crate::SopsStore`], which decrypts a value
-    /// again only when it is asked for).
+    /// leaves, each labelled with its document and path, when `keep_sealed` (for
+    /// [`crate::SopsStore`], which decrypts a value again only when it is asked for).
     pub(crate) fn decrypt_keeping(
         bytes: &[u8],
         format: Format,
@@ -145,7 +163,7 @@ impl SopsFile {
             },
             mac: MacHasher::new(meta.mac_only_encrypted),
             json_ints,
-            sealed: keep_sealed.then(Vec::new),
+            sealed: keep_sealed.then(SealedLog::default),
         };
         if format == Format::Binary {
             // The binary store's one value is always encrypted; its options are ignored.
@@ -165,7 +183,11 @@ impl SopsFile {
                 name,
             )?;
         }
-        let sealed = walker.sealed.take().unwrap_or_default();
+        let sealed = walker
+            .sealed
+            .take()
+            .map(|log| log.items)
+            .unwrap_or_default();
         Ok((
             SopsFile {
                 docs,
@@ -196,7 +218,8 @@ impl SopsFile {
     }
 
     /// What `sops decrypt --extract <path>` prints: a string raw (no newline), a mapping as a
-    /// document, anything else as a value.
+    /// document, anything else as a value. List indices do not count comment elements (sops'
+    /// do), so a path names what `get-secret` names.
     pub fn extract(
         &self,
         path: &ExtractPath,
@@ -211,22 +234,25 @@ impl SopsFile {
         }
         let empty = PNode::Map(Vec::new());
         let mut cur = self.docs.first().unwrap_or(&empty);
-        for step in &path.0 {
-            cur = match (step, cur) {
-                (ExtractStep::Key(k), PNode::Map(_)) => cur.get(k).ok_or_else(|| {
-                    SopsError::ExtractNotFound(format!("component ['{k}'] not found"))
+        for seg in path.0.segments() {
+            cur = match cur {
+                PNode::Map(_) => cur.get(seg).ok_or_else(|| {
+                    SopsError::ExtractNotFound(format!("component {} not found", component(seg)))
                 })?,
-                (ExtractStep::Index(i), PNode::List(items)) => items.get(*i).ok_or_else(|| {
-                    SopsError::ExtractNotFound(format!("component [{i}] accesses out of bounds"))
-                })?,
-                (ExtractStep::Index(i), _) => {
+                PNode::List(items) => list_slot(items, seg)
+                    .and_then(|slot| items.get(slot))
+                    .ok_or_else(|| {
+                        SopsError::ExtractNotFound(match agentsec_policy::list_index(seg) {
+                            Some(i) => format!("component [{i}] accesses out of bounds"),
+                            None => {
+                                format!("component ['{seg}'] is a key, but tree part is a list")
+                            }
+                        })
+                    })?,
+                _ => {
                     return Err(SopsError::ExtractNotFound(format!(
-                        "component [{i}] is integer, but tree part is not a slice"
-                    )));
-                }
-                (ExtractStep::Key(k), _) => {
-                    return Err(SopsError::ExtractNotFound(format!(
-                        "component ['{k}'] not found"
+                        "component {} not found",
+                        component(seg)
                     )));
                 }
             };
@@ -559,98 +585,158 @@ impl SopsFile {
         Ok(())
     }
 
-    /// Sets the value at `path` (creating missing mappings; an index past the end appends),
-    /// from JSON text as `sops set` does (numbers become floats).
+    /// Sets the value at `path` from JSON text as `sops set` does (numbers become floats).
+    /// Missing mappings are created (a missing node named by a list index becomes a list); an
+    /// index equal to a list's length appends; an index past that, or a key on a list, is
+    /// refused (exit code 7) rather than written somewhere the path does not name. Nothing is
+    /// changed on error.
     pub fn set(&mut self, path: &ExtractPath, json_value: &str) -> Result<(), SopsError> {
         let value = json_to_node(json_value)?;
         let Some(doc) = self.docs.first_mut() else {
             return Err(SopsError::ExtractNotFound("empty file".to_owned()));
         };
-        set_in(doc, &path.0, value)
+        let segs: Vec<&str> = path.0.segments().collect();
+        check_set(doc, &segs, 0)?;
+        set_in(doc, &segs, value);
+        Ok(())
     }
 
-    /// Removes the key or element at `path` (`sops unset`).
+    /// Removes the key or list element at `path` (`sops unset`).
     pub fn unset(&mut self, path: &ExtractPath) -> Result<(), SopsError> {
         let Some(doc) = self.docs.first_mut() else {
             return Err(SopsError::ExtractNotFound("empty file".to_owned()));
         };
-        let Some((last, parents)) = path.0.split_last() else {
+        let segs: Vec<&str> = path.0.segments().collect();
+        let Some((last, parents)) = segs.split_last() else {
             return Err(SopsError::ExtractSyntax("empty path".to_owned()));
         };
         let mut cur = doc;
-        for step in parents {
-            cur = child_mut(cur, step).ok_or_else(|| not_found(step))?;
+        for seg in parents {
+            cur = child_mut(cur, seg).ok_or_else(|| not_found(seg))?;
         }
-        match (last, cur) {
-            (ExtractStep::Key(k), PNode::Map(items)) => {
+        match cur {
+            PNode::Map(items) => {
                 let pos = items
                     .iter()
-                    .position(|i| matches!(i, PItem::Entry(key, _) if key == k))
-                    .ok_or_else(|| SopsError::ExtractNotFound(format!("Key not found: {k}")))?;
+                    .position(|i| matches!(i, PItem::Entry(key, _) if key == last))
+                    .ok_or_else(|| not_found(last))?;
                 items.remove(pos);
             }
-            (ExtractStep::Index(i), PNode::List(items)) if *i < items.len() => {
-                items.remove(*i);
+            PNode::List(items) => {
+                let slot = list_slot(items, last).ok_or_else(|| not_found(last))?;
+                items.remove(slot);
             }
-            (step, _) => return Err(not_found(step)),
+            _ => return Err(not_found(last)),
         }
         Ok(())
     }
 }
 
-fn not_found(step: &ExtractStep) -> SopsError {
-    SopsError::ExtractNotFound(match step {
-        ExtractStep::Key(k) => format!("Key not found: {k}"),
-        ExtractStep::Index(i) => format!("Index {i} out of bounds"),
+fn not_found(seg: &str) -> SopsError {
+    SopsError::ExtractNotFound(match agentsec_policy::list_index(seg) {
+        Some(i) => format!("Index {i} out of bounds"),
+        None => format!("Key not found: {seg}"),
     })
 }
 
-fn child_mut<'a>(node: &'a mut PNode, step: &ExtractStep) -> Option<&'a mut PNode> {
-    match (step, node) {
-        (ExtractStep::Key(k), PNode::Map(items)) => items.iter_mut().find_map(|i| match i {
-            PItem::Entry(key, v) if key == k => Some(v),
+fn child_mut<'a>(node: &'a mut PNode, seg: &str) -> Option<&'a mut PNode> {
+    match node {
+        PNode::Map(items) => items.iter_mut().find_map(|i| match i {
+            PItem::Entry(key, v) if key == seg => Some(v),
             _ => None,
         }),
-        (ExtractStep::Index(i), PNode::List(items)) => items.get_mut(*i),
+        PNode::List(items) => {
+            let slot = list_slot(items, seg)?;
+            items.get_mut(slot)
+        }
         _ => None,
     }
 }
 
-fn set_in(node: &mut PNode, steps: &[ExtractStep], value: PNode) -> Result<(), SopsError> {
-    let Some((first, rest)) = steps.split_first() else {
-        *node = value;
+/// Refuses, before anything changes, a `set` whose path crosses a list with a key, or with an
+/// index past the end (where `set_in` would write elsewhere than the path names).
+fn check_set(node: &PNode, segs: &[&str], depth: usize) -> Result<(), SopsError> {
+    let Some((first, rest)) = segs.split_first() else {
         return Ok(());
     };
-    match (first, &mut *node) {
-        (ExtractStep::Key(k), PNode::Map(items)) => {
+    match node {
+        PNode::Map(_) => match node.get(first) {
+            Some(child) => check_set(child, rest, depth + 1),
+            None => Ok(()),
+        },
+        PNode::List(items) => {
+            let len = list_len(items);
+            match agentsec_policy::list_index(first) {
+                Some(i) if i < len => match list_slot(items, first).and_then(|s| items.get(s)) {
+                    Some(child) => check_set(child, rest, depth + 1),
+                    None => Ok(()),
+                },
+                Some(i) if i == len => Ok(()),
+                Some(i) => Err(encrypt_error(
+                    format!(
+                        "index {i} (path segment {}) is past the end of a list of {len} \
+                         elements; use index {len} to append",
+                        depth + 1
+                    ),
+                    7,
+                )),
+                None => Err(encrypt_error(
+                    format!(
+                        "path segment {} names a key, but the node there is a list; use an \
+                         index (0 to {len})",
+                        depth + 1
+                    ),
+                    7,
+                )),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes `value` at `segs` below `node`; [`check_set`] has ruled out every case that would
+/// write elsewhere. Missing nodes are created: a list when the next segment is a list index,
+/// else a mapping; a scalar on the way is replaced, as `sops set` does.
+fn set_in(node: &mut PNode, segs: &[&str], value: PNode) {
+    let Some((first, rest)) = segs.split_first() else {
+        *node = value;
+        return;
+    };
+    let fresh = || match rest.first() {
+        Some(next) if agentsec_policy::list_index(next).is_some() => PNode::List(Vec::new()),
+        Some(_) => PNode::Map(Vec::new()),
+        None => PNode::Null,
+    };
+    if !matches!(node, PNode::Map(_) | PNode::List(_)) {
+        *node = if agentsec_policy::list_index(first).is_some() {
+            PNode::List(Vec::new())
+        } else {
+            PNode::Map(Vec::new())
+        };
+    }
+    match node {
+        PNode::Map(items) => {
             if let Some(v) = items.iter_mut().find_map(|i| match i {
-                PItem::Entry(key, v) if key == k => Some(v),
+                PItem::Entry(key, v) if key == first => Some(v),
                 _ => None,
             }) {
                 return set_in(v, rest, value);
             }
-            let mut fresh = PNode::Map(Vec::new());
-            set_in(&mut fresh, rest, value)?;
-            items.push(PItem::Entry(k.clone(), fresh));
-            Ok(())
+            let mut child = fresh();
+            set_in(&mut child, rest, value);
+            items.push(PItem::Entry((*first).to_owned(), child));
         }
-        (ExtractStep::Index(i), PNode::List(items)) => {
-            if let Some(v) = items.get_mut(*i) {
+        PNode::List(items) => {
+            if let Some(slot) = list_slot(items, first)
+                && let Some(v) = items.get_mut(slot)
+            {
                 return set_in(v, rest, value);
             }
-            let mut fresh = PNode::Null;
-            set_in(&mut fresh, rest, value)?;
-            items.push(fresh);
-            Ok(())
+            let mut child = fresh();
+            set_in(&mut child, rest, value);
+            items.push(child);
         }
-        (ExtractStep::Key(_), other) => {
-            *other = PNode::Map(Vec::new());
-            set_in(other, steps, value)
-        }
-        (ExtractStep::Index(_), other) => {
-            *other = PNode::List(Vec::new());
-            set_in(other, steps, value)
-        }
+        _ => {}
     }
 }
 

@@ -43,6 +43,33 @@ pub enum StoreError {
         /// Its keys (or list indexes), names only.
         children: Vec<String>,
     },
+    /// The path names an encrypted value that is not bound to it: its sops
+    /// AAD fits other tree positions too, so the file may have been
+    /// restructured to move it here (see SECURITY.md). Never served.
+    #[error("`{path}` is not served: {reason}")]
+    Unbound {
+        /// The path asked for.
+        path: String,
+        /// Why, and how to restructure the file.
+        reason: &'static str,
+    },
+    /// A `denied_agents` rule denies the agent another tree position with
+    /// the same sops AAD as this value (where the value may have been before
+    /// the file was restructured); a deny always wins.
+    #[error(
+        "`{path}` is denied: rule `{rule}` ({location}) denies a position with the same sops \
+         AAD as this value (sops binds a value only to its mapping keys joined by `:`, not to \
+         list positions, so the file may have been restructured to move it here); a deny \
+         always wins"
+    )]
+    DeniedElsewhere {
+        /// The path asked for.
+        path: String,
+        /// The denying rule's pattern.
+        rule: String,
+        /// Where the rule is, `file:line`.
+        location: String,
+    },
     /// The backend cannot answer right now.
     #[error("the secret store is unavailable: {reason}")]
     Unavailable {
@@ -99,8 +126,50 @@ enum SLeaf {
     Sealed {
         sealed: Box<Sealed>,
         plain: OnceLock<SecretValue>,
+        binding: Binding,
     },
 }
+
+/// Whether an encrypted value is bound to the path it would be served under.
+///
+/// sops authenticates a value with its AAD: the mapping keys above it joined
+/// by `:`. List levels add nothing and a key may itself contain `:`, so one
+/// AAD can fit several tree positions, and the MAC (over values in order, not
+/// over keys) does not notice when a value is moved between them. agentsec
+/// authorises by path, so it serves an encrypted value only where its AAD
+/// names exactly one position:
+/// - no key above it contains `:` (`"prod:password"` has the AAD of
+///   `prod.password`);
+/// - no mapping above it sits inside a list (`team[1].prod.pw` has the AAD of
+///   `team.prod.pw` and of `team[0].prod.pw`), and at most one list level,
+///   its own parent;
+/// - a list holding it holds only encrypted values (nothing the MAC skips,
+///   such as `null`, `{}`, `[]` or, with `mac_only_encrypted`, a clear value,
+///   could have been inserted to shift its index).
+///
+/// A value in a list of encrypted values is then fixed to its index by the
+/// MAC's order. The positions that still share its AAD (a scalar at `keys`
+/// may have been the only element of a list at `keys`; a value at
+/// `prod.password` may have been at `"prod:password"`) are handled by the
+/// policy: [`Authorized::denied_for_aad`] makes a deny on any of them hold.
+#[derive(Clone, Copy)]
+enum Binding {
+    /// Served at its path; `scalar` when its parent is a mapping.
+    Bound { scalar: bool },
+    /// Never served: why its AAD does not pin it to its path.
+    Unbound(&'static str),
+}
+
+const UNBOUND_COLON: &str = "a key above it contains `:`, so its sops AAD (the keys joined by \
+    `:`) does not say which path it was encrypted for; rename the key without `:`";
+const UNBOUND_MAP_IN_LIST: &str = "it sits in a mapping inside a list, and sops' AAD does not \
+    include list positions, so the value could have been moved there from another path; key \
+    the list's entries by name instead (a mapping of mappings)";
+const UNBOUND_NESTED_LIST: &str = "it sits in a list inside a list, and sops' AAD does not \
+    include list positions; flatten the list";
+const UNBOUND_MIXED_LIST: &str = "its list also holds elements that are not encrypted values \
+    (null, empty, a mapping, a list or a clear value), which the MAC does not pin, so its \
+    index could have been shifted; make every element an encrypted value";
 
 impl std::fmt::Debug for SopsStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,8 +197,16 @@ impl SopsStore {
         )?;
         let json = format != Format::Yaml;
         let tree = decrypted.tree();
-        let mut sealed = sealed.into_iter();
-        let root = seal(tree.root(), &mut sealed);
+        let mut sealer = Sealer {
+            sealed: sealed.into_iter().filter(|s| s.doc == 0),
+            path: Vec::new(),
+            keys: Vec::new(),
+            file: &name,
+        };
+        let root = sealer.node(tree.root(), Place::default())?;
+        if let Some(extra) = sealer.sealed.next() {
+            return Err(sealer.mismatch(&extra.path));
+        }
         let SopsFile { key, .. } = decrypted;
         Ok(SopsStore {
             file: file.to_owned(),
@@ -216,34 +293,132 @@ impl SopsStore {
     }
 }
 
-/// Rebuilds `node` with each encrypted leaf replaced by its ciphertext, taken
-/// from `sealed` (the walk's order is the tree's leaf order). The decrypted
-/// values of those leaves are not copied.
-fn seal(node: &Node, sealed: &mut std::vec::IntoIter<Sealed>) -> SNode {
-    match node {
-        Node::Map(entries) => SNode::Map(
-            entries
-                .iter()
-                .map(|(k, v)| (k.clone(), seal(v, sealed)))
-                .collect(),
-        ),
-        Node::List(items) => SNode::List(items.iter().map(|n| seal(n, sealed)).collect()),
-        Node::Null => SNode::Null,
-        Node::Leaf(leaf) if leaf.was_encrypted() => match sealed.next() {
-            Some(one) => SNode::Leaf(SLeaf::Sealed {
-                sealed: Box::new(one),
-                plain: OnceLock::new(),
-            }),
-            // Not reached (one ciphertext per encrypted leaf); keeping the
-            // value is correct, only not lazy.
-            None => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
-        },
-        Node::Leaf(leaf) => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
+/// Where a node sits, as far as binding is concerned.
+#[derive(Clone, Copy, Default)]
+struct Place {
+    /// A key on the way here contains `:`.
+    colon: bool,
+    /// A mapping on the way here is inside a list.
+    map_in_list: bool,
+    /// List levels on the way here.
+    lists: usize,
+    /// The parent is a list, and all its elements are encrypted values.
+    in_sealed_list: bool,
+}
+
+impl Place {
+    fn binding(self) -> Binding {
+        if self.colon {
+            Binding::Unbound(UNBOUND_COLON)
+        } else if self.map_in_list {
+            Binding::Unbound(UNBOUND_MAP_IN_LIST)
+        } else if self.lists > 1 {
+            Binding::Unbound(UNBOUND_NESTED_LIST)
+        } else if self.lists == 1 && !self.in_sealed_list {
+            Binding::Unbound(UNBOUND_MIXED_LIST)
+        } else {
+            Binding::Bound {
+                scalar: self.lists == 0,
+            }
+        }
+    }
+}
+
+/// Rebuilds the public tree with each encrypted leaf replaced by its
+/// ciphertext. A ciphertext is paired with a leaf only when it was read at
+/// that leaf's path with that leaf's AAD: any other pairing (a missing,
+/// extra or misplaced ciphertext) fails the whole open, so an encrypted
+/// value is never kept as a clear (unredacted) one. The decrypted values of
+/// encrypted leaves are not copied.
+struct Sealer<'a, I> {
+    sealed: I,
+    path: Vec<String>,
+    /// The mapping keys on `path` (what the AAD is made of).
+    keys: Vec<String>,
+    file: &'a str,
+}
+
+impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
+    fn mismatch(&self, at: &[String]) -> SopsError {
+        let shown = SecretPath::from_segments(at.iter())
+            .map(|p| p.to_string())
+            .unwrap_or_else(|_| "<a path too long to show>".to_owned());
+        SopsError::Unsupported {
+            file: self.file.to_owned(),
+            line: None,
+            what: format!(
+                "the ciphertext kept for `{shown}` does not pair with that leaf (an internal \
+                 error); refusing to serve the file rather than serve a value as clear text"
+            ),
+        }
+    }
+
+    fn node(&mut self, node: &Node, place: Place) -> Result<SNode, SopsError> {
+        Ok(match node {
+            Node::Map(entries) => {
+                let mut out = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let below = Place {
+                        colon: place.colon || k.contains(':'),
+                        map_in_list: place.map_in_list || place.lists > 0,
+                        in_sealed_list: false,
+                        ..place
+                    };
+                    self.path.push(k.clone());
+                    self.keys.push(k.clone());
+                    let child = self.node(v, below);
+                    self.keys.pop();
+                    self.path.pop();
+                    out.push((k.clone(), child?));
+                }
+                SNode::Map(out)
+            }
+            Node::List(items) => {
+                let all_sealed = items
+                    .iter()
+                    .all(|n| matches!(n, Node::Leaf(l) if l.was_encrypted()));
+                let below = Place {
+                    lists: place.lists + 1,
+                    in_sealed_list: all_sealed,
+                    ..place
+                };
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    self.path.push(i.to_string());
+                    let child = self.node(item, below);
+                    self.path.pop();
+                    out.push(child?);
+                }
+                SNode::List(out)
+            }
+            Node::Null => SNode::Null,
+            Node::Leaf(leaf) if leaf.was_encrypted() => {
+                let one = match self.sealed.next() {
+                    Some(one)
+                        if one.path == self.path && one.aad == crate::decrypt::aad(&self.keys) =>
+                    {
+                        one
+                    }
+                    _ => return Err(self.mismatch(&self.path)),
+                };
+                SNode::Leaf(SLeaf::Sealed {
+                    sealed: Box::new(one),
+                    plain: OnceLock::new(),
+                    binding: place.binding(),
+                })
+            }
+            Node::Leaf(leaf) => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
+        })
     }
 }
 
 fn collect_paths(node: &SNode, segments: &mut Vec<String>, found: &mut dyn FnMut(&[String])) {
     match node {
+        // Never served, so never listed.
+        SNode::Leaf(SLeaf::Sealed {
+            binding: Binding::Unbound(_),
+            ..
+        }) => {}
         SNode::Leaf(_) => found(segments),
         SNode::Null => {}
         SNode::Map(entries) => {
@@ -282,10 +457,35 @@ impl SecretStore for SopsStore {
                 value: value.duplicate(),
                 encrypted: false,
             }),
-            SNode::Leaf(SLeaf::Sealed { sealed, plain }) => Ok(StoredSecret {
-                value: self.open_sealed(sealed, plain, path)?.duplicate(),
-                encrypted: true,
+            SNode::Leaf(SLeaf::Sealed {
+                binding: Binding::Unbound(reason),
+                ..
+            }) => Err(StoreError::Unbound {
+                path: path.to_string(),
+                reason,
             }),
+            SNode::Leaf(SLeaf::Sealed {
+                sealed,
+                plain,
+                binding: Binding::Bound { scalar },
+            }) => {
+                let segments: Vec<&str> = path.segments().collect();
+                let (keys, index) = match segments.split_last() {
+                    Some((last, keys)) if !*scalar => (keys, Some(*last)),
+                    _ => (&segments[..], None),
+                };
+                if let Some(rule) = grant.denied_for_aad(keys, index) {
+                    return Err(StoreError::DeniedElsewhere {
+                        path: path.to_string(),
+                        rule: rule.pattern().to_string(),
+                        location: format!("{}:{}", rule.origin(), rule.line()),
+                    });
+                }
+                Ok(StoredSecret {
+                    value: self.open_sealed(sealed, plain, path)?.duplicate(),
+                    encrypted: true,
+                })
+            }
             SNode::Map(entries) => Err(StoreError::NotALeaf {
                 path: path.to_string(),
                 children: entries.iter().map(|(k, _)| k.clone()).collect(),
@@ -306,5 +506,86 @@ impl SecretStore for SopsStore {
             .into_iter()
             .filter(|p| p.starts_with(prefix))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{Leaf, LeafKind};
+    use zeroize::Zeroizing;
+
+    fn enc_leaf(text: &str) -> Node {
+        Node::Leaf(Leaf::new(
+            SecretValue::new(Zeroizing::new(text.as_bytes().to_vec())),
+            LeafKind::Str,
+            true,
+        ))
+    }
+
+    fn sealed(key: &DataKey, aad: &str, path: &[&str]) -> Sealed {
+        let text = crate::encrypt::seal(key, b"v", aad.as_bytes(), "str").expect("seals");
+        Sealed {
+            enc: crate::cipher::EncValue::parse(&text).expect("parses"),
+            aad: aad.to_owned(),
+            doc: 0,
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn pair(tree: &Node, sealed: Vec<Sealed>) -> Result<SNode, SopsError> {
+        let mut sealer = Sealer {
+            sealed: sealed.into_iter(),
+            path: Vec::new(),
+            keys: Vec::new(),
+            file: "t.yaml",
+        };
+        let root = sealer.node(tree, Place::default())?;
+        match sealer.sealed.next() {
+            Some(extra) => Err(sealer.mismatch(&extra.path)),
+            None => Ok(root),
+        }
+    }
+
+    fn all_sealed(node: &SNode) -> bool {
+        match node {
+            SNode::Map(e) => e.iter().all(|(_, n)| all_sealed(n)),
+            SNode::List(i) => i.iter().all(all_sealed),
+            SNode::Leaf(SLeaf::Sealed { .. }) | SNode::Null => true,
+            SNode::Leaf(SLeaf::Clear(_)) => false,
+        }
+    }
+
+    /// Any ciphertext list that does not pair leaf for leaf (missing, extra, swapped, or
+    /// from another position) fails the open; it never leaves an encrypted leaf in clear.
+    #[test]
+    fn ciphertexts_pair_by_position_or_not_at_all() {
+        let key = crate::encrypt::new_data_key().expect("key");
+        let tree = Node::Map(vec![
+            ("a".to_owned(), enc_leaf("A")),
+            (
+                "l".to_owned(),
+                Node::List(vec![enc_leaf("L0"), enc_leaf("L1")]),
+            ),
+        ]);
+        let a = || sealed(&key, "a:", &["a"]);
+        let l0 = || sealed(&key, "l:", &["l", "0"]);
+        let l1 = || sealed(&key, "l:", &["l", "1"]);
+        let good = pair(&tree, vec![a(), l0(), l1()]).expect("pairs");
+        assert!(all_sealed(&good));
+        for (what, bad) in [
+            ("missing", vec![a(), l0()]),
+            ("extra", vec![a(), l0(), l1(), l1()]),
+            ("swapped", vec![a(), l1(), l0()]),
+            ("reordered", vec![l0(), a(), l1()]),
+            ("wrong AAD", vec![sealed(&key, "b:", &["a"]), l0(), l1()]),
+            ("none", vec![]),
+        ] {
+            let err = pair(&tree, bad).err();
+            assert!(
+                matches!(err, Some(SopsError::Unsupported { .. })),
+                "{what}: {err:?}"
+            );
+        }
     }
 }

@@ -127,7 +127,8 @@ impl SecretTree {
     }
 
     /// Looks up a path of segments in the first document. A segment is a mapping key; on a
-    /// sequence, a segment made only of ASCII digits is an index. An empty path names the root.
+    /// sequence, a canonical index (ASCII digits, no leading zero: `0`, `7`, never `007`). An
+    /// empty path names the root.
     pub fn lookup<S: AsRef<str>>(&self, segments: &[S]) -> Lookup<'_> {
         lookup_in(self.root(), segments)
     }
@@ -168,12 +169,11 @@ pub fn lookup_in<'a, S: AsRef<str>>(node: &'a Node, segments: &[S]) -> Lookup<'a
     }
 }
 
-/// A list index: ASCII digits only (no sign, no spaces), as a path segment.
+/// The list index a segment names (canonical digits only, see
+/// [`agentsec_policy::list_index`]): the store and the policy share one
+/// definition, so `keys.00` names no element rather than element 0.
 pub(crate) fn parse_index(seg: &str) -> Option<usize> {
-    if seg.is_empty() || !seg.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    seg.parse().ok()
+    agentsec_policy::list_index(seg)
 }
 
 /// Iterator over the leaves of a document, see [`SecretTree::leaves`].

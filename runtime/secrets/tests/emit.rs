@@ -157,10 +157,11 @@ fn extract_matches_the_transcript() {
         x(&yaml, r#"["list_of_scalars"]"#),
         "- a\n# comment inside list\n- 2\n- 3.5\n- false\n"
     );
-    assert_eq!(
-        x(&yaml, r#"["list_of_scalars"][1]"#),
-        "value: ' comment inside list'\n"
-    );
+    // List indices do not count comment elements (sops' do): the path names what
+    // `get-secret` names.
+    assert_eq!(x(&yaml, r#"["list_of_scalars"][1]"#), "2\n");
+    assert_eq!(x(&yaml, "list_of_scalars.1"), "2\n");
+    assert_eq!(x(&yaml, "nested.deeper.leaf"), "3\n");
     assert_eq!(
         x(&yaml, r#"["list_of_maps"][1]"#),
         "name: second\nvalue: two\n"
@@ -190,10 +191,16 @@ fn extract_matches_the_transcript() {
         bad.map(|e| (e.exit_code(), e.to_string())),
         Some((
             91,
-            "error parsing --extract path: component \"\\\"hello\\\"\" doesn't end with ]"
-                .to_owned()
+            "error parsing --extract path: secret path ends early; expected `]`".to_owned()
         ))
     );
+    for bad in ["", "a..b", "list.00", "[x]"] {
+        assert_eq!(
+            ExtractPath::parse(bad).err().map(|e| e.exit_code()),
+            Some(91),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]

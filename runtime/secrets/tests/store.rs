@@ -4,7 +4,7 @@
 mod common;
 
 use agentsec_policy::{AgentId, Decision, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
-use agentsec_secrets::{SecretStore, SopsError, SopsStore, StoreError};
+use agentsec_secrets::{Node, SecretStore, SopsError, SopsStore, StoreError};
 use common::{decrypt, ids, vectors};
 
 /// Every vector file the mock identity opens, all formats.
@@ -78,6 +78,17 @@ fn every_leaf_matches_the_decrypted_tree_and_is_decrypted_only_when_asked() {
             })
             .collect();
         assert!(!leaves.is_empty(), "{file}: has leaves");
+        // Encrypted values whose sops AAD does not pin them to their path are never served
+        // nor listed (SECURITY.md, "Values are bound to their path").
+        let (leaves, unbound): (Vec<_>, Vec<_>) = leaves
+            .into_iter()
+            .partition(|(path, _, encrypted)| !encrypted || bound(tree.root(), path));
+        for (path, ..) in &unbound {
+            assert!(
+                matches!(get(&store, &grants, path), Err(StoreError::Unbound { .. })),
+                "{file} {path}: unbound"
+            );
+        }
         let listed = store.paths();
         let expected: Vec<&SecretPath> = leaves.iter().map(|(p, ..)| p).collect();
         assert_eq!(listed.iter().collect::<Vec<_>>(), expected, "{file}: paths");
@@ -95,6 +106,37 @@ fn every_leaf_matches_the_decrypted_tree_and_is_decrypted_only_when_asked() {
         }
         assert!(encrypted_seen > 0, "{file}: has encrypted leaves");
     }
+}
+
+/// The binding rule, written independently of the store: no key with `:` above the value,
+/// no mapping inside a list, at most one list level (its parent), and that list holds only
+/// encrypted values.
+fn bound(root: &Node, path: &SecretPath) -> bool {
+    let mut node = root;
+    let mut lists = 0;
+    let segs: Vec<&str> = path.segments().collect();
+    for (i, seg) in segs.iter().enumerate() {
+        node = match node {
+            Node::Map(entries) => {
+                if seg.contains(':') || lists > 0 {
+                    return false;
+                }
+                &entries.iter().find(|(k, _)| k == seg).expect("key").1
+            }
+            Node::List(items) => {
+                lists += 1;
+                let all_encrypted = items
+                    .iter()
+                    .all(|n| matches!(n, Node::Leaf(l) if l.was_encrypted()));
+                if lists > 1 || i + 1 != segs.len() || !all_encrypted {
+                    return false;
+                }
+                &items[seg.parse::<usize>().expect("index")]
+            }
+            _ => panic!("a leaf's path goes through a scalar"),
+        };
+    }
+    true
 }
 
 #[test]

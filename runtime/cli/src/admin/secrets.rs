@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use agentsec_policy::SecretPath;
 use agentsec_secrets::{
     DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
     SopsError, SopsFile, encrypt_plaintext,
@@ -34,7 +35,8 @@ pub enum Command {
     Decrypt {
         /// The SOPS file.
         file: PathBuf,
-        /// Print only this part, e.g. `'["db"]["password"]'` or `'["list"][1]'`.
+        /// Print only this part: a dotted path (`db.password`, `list.1`) or sops' bracket form
+        /// (`'["db"]["password"]'`, `'["list"][1]'`). List indices do not count comments.
         #[arg(long)]
         extract: Option<String>,
         /// Read FILE as this format (yaml, json, dotenv, ini, binary) instead of by name.
@@ -66,19 +68,21 @@ pub enum Command {
         /// The SOPS file.
         file: PathBuf,
     },
-    /// Set the value at PATH (e.g. `'["db"]["password"]'`) to the JSON value read from stdin,
-    /// in place.
+    /// Set the value at PATH (`db.password` or `'["db"]["password"]'`) to the JSON value read
+    /// from stdin, in place. A path that does not parse is refused (exit 7), as is an index
+    /// past the end of a list or a key on a list; the file is then untouched.
     Set {
         /// The SOPS file.
         file: PathBuf,
-        /// Where, in --extract syntax.
+        /// Where: a dotted path or sops' bracket form (never empty).
         path: String,
     },
-    /// Remove the key or list element at PATH, in place.
+    /// Remove the key or list element at PATH, in place (exit 7 for a path that does not
+    /// parse, 1 for one that names nothing; the file is then untouched).
     Unset {
         /// The SOPS file.
         file: PathBuf,
-        /// Where, in --extract syntax.
+        /// Where: a dotted path or sops' bracket form (never empty).
         path: String,
     },
     /// Re-wrap the data key for the recipients of the matching .sops.yaml rule (use after
@@ -205,7 +209,12 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             output_type,
             ignore_mac,
         } => {
-            let path = extract.as_deref().map(ExtractPath::parse).transpose()?;
+            // `--extract ''` prints the whole file, as in sops (a read, never a write).
+            let path = extract
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .map(ExtractPath::parse)
+                .transpose()?;
             let f = open(&file, input_type.as_deref(), ignore_mac)?;
             let output = output_type
                 .as_deref()
@@ -257,7 +266,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         }
         Command::Edit { file } => edit::edit(&file),
         Command::Set { file, path } => {
-            let path = ExtractPath::parse(&path).map_err(|e| fail(e.to_string(), 7))?;
+            let path = write_path(&path, "set")?;
             let mut bytes = Zeroizing::new(Vec::new());
             let limit = agentsec_secrets::MAX_FILE_SIZE as u64;
             agentsec_policy::bounded::read_stream(std::io::stdin().lock(), limit, &mut bytes)
@@ -272,7 +281,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
             write_atomic(&file, &out)
         }
         Command::Unset { file, path } => {
-            let path = ExtractPath::parse(&path).map_err(|e| fail(e.to_string(), 7))?;
+            let path = write_path(&path, "unset")?;
             let mut f = open(&file, None, false)?;
             f.unset(&path)?;
             let out = f.reencrypt(false, emit_options())?;
@@ -310,6 +319,21 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         }
         Command::Keygen { output } => keygen(output.as_deref()),
     }
+}
+
+/// The path of a `set` or `unset`: the one path parser ([`SecretPath`]), dotted or bracket
+/// form. Anything else, the empty path included (it never means "the whole document" for a
+/// write), is refused with sops' exit code 7 before the file is read.
+fn write_path(text: &str, command: &str) -> Result<ExtractPath, Failure> {
+    SecretPath::parse(text).map(ExtractPath::from).map_err(|e| {
+        fail(
+            format!(
+                "Invalid {command} path: {e}. Write a dotted path (`db.password`, `list.0`) or \
+                 sops' bracket form (`[\"db\"][\"password\"]`, `[\"list\"][0]`)"
+            ),
+            7,
+        )
+    })
 }
 
 fn keygen(output: Option<&Path>) -> Result<(), Failure> {
