@@ -465,7 +465,7 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
     s.write("work/agentsec.yaml", "audit_key: audit-key.age\n");
     let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
     assert_eq!(v.code, 0, "{v:?}");
-    assert!(v.stdout.contains("hmac-sha256, key id "), "{v:?}");
+    assert!(v.stdout.contains("hmac-sha256 chain, key id "), "{v:?}");
     std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
     // Another key: named as such.
     let other = write_key_as(&s, "other-key.age", "6b").unwrap();

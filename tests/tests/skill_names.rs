@@ -23,6 +23,7 @@ fn impostor(s: &Scratch, dir: &str) -> PathBuf {
 }
 
 fn run(s: &Scratch, component: &Path, policy: &Path, extra: &[&str]) -> Run {
+    let input = if extra.contains(&"--input") { &[][..] } else { &["--input", INPUT][..] };
     let out = s
         .command(&bin("agentsec-run"))
         .arg(component)
@@ -32,12 +33,19 @@ fn run(s: &Scratch, component: &Path, policy: &Path, extra: &[&str]) -> Run {
         .arg(policy)
         .arg("--audit-log")
         .arg(s.audit_log())
-        .args(["--input", INPUT])
+        .args(input)
         .args(extra)
         .env("SOPS_AGE_KEY_FILE", demo_key())
         .output()
         .unwrap();
     Run::from(out)
+}
+
+/// Whether the probe's read was denied (the probe reports each call's
+/// outcome as data and exits 0).
+fn denied(r: &Run) -> bool {
+    assert_eq!(r.code, 0, "{r:?}");
+    r.stdout.contains("\"err\":\"denied\"")
 }
 
 fn agentsec(s: &Scratch, args: &[&str]) -> Run {
@@ -58,17 +66,17 @@ fn a_renamed_component_outside_the_skills_directory_is_unnamed() {
     let digest = sha256_of(&fake);
     for extra in [&[][..], &["--skills", skills_dir().to_str().unwrap()][..]] {
         let r = run(&s, &fake, &policy, extra);
-        assert_eq!(r.code, 3, "{r:?}");
+        assert!(denied(&r), "{r:?}");
         assert!(
-            r.stderr.contains("was not loaded from a skills directory")
-                && r.stderr.contains(&format!("adding `{digest}`")),
+            r.stdout.contains("was not loaded from a skills directory")
+                && r.stdout.contains(&format!("adding `{digest}`")),
             "{r:?}"
         );
     }
     // The real db-healthcheck from the skills directory is granted by name
     // (it then reads the other production fields, also granted).
     let real = run(&s, &skill("db-healthcheck"), &policy, &["--skills", skills_dir().to_str().unwrap(), "--input", "{}"]);
-    assert_ne!(real.code, 3, "{real:?}");
+    assert_eq!(real.code, 0, "{real:?}");
     assert!(!real.stderr.contains("not loaded from a skills directory"), "{real:?}");
     // The same real component without --skills is unnamed.
     let unnamed = run(&s, &skill("db-healthcheck"), &policy, &["--input", "{}"]);
@@ -83,11 +91,11 @@ fn a_skills_directory_names_its_components_only_when_trusted() {
     let fake = impostor(&s, "skills");
     let dir = s.path("skills");
     let ok = run(&s, &fake, &policy, &["--skills", dir.to_str().unwrap()]);
-    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(!denied(&ok), "{ok:?}");
     // Via agentsec.yaml's `skills_dir:` too.
     s.write("work/agentsec.yaml", "skills_dir: ../skills\n");
     let ok = run(&s, &fake, &policy, &[]);
-    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(!denied(&ok), "{ok:?}");
     std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
     // A directory others can write names nothing: refused.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -100,7 +108,7 @@ fn a_skills_directory_names_its_components_only_when_trusted() {
     std::fs::remove_file(&fake).unwrap();
     std::os::unix::fs::symlink(&outside, &fake).unwrap();
     let link = run(&s, &fake, &policy, &["--skills", dir.to_str().unwrap()]);
-    assert_eq!(link.code, 3, "{link:?}");
+    assert!(denied(&link), "{link:?}");
 }
 
 #[test]
@@ -123,11 +131,11 @@ fn check_warns_pin_rewrites_and_an_empty_skills_list_is_an_error() {
     assert_eq!(std::fs::read_to_string(&policy).unwrap(), pinned, "comments kept, only the entry changed");
     // Pinned: exactly that component is granted, wherever it lies.
     let r = run(&s, &fake, &policy, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!denied(&r), "{r:?}");
     let check = agentsec(&s, &["policy", "check", "--policy", policy.to_str().unwrap()]);
     assert!(!check.stdout.contains("by name only"), "{check:?}");
     // A component no entry names is an error (exit 1), the file untouched.
-    let none = agentsec(&s, &["policy", "pin", policy.to_str().unwrap(), skill("probe").to_str().unwrap()]);
+    let none = agentsec(&s, &["policy", "pin", policy.to_str().unwrap(), skill("needy").to_str().unwrap()]);
     assert_eq!(none.code, 1, "{none:?}");
     assert!(none.stderr.contains("no `skills:` entry"), "{none:?}");
 

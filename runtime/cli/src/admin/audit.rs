@@ -133,8 +133,8 @@ fn verify_command(
 
 fn print_report(report: &VerifyReport, key_id: Option<&str>, files: &[PathBuf], format: Format) {
     let mode = match key_id {
-        Some(id) => format!("hmac-sha256, key id {id}"),
-        None => "sha256".to_owned(),
+        Some(id) => format!("hmac-sha256 chain, key id {id}"),
+        None => "sha256 chain".to_owned(),
     };
     if format == Format::Json {
         let json = serde_json::json!({
@@ -152,7 +152,7 @@ fn print_report(report: &VerifyReport, key_id: Option<&str>, files: &[PathBuf], 
     }
     let count = files.len();
     println!(
-        "ok: {} entries, head {} ({mode} chain, {count} file{})",
+        "ok: {} entries, head {} ({mode}, {count} file{})",
         report.entries,
         report.head_hash,
         if count == 1 { "" } else { "s" }
