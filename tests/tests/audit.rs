@@ -419,17 +419,27 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
     let log = s.path("work/keyed.log");
     for _ in 0..2 {
         let run = Run::from(
-            probe_cmd(&s, "ops/release-manager", &["--audit-log", path_str(&log), "--audit-key", path_str(&key)])
-                .output()
-                .unwrap(),
+            probe_cmd(
+                &s,
+                "ops/release-manager",
+                &["--audit-log", path_str(&log), "--audit-key", path_str(&key)],
+            )
+            .output()
+            .unwrap(),
         );
         assert_eq!(run.code, 0, "{run:?}");
     }
     let text = std::fs::read_to_string(&log).unwrap();
     let first = text.lines().next().unwrap();
-    let marker_at = first.find(",\"chain\":{\"kind\":\"hmac-sha256\",\"key_id\":\"").unwrap();
+    let marker_at = first
+        .find(",\"chain\":{\"kind\":\"hmac-sha256\",\"key_id\":\"")
+        .unwrap();
     let marker = &first[marker_at + 9..first.len() - 75];
-    assert_eq!(text.matches("\"chain\"").count(), 1, "only the first entry is marked: {text}");
+    assert_eq!(
+        text.matches("\"chain\"").count(),
+        1,
+        "only the first entry is marked: {text}"
+    );
     assert_no_leak(&"5a".repeat(32), text.as_bytes(), "the keyed log");
 
     // The marker kept, the chain recomputed without the key: refused, even
@@ -437,7 +447,10 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
     std::fs::write(&log, forge_unkeyed(&text, 2, Some(marker))).unwrap();
     let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
     assert_eq!(v.code, 1, "{v:?}");
-    assert!(v.stderr.contains("says the log is keyed") && v.stderr.contains("downgrade"), "{v:?}");
+    assert!(
+        v.stderr.contains("says the log is keyed") && v.stderr.contains("downgrade"),
+        "{v:?}"
+    );
     let q = agentsec(&s, &["audit", "query", path_str(&log)]);
     assert_eq!(q.code, 1, "{q:?}");
 
@@ -455,7 +468,16 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
         assert!(v.stderr.contains("is not keyed"), "{v:?}");
         let q = agentsec(&s, &["audit", "query", path_str(&log)]);
         assert_eq!(q.code, 1, "{q:?}");
-        let v = agentsec(&s, &["audit", "verify", path_str(&log), "--audit-key", path_str(&key)]);
+        let v = agentsec(
+            &s,
+            &[
+                "audit",
+                "verify",
+                path_str(&log),
+                "--audit-key",
+                path_str(&key),
+            ],
+        );
         assert_eq!(v.code, 1, "{v:?}");
         std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
     }
@@ -469,9 +491,15 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
     std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
     // Another key: named as such.
     let other = write_key_as(&s, "other-key.age", "6b").unwrap();
-    let v = agentsec(&s, &["audit", "verify", path_str(&log), "--key", path_str(&other)]);
+    let v = agentsec(
+        &s,
+        &["audit", "verify", path_str(&log), "--key", path_str(&other)],
+    );
     assert_eq!(v.code, 1, "{v:?}");
-    assert!(v.stderr.contains("was started with the key whose id is"), "{v:?}");
+    assert!(
+        v.stderr.contains("was started with the key whose id is"),
+        "{v:?}"
+    );
     // A keyed log queried without its key is unverified: exit 1.
     let q = agentsec(&s, &["audit", "query", path_str(&log)]);
     assert_eq!(q.code, 1, "{q:?}");

@@ -46,7 +46,10 @@ fn show_config(s: &Scratch, cwd: &Path) -> Run {
 
 /// A planted file: it would redirect the audit log somewhere else.
 fn plant(s: &Scratch, rel: &str) -> std::path::PathBuf {
-    s.write(rel, "audit_log: planted.log\nage_key_file: planted-key.txt\n")
+    s.write(
+        rel,
+        "audit_log: planted.log\nage_key_file: planted-key.txt\n",
+    )
 }
 
 #[test]
@@ -61,7 +64,9 @@ fn a_file_planted_in_a_world_writable_directory_is_refused() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains(&format!("refusing {}", file.display()))
-            && run.stderr.contains("writable by users other than its owner and root (mode 1777"),
+            && run
+                .stderr
+                .contains("writable by users other than its owner and root (mode 1777"),
         "{run:?}"
     );
     assert!(!s.path("shared/planted.log").exists());
@@ -76,11 +81,20 @@ fn a_file_planted_in_a_world_writable_directory_is_refused() {
     let shown = show_config(&s, &job);
     assert_eq!(shown.code, 0, "{shown:?}");
     assert!(
-        shown.stdout.starts_with(&format!("agentsec.yaml: {}\n", file.canonicalize().unwrap().display())),
+        shown.stdout.starts_with(&format!(
+            "agentsec.yaml: {}\n",
+            file.canonicalize().unwrap().display()
+        )),
         "{shown:?}"
     );
-    assert!(shown.stdout.contains("audit_log: ../planted.log"), "{shown:?}");
-    assert!(shown.stderr.contains("using this agentsec.yaml"), "{shown:?}");
+    assert!(
+        shown.stdout.contains("audit_log: ../planted.log"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.stderr.contains("using this agentsec.yaml"),
+        "{shown:?}"
+    );
 }
 
 /// A second OS user (CI runs as root, which can create one).
@@ -88,7 +102,10 @@ fn other_user() -> (u32, u32) {
     let name = "agentsec-other";
     let id = |flag: &str| {
         let out = Command::new("id").args([flag, name]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok()
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
     };
     if id("-u").is_none() {
         let out = Command::new("useradd")
@@ -124,7 +141,10 @@ fn a_file_or_directory_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
     let run = run_from(&s, &dir);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains(&format!("owned by uid {uid}")), "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("owned by uid {uid}")),
+        "{run:?}"
+    );
     // A directory on the way that the other user owns stops the search
     // before it reaches (and trusts) the file above.
     std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
@@ -133,7 +153,10 @@ fn a_file_or_directory_owned_by_another_user_is_refused() {
     std::os::unix::fs::chown(&sub, Some(uid), Some(gid)).unwrap();
     let shown = show_config(&s, &sub);
     assert_eq!(shown.code, 0, "{shown:?}");
-    assert!(shown.stdout.starts_with("agentsec.yaml: none in force"), "{shown:?}");
+    assert!(
+        shown.stdout.starts_with("agentsec.yaml: none in force"),
+        "{shown:?}"
+    );
 }
 
 #[test]
@@ -145,17 +168,26 @@ fn the_search_stops_at_the_repository_root_and_at_home() {
     std::fs::create_dir_all(s.path("outer/repo/.git")).unwrap();
     let shown = show_config(&s, &sub);
     assert_eq!(shown.code, 0, "{shown:?}");
-    assert!(shown.stdout.starts_with("agentsec.yaml: none in force"), "{shown:?}");
+    assert!(
+        shown.stdout.starts_with("agentsec.yaml: none in force"),
+        "{shown:?}"
+    );
     // A worktree's `.git` is a file: the same boundary.
     std::fs::remove_dir(s.path("outer/repo/.git")).unwrap();
     s.write("outer/repo/.git", "gitdir: /elsewhere\n");
     let shown = show_config(&s, &sub);
-    assert!(shown.stdout.starts_with("agentsec.yaml: none in force"), "{shown:?}");
+    assert!(
+        shown.stdout.starts_with("agentsec.yaml: none in force"),
+        "{shown:?}"
+    );
     // Without the repository boundary, the file above is found.
     std::fs::remove_file(s.path("outer/repo/.git")).unwrap();
     let shown = show_config(&s, &sub);
     assert!(
-        shown.stdout.starts_with(&format!("agentsec.yaml: {}", above.canonicalize().unwrap().display())),
+        shown.stdout.starts_with(&format!(
+            "agentsec.yaml: {}",
+            above.canonicalize().unwrap().display()
+        )),
         "{shown:?}"
     );
     // $HOME is a boundary too: a file above it is not read.
@@ -167,7 +199,10 @@ fn the_search_stops_at_the_repository_root_and_at_home() {
         .output()
         .unwrap();
     let shown = Run::from(out);
-    assert!(shown.stdout.starts_with("agentsec.yaml: none in force"), "{shown:?}");
+    assert!(
+        shown.stdout.starts_with("agentsec.yaml: none in force"),
+        "{shown:?}"
+    );
     // A real run with the repository boundary ignores the planted file.
     std::fs::create_dir_all(s.path("outer/repo/.git")).unwrap();
     let run = run_from(&s, &sub);

@@ -3,6 +3,8 @@
 //! does not grant, names the rule to change, audits the refusal, and runs
 //! nothing.
 
+#![expect(clippy::unwrap_used, reason = "tests")]
+
 use agentsec_tests::{Run, Scratch, root};
 
 fn needy(s: &Scratch, agent: &str) -> Run {
@@ -130,7 +132,11 @@ fn sops_store(s: &Scratch, name: &str, yaml: &str) -> std::path::PathBuf {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     file
 }
 
@@ -179,7 +185,10 @@ fn a_refused_wildcard_need_reads_the_same_whether_or_not_matching_secrets_exist(
         assert_eq!(a.0, 3, "{a:?}");
         assert_eq!(a, b, "the refusal for {agent} depends on the store's names");
         for name in ["production", "staging"] {
-            let wildcard_line = a.1.lines().find(|l| l.contains("`databases.postgres.*.password`")).unwrap();
+            let wildcard_line =
+                a.1.lines()
+                    .find(|l| l.contains("`databases.postgres.*.password`"))
+                    .unwrap();
             assert!(!wildcard_line.contains(name), "{wildcard_line}");
         }
     }

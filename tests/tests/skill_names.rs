@@ -23,7 +23,11 @@ fn impostor(s: &Scratch, dir: &str) -> PathBuf {
 }
 
 fn run(s: &Scratch, component: &Path, policy: &Path, extra: &[&str]) -> Run {
-    let input = if extra.contains(&"--input") { &[][..] } else { &["--input", INPUT][..] };
+    let input = if extra.contains(&"--input") {
+        &[][..]
+    } else {
+        &["--input", INPUT][..]
+    };
     let out = s
         .command(&bin("agentsec-run"))
         .arg(component)
@@ -53,7 +57,10 @@ fn agentsec(s: &Scratch, args: &[&str]) -> Run {
 }
 
 fn sha256_of(p: &Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(p).output().unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
@@ -75,12 +82,25 @@ fn a_renamed_component_outside_the_skills_directory_is_unnamed() {
     }
     // The real db-healthcheck from the skills directory is granted by name
     // (it then reads the other production fields, also granted).
-    let real = run(&s, &skill("db-healthcheck"), &policy, &["--skills", skills_dir().to_str().unwrap(), "--input", "{}"]);
+    let real = run(
+        &s,
+        &skill("db-healthcheck"),
+        &policy,
+        &["--skills", skills_dir().to_str().unwrap(), "--input", "{}"],
+    );
     assert_eq!(real.code, 0, "{real:?}");
-    assert!(!real.stderr.contains("not loaded from a skills directory"), "{real:?}");
+    assert!(
+        !real.stderr.contains("not loaded from a skills directory"),
+        "{real:?}"
+    );
     // The same real component without --skills is unnamed.
     let unnamed = run(&s, &skill("db-healthcheck"), &policy, &["--input", "{}"]);
-    assert!(unnamed.stderr.contains("was not loaded from a skills directory"), "{unnamed:?}");
+    assert!(
+        unnamed
+            .stderr
+            .contains("was not loaded from a skills directory"),
+        "{unnamed:?}"
+    );
 }
 
 #[test]
@@ -101,7 +121,11 @@ fn a_skills_directory_names_its_components_only_when_trusted() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let bad = run(&s, &fake, &policy, &["--skills", dir.to_str().unwrap()]);
     assert_eq!(bad.code, 2, "{bad:?}");
-    assert!(bad.stderr.contains("writable by users other than its owner and root"), "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("writable by users other than its owner and root"),
+        "{bad:?}"
+    );
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     // A symlink in the directory to a component elsewhere is not named.
     let outside = impostor(&s, "elsewhere");
@@ -115,32 +139,83 @@ fn a_skills_directory_names_its_components_only_when_trusted() {
 fn check_warns_pin_rewrites_and_an_empty_skills_list_is_an_error() {
     let s = Scratch::new();
     let policy = s.write("work/policy.yaml", POLICY);
-    let check = agentsec(&s, &["policy", "check", "--policy", policy.to_str().unwrap()]);
+    let check = agentsec(
+        &s,
+        &["policy", "check", "--policy", policy.to_str().unwrap()],
+    );
     assert_eq!(check.code, 0, "{check:?}");
-    assert!(check.stdout.contains("grants its secrets to skill `db-healthcheck` by name only"), "{check:?}");
+    assert!(
+        check
+            .stdout
+            .contains("grants its secrets to skill `db-healthcheck` by name only"),
+        "{check:?}"
+    );
 
     let fake = impostor(&s, "work/downloads");
     let digest = sha256_of(&fake);
-    let shown = agentsec(&s, &["policy", "pin", policy.to_str().unwrap(), fake.to_str().unwrap(), "--stdout"]);
+    let shown = agentsec(
+        &s,
+        &[
+            "policy",
+            "pin",
+            policy.to_str().unwrap(),
+            fake.to_str().unwrap(),
+            "--stdout",
+        ],
+    );
     assert_eq!(shown.code, 0, "{shown:?}");
     let pinned = POLICY.replace("[db-healthcheck]", &format!("[\"{digest}\"]"));
     assert_eq!(shown.stdout, pinned);
-    assert_eq!(std::fs::read_to_string(&policy).unwrap(), POLICY, "--stdout leaves the file");
-    let done = agentsec(&s, &["policy", "pin", policy.to_str().unwrap(), fake.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(&policy).unwrap(),
+        POLICY,
+        "--stdout leaves the file"
+    );
+    let done = agentsec(
+        &s,
+        &[
+            "policy",
+            "pin",
+            policy.to_str().unwrap(),
+            fake.to_str().unwrap(),
+        ],
+    );
     assert_eq!(done.code, 0, "{done:?}");
-    assert_eq!(std::fs::read_to_string(&policy).unwrap(), pinned, "comments kept, only the entry changed");
+    assert_eq!(
+        std::fs::read_to_string(&policy).unwrap(),
+        pinned,
+        "comments kept, only the entry changed"
+    );
     // Pinned: exactly that component is granted, wherever it lies.
     let r = run(&s, &fake, &policy, &[]);
     assert!(!denied(&r), "{r:?}");
-    let check = agentsec(&s, &["policy", "check", "--policy", policy.to_str().unwrap()]);
+    let check = agentsec(
+        &s,
+        &["policy", "check", "--policy", policy.to_str().unwrap()],
+    );
     assert!(!check.stdout.contains("by name only"), "{check:?}");
     // A component no entry names is an error (exit 1), the file untouched.
-    let none = agentsec(&s, &["policy", "pin", policy.to_str().unwrap(), skill("needy").to_str().unwrap()]);
+    let none = agentsec(
+        &s,
+        &[
+            "policy",
+            "pin",
+            policy.to_str().unwrap(),
+            skill("needy").to_str().unwrap(),
+        ],
+    );
     assert_eq!(none.code, 1, "{none:?}");
     assert!(none.stderr.contains("no `skills:` entry"), "{none:?}");
 
     let empty = s.write("work/empty.yaml", &POLICY.replace("[db-healthcheck]", "[]"));
-    let check = agentsec(&s, &["policy", "check", "--policy", empty.to_str().unwrap()]);
+    let check = agentsec(
+        &s,
+        &["policy", "check", "--policy", empty.to_str().unwrap()],
+    );
     assert_eq!(check.code, 1, "{check:?}");
-    assert!(check.stderr.contains("empty.yaml:6:") && check.stderr.contains("`skills: []` lists no skill"), "{check:?}");
+    assert!(
+        check.stderr.contains("empty.yaml:6:")
+            && check.stderr.contains("`skills: []` lists no skill"),
+        "{check:?}"
+    );
 }

@@ -245,7 +245,9 @@ fn check_marker(
         }
     }
     if info.kind == KIND_HMAC && info.key_id.is_none() {
-        return Err(downgraded("a keyed chain marker without a key id".to_owned()));
+        return Err(downgraded(
+            "a keyed chain marker without a key id".to_owned(),
+        ));
     }
     if let (Some(key), Some(log_key_id)) = (key, &info.key_id) {
         let given = key.fingerprint();

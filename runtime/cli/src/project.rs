@@ -207,7 +207,10 @@ pub fn describe(project: &Project) -> String {
         return out;
     }
     let _ = writeln!(out, "agentsec.yaml: {}", project.file.display());
-    let show = |p: &Option<PathBuf>| p.as_ref().map_or("(not set)".to_owned(), |p| p.display().to_string());
+    let show = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("(not set)".to_owned(), |p| p.display().to_string())
+    };
     let policy = if project.policy.is_empty() {
         "(not set)".to_owned()
     } else {

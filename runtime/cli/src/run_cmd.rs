@@ -220,9 +220,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         return Err(config("pass SKILL.wasm and --agent ID"));
     };
 
-    let agent: AgentId = agent
-        .parse()
-        .map_err(|e| config(format!("--agent: {e}")))?;
+    let agent: AgentId = agent.parse().map_err(|e| config(format!("--agent: {e}")))?;
     let input = read_input(&args.input)?;
     let secrets_file = secrets_path(&args, &project)?;
     let policy_paths = if args.policy.is_empty() {

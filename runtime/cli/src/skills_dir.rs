@@ -50,8 +50,9 @@ pub fn resolve(dir: Option<&Path>, component: &Path) -> Result<Resolved, String>
     if !meta.is_file() {
         return Err(format!("{}: not a regular file", real.display()));
     }
-    crate::trust::check(&real, &meta)
-        .map_err(|why| format!("skill component {why}; in the skills directory it would be trusted by name"))?;
+    crate::trust::check(&real, &meta).map_err(|why| {
+        format!("skill component {why}; in the skills directory it would be trusted by name")
+    })?;
     Ok(Resolved {
         path: real,
         named: true,

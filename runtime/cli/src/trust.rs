@@ -80,7 +80,12 @@ mod tests {
     fn group_and_other_write_are_refused_owner_write_is_not() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path();
-        for (mode, ok) in [(0o700, true), (0o755, true), (0o775, false), (0o1777, false)] {
+        for (mode, ok) in [
+            (0o700, true),
+            (0o755, true),
+            (0o775, false),
+            (0o1777, false),
+        ] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
             assert_eq!(check_dir(p).is_ok(), ok, "mode {mode:o}");
         }

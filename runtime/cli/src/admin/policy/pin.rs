@@ -292,7 +292,11 @@ mod tests {
         // An agent glob of the same spelling is not a skills entry.
         assert!(out.text.contains("allowed_agents: [db-healthcheck]"));
         assert_eq!(out.unmatched, 1);
-        assert!(out.report[1].contains("no `skills:` entry"), "{:?}", out.report);
+        assert!(
+            out.report[1].contains("no `skills:` entry"),
+            "{:?}",
+            out.report
+        );
         let again = rewrite("p.yaml", &out.text, &[pin_of("db-healthcheck", 'a')]).expect("again");
         assert_eq!(again.text, out.text);
         assert!(again.report[0].contains("already pinned"));
