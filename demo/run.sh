@@ -17,8 +17,12 @@ cargo build --quiet --release --target wasm32-wasip2 \
 
 bin="$CARGO_TARGET_DIR/debug"
 skills="$CARGO_TARGET_DIR/skills/wasm32-wasip2/release"
+# The skills directory (`skills_dir:` in agentsec.yaml): only components
+# here are known by name, and only if no one but you (and root) can write it.
 mkdir -p demo/skills
+chmod 755 demo/skills
 cp "$skills/db_healthcheck.wasm" "$skills/release_notes.wasm" demo/skills/
+chmod 644 demo/skills/*.wasm
 rm -f demo/audit.log
 
 step() {
@@ -38,6 +42,9 @@ step demo/skills/release_notes.wasm --agent ops/intern
 echo
 echo "\$ tail -n 2 demo/audit.log    # one hash-chained line per request, never a value"
 tail -n 2 demo/audit.log
+echo
+echo "\$ agentsec-run --show-config    # which agentsec.yaml is in force"
+"$bin/agentsec-run" --show-config
 echo
 echo "\$ agentsec audit verify demo/audit.log"
 "$bin/agentsec" audit verify demo/audit.log

@@ -50,6 +50,13 @@ fn build_skills() {
     });
 }
 
+/// The directory the skills are built into: the tests' trusted skills
+/// directory (`agentsec-run --skills`), where a component's name counts.
+pub fn skills_dir() -> PathBuf {
+    build_skills();
+    skills_target().join("wasm32-wasip2/release")
+}
+
 /// The component for skill `name` (e.g. `db-healthcheck`, `probe`), built from source.
 pub fn skill(name: &str) -> PathBuf {
     build_skills();
@@ -156,8 +163,9 @@ impl Scratch {
         cmd
     }
 
-    /// `agentsec-run SKILL --agent AGENT --secrets S --policy P --audit-log work/audit.log ARGS...`
-    /// with the demo key.
+    /// `agentsec-run SKILL --skills DIR --agent AGENT --secrets S --policy P
+    /// --audit-log work/audit.log ARGS...` with the demo key (the skill from
+    /// the skills directory, so its name counts).
     pub fn run_skill(
         &self,
         skill_name: &str,
@@ -168,6 +176,8 @@ impl Scratch {
     ) -> Run {
         let mut cmd = self.command(&bin("agentsec-run"));
         cmd.arg(skill(skill_name))
+            .arg("--skills")
+            .arg(skills_dir())
             .args(["--agent", agent, "--secrets"])
             .arg(secrets)
             .arg("--policy")

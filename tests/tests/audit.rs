@@ -49,15 +49,20 @@ fn path_str(p: &Path) -> &str {
 }
 
 /// An age-encrypted (armored) chain key (64 hex digits) for the demo
-/// recipient, written by the real `age` (which `tests/run.sh` installs).
+/// recipient, written by the real `age` (which the tests need: CI has it).
 fn write_key(s: &Scratch) -> PathBuf {
-    let age = which("age").expect("the real `age` is needed: run tests/run.sh");
+    write_key_as(s, "audit-key.age", "5a")
+}
+
+/// As [`write_key`], to `work/NAME`, the key's bytes all `byte` (hex).
+fn write_key_as(s: &Scratch, name: &str, byte: &str) -> PathBuf {
+    let age = which("age").expect("the real `age` binary is needed (tests/run.sh installs it)");
     let recipient = std::fs::read_to_string(demo_key())
         .unwrap()
         .lines()
         .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
         .expect("the demo key names its public key");
-    let key = s.path("work/audit-key.age");
+    let key = s.path(&format!("work/{name}"));
     let mut child = Command::new(age)
         .args(["-r", &recipient, "-a", "-o"])
         .arg(&key)
@@ -69,7 +74,7 @@ fn write_key(s: &Scratch) -> PathBuf {
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{}\n", "5a".repeat(32)).as_bytes())
+        .write_all(format!("{}\n", byte.repeat(32)).as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
     key
@@ -378,4 +383,126 @@ fn verify_names_the_tampering_and_query_warns() {
         &["audit", "query", path_str(&log), "--since", "yesterday"],
     );
     assert_eq!(usage.code, 2, "{usage:?}");
+}
+
+/// The lines of a keyed log rewritten as an unkeyed SHA-256 chain, as
+/// someone without the key can: entry `drop` (1-based) removed, `seq` and
+/// `prev` renumbered, every hash recomputed; the first entry's chain marker
+/// replaced by `marker` (`None`: removed).
+fn forge_unkeyed(text: &str, drop: usize, marker: Option<&str>) -> String {
+    use sha2::Digest as _;
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    let kept = text.lines().enumerate().filter(|(i, _)| i + 1 != drop);
+    for (n, (_, line)) in kept.enumerate() {
+        // `,"hmac":"<64 hex>"}` is the last 75 bytes.
+        let body = &line[..line.len() - 75];
+        let (head, rest) = body.split_once(",\"seq\":").unwrap();
+        let after_prev = &rest[rest.find("\"prev\":\"").unwrap() + 8 + 64 + 1..];
+        let chain = match (n, marker) {
+            (0, Some(m)) => format!(",\"chain\":{m}"),
+            (0, None) => String::new(),
+            _ => after_prev.to_owned(),
+        };
+        let canonical = format!("{head},\"seq\":{},\"prev\":\"{prev}\"{chain}}}", n + 1);
+        let hash = hex::encode(sha2::Sha256::digest(canonical.as_bytes()));
+        out.push_str(&canonical[..canonical.len() - 1]);
+        out.push_str(&format!(",\"hash\":\"{hash}\"}}\n"));
+        prev = hash;
+    }
+    out
+}
+
+#[test]
+fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
+    let s = Scratch::new();
+    let key = write_key(&s);
+    let log = s.path("work/keyed.log");
+    for _ in 0..2 {
+        let run = Run::from(
+            probe_cmd(
+                &s,
+                "ops/release-manager",
+                &["--audit-log", path_str(&log), "--audit-key", path_str(&key)],
+            )
+            .output()
+            .unwrap(),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first = text.lines().next().unwrap();
+    let marker_at = first
+        .find(",\"chain\":{\"kind\":\"hmac-sha256\",\"key_id\":\"")
+        .unwrap();
+    let marker = &first[marker_at + 9..first.len() - 75];
+    assert_eq!(
+        text.matches("\"chain\"").count(),
+        1,
+        "only the first entry is marked: {text}"
+    );
+    assert_no_leak(&"5a".repeat(32), text.as_bytes(), "the keyed log");
+
+    // The marker kept, the chain recomputed without the key: refused, even
+    // by a verifier who has no key.
+    std::fs::write(&log, forge_unkeyed(&text, 2, Some(marker))).unwrap();
+    let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(
+        v.stderr.contains("says the log is keyed") && v.stderr.contains("downgrade"),
+        "{v:?}"
+    );
+    let q = agentsec(&s, &["audit", "query", path_str(&log)]);
+    assert_eq!(q.code, 1, "{q:?}");
+
+    // The whole file rewritten as a plain chain (marker too): without any
+    // key configured this is indistinguishable from an unkeyed log...
+    for forged_marker in [Some(r#"{"kind":"sha256"}"#), None] {
+        std::fs::write(&log, forge_unkeyed(&text, 2, forged_marker)).unwrap();
+        let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
+        assert_eq!(v.code, 0, "{v:?}");
+        // ...but where agentsec.yaml configures the key, verify and query
+        // require a keyed chain, without any flag.
+        s.write("work/agentsec.yaml", "audit_key: audit-key.age\n");
+        let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
+        assert_eq!(v.code, 1, "{v:?}");
+        assert!(v.stderr.contains("is not keyed"), "{v:?}");
+        let q = agentsec(&s, &["audit", "query", path_str(&log)]);
+        assert_eq!(q.code, 1, "{q:?}");
+        let v = agentsec(
+            &s,
+            &[
+                "audit",
+                "verify",
+                path_str(&log),
+                "--audit-key",
+                path_str(&key),
+            ],
+        );
+        assert_eq!(v.code, 1, "{v:?}");
+        std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
+    }
+
+    // The intact log with the key from agentsec.yaml: ok, naming the key id.
+    std::fs::write(&log, &text).unwrap();
+    s.write("work/agentsec.yaml", "audit_key: audit-key.age\n");
+    let v = agentsec(&s, &["audit", "verify", path_str(&log)]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert!(v.stdout.contains("hmac-sha256 chain, key id "), "{v:?}");
+    std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
+    // Another key: named as such.
+    let other = write_key_as(&s, "other-key.age", "6b");
+    let v = agentsec(
+        &s,
+        &["audit", "verify", path_str(&log), "--key", path_str(&other)],
+    );
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(
+        v.stderr.contains("was started with the key whose id is"),
+        "{v:?}"
+    );
+    // A keyed log queried without its key is unverified: exit 1.
+    let q = agentsec(&s, &["audit", "query", path_str(&log)]);
+    assert_eq!(q.code, 1, "{q:?}");
+    assert!(q.stderr.contains("unverified"), "{q:?}");
 }

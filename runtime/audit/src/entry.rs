@@ -79,6 +79,37 @@ pub(crate) struct SkillRef<'a> {
     pub(crate) sha256: Cow<'a, str>,
 }
 
+/// `chain` of `kind` for an unkeyed (SHA-256) chain.
+pub(crate) const KIND_SHA256: &str = "sha256";
+/// `chain` of `kind` for a keyed (HMAC-SHA256) chain.
+pub(crate) const KIND_HMAC: &str = "hmac-sha256";
+
+/// The `chain` object of a file's first entry: what kind of chain the log is
+/// and, keyed, which key (its [`ChainKey::fingerprint`], never the key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChainInfo<'a> {
+    pub(crate) kind: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key_id: Option<Cow<'a, str>>,
+}
+
+impl ChainInfo<'static> {
+    /// The marker for a chain written with `key` (or none).
+    pub(crate) fn for_key(key: Option<&ChainKey>) -> Self {
+        match key {
+            None => Self {
+                kind: Cow::Borrowed(KIND_SHA256),
+                key_id: None,
+            },
+            Some(key) => Self {
+                kind: Cow::Borrowed(KIND_HMAC),
+                key_id: Some(Cow::Owned(key.fingerprint())),
+            },
+        }
+    }
+}
+
 /// One log entry without its `hash`. Field order here IS the canonical order.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +126,11 @@ pub(crate) struct Entry<'a> {
     pub(crate) run_id: Cow<'a, str>,
     pub(crate) seq: u64,
     pub(crate) prev: Cow<'a, str>,
+    /// Only in the first entry of each file (a log, or a rotated segment):
+    /// the chain's kind and key id, so that a keyed log rewritten as an
+    /// unkeyed chain is caught. Absent in logs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) chain: Option<ChainInfo<'a>>,
 }
 
 impl<'a> Entry<'a> {
@@ -117,6 +153,7 @@ impl<'a> Entry<'a> {
             run_id: Cow::Borrowed(run.run_id()),
             seq,
             prev: Cow::Borrowed(prev),
+            chain: None,
         }
     }
 }

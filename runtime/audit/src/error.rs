@@ -326,6 +326,43 @@ pub enum VerifyError {
         seq: u64,
     },
 
+    /// The log's chain marker (the `chain` of a file's first entry) and its
+    /// entries disagree: a keyed log rewritten as an unkeyed chain, markers
+    /// that change between segments, a marker missing after an earlier one,
+    /// or one in the middle of a file.
+    #[error(
+        "{}:{line}: entry seq {seq}: {reason}; the log was rewritten by someone without its key (a downgrade), or files of different logs were mixed",
+        path.display()
+    )]
+    Downgraded {
+        /// The log file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The `seq` written in the entry.
+        seq: u64,
+        /// What disagrees.
+        reason: String,
+    },
+
+    /// The log says it was started with another key than the one given.
+    #[error(
+        "{}:{line}: entry seq {seq}: the log was started with the key whose id is {log_key_id}, but the given key's id is {given_key_id}; pass this log's key",
+        path.display()
+    )]
+    WrongKey {
+        /// The log file.
+        path: PathBuf,
+        /// The line.
+        line: u64,
+        /// The `seq` written in the entry.
+        seq: u64,
+        /// The key id in the log's marker.
+        log_key_id: String,
+        /// The given key's id.
+        given_key_id: String,
+    },
+
     /// The chain is intact but the expected head hash is none of its
     /// entries' hashes: entries were removed from the end (or it is another
     /// log).
@@ -424,6 +461,8 @@ impl VerifyError {
             | Self::Inserted { path, .. }
             | Self::BrokenLink { path, .. }
             | Self::KeyRequired { path, .. }
+            | Self::Downgraded { path, .. }
+            | Self::WrongKey { path, .. }
             | Self::Unkeyed { path, .. } => path,
             Self::HeadNotFound { .. } => Path::new(""),
         }
@@ -433,7 +472,10 @@ impl VerifyError {
     pub fn line(&self) -> Option<u64> {
         match self {
             Self::Io { .. } | Self::HeadNotFound { .. } => None,
-            Self::KeyRequired { line, .. } | Self::Unkeyed { line, .. } => Some(*line),
+            Self::KeyRequired { line, .. }
+            | Self::Unkeyed { line, .. }
+            | Self::Downgraded { line, .. }
+            | Self::WrongKey { line, .. } => Some(*line),
             Self::Torn { line, .. }
             | Self::TooLong { line, .. }
             | Self::Malformed { line, .. }
@@ -453,7 +495,10 @@ impl VerifyError {
         match self {
             Self::Io { .. } => None,
             Self::HeadNotFound { entries, .. } => Some(entries.saturating_add(1)),
-            Self::KeyRequired { seq, .. } | Self::Unkeyed { seq, .. } => Some(*seq),
+            Self::KeyRequired { seq, .. }
+            | Self::Unkeyed { seq, .. }
+            | Self::Downgraded { seq, .. }
+            | Self::WrongKey { seq, .. } => Some(*seq),
             Self::Torn { expected_seq, .. }
             | Self::TooLong { expected_seq, .. }
             | Self::Malformed { expected_seq, .. }

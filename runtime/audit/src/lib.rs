@@ -51,7 +51,7 @@
 //!
 //! The log is UTF-8 JSON lines: one entry per line, each ending in `\n`, at
 //! most [`MAX_RECORD_SIZE`] bytes including the `\n`. An entry has exactly
-//! these keys, always all present, in this order:
+//! these keys, always all present (except `chain`), in this order:
 //!
 //! | key | value |
 //! |---|---|
@@ -67,6 +67,7 @@
 //! | `run_id` | string (32 lowercase hex digits from [`new_run_id`]) |
 //! | `seq` | integer: 1 for the first entry of a chain, then +1 per entry |
 //! | `prev` | the previous entry's `hash`; [`GENESIS_HASH`] (64 zeros) for the first |
+//! | `chain` | only on the first line of each file (log or rotated segment): `{"kind":"sha256"}` or `{"kind":"hmac-sha256","key_id":"<16 hex>"}` ([`ChainKey::fingerprint`], never the key); a verifier refuses a keyed marker over unkeyed entries, markers that change, or one missing after an earlier file had one. Absent in logs written before it existed (they verify as before) |
 //! | `hash` | lowercase hex SHA-256 of the entry's canonical form; in keyed mode the key is `hmac` instead (see below) |
 //!
 //! **Canonical form.** The entry without `hash`, serialized as compact JSON

@@ -316,7 +316,11 @@ impl AuditLog {
                 path: self.path.clone(),
             })?;
         let ts = entry::now_timestamp_into(&mut self.ts).ok_or(AuditError::Clock)?;
-        let entry = Entry::new(record, ts, seq, &tail.hash);
+        let mut entry = Entry::new(record, ts, seq, &tail.hash);
+        if tail.len == 0 {
+            // The first line of this file: say what kind of chain it is.
+            entry.chain = Some(entry::ChainInfo::for_key(self.key.as_ref()));
+        }
         let hash =
             entry::encode_into(&entry, self.key.as_ref(), &mut self.line).map_err(|source| {
                 AuditError::Encode {

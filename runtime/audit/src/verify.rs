@@ -4,7 +4,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::entry::{self, DecodeError, GENESIS_HASH, MAX_RECORD_SIZE, TagCheck};
+use crate::entry::{
+    self, ChainInfo, DecodeError, GENESIS_HASH, KIND_HMAC, KIND_SHA256, MAX_RECORD_SIZE, TagCheck,
+    TagKind,
+};
 use crate::error::VerifyError;
 use crate::key::ChainKey;
 
@@ -22,6 +25,9 @@ pub struct VerifyReport {
     /// With [`VerifyOptions::expect_head`]: the `seq` of the entry whose hash
     /// it is (0 for [`GENESIS_HASH`]); entries after it were appended since.
     pub expected_head_seq: Option<u64>,
+    /// Whether the files' first entries carry the chain marker (`chain`);
+    /// `false` for a log written before markers existed.
+    pub marked: bool,
 }
 
 /// What [`verify_with`] checks beyond the chain itself.
@@ -74,6 +80,7 @@ pub fn verify_with<P: AsRef<Path>>(
     let mut expected_seq: u64 = 1;
     let mut head_hash = GENESIS_HASH.to_owned();
     let mut entries: u64 = 0;
+    let mut marker: Option<ChainInfo<'static>> = None;
     while let Some(item) = lines.next_line()? {
         let path = item.path.to_path_buf();
         let line = item.line;
@@ -108,7 +115,16 @@ pub fn verify_with<P: AsRef<Path>>(
             },
         })?;
         let seq = decoded.entry.seq;
-        // The tag first: an edited entry is "edited", whatever field changed.
+        // The chain marker before the tag, so that a downgrade or the wrong
+        // key is named as such (an error either way).
+        check_marker(
+            &mut marker,
+            &decoded.entry.chain,
+            decoded.kind,
+            options.key,
+            (&path, line, seq),
+        )?;
+        // Then the tag: an edited entry is "edited", whatever field changed.
         match decoded.check(options.key) {
             TagCheck::Valid => {}
             TagCheck::Mismatch => {
@@ -174,7 +190,90 @@ pub fn verify_with<P: AsRef<Path>>(
         head_hash,
         keyed: options.key.is_some(),
         expected_head_seq,
+        marked: marker.is_some(),
     })
+}
+
+/// Checks an entry's chain marker against its tag, the key, and the marker
+/// of the chain's first file (`seen`). A marker belongs on the first line of
+/// each file; once a file has one, every later file must have the same one.
+fn check_marker(
+    seen: &mut Option<ChainInfo<'static>>,
+    found: &Option<ChainInfo<'static>>,
+    tag: TagKind,
+    key: Option<&ChainKey>,
+    (path, line, seq): (&Path, u64, u64),
+) -> Result<(), VerifyError> {
+    let downgraded = |reason: String| VerifyError::Downgraded {
+        path: path.to_path_buf(),
+        line,
+        seq,
+        reason,
+    };
+    let Some(info) = found else {
+        if line == 1 && seen.is_some() {
+            return Err(downgraded(
+                "this file's first entry has no chain marker (`chain`), but the log's earlier files have one".to_owned(),
+            ));
+        }
+        return Ok(());
+    };
+    if line != 1 {
+        return Err(downgraded(
+            "a chain marker (`chain`) belongs only on the first line of a file".to_owned(),
+        ));
+    }
+    let key_id = info.key_id.as_deref().unwrap_or("none");
+    match (info.kind.as_ref(), tag) {
+        (KIND_HMAC, TagKind::Hmac) | (KIND_SHA256, TagKind::Hash) => {}
+        (KIND_HMAC, TagKind::Hash) => {
+            return Err(downgraded(format!(
+                "the chain marker says the log is keyed (hmac-sha256, key id {key_id}), but the entry carries an unkeyed `hash`"
+            )));
+        }
+        (KIND_SHA256, TagKind::Hmac) => {
+            return Err(downgraded(
+                "the chain marker says the log is unkeyed (sha256), but the entry carries `hmac`"
+                    .to_owned(),
+            ));
+        }
+        (other, _) => {
+            return Err(downgraded(format!(
+                "unknown chain kind `{}` (expected sha256 or hmac-sha256)",
+                other.escape_debug()
+            )));
+        }
+    }
+    if info.kind == KIND_HMAC && info.key_id.is_none() {
+        return Err(downgraded(
+            "a keyed chain marker without a key id".to_owned(),
+        ));
+    }
+    if let (Some(key), Some(log_key_id)) = (key, &info.key_id) {
+        let given = key.fingerprint();
+        if **log_key_id != *given {
+            return Err(VerifyError::WrongKey {
+                path: path.to_path_buf(),
+                line,
+                seq,
+                log_key_id: log_key_id.to_string(),
+                given_key_id: given,
+            });
+        }
+    }
+    match seen {
+        Some(first) if first != info => Err(downgraded(format!(
+            "the chain marker changed from {} (key id {}) in an earlier file to {} (key id {key_id})",
+            first.kind,
+            first.key_id.as_deref().unwrap_or("none"),
+            info.kind
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            *seen = Some(info.clone());
+            Ok(())
+        }
+    }
 }
 
 /// One line as read: whole, cut short at the end of the file, or too long.

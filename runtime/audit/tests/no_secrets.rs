@@ -33,7 +33,7 @@ fn planted_path_appears_verbatim_and_nothing_else() -> TestResult {
     }
 
     // The line holds exactly the documented keys, in order, with the values
-    // given and nothing more.
+    // given and nothing more (`chain`: the first line of a file).
     let entry: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)?;
     let keys: Vec<&str> = entry.keys().map(String::as_str).collect();
     assert_eq!(
@@ -51,6 +51,7 @@ fn planted_path_appears_verbatim_and_nothing_else() -> TestResult {
             "run_id",
             "seq",
             "prev",
+            "chain",
             "hash"
         ]
     );

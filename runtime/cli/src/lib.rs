@@ -10,6 +10,8 @@ pub mod exit;
 pub mod preflight;
 pub mod project;
 pub mod run_cmd;
+pub mod skills_dir;
+pub mod trust;
 pub mod units;
 
 /// Sets up `tracing` to stderr, filtered by `AGENTSEC_LOG` (default `warn`).

@@ -4,6 +4,22 @@
 //! parents (like sops looks for `.sops.yaml`). Paths in it are relative to the
 //! file's directory. Flags always win over it. Example (this repository's):
 //!
+//! # A trust boundary
+//!
+//! The file chooses the policy (when `--policy` is omitted), the audit log,
+//! the key files and the skills directory, so it is only read from where the
+//! operator put it:
+//!
+//! - the search goes upward from the current directory and stops after the
+//!   repository root (the first directory holding `.git`) or `$HOME`,
+//!   whichever comes first, and at the first directory others can write;
+//! - the file, and every directory searched on the way to it, must be owned
+//!   by the user running agentsec or root and writable by nobody else
+//!   (see [`crate::trust`]); otherwise agentsec refuses to start, naming the
+//!   path, rather than silently ignoring it;
+//! - `agentsec-run --show-config` prints the file in force (and
+//!   `AGENTSEC_LOG=info` logs it).
+//!
 //! ```yaml
 //! secrets: demo/secrets.yaml
 //! policy: policies/demo.yaml     # or a list of files/directories
@@ -13,6 +29,7 @@
 //! # audit_sync: record          # optional: fsync each record (default: run)
 //! ```
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use agentsec_host::AuditSync;
@@ -45,37 +62,112 @@ pub struct Project {
     pub audit_key: Option<PathBuf>,
     /// Default `--audit-sync`.
     pub audit_sync: Option<AuditSync>,
+    /// Default `--skills`: the directory whose components count by name.
+    pub skills_dir: Option<PathBuf>,
 }
 
-/// Finds and reads the nearest `agentsec.yaml` from `start` upward.
+/// Finds and reads the nearest trusted `agentsec.yaml` from `start` upward
+/// (see the module docs for where the search stops and what is refused).
 /// Paths in the result are relative to `start` (as `../..` when the file is
 /// in a parent), so that messages show them the way the user would type them.
+///
+/// # Errors
+/// A file that is found but not trusted (or unreadable, or invalid), with
+/// the path and how to fix it.
 pub fn discover(start: &Path) -> Result<Option<Project>, String> {
-    let mut dir = Some(start);
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| Path::new(&h).canonicalize().ok());
+    let start = start
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", start.display()))?;
+    let mut dir = Some(start.as_path());
     let mut relative = PathBuf::new();
     for _ in 0..MAX_SEARCH_DEPTH {
         let Some(current) = dir else { break };
         let candidate = current.join(FILE_NAME);
-        if candidate.is_file() {
-            return load_with_base(&candidate, &relative).map(Some);
+        let trusted_dir = crate::trust::check_dir(current);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(_) => {
+                if let Err(why) = trusted_dir {
+                    return Err(refusal(&candidate, &why));
+                }
+                let project = load_with_base(&candidate, &relative)?;
+                tracing::info!(file = %candidate.display(), "using this agentsec.yaml");
+                return Ok(Some(project));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", candidate.display())),
+        }
+        if let Err(why) = trusted_dir {
+            tracing::info!(reason = %why, "agentsec.yaml search stopped at a directory others control");
+            return Ok(None);
+        }
+        if current.join(".git").exists() || Some(current) == home.as_deref() {
+            break;
         }
         dir = current.parent();
         relative.push("..");
     }
+    tracing::info!(start = %start.display(), "no agentsec.yaml in force");
     Ok(None)
 }
 
+/// The message for a project file agentsec will not read.
+fn refusal(file: &Path, why: &str) -> String {
+    format!(
+        "refusing {}: {why}. agentsec.yaml chooses the policy, the audit log and key files, so it must be owned by you or root and writable by no one else, as must every directory searched on the way to it; fix the ownership or mode, remove the file, or run from another directory",
+        file.display()
+    )
+}
+
 /// Reads one project file; paths are relative to the file's directory.
+///
+/// # Errors
+/// As [`discover`].
 pub fn load(file: &Path) -> Result<Project, String> {
     load_with_base(file, file.parent().unwrap_or(Path::new(".")))
 }
 
 fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
     let shown = file.display();
-    let mut bytes = Vec::new();
-    agentsec_policy::bounded::read_file(file, MAX_PROJECT_FILE_SIZE, &mut bytes)
+    // A symlink is followed, but then its target's directory must be
+    // trusted too: the link's directory vouches only for the link.
+    let real = file.canonicalize().map_err(|e| format!("{shown}: {e}"))?;
+    if real != file
+        && let Some(dir) = real.parent()
+    {
+        crate::trust::check_dir(dir).map_err(|why| refusal(file, &why))?;
+    }
+    // One open: the checks below are about the file that is read.
+    // O_NONBLOCK: a FIFO planted under the name must not block the open.
+    let handle = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::OpenOptions::new().read(true),
+        rustix::fs::OFlags::NONBLOCK.bits().cast_signed(),
+    )
+    .open(file)
+    .map_err(|e| format!("{shown}: {e}"))?;
+    let meta = handle.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    crate::trust::check(file, &meta).map_err(|why| refusal(file, &why.to_string()))?;
+    let size = meta.len();
+    if size > MAX_PROJECT_FILE_SIZE {
+        return Err(format!(
+            "{shown}: {size} bytes, larger than the {MAX_PROJECT_FILE_SIZE}-byte limit"
+        ));
+    }
+    let mut text = String::new();
+    handle
+        .take(MAX_PROJECT_FILE_SIZE + 1)
+        .read_to_string(&mut text)
         .map_err(|e| format!("{shown}: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))?;
+    if text.len() as u64 > MAX_PROJECT_FILE_SIZE {
+        return Err(format!(
+            "{shown}: larger than the {MAX_PROJECT_FILE_SIZE}-byte limit"
+        ));
+    }
     let mut project = Project {
         file: file.to_owned(),
         ..Project::default()
@@ -93,6 +185,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             "audit_log" => project.audit_log = Some(one()?),
             "age_key_file" => project.age_key_file = Some(one()?),
             "audit_key" => project.audit_key = Some(one()?),
+            "skills_dir" => project.skills_dir = Some(one()?),
             "policy" => project.policy = values.iter().map(|v| base.join(v)).collect(),
             "audit_sync" => {
                 let [value] = values.as_slice() else {
@@ -102,12 +195,55 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             }
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir"
                 )));
             }
         }
     }
     Ok(project)
+}
+
+/// What `agentsec-run --show-config` prints: the file in force and what it
+/// sets (flags still win over each of these).
+pub fn describe(project: &Project) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if project.file.as_os_str().is_empty() {
+        out.push_str("agentsec.yaml: none in force (searched from the current directory up to the repository root or $HOME)\n");
+        return out;
+    }
+    let _ = writeln!(out, "agentsec.yaml: {}", project.file.display());
+    let show = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("(not set)".to_owned(), |p| p.display().to_string())
+    };
+    let policy = if project.policy.is_empty() {
+        "(not set)".to_owned()
+    } else {
+        project
+            .policy
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sync = match project.audit_sync {
+        Some(AuditSync::Record) => "record",
+        Some(_) => "run",
+        None => "(not set)",
+    };
+    for (key, value) in [
+        ("secrets", show(&project.secrets)),
+        ("policy", policy),
+        ("audit_log", show(&project.audit_log)),
+        ("audit_key", show(&project.audit_key)),
+        ("audit_sync", sync.to_owned()),
+        ("age_key_file", show(&project.age_key_file)),
+        ("skills_dir", show(&project.skills_dir)),
+    ] {
+        let _ = writeln!(out, "  {key}: {value}");
+    }
+    out
 }
 
 /// `run` or `record` (see [`AuditSync`]), as `--audit-sync` and
@@ -198,7 +334,7 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir"), "{err}");
         std::fs::write(&file, "audit_sync: record\n").unwrap();
         assert_eq!(load(&file).unwrap().audit_sync, Some(AuditSync::Record));
         std::fs::write(&file, "audit_sync: sometimes\n").unwrap();

@@ -34,12 +34,25 @@ const WATCHDOG_MESSAGE_WAIT: Duration = Duration::from_millis(200);
 #[command(name = "agentsec-run", version, after_long_help = exit::TABLE, after_help = exit::TABLE)]
 pub struct Args {
     /// The skill: a WebAssembly component (wasm32-wasip2) of the agentsec:skill world.
-    #[arg(value_name = "SKILL.wasm")]
-    pub skill: PathBuf,
+    #[arg(value_name = "SKILL.wasm", required_unless_present = "show_config")]
+    pub skill: Option<PathBuf>,
 
     /// The agent the skill runs for, e.g. `ops/release-manager`.
-    #[arg(long, value_name = "ID")]
-    pub agent: String,
+    #[arg(long, value_name = "ID", required_unless_present = "show_config")]
+    pub agent: Option<String>,
+
+    /// Skills directory: a component loaded from it (directly, resolving
+    /// symlinks) is known by its file name, so the policy's `skills:` name
+    /// entries match it; any other component is unnamed and matches only
+    /// `sha256:` entries. Refused if others than you and root can write it
+    /// [default: `skills_dir` from agentsec.yaml, else none].
+    #[arg(long = "skills", value_name = "DIR")]
+    pub skills_dir: Option<PathBuf>,
+
+    /// Print which agentsec.yaml is in force (if any) and the settings it
+    /// gives, then exit.
+    #[arg(long)]
+    pub show_config: bool,
 
     /// JSON input for the skill, or `@FILE` to read it from a file (`@-`: stdin).
     #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
@@ -237,11 +250,15 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     agentsec_host::hardening::harden_process();
     let cwd = std::env::current_dir().map_err(config)?;
     let project = project::discover(&cwd).map_err(config)?.unwrap_or_default();
+    if args.show_config {
+        print!("{}", project::describe(&project));
+        return Ok(exit::OK);
+    }
+    let (Some(skill_path), Some(agent)) = (&args.skill, &args.agent) else {
+        return Err(config("pass SKILL.wasm and --agent ID"));
+    };
 
-    let agent: AgentId = args
-        .agent
-        .parse()
-        .map_err(|e| config(format!("--agent: {e}")))?;
+    let agent: AgentId = agent.parse().map_err(|e| config(format!("--agent: {e}")))?;
     let secrets_file = secrets_path(&args, &project)?;
     let policy_paths = if args.policy.is_empty() {
         project.policy.clone()
@@ -286,7 +303,10 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     }
     let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let host = Host::new(HostConfig::default().with_load_limits(&limits)).map_err(config)?;
-    let skill = host.load_file(&args.skill).map_err(|e| {
+    let skills_dir = args.skills_dir.as_ref().or(project.skills_dir.as_ref());
+    let component =
+        crate::skills_dir::resolve(skills_dir.map(PathBuf::as_path), skill_path).map_err(config)?;
+    let mut skill = host.load_file(&component.path).map_err(|e| {
         let code = if e.is_limit() {
             exit::LIMIT
         } else {
@@ -294,6 +314,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         };
         Failure(code, e.to_string())
     })?;
+    if component.named {
+        skill.vouch_name();
+    }
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // A skill's declared needs (`agentsec:needs`) must all be granted
     // before it runs; each refusal is audited and names the rule to add.

@@ -124,6 +124,7 @@ pub struct LoadedSkill {
 impl LoadedSkill {
     /// The skill's name: the component's file name without `.wasm`, with `_`
     /// turned back into `-` (cargo writes `db-healthcheck` as `db_healthcheck.wasm`).
+    /// It selects `skills:` name entries only after [`Self::vouch_name`].
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -136,6 +137,15 @@ impl LoadedSkill {
     /// The skill as the policy sees it: name and digest.
     pub fn skill_ref(&self) -> &SkillRef {
         &self.skill_ref
+    }
+
+    /// Makes the name count for the policy's `skills:` name entries. Call
+    /// it only when the operator vouches for the name, e.g. the component
+    /// was loaded from the skills directory they configured; otherwise the
+    /// component is unnamed and matches only `sha256:` entries (see
+    /// [`SkillRef::unnamed`]).
+    pub fn vouch_name(&mut self) {
+        self.skill_ref = SkillRef::new(self.skill_ref.name().clone(), *self.skill_ref.digest());
     }
 
     /// Whether the compiled code came from the cache.
@@ -262,7 +272,9 @@ impl Host {
             name: name.to_owned(),
             reason: e.to_string(),
         })?;
-        let skill_ref = SkillRef::new(skill_name, SkillDigest::from_bytes(digest));
+        // Unnamed until the caller vouches for the name (`vouch_name`):
+        // whoever chose the file chose its name.
+        let skill_ref = SkillRef::unnamed(skill_name, SkillDigest::from_bytes(digest));
         // The compile limits hold for every component, cached or not, so
         // whether a component is accepted does not depend on the cache.
         check_compile_limits(name, bytes, &self.config)?;

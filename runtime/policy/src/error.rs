@@ -389,6 +389,11 @@ pub enum InvalidPolicy {
     /// An invalid entry of `skills`.
     #[error("invalid skill: {0}")]
     BadSkill(SkillError),
+    /// `skills: []`: an empty list would read as "any skill".
+    #[error(
+        "`skills: []` lists no skill; remove the `skills` key to allow any skill, or list the skills (`sha256:...` entries, or names of components in the skills directory)"
+    )]
+    EmptySkills,
     /// A rule with neither `allowed_agents` nor `denied_agents` entries.
     #[error(
         "rule `{0}` names no agents; give it an `allowed_agents` list (who may read) or a `denied_agents` list (who may never read)"

@@ -229,12 +229,21 @@ impl fmt::Display for Denial<'_> {
             DenialReason::SkillNotListed(r) => {
                 write!(f, "rule {r} grants it only to skills ")?;
                 join(f, r.skills())?;
-                write!(
-                    f,
-                    ", not to skill `{}` ({}); add the skill's name or digest to its skills to grant it",
-                    self.skill.name(),
-                    self.skill.digest()
-                )
+                if self.skill.is_named() {
+                    write!(
+                        f,
+                        ", not to skill `{}` ({}); add the skill's name or digest to its skills to grant it",
+                        self.skill.name(),
+                        self.skill.digest()
+                    )
+                } else {
+                    write!(
+                        f,
+                        ", and component `{}` was not loaded from a skills directory (--skills DIR or `skills_dir:` in agentsec.yaml), so its name does not count; pin it by adding `{}` to the rule's skills (`agentsec policy pin`), or run it from the skills directory",
+                        self.skill.name(),
+                        self.skill.digest()
+                    )
+                }
             }
             DenialReason::NoGrant { nearest: Some(r) } if r.allowed_agents().is_empty() => write!(
                 f,

@@ -9,6 +9,7 @@ use crate::error::Location;
 use crate::path::SecretPath;
 use crate::policy::Policy;
 use crate::rule::RuleRef;
+use crate::skill::{SkillName, SkillSelector};
 
 /// A warning from [`Policy::lint`].
 #[derive(Debug, Clone)]
@@ -51,6 +52,16 @@ pub enum Warning<'p> {
         /// The rule.
         rule: RuleRef<'p>,
     },
+    /// A `skills:` entry that grants by name only: it counts only for a
+    /// component loaded from the operator's skills directory, so whoever
+    /// controls that directory's file of that name gets the rule's secrets.
+    /// `agentsec policy pin` replaces it with the component's digest.
+    NameOnlySkill {
+        /// The rule (it grants to at least one agent).
+        rule: RuleRef<'p>,
+        /// The name entry.
+        name: &'p SkillName,
+    },
 }
 
 impl Warning<'_> {
@@ -62,6 +73,7 @@ impl Warning<'_> {
             Self::ShadowedAllow { .. } => "shadowed-allow",
             Self::MatchesEveryAgent { .. } => "matches-every-agent",
             Self::AuditFalse { .. } => "audit-false",
+            Self::NameOnlySkill { .. } => "name-only-skill",
         }
     }
 
@@ -71,7 +83,8 @@ impl Warning<'_> {
             Self::MissingPath { rule }
             | Self::ShadowedAllow { rule, .. }
             | Self::MatchesEveryAgent { rule, .. }
-            | Self::AuditFalse { rule } => Some(rule.location()),
+            | Self::AuditFalse { rule }
+            | Self::NameOnlySkill { rule, .. } => Some(rule.location()),
             Self::Uncovered { .. } => None,
         }
     }
@@ -122,13 +135,20 @@ impl fmt::Display for Warning<'_> {
                 "rule `{}` sets `audit: false`, which has no effect: agentsec audits every access",
                 rule.pattern()
             ),
+            Self::NameOnlySkill { rule, name } => write!(
+                f,
+                "rule `{}` grants its secrets to skill `{name}` by name only: the name counts for any component of that name in the skills directory; pin the component with `agentsec policy pin POLICY {}.wasm` (a `sha256:` entry)",
+                rule.pattern(),
+                name.as_str().replace('-', "_")
+            ),
         }
     }
 }
 
 impl Policy {
     /// Warnings about a valid policy, rule by rule in load order: allows a
-    /// deny shadows, globs matching every agent, `audit: false`. With
+    /// deny shadows, globs matching every agent, `audit: false`, `skills`
+    /// entries that grant by name only. With
     /// `known` (every secret path of the store), also rules that match no
     /// secret and secrets no rule covers (those come last, in store order).
     pub fn lint<'p>(&'p self, known: Option<&[SecretPath]>) -> Vec<Warning<'p>> {
@@ -171,6 +191,13 @@ impl Policy {
             }
             if !rule.audit {
                 out.push(Warning::AuditFalse { rule: r });
+            }
+            if !rule.allowed_is_empty() {
+                for skill in &rule.skills {
+                    if let SkillSelector::Name(name) = skill {
+                        out.push(Warning::NameOnlySkill { rule: r, name });
+                    }
+                }
             }
         }
         if let Some(known) = known {

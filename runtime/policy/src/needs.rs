@@ -7,7 +7,10 @@
 //! - a need without `*` is met when [`Policy::evaluate`] grants that exact
 //!   path (whether or not it exists, as for a real call);
 //! - a need with `*` segments means "one of these, chosen at run time": it is
-//!   met when at least one existing secret node it matches is granted.
+//!   met when at least one existing secret node it matches is granted. When
+//!   it is not met, the refusal reads the same whether matching secrets exist
+//!   or not, and names no path but the need itself: a denied agent learns
+//!   nothing about the store's names from it.
 //!
 //! A declaration never grants anything: every call is still evaluated.
 
@@ -73,59 +76,50 @@ impl Policy {
     ) -> Vec<UnmetNeed<'p>> {
         let mut out = Vec::new();
         for need in needs {
-            let candidates: Vec<SecretPath> = match literal(need) {
-                Some(path) => vec![path],
-                None => {
-                    let mut nodes: Vec<SecretPath> = Vec::new();
-                    for k in known.iter().filter(|k| need.covers(k)) {
-                        if let Ok(node) = SecretPath::from_segments(k.segments().take(need.len()))
-                            && !nodes.contains(&node)
-                        {
-                            nodes.push(node);
-                        }
-                    }
-                    nodes
-                }
-            };
-            let mut first_denial = None;
-            let mut granted = false;
-            for path in &candidates {
-                match self.evaluate(agent, skill, path) {
-                    Decision::Allow(_) => {
-                        granted = true;
-                        break;
-                    }
-                    Decision::Deny(denial) => {
-                        if first_denial.is_none() {
-                            let reason = denial.reason();
-                            first_denial = Some((
-                                denial.rule().map(|r| r.index()),
-                                format!("{denial}{}", suggestion(&reason, need, agent)),
-                            ));
-                        }
-                    }
-                }
-            }
-            if granted {
-                continue;
-            }
             let head = format!("skill `{}` declares that it needs `{need}`", skill.name());
-            let first_denial = first_denial
-                .map(|(index, why)| (index.and_then(|i| self.rules.get(i)).map(RuleRef::new), why));
-            let (rule, message) = match (first_denial, candidates.len()) {
-                (None, _) => (
-                    None,
-                    format!("{head}, but no secret in the store matches it"),
-                ),
-                (Some((rule, why)), 1) if literal(need).is_some() => {
-                    (rule, format!("{head}: {why}"))
+            let (rule, message) = if let Some(path) = literal(need) {
+                // Decided by the policy alone, exactly as a call to that path
+                // would be: the store is not consulted.
+                match self.evaluate(agent, skill, &path) {
+                    Decision::Allow(_) => continue,
+                    Decision::Deny(denial) => {
+                        let why = format!("{denial}{}", suggestion(&denial.reason(), need, agent));
+                        // Re-borrowed from `self`: the denial also borrows `skill`.
+                        let rule = denial
+                            .rule()
+                            .and_then(|r| self.rules.get(r.index()))
+                            .map(RuleRef::new);
+                        (rule, format!("{head}: {why}"))
+                    }
                 }
-                (Some((rule, why)), n) => (
-                    rule,
+            } else {
+                // Met when an existing node it matches is granted. When none
+                // is, the answer must not depend on which matching names
+                // exist (or whether any does): a denied agent learns nothing
+                // about the store, and no path it may not read is named.
+                let granted = known
+                    .iter()
+                    .filter(|k| need.covers(k))
+                    .filter_map(|k| SecretPath::from_segments(k.segments().take(need.len())).ok())
+                    .any(|node| matches!(self.evaluate(agent, skill, &node), Decision::Allow(_)));
+                if granted {
+                    continue;
+                }
+                let unnamed = if skill.is_named() {
+                    String::new()
+                } else {
                     format!(
-                        "{head}, and none of the {n} matching secrets is granted; for example: {why}"
+                        "; component `{}` was not loaded from a skills directory, so `skills:` entries count only by its digest `{}`",
+                        skill.name(),
+                        skill.digest()
+                    )
+                };
+                (
+                    None,
+                    format!(
+                        "{head}, but no secret it matches is granted to agent `{agent}` (or none exists); grant one with a rule such as `{need}: {{allowed_agents: [{agent}]}}` under access_control.secrets{unnamed}"
                     ),
-                ),
+                )
             };
             out.push(UnmetNeed {
                 need: need.clone(),

@@ -614,8 +614,14 @@ impl Cx<'_> {
                     }
                 }
                 "skills" => {
-                    def.skills = self
-                        .list(fv, "skills", "; write a list: `skills: [db-healthcheck]`")?
+                    let entries =
+                        self.list(fv, "skills", "; write a list: `skills: [db-healthcheck]`")?;
+                    // An empty list is how "no skill" would be written, but
+                    // an empty `skills` means "any skill": refuse the mix-up.
+                    if entries.is_empty() {
+                        return Err(self.err(fv, InvalidPolicy::EmptySkills));
+                    }
+                    def.skills = entries
                         .into_iter()
                         .map(|(n, s)| {
                             SkillSelector::parse(s)

@@ -113,21 +113,49 @@ impl fmt::Debug for SkillDigest {
 }
 
 /// The running component, as the host identifies it: a name and a digest.
+///
+/// Whoever chooses a component's file chooses its file name, so a name
+/// counts ([`SkillSelector::Name`] matches) only when the operator vouches
+/// for it, e.g. because the component was loaded from the skills directory
+/// they configured ([`SkillRef::new`]). A component from anywhere else is
+/// [unnamed](SkillRef::unnamed): it keeps its name as a label for messages
+/// and the audit log, but only `sha256:` selectors match it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SkillRef {
     name: SkillName,
     digest: SkillDigest,
+    named: bool,
 }
 
 impl SkillRef {
-    /// Identifies a component by name and the SHA-256 of its bytes.
+    /// Identifies a component by a name the caller vouches for (it came from
+    /// a trusted skills directory) and the SHA-256 of its bytes.
     pub fn new(name: SkillName, digest: SkillDigest) -> Self {
-        Self { name, digest }
+        Self {
+            name,
+            digest,
+            named: true,
+        }
     }
 
-    /// The name.
+    /// Identifies a component by its digest alone; `label` (e.g. its file
+    /// name) is shown in messages and records but selects nothing.
+    pub fn unnamed(label: SkillName, digest: SkillDigest) -> Self {
+        Self {
+            name: label,
+            digest,
+            named: false,
+        }
+    }
+
+    /// The name (for an [unnamed](Self::unnamed) component, its label).
     pub fn name(&self) -> &SkillName {
         &self.name
+    }
+
+    /// Whether the name counts for `skills:` name entries.
+    pub fn is_named(&self) -> bool {
+        self.named
     }
 
     /// The digest.
@@ -138,7 +166,11 @@ impl SkillRef {
 
 impl fmt::Display for SkillRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name, self.digest)
+        if self.named {
+            write!(f, "{} ({})", self.name, self.digest)
+        } else {
+            write!(f, "{} (unnamed, {})", self.name, self.digest)
+        }
     }
 }
 
@@ -146,7 +178,8 @@ impl fmt::Display for SkillRef {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SkillSelector {
-    /// Any component with this name.
+    /// Any component with this name, loaded from a trusted skills
+    /// directory ([`SkillRef::is_named`]).
     Name(SkillName),
     /// Exactly the component with this digest.
     Digest(SkillDigest),
@@ -168,7 +201,7 @@ impl SkillSelector {
     /// Whether `skill` is selected.
     pub fn matches(&self, skill: &SkillRef) -> bool {
         match self {
-            Self::Name(n) => *n == skill.name,
+            Self::Name(n) => skill.named && *n == skill.name,
             Self::Digest(d) => *d == skill.digest,
         }
     }
@@ -205,6 +238,18 @@ mod tests {
             SkillSelector::parse("sha256:zz"),
             Err(SkillError::BadDigest)
         );
+    }
+
+    #[test]
+    fn an_unnamed_component_matches_only_by_digest() {
+        let name = SkillName::parse("db-healthcheck").unwrap();
+        let digest = SkillDigest::from_bytes([7; 32]);
+        let unnamed = SkillRef::unnamed(name.clone(), digest);
+        assert!(!SkillSelector::Name(name.clone()).matches(&unnamed));
+        assert!(SkillSelector::Digest(digest).matches(&unnamed));
+        let named = SkillRef::new(name.clone(), digest);
+        assert!(SkillSelector::Name(name).matches(&named));
+        assert!(unnamed.to_string().contains("unnamed"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `agentsec audit verify` and `agentsec audit query`.
 //!
 //! Exit codes: 0 the chain is intact (and, for `query`, the results were
-//! printed); 1 the chain is broken (the message names the first bad `seq`
-//! and what is wrong); 2 usage: bad flags, unreadable files or key.
+//! printed); 1 the chain is broken or could not be verified (the message
+//! names the first bad `seq` and what is wrong); 2 usage: bad flags,
+//! unreadable files or key.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,7 +23,13 @@ const USAGE: u8 = 2;
 pub enum Command {
     /// Verify the hash chain of an audit log: exit 0 if intact, 1 naming the
     /// first bad seq and what is wrong (edited, deleted, reordered, inserted,
-    /// truncated).
+    /// truncated, downgraded from keyed to unkeyed).
+    ///
+    /// Each file's first entry records the chain's kind and key id; a log
+    /// whose marker says keyed but whose entries are unkeyed is refused.
+    /// With a key (--key, or `audit_key` in agentsec.yaml) the whole log must
+    /// be keyed with it, which also catches a log rewritten from scratch as
+    /// an unkeyed chain.
     ///
     /// With one LOG, its rotated segments (LOG.1, LOG.2, ...) are verified
     /// first, as one chain; with several, exactly those files, oldest first.
@@ -36,8 +43,10 @@ pub enum Command {
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
         /// The age-encrypted HMAC key of a keyed log (as given to
-        /// `agentsec-run --audit-key`).
-        #[arg(long, value_name = "FILE")]
+        /// `agentsec-run --audit-key`) [default: `audit_key` from
+        /// agentsec.yaml]. With a key, the log must be a keyed chain made with
+        /// that key: an unkeyed (rewritten) log is refused.
+        #[arg(long, visible_alias = "audit-key", value_name = "FILE")]
         key: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -46,7 +55,9 @@ pub enum Command {
 
     /// Who read what, when: the entries matching every filter given, e.g.
     /// `--secret databases.prod --since 24h --decision allow`. The chain is
-    /// verified too; a broken chain is reported on stderr and exits 1.
+    /// verified too (as `verify` does, with the same key); a chain that is
+    /// broken or cannot be verified (a keyed log without its key) is
+    /// reported on stderr and exits 1.
     Query(query::QueryArgs),
 }
 
@@ -100,7 +111,8 @@ fn verify_command(
     };
     match verify_with(&files, options) {
         Ok(report) => {
-            print_report(&report, &files, format);
+            let key_id = key.as_ref().map(ChainKey::fingerprint);
+            print_report(&report, key_id.as_deref(), &files, format);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -119,18 +131,19 @@ fn verify_command(
     }
 }
 
-fn print_report(report: &VerifyReport, files: &[PathBuf], format: Format) {
-    let mode = if report.keyed {
-        "hmac-sha256"
-    } else {
-        "sha256"
+fn print_report(report: &VerifyReport, key_id: Option<&str>, files: &[PathBuf], format: Format) {
+    let mode = match key_id {
+        Some(id) => format!("hmac-sha256 chain, key id {id}"),
+        None => "sha256 chain".to_owned(),
     };
     if format == Format::Json {
         let json = serde_json::json!({
             "ok": true,
             "entries": report.entries,
             "head": report.head_hash,
-            "chain": mode,
+            "chain": if key_id.is_some() { "hmac-sha256" } else { "sha256" },
+            "key_id": key_id,
+            "marked": report.marked,
             "files": files,
             "expected_head_seq": report.expected_head_seq,
         });
@@ -139,7 +152,7 @@ fn print_report(report: &VerifyReport, files: &[PathBuf], format: Format) {
     }
     let count = files.len();
     println!(
-        "ok: {} entries, head {} ({mode} chain, {count} file{})",
+        "ok: {} entries, head {} ({mode}, {count} file{})",
         report.entries,
         report.head_hash,
         if count == 1 { "" } else { "s" }
@@ -181,13 +194,21 @@ fn expand(logs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     }
 }
 
-/// The chain key from `--key FILE`, decrypted with the operator's age
-/// identities (and `age_key_file` from the nearest agentsec.yaml).
+/// The chain key from `--key FILE`, else `audit_key` from the agentsec.yaml
+/// in force, decrypted with the operator's age identities (and
+/// `age_key_file` from agentsec.yaml). A project file that is refused is an
+/// error: it might be what configures the key.
 fn load_key(key: Option<&Path>) -> Result<Option<ChainKey>, String> {
-    let Some(file) = key else { return Ok(None) };
-    let project = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| crate::project::discover(&cwd).ok().flatten());
+    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    let project = crate::project::discover(&cwd)?;
     let extra = project.as_ref().and_then(|p| p.age_key_file.as_deref());
+    let file = match (key, project.as_ref().and_then(|p| p.audit_key.as_deref())) {
+        (Some(file), _) => file,
+        (None, Some(file)) => {
+            tracing::info!(key = %file.display(), "using audit_key from agentsec.yaml");
+            file
+        }
+        (None, None) => return Ok(None),
+    };
     crate::audit_key::load(file, extra).map(Some)
 }

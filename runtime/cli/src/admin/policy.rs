@@ -1,4 +1,4 @@
-//! `agentsec policy ...`: check, explain, who-can, diff.
+//! `agentsec policy ...`: check, explain, who-can, diff, pin.
 //!
 //! This module loads files and prints; the reasoning lives in
 //! `agentsec-policy` ([`Policy::lint`], [`Policy::explain`],
@@ -14,6 +14,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::project;
 
+mod pin;
 mod render;
 mod table;
 
@@ -110,6 +111,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Pin skills by digest: replace every `skills:` entry naming one of the
+    /// COMPONENTs (its file name without `.wasm`, `_` read as `-`) with that
+    /// component's `sha256:` digest, so the rule grants exactly that build.
+    ///
+    /// Only those entries change; comments and layout stay. The result must
+    /// load as a policy; then it replaces POLICY atomically (same mode), or
+    /// is printed with --stdout. Exits 1 if a component matches no entry
+    /// (neither its name nor its digest). Re-run it after each rebuild.
+    #[command(after_help = EXIT_CODES)]
+    Pin {
+        /// The policy file to edit (one file, not a directory).
+        #[arg(value_name = "POLICY")]
+        policy: PathBuf,
+        /// The built components to pin, e.g. `target/.../db_healthcheck.wasm`.
+        #[arg(value_name = "COMPONENT.wasm", required = true)]
+        components: Vec<PathBuf>,
+        /// Print the pinned policy on stdout instead of replacing POLICY.
+        #[arg(long)]
+        stdout: bool,
+    },
 }
 
 /// A failure: exit code and message (printed on stderr).
@@ -128,6 +149,7 @@ pub fn run(command: Command) -> ExitCode {
         | Command::Explain { format, .. }
         | Command::WhoCan { format, .. }
         | Command::Diff { format, .. } => *format,
+        Command::Pin { .. } => Format::Human,
     };
     match dispatch(command) {
         Ok(code) => ExitCode::from(code),
@@ -212,6 +234,18 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
                 render::diff_human(&diff, known.is_some())
             })?;
             Ok(if diff.widens() { POLICY_ERROR } else { 0 })
+        }
+        Command::Pin {
+            policy,
+            components,
+            stdout,
+        } => {
+            let (report, all_matched) =
+                pin::pin(&policy, &components, stdout).map_err(|e| Fail(USAGE, e))?;
+            for line in report {
+                eprintln!("agentsec: {line}");
+            }
+            Ok(if all_matched { 0 } else { POLICY_ERROR })
         }
     }
 }

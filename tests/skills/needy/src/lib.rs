@@ -1,9 +1,10 @@
 //! `needy`: declares the secrets it needs and reads them.
 //!
-//! Declares `databases.postgres.production.password` and
-//! `communication.github.token`, so `agentsec-run` refuses to start it (exit 3)
-//! for an agent the policy does not grant both; otherwise it reads both and
-//! reports their lengths (never the values).
+//! Declares `databases.postgres.production.password`,
+//! `communication.github.token` and the pattern `databases.postgres.*.password`
+//! (one environment, chosen at run time), so `agentsec-run` refuses to start
+//! it (exit 3) for an agent the policy does not grant all three; otherwise it
+//! reads the first two and reports their lengths (never the values).
 #![forbid(unsafe_code)]
 
 use agentsec_skill::{Skill, get_secret};
@@ -11,6 +12,7 @@ use agentsec_skill::{Skill, get_secret};
 agentsec_skill::needs!(
     "databases.postgres.production.password",
     "communication.github.token",
+    "databases.postgres.*.password",
 );
 
 struct Needy;

@@ -40,8 +40,9 @@ pub struct QueryArgs {
     /// Only allowed or only denied requests.
     #[arg(long, value_enum)]
     decision: Option<DecisionArg>,
-    /// The age-encrypted HMAC key of a keyed log, to verify its chain.
-    #[arg(long, value_name = "FILE")]
+    /// The age-encrypted HMAC key of a keyed log, to verify its chain
+    /// [default: `audit_key` from agentsec.yaml].
+    #[arg(long, visible_alias = "audit-key", value_name = "FILE")]
     key: Option<PathBuf>,
     /// Output format: an aligned table, or JSON lines of the matching
     /// entries exactly as written in the log.
@@ -201,9 +202,9 @@ pub fn run(args: &QueryArgs) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(VerifyError::KeyRequired { .. }) => {
             eprintln!(
-                "agentsec: warning: the log is keyed; pass --key FILE to verify its chain (these results are unverified)"
+                "agentsec: warning: the log is keyed; pass --key FILE (or set `audit_key` in agentsec.yaml) to verify its chain; these results are unverified"
             );
-            ExitCode::SUCCESS
+            ExitCode::from(BROKEN)
         }
         Err(e) => {
             eprintln!(
