@@ -80,7 +80,7 @@ pub enum Form {
     /// a service-account key) and its lines, from [`MIN_LINE_NEEDLE_LEN`] bytes.
     JsonMember,
     /// Any of the above with characters written as backslash escapes, in
-    /// any mix: JSON's `\"` `\\` `\/` `\n` `\uXXXX` (surrogate pairs
+    /// any mix and up to two levels deep (a JSON string inside a JSON string): JSON's `\"` `\\` `\/` `\n` `\uXXXX` (surrogate pairs
     /// included, either case) and `\xHH`. A JSON result is thereby redacted
     /// on its decoded strings and keys, and no escape spelling survives.
     BackslashEscaped,
@@ -307,14 +307,7 @@ impl Redactor {
         let joined: Zeroizing<Vec<u8>> = Zeroizing::new(segments.concat());
         let mut hits = Vec::new();
         self.find(&joined, &mut hits);
-        for view in [
-            View::backslash(&joined),
-            View::percent(&joined),
-            View::unwrapped(&joined),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for view in views(&joined) {
             let mut found = Vec::new();
             self.find(&view.bytes, &mut found);
             hits.extend(found.into_iter().filter_map(|h| view.to_source(h)));
@@ -416,6 +409,15 @@ fn needles_of(value: &[u8]) -> (Vec<Zeroizing<Vec<u8>>>, Vec<Zeroizing<Vec<u8>>>
                     push(&mut exact, Zeroizing::new(line.to_vec()));
                 }
             }
+            // Searched in views without line breaks: the value's own must go too.
+            Form::LineWrapped if value.contains(&b'\n') || value.contains(&b'\r') => {
+                let unwrapped: Vec<u8> = value
+                    .iter()
+                    .copied()
+                    .filter(|&b| b != b'\n' && b != b'\r')
+                    .collect();
+                push(&mut exact, Zeroizing::new(unwrapped));
+            }
             Form::JsonMember => {
                 for member in json_strings(value) {
                     for line in lines(&member) {
@@ -427,8 +429,8 @@ fn needles_of(value: &[u8]) -> (Vec<Zeroizing<Vec<u8>>>, Vec<Zeroizing<Vec<u8>>>
                 }
             }
             // Matched on decoded views of the output, not by needles.
-            Form::BackslashEscaped | Form::PercentEncoded | Form::LineWrapped => {}
-            Form::Base64 | Form::Base64Embedded | Form::Hex => {}
+            Form::BackslashEscaped | Form::PercentEncoded => {}
+            Form::Base64 | Form::Base64Embedded | Form::Hex | Form::LineWrapped => {}
         }
     }
     (exact, folded)
@@ -553,6 +555,37 @@ fn unescape(src: &[u8], at: usize) -> Option<([u8; 4], usize, usize)> {
     })
 }
 
+/// Nested escapes are decoded this many levels deep: a JSON string inside a
+/// JSON string (the value's escapes escaped again) is common; a third level
+/// is contrived, and each level costs a pass over the output.
+const MAX_ESCAPE_DEPTH: usize = 2;
+
+/// The decoded views of `src` that redaction searches besides `src` itself:
+/// backslash escapes decoded (up to [`MAX_ESCAPE_DEPTH`] levels), then line
+/// breaks dropped from `src` and from each of those; and percent-encoding
+/// decoded. Each view exists only if its decoder finds something to decode.
+fn views(src: &[u8]) -> Vec<View> {
+    let mut escaped: Vec<View> = Vec::new();
+    for _ in 0..MAX_ESCAPE_DEPTH {
+        let next = match escaped.last() {
+            None => View::backslash(src),
+            Some(last) => View::backslash(&last.bytes).map(|v| v.through(last)),
+        };
+        match next {
+            Some(v) => escaped.push(v),
+            None => break,
+        }
+    }
+    let mut out = Vec::new();
+    out.extend(View::unwrapped(src));
+    for v in &escaped {
+        out.extend(View::unwrapped(&v.bytes).map(|u| u.through(v)));
+    }
+    out.extend(escaped);
+    out.extend(View::percent(src));
+    out
+}
+
 /// A decoded copy of some output, and where each of its bytes came from.
 struct View {
     bytes: Zeroizing<Vec<u8>>,
@@ -620,6 +653,26 @@ impl View {
             }
         }
         View { bytes, from }
+    }
+
+    /// This view of `base`'s bytes as a view of `base`'s source.
+    fn through(self, base: &View) -> View {
+        let from = self
+            .from
+            .iter()
+            .map(|&(start, end)| {
+                let s = base.from.get(start).map_or(0, |r| r.0);
+                let e = end
+                    .checked_sub(1)
+                    .and_then(|last| base.from.get(last))
+                    .map_or(s, |r| r.1);
+                (s, e)
+            })
+            .collect();
+        View {
+            bytes: self.bytes,
+            from,
+        }
     }
 
     /// A match in the view as a match in the source.
@@ -914,6 +967,24 @@ mod tests {
         }
         out.push('"');
         out
+    }
+
+    #[test]
+    fn escapes_two_levels_deep_and_escaped_line_breaks_are_redacted() {
+        let mut r = Redactor::default();
+        r.add("odd", b"quo\"te\nline-two-of-it").unwrap();
+        // JSON text of the value, inside a JSON string.
+        let inner = "\"quo\\\"te\\nline-two-of-it\"";
+        let outer = format!(
+            "{{\"v\":\"{}\"}}",
+            inner.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        assert_eq!(r.redact_str(&outer), "{\"v\":\"\\\"[REDACTED:odd]\\\"\"}");
+        // Base64 wrapped with `\n` escapes inside a JSON string.
+        let mut r = redactor();
+        let b64 = STANDARD.encode(SECRET);
+        let text = format!("{{\"v\":\"{}\\n{}\"}}", &b64[..12], &b64[12..]);
+        assert_eq!(r.redact_str(&text), format!("{{\"v\":\"{MARK}\"}}"));
     }
 
     #[test]
