@@ -303,6 +303,7 @@ fn values_passed_back_as_paths_never_reach_the_audit_log() {
     ops.push(json!({"line_of": "odd.pem", "n": 1, "as_path": true}));
     ops.push(json!({"get": "databases.postgres.host"}));
     ops.push(json!({"get": "databases.postgres.nope"}));
+    ops.push(json!({"get": "databases.no-such-key.deeper"}));
     let _ = probe(&w, Value::Array(ops));
     let s = &w.0;
     let log = std::fs::read_to_string(s.audit_log()).unwrap();
@@ -356,11 +357,15 @@ fn values_passed_back_as_paths_never_reach_the_audit_log() {
                 .is_some_and(|d| d.contains("unknown-path"))
         })
         .collect();
-    // Each reflect passes the value 4 ways; the line twice; plus `nope`.
-    assert!(unknown.len() >= 4 * 7 + 2 + 1, "{unknown:#?}");
-    // `databases.["<value>"]` is recorded under `databases`.
+    // Each reflect passes the value 4 ways; the line twice; plus two more.
+    assert!(unknown.len() >= 4 * 7 + 2 + 2, "{unknown:#?}");
+    // A path below an existing node is recorded under the longest prefix that exists.
     assert!(
-        unknown.iter().any(|r| r["secret_path"] == "databases"),
+        unknown.iter().any(|r| r["secret_path"] == "databases"
+            && r["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("not-found; unknown-path len=28 ")),
         "{unknown:#?}"
     );
     // The same path twice in a run has the same hash (`get` and `list` of the raw value).
