@@ -363,8 +363,11 @@ fn marker_for(path: &str) -> Vec<u8> {
     out
 }
 
+/// Needle bytes: secret material, wiped on drop.
+type NeedleBytes = Zeroizing<Vec<u8>>;
+
 /// Every needle of `value`: (case-sensitive, any-case).
-fn needles_of(value: &[u8]) -> (Vec<Zeroizing<Vec<u8>>>, Vec<Zeroizing<Vec<u8>>>) {
+fn needles_of(value: &[u8]) -> (Vec<NeedleBytes>, Vec<NeedleBytes>) {
     let mut exact: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut folded: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let push = |list: &mut Vec<Zeroizing<Vec<u8>>>, form: Zeroizing<Vec<u8>>| {
