@@ -33,6 +33,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod audit_path;
 mod bindings;
 pub mod cache;
 mod engine;

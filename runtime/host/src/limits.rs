@@ -148,6 +148,10 @@ pub enum LimitKind {
     SecretCalls,
     /// The WebAssembly stack overflowed (runaway recursion).
     Stack,
+    /// The values released in this run would need more redaction needles
+    /// than [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`]; the value that
+    /// would have passed it was not released.
+    Redaction,
 }
 
 impl LimitKind {
@@ -158,7 +162,10 @@ impl LimitKind {
             LimitKind::Memory => Some("--max-memory"),
             LimitKind::Output => Some("--max-output"),
             LimitKind::SecretCalls => Some("--max-secret-calls"),
-            LimitKind::TableElements | LimitKind::Instances | LimitKind::Stack => None,
+            LimitKind::TableElements
+            | LimitKind::Instances
+            | LimitKind::Stack
+            | LimitKind::Redaction => None,
         }
     }
 }
@@ -173,6 +180,7 @@ impl std::fmt::Display for LimitKind {
             LimitKind::Output => "output size limit",
             LimitKind::SecretCalls => "get-secret call limit",
             LimitKind::Stack => "stack size limit",
+            LimitKind::Redaction => "redaction limit",
         })
     }
 }

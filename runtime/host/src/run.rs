@@ -10,11 +10,12 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::I32Exit;
 use zeroize::Zeroizing;
 
+use crate::audit_path::PathRecorder;
 use crate::engine::{Host, LoadedSkill};
 use crate::limits::{EPOCH_TICK, LimitKind, Limits};
 use crate::redact::Redactor;
 use crate::secrets_api::{HostStop, RunScope, RunStats, SecretsCtx};
-use crate::shapes::{ShapeAction, redact_shapes};
+use crate::shapes::{ShapeAction, redact_shapes_segments};
 use crate::state::{Limiter, SkillState, sandbox_wasi};
 
 /// Everything one run needs besides the skill.
@@ -146,6 +147,7 @@ impl Host {
                 max_path_len: limits.max_path_len,
                 stats: RunStats::default(),
                 redactor: Redactor::default(),
+                paths: PathRecorder::default(),
                 stop: None,
                 path_buf: Zeroizing::new(String::new()),
             },
@@ -165,27 +167,16 @@ impl Host {
             .instantiate(&mut wasm_store)
             .and_then(|instance| instance.call_run(&mut wasm_store, &input));
 
-        let state = wasm_store.into_data();
-        let redactor = &state.secrets.redactor;
+        let mut state = wasm_store.into_data();
         let stdout = captured.stdout.contents();
         let stderr = captured.stderr.contents();
         let output_full = stdout.len() >= limits.max_output || stderr.len() >= limits.max_output;
-        let mut shapes_found: Vec<&'static str> = Vec::new();
-        // Released values first (they are named by path), then credential shapes.
-        let mut clean = |bytes: &[u8]| {
-            let (out, found) = redact_shapes(&redactor.redact(bytes));
-            shapes_found.extend(found);
-            out
-        };
-        let stdout = clean(&stdout);
-        let stderr = clean(&stderr);
-        let end = match outcome {
+        // The text in `end` is redacted below, together with stdout and stderr.
+        let mut end = match outcome {
             Ok(_) if output_full => RunEnd::Limit(LimitKind::Output),
             Ok(Ok(result)) if result.len() > limits.max_output => RunEnd::Limit(LimitKind::Output),
-            Ok(Ok(result)) => RunEnd::Ok(text(clean(result.as_bytes()))),
-            Ok(Err(message)) => {
-                RunEnd::SkillError(text(clean(bounded(&message, limits.max_output).as_bytes())))
-            }
+            Ok(Ok(result)) => RunEnd::Ok(result),
+            Ok(Err(message)) => RunEnd::SkillError(bounded(&message, limits.max_output)),
             Err(error) => match (&state.secrets.stop, state.limiter.hit) {
                 (Some(HostStop::AuditFailed(why)), _) => RunEnd::AuditFailed(why.clone()),
                 (Some(HostStop::Limit(kind)), _) => RunEnd::Limit(*kind),
@@ -200,9 +191,11 @@ impl Host {
                 (None, None) if let Some(exit) = error.downcast_ref::<I32Exit>() => {
                     RunEnd::Exited(exit.0)
                 }
-                (None, None) => RunEnd::Trap(text(clean(describe_trap(&error).as_bytes()))),
+                (None, None) => RunEnd::Trap(describe_trap(&error)),
             },
         };
+        let (stdout, stderr, mut shapes_found) =
+            redact_outputs(&mut state.secrets.redactor, &stdout, &stderr, &mut end);
         let stats = state.secrets.stats;
         // Every record of this run is on disk before any output is returned.
         let synced = match audit.lock() {
@@ -235,6 +228,37 @@ impl Host {
             stats,
         }
     }
+}
+
+/// Redacts the skill's stdout, its stderr and the text in `end` (result,
+/// error or trap message) as **one stream, in that order**: the order in
+/// which `agentsec-run` writes them (stdout and stderr to its stderr, then
+/// the result to its stdout or the message to its stderr), so a value split
+/// across them is caught even when the caller reads both of its streams as
+/// one (`2>&1`). Released values first (they are named by path), then
+/// credential shapes. Returns the redacted stdout and stderr and the shapes.
+fn redact_outputs(
+    redactor: &mut Redactor,
+    stdout: &[u8],
+    stderr: &[u8],
+    end: &mut RunEnd,
+) -> (Vec<u8>, Vec<u8>, Vec<&'static str>) {
+    let text = match end {
+        RunEnd::Ok(text) | RunEnd::SkillError(text) | RunEnd::Trap(text) => Some(text),
+        _ => None,
+    };
+    let third: &[u8] = text.as_deref().map_or(&[], |t| t.as_bytes());
+    let values = redactor.redact_segments(&[stdout, stderr, third]);
+    let parts: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    let (mut clean, found) = redact_shapes_segments(&parts);
+    let third = clean.pop().unwrap_or_default();
+    let stderr = clean.pop().unwrap_or_default();
+    let stdout = clean.pop().unwrap_or_default();
+    if let Some(text) = text {
+        let mut old = std::mem::replace(text, self::text(third));
+        zeroize::Zeroize::zeroize(&mut old);
+    }
+    (stdout, stderr, found)
 }
 
 /// Redacted output as text (replacement markers are ASCII, so valid UTF-8

@@ -10,7 +10,6 @@
 //!    output is returned (see [`crate::AuditSync`]);
 //! 6. copy the value into the guest ([`release`], the only place that does).
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +19,7 @@ use agentsec_secrets::{SecretStore, StoreError};
 use wasmtime::Result;
 use zeroize::Zeroizing;
 
+use crate::audit_path::{PathRecorder, Recorded};
 use crate::bindings::agentsec::skill::secrets::{Error, Host};
 use crate::limits::LimitKind;
 use crate::redact::Redactor;
@@ -74,6 +74,8 @@ pub(crate) struct SecretsCtx {
     pub(crate) max_path_len: usize,
     pub(crate) stats: RunStats,
     pub(crate) redactor: Redactor,
+    /// How paths are written to the audit log (see [`crate::audit_path`]).
+    pub(crate) paths: PathRecorder,
     pub(crate) stop: Option<HostStop>,
     /// Reused to render a path's canonical form on every call. Wiped on
     /// drop: a skill may pass a value it was given as a path.
@@ -99,22 +101,14 @@ impl SecretsCtx {
         }
     }
 
-    /// A path as it may be recorded or echoed. A skill can pass a value it
-    /// was given *as a path*, to smuggle it into the audit log: every path is
-    /// redacted against the values released in this run. A path over the
-    /// length limit is invalid anyway and is recorded only by its size (a
-    /// truncated prefix could keep part of a value the redactor would miss).
-    fn shown_path<'a>(&self, raw: &'a str) -> Cow<'a, str> {
-        if raw.len() > self.max_path_len {
-            return Cow::Owned(format!(
-                "<a {}-byte path, over the path length limit>",
-                raw.len()
-            ));
-        }
-        if self.redactor.is_empty() {
-            return Cow::Borrowed(raw);
-        }
-        Cow::Owned(self.redactor.redact_str(raw))
+    /// A path as it may be recorded: redacted against the values released
+    /// in this run when it names something in the store, otherwise only its
+    /// length, a keyed hash and the longest prefix that exists (see
+    /// [`crate::audit_path`]). A skill can pass a value it was given, in any
+    /// form, *as a path* to smuggle it into the audit log.
+    fn recorded(&mut self, raw: &str, parsed: Option<&SecretPath>) -> Recorded {
+        let store = Arc::clone(&self.scope.store);
+        self.paths.form(&*store, &mut self.redactor, raw, parsed)
     }
 
     /// Refuses paths longer than this run's limit (before parsing them).
@@ -130,18 +124,19 @@ impl SecretsCtx {
     }
 
     /// Counts a call; traps (after recording why) when over the limit.
-    fn count_call(&mut self, scope: &RunScope, shown_path: &str, access: AccessType) -> Result<()> {
+    fn count_call(&mut self, scope: &RunScope, shown: &Recorded, access: AccessType) -> Result<()> {
         self.stats.calls = self.stats.calls.saturating_add(1);
         if self.stats.calls <= self.max_calls {
             return Ok(());
         }
-        let detail = format!(
+        let limit = format!(
             "limit: more than {} secret calls in one run",
             self.max_calls
         );
+        let detail = shown.detail(Some(&limit));
         self.record(
-            &Record::new(&scope.run, shown_path, access, AuditDecision::Deny)
-                .detail(detail.as_str()),
+            &Record::new(&scope.run, &shown.path, access, AuditDecision::Deny)
+                .detail(detail.as_deref()),
         )?;
         self.stop = Some(HostStop::Limit(LimitKind::SecretCalls));
         Err(wasmtime::format_err!("{} exceeded", LimitKind::SecretCalls))
@@ -149,17 +144,23 @@ impl SecretsCtx {
 
     fn read(&mut self, raw: &str) -> Result<Result<String, Error>> {
         let scope = Arc::clone(&self.scope);
-        let shown = self.shown_path(raw);
-        self.count_call(&scope, &shown, AccessType::Read)?;
         let parsed = self
             .within_path_limit(raw)
             .and_then(|()| SecretPath::parse(raw).map_err(|e| e.to_string()));
+        let shown = self.recorded(raw, parsed.as_ref().ok());
+        self.count_call(&scope, &shown, AccessType::Read)?;
         let path = match parsed {
             Ok(path) => path,
             Err(e) => {
+                let detail = shown.detail(Some("invalid-path"));
                 self.record(
-                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
-                        .detail("invalid-path"),
+                    &Record::new(
+                        &scope.run,
+                        &shown.path,
+                        AccessType::Read,
+                        AuditDecision::Deny,
+                    )
+                    .detail(detail.as_deref()),
                 )?;
                 return Ok(Err(Error::InvalidPath(format!("invalid secret path: {e}"))));
             }
@@ -169,53 +170,92 @@ impl SecretsCtx {
         let mut canonical = std::mem::take(&mut *self.path_buf);
         canonical.clear();
         let _ = write!(canonical, "{path}");
-        let shown = if canonical == raw {
-            shown
-        } else {
-            Cow::Owned(self.shown_path(&canonical).into_owned())
-        };
+        let outcome = self.read_parsed(&scope, &path, &canonical, &shown);
         *self.path_buf = canonical;
-        let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, &path) {
+        outcome
+    }
+
+    /// [`Self::read`] once the path parsed: policy, store, audit, release.
+    /// `canonical` is the path's canonical text (what the guest is told and
+    /// what its value's marker says); `shown` its recorded form.
+    fn read_parsed(
+        &mut self,
+        scope: &RunScope,
+        path: &SecretPath,
+        canonical: &str,
+        shown: &Recorded,
+    ) -> Result<Result<String, Error>> {
+        let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, path) {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 self.stats.denied += 1;
                 let rule = denial.rule().map(|r| r.pattern().to_string());
+                let detail = shown.detail(None);
                 self.record(
-                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
-                        .rule(rule.as_deref()),
+                    &Record::new(
+                        &scope.run,
+                        &shown.path,
+                        AccessType::Read,
+                        AuditDecision::Deny,
+                    )
+                    .rule(rule.as_deref())
+                    .detail(detail.as_deref()),
                 )?;
                 return Ok(Err(Error::Denied(denial.to_string())));
             }
         };
         let rule = grant.rule().pattern().to_string();
-        let allowed = |detail: Option<&'static str>| {
-            Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Allow)
+        let allowed = |detail: Option<&'static str>| shown.detail(detail);
+        let record_allowed = |this: &mut Self, detail: Option<String>| {
+            this.record(
+                &Record::new(
+                    &scope.run,
+                    &shown.path,
+                    AccessType::Read,
+                    AuditDecision::Allow,
+                )
                 .rule(rule.as_str())
                 .access_level(grant.access_level().as_str())
-                .detail(detail)
+                .detail(detail.as_deref()),
+            )
         };
         match scope.store.get(&grant) {
             Ok(secret) => {
                 let Ok(text) = std::str::from_utf8(secret.value.expose_secret()) else {
-                    self.record(&allowed(Some("not-utf8")))?;
+                    record_allowed(self, allowed(Some("not-utf8")))?;
                     return Ok(Err(Error::InvalidPath(format!(
-                        "`{shown}` holds binary data, which get-secret cannot return as text"
+                        "`{canonical}` holds binary data, which get-secret cannot return as text"
                     ))));
                 };
-                // The record is in the log before the value enters the sandbox.
-                self.record(&allowed(None))?;
-                if secret.encrypted {
-                    self.redactor.add(&shown, text.as_bytes());
+                // A value that cannot be redacted is not released.
+                if secret.encrypted
+                    && let Err(limit) = self.redactor.add(canonical, text.as_bytes())
+                {
+                    let detail = format!("limit: {}: {limit}", LimitKind::Redaction);
+                    self.record(
+                        &Record::new(
+                            &scope.run,
+                            &shown.path,
+                            AccessType::Read,
+                            AuditDecision::Deny,
+                        )
+                        .rule(rule.as_str())
+                        .detail(detail.as_str()),
+                    )?;
+                    self.stop = Some(HostStop::Limit(LimitKind::Redaction));
+                    return Err(wasmtime::format_err!("{} exceeded", LimitKind::Redaction));
                 }
+                // The record is in the log before the value enters the sandbox.
+                record_allowed(self, allowed(None))?;
                 self.stats.released += 1;
                 Ok(Ok(release(text, &grant)))
             }
             Err(StoreError::NotFound { .. }) => {
-                self.record(&allowed(Some("not-found")))?;
-                Ok(Err(Error::NotFound(format!("no secret at `{shown}`"))))
+                record_allowed(self, allowed(Some("not-found")))?;
+                Ok(Err(Error::NotFound(format!("no secret at `{canonical}`"))))
             }
             Err(StoreError::NotALeaf { children, .. }) => {
-                self.record(&allowed(Some("not-a-leaf")))?;
+                record_allowed(self, allowed(Some("not-a-leaf")))?;
                 let readable: Vec<&str> = children
                     .iter()
                     .map(String::as_str)
@@ -229,7 +269,7 @@ impl SecretsCtx {
                     })
                     .collect();
                 Ok(Err(Error::InvalidPath(format!(
-                    "`{shown}` is not a secret but a mapping or list; entries you may read: {}",
+                    "`{canonical}` is not a secret but a mapping or list; entries you may read: {}",
                     if readable.is_empty() {
                         "(none)".to_owned()
                     } else {
@@ -238,7 +278,7 @@ impl SecretsCtx {
                 ))))
             }
             Err(e @ StoreError::Unbound { .. }) => {
-                self.record(&allowed(Some("invalid-path: not bound to its path")))?;
+                record_allowed(self, allowed(Some("invalid-path: not bound to its path")))?;
                 Ok(Err(Error::InvalidPath(e.to_string())))
             }
             Err(e @ StoreError::DeniedElsewhere { .. }) => {
@@ -247,15 +287,21 @@ impl SecretsCtx {
                     StoreError::DeniedElsewhere { rule, .. } => Some(rule.as_str()),
                     _ => None,
                 };
+                let detail = shown.detail(Some("denied: a position with the same AAD"));
                 self.record(
-                    &Record::new(&scope.run, &shown, AccessType::Read, AuditDecision::Deny)
-                        .rule(denying)
-                        .detail("denied: a position with the same AAD"),
+                    &Record::new(
+                        &scope.run,
+                        &shown.path,
+                        AccessType::Read,
+                        AuditDecision::Deny,
+                    )
+                    .rule(denying)
+                    .detail(detail.as_deref()),
                 )?;
                 Ok(Err(Error::Denied(e.to_string())))
             }
             Err(e) => {
-                self.record(&allowed(Some("unavailable")))?;
+                record_allowed(self, allowed(Some("unavailable")))?;
                 Ok(Err(Error::Unavailable(e.to_string())))
             }
         }
@@ -263,15 +309,21 @@ impl SecretsCtx {
 
     fn list(&mut self, raw: &str) -> Result<Vec<String>> {
         let scope = Arc::clone(&self.scope);
-        let shown = self.shown_path(raw);
-        self.count_call(&scope, &shown, AccessType::List)?;
         let parsed = self
             .within_path_limit(raw)
             .and_then(|()| SecretPath::parse_prefix(raw).map_err(|e| e.to_string()));
+        let shown = self.recorded(raw, parsed.as_ref().ok());
+        self.count_call(&scope, &shown, AccessType::List)?;
         let Ok(prefix) = parsed else {
+            let detail = shown.detail(Some("invalid-path"));
             self.record(
-                &Record::new(&scope.run, &shown, AccessType::List, AuditDecision::Deny)
-                    .detail("invalid-path"),
+                &Record::new(
+                    &scope.run,
+                    &shown.path,
+                    AccessType::List,
+                    AuditDecision::Deny,
+                )
+                .detail(detail.as_deref()),
             )?;
             return Ok(Vec::new());
         };
@@ -288,15 +340,16 @@ impl SecretsCtx {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        let detail = format!("{} names", names.len());
+        let count = format!("{} names", names.len());
+        let detail = shown.detail(Some(&count));
         self.record(
             &Record::new(
                 &scope.run,
-                &self.shown_path(&prefix.to_string()),
+                &shown.path,
                 AccessType::List,
                 AuditDecision::Allow,
             )
-            .detail(detail.as_str()),
+            .detail(detail.as_deref()),
         )?;
         Ok(names)
     }

@@ -76,22 +76,37 @@ fn regex(i: usize) -> Option<&'static Regex> {
 
 /// `output` with every credential shape replaced, and the kinds found.
 pub fn redact_shapes(output: &[u8]) -> (Vec<u8>, Vec<&'static str>) {
-    let mut current = output.to_vec();
+    let (mut out, found) = redact_shapes_segments(&[output]);
+    (out.pop().unwrap_or_default(), found)
+}
+
+/// [`redact_shapes`] over `segments` as one stream, in the order given (the
+/// order they are written to one sink): a credential split across two
+/// segments is replaced in both.
+pub fn redact_shapes_segments(segments: &[&[u8]]) -> (Vec<Vec<u8>>, Vec<&'static str>) {
+    let mut current: Vec<Vec<u8>> = segments.iter().map(|s| s.to_vec()).collect();
     let mut found = Vec::new();
     for (i, shape) in SHAPES.iter().enumerate() {
+        let joined = current.concat();
         let possible = shape
             .needles
             .iter()
-            .any(|needle| memchr::memmem::find(&current, needle.as_bytes()).is_some());
+            .any(|needle| memchr::memmem::find(&joined, needle.as_bytes()).is_some());
         if !possible {
             continue;
         }
         let Some(re) = regex(i) else { continue };
-        if re.is_match(&current) {
-            found.push(shape.kind);
-            let marker = format!("[REDACTED:credential:{}]", shape.kind);
-            current = re.replace_all(&current, marker.as_bytes()).into_owned();
+        let ranges: Vec<(usize, usize)> = re
+            .find_iter(&joined)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        if ranges.is_empty() {
+            continue;
         }
+        found.push(shape.kind);
+        let marker = format!("[REDACTED:credential:{}]", shape.kind);
+        let parts: Vec<&[u8]> = current.iter().map(Vec::as_slice).collect();
+        current = crate::redact::replace_ranges(&parts, &ranges, marker.as_bytes());
     }
     (current, found)
 }
@@ -140,6 +155,19 @@ mod tests {
                 "{out}"
             );
         }
+    }
+
+    #[test]
+    fn a_token_split_across_segments_is_found_in_both() {
+        let (out, found) = redact_shapes_segments(&[b"a AKIAIOSFOD", b"NN7EXAMPLE b"]);
+        assert_eq!(found, vec!["aws-access-key-id"]);
+        assert_eq!(
+            out,
+            vec![
+                b"a [REDACTED:credential:aws-access-key-id]".to_vec(),
+                b"[REDACTED:credential:aws-access-key-id] b".to_vec()
+            ]
+        );
     }
 
     #[test]
