@@ -1,6 +1,5 @@
 //! What a new user meets first: a file that is not a skill, `keygen` into a
 //! pipe, and a skill crate that lives outside this repository.
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::process::Stdio;
 

@@ -428,7 +428,7 @@ solo:
 /// the real sops still accepts it: the MAC does not notice the restructuring.
 fn edited(s: &Scratch, name: &str, text: &str) -> PathBuf {
     let f = s.write(&format!("work/{name}"), text);
-    let check = real_sops(&s, &["decrypt", p(&f)]);
+    let check = real_sops(s, &["decrypt", p(&f)]);
     assert_eq!(
         check.code, 0,
         "sops refuses the edit {name}: {check:?}\n{text}"

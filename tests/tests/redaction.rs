@@ -6,6 +6,10 @@
 //! The secrets file is written by the real sops; the skill is the `probe`
 //! test skill, which returns or prints a value in the form it is told.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test set-up: a failure should stop the test loudly"
+)]
 use agentsec_tests::{Run, Scratch, assert_no_leak, demo_key, sops};
 use serde_json::{Value, json};
 
