@@ -222,4 +222,12 @@ fn a_result_that_cannot_be_written_is_a_failure() {
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("could not write"), "{run:?}");
     assert!(!run.stderr.contains("panicked"), "{run:?}");
+
+    // `agentsec audit verify` on the log the first run wrote.
+    let mut cmd = s.command(&bin("agentsec"));
+    cmd.args(["audit", "verify"]).arg(s.audit_log());
+    let run = into_closed_pipe(cmd);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("could not write the report"), "{run:?}");
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
 }

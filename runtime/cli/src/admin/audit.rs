@@ -112,8 +112,10 @@ fn verify_command(
     match verify_with(&files, options) {
         Ok(report) => {
             let key_id = key.as_ref().map(ChainKey::fingerprint);
-            print_report(&report, key_id.as_deref(), &files, format);
-            ExitCode::SUCCESS
+            match write_stdout(&report_text(&report, key_id.as_deref(), &files, format)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(USAGE, &e),
+            }
         }
         Err(e) => {
             if format == Format::Json {
@@ -124,14 +126,20 @@ fn verify_command(
                     "file": e.path(),
                     "line": e.line(),
                 });
-                println!("{json}");
+                // The chain is broken either way; a lost report changes nothing.
+                let _ = write_stdout(&format!("{json}\n"));
             }
             fail(code_of(&e), &e.to_string())
         }
     }
 }
 
-fn print_report(report: &VerifyReport, key_id: Option<&str>, files: &[PathBuf], format: Format) {
+fn report_text(
+    report: &VerifyReport,
+    key_id: Option<&str>,
+    files: &[PathBuf],
+    format: Format,
+) -> String {
     let mode = match key_id {
         Some(id) => format!("hmac-sha256 chain, key id {id}"),
         None => "sha256 chain".to_owned(),
@@ -147,22 +155,32 @@ fn print_report(report: &VerifyReport, key_id: Option<&str>, files: &[PathBuf], 
             "files": files,
             "expected_head_seq": report.expected_head_seq,
         });
-        println!("{json}");
-        return;
+        return format!("{json}\n");
     }
     let count = files.len();
-    println!(
-        "ok: {} entries, head {} ({mode}, {count} file{})",
+    let mut text = format!(
+        "ok: {} entries, head {} ({mode}, {count} file{})\n",
         report.entries,
         report.head_hash,
         if count == 1 { "" } else { "s" }
     );
     if let Some(seq) = report.expected_head_seq {
-        println!(
-            "expected head found at seq {seq}; {} entries appended since",
+        text.push_str(&format!(
+            "expected head found at seq {seq}; {} entries appended since\n",
             report.entries - seq
-        );
+        ));
     }
+    text
+}
+
+/// Writes to stdout; a closed or full stdout is an error, not a panic (Rust
+/// ignores `SIGPIPE`, so `println!` would panic on `EPIPE`).
+fn write_stdout(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("could not write the report to stdout: {e}"))
 }
 
 /// Exit code for a verification error: an unreadable file is a usage
