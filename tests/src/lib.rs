@@ -189,6 +189,30 @@ impl Scratch {
         Run::from(cmd.output().unwrap())
     }
 
+    /// Encrypts `plaintext` (YAML) with the real sops to the demo recipient
+    /// and writes the result to `rel`; the plaintext never stays on disk.
+    pub fn sops_encrypt(&self, rel: &str, plaintext: &str) -> PathBuf {
+        let recipient = std::fs::read_to_string(demo_key())
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+            .unwrap();
+        let plain = self.write("work/.plain.yaml", plaintext);
+        let out = self
+            .command(&sops())
+            .args(["encrypt", "--age", &recipient])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        std::fs::remove_file(&plain).unwrap();
+        assert!(
+            out.status.success(),
+            "sops encrypt: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.write(rel, &String::from_utf8(out.stdout).unwrap())
+    }
+
     /// The audit log `run_skill` writes.
     pub fn audit_log(&self) -> PathBuf {
         self.path("work/audit.log")

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill, sops};
+use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill};
 use serde_json::{Value, json};
 
 const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
@@ -322,28 +322,10 @@ fn credential_shapes_are_redacted_or_fail_the_run() {
 fn planted_secret_appears_nowhere_it_must_not() {
     let s = Scratch::new();
     let planted = format!("planted-{}-Zq9/x+Y=", std::process::id());
-    let plain = s.write(
-        "work/plain.yaml",
+    let secrets = s.sops_encrypt(
+        "work/planted.yaml",
         &format!("planted:\n    token: {planted}\n    note_unencrypted: public\n"),
     );
-    let recipient = std::fs::read_to_string(demo_key())
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
-        .unwrap();
-    let out = s
-        .command(&sops())
-        .args(["encrypt", "--age", &recipient])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops encrypt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&plain).unwrap();
-    let secrets = s.write("work/planted.yaml", &String::from_utf8(out.stdout).unwrap());
     let policy = s.write(
         "work/policy.yaml",
         "access_control:\n  secrets:\n    planted:\n      allowed_agents: [ops/leaker]\n",

@@ -1,9 +1,32 @@
 //! What a new user meets first: a file that is not a skill, `keygen` into a
 //! pipe, and a skill crate that lives outside this repository.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test set-up: a failure should stop the test loudly"
+)]
 
 use std::process::Stdio;
 
 use agentsec_tests::{Scratch, bin, root};
+
+/// `agentsec-run COMPONENT` against the demo secrets and an empty policy:
+/// exit code and stderr.
+fn run_component(s: &Scratch, component: &std::path::Path) -> (Option<i32>, String) {
+    let policy = s.write("work/p.yaml", "access_control:\n  secrets: {}\n");
+    let out = s
+        .command(&bin("agentsec-run"))
+        .arg(component)
+        .args(["--agent", "ops/x", "--secrets"])
+        .arg(root().join("demo/secrets.yaml"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(s.audit_log())
+        .env("SOPS_AGE_KEY_FILE", agentsec_tests::demo_key())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
 
 /// A key file given where a component is expected is refused in one line
 /// that quotes none of its bytes.
@@ -14,22 +37,8 @@ fn a_file_that_is_not_webassembly_gets_one_line_without_its_bytes() {
         "work/keys.txt",
         "# created: 2026-01-01T00:00:00Z\n# public key: age1notreal\nAGE-SECRET-KEY-1PLANTEDNOTAREALKEYATALL\n",
     );
-    let policy = s.write("work/p.yaml", "access_control:\n  secrets: {}\n");
-    let secrets = root().join("demo/secrets.yaml");
-    let out = s
-        .command(&bin("agentsec-run"))
-        .arg(&key)
-        .args(["--agent", "ops/x", "--secrets"])
-        .arg(&secrets)
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--audit-log")
-        .arg(s.audit_log())
-        .env("SOPS_AGE_KEY_FILE", agentsec_tests::demo_key())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = run_component(&s, &key);
+    assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(
         stderr.contains(
@@ -44,20 +53,8 @@ fn a_file_that_is_not_webassembly_gets_one_line_without_its_bytes() {
     // A core module (not a component) is told apart, also in one line.
     let core = s.path("work/core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let out = s
-        .command(&bin("agentsec-run"))
-        .arg(&core)
-        .args(["--agent", "ops/x", "--secrets"])
-        .arg(&secrets)
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--audit-log")
-        .arg(s.audit_log())
-        .env("SOPS_AGE_KEY_FILE", agentsec_tests::demo_key())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = run_component(&s, &core);
+    assert_eq!(code, Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("is a core WebAssembly module"), "{stderr}");
 }

@@ -10,7 +10,7 @@
     clippy::unwrap_used,
     reason = "test set-up: a failure should stop the test loudly"
 )]
-use agentsec_tests::{Run, Scratch, assert_no_leak, demo_key, sops};
+use agentsec_tests::{Run, Scratch, assert_no_leak};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "Zq9-redaction-token-4417x/+w";
@@ -27,32 +27,14 @@ fn world() -> (Scratch, std::path::PathBuf, std::path::PathBuf) {
     let sa = format!(
         r#"{{"type": "service_account", "private_key": "-----BEGIN RSA PRIVATE KEY-----\n{SA_KEY_LINE}\n-----END RSA PRIVATE KEY-----\n", "client_email": "x@y.iam.gserviceaccount.com"}}"#
     );
-    let plain = s.write(
-        "work/plain.yaml",
+    let secrets = s.sops_encrypt(
+        "work/odd.yaml",
         &format!(
             "odd:\n    token: {TOKEN}\n    escapes: {}\n    pem: |\n        -----BEGIN PRIVATE KEY-----\n        {PEM_LINE}\n        aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8=\n        -----END PRIVATE KEY-----\n    sa: {}\ndatabases:\n    postgres:\n        host: db.example.internal\n",
             json!(ODD),
             json!(sa)
         ),
     );
-    let recipient = std::fs::read_to_string(demo_key())
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
-        .unwrap();
-    let out = s
-        .command(&sops())
-        .args(["encrypt", "--age", &recipient])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops encrypt: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&plain).unwrap();
-    let secrets = s.write("work/odd.yaml", &String::from_utf8(out.stdout).unwrap());
     let policy = s.write(
         "work/policy.yaml",
         "access_control:\n  secrets:\n    odd:\n      allowed_agents: [ops/tester]\n    databases:\n      allowed_agents: [ops/tester]\n",
