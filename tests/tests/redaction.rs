@@ -362,3 +362,54 @@ fn values_passed_back_as_paths_never_reach_the_audit_log() {
     let distinct: std::collections::HashSet<&&str> = tags.iter().collect();
     assert!(distinct.len() < tags.len(), "{tags:?}");
 }
+
+/// A value whose forms would take the run past `--max-redaction-bytes` (or
+/// `sandbox: max_redaction_bytes`) is not released: exit 4, the flag named,
+/// nothing of the value in the output, and a deny in the audit log.
+#[test]
+fn a_value_past_the_redaction_limit_is_not_released() {
+    let (s, secrets, policy) = world();
+    let input = json!({"ops": [{"echo": "odd.token"}]}).to_string();
+    let run = s.run_skill(
+        "probe",
+        "ops/tester",
+        &secrets,
+        &policy,
+        &["--input", &input],
+    );
+    assert_eq!(run.code, 0, "released under the default limit: {run:?}");
+
+    let limited = s.write(
+        "work/limited.yaml",
+        &format!(
+            "{}sandbox:\n  max_redaction_bytes: 64\n",
+            std::fs::read_to_string(&policy).unwrap()
+        ),
+    );
+    for (policy, extra) in [
+        (&policy, vec!["--max-redaction-bytes", "64"]),
+        (&limited, vec![]),
+    ] {
+        let mut args = vec!["--input", input.as_str()];
+        args.extend(extra);
+        let run = s.run_skill("probe", "ops/tester", &secrets, policy, &args);
+        assert_eq!(run.code, 4, "{run:?}");
+        assert!(run.stderr.contains("redaction limit"), "{run:?}");
+        assert!(run.stderr.contains("--max-redaction-bytes"), "{run:?}");
+        assert_no_leak(TOKEN, run.stdout.as_bytes(), "the result");
+        assert_no_leak(TOKEN, run.stderr.as_bytes(), "stderr");
+    }
+    let records = s.audit_records();
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r["decision"] == "deny"
+                && r["access_type"] == "read"
+                && r["secret_path"] == "odd.token"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("redaction limit"))
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{records:?}");
+}

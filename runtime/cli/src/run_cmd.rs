@@ -153,6 +153,12 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_code_size: Option<usize>,
 
+    /// Most bytes of redaction needles (every recognised form of every value
+    /// released in the run); a value that would pass it is not released
+    /// (exit 4), e.g. `4MiB` [default: `sandbox.max_redaction_bytes`, else 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_redaction_bytes: Option<usize>,
+
     /// Deadline for compiling a component that is not in the cache, e.g.
     /// `10s` [default: `sandbox.compile_timeout`, else 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -218,6 +224,12 @@ fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
         .map(|v| v as u64)
         .or(sandbox.max_code_size)
         .unwrap_or(limits.max_code_size);
+    limits.max_redaction_bytes = args
+        .max_redaction_bytes
+        .or(sandbox
+            .max_redaction_bytes
+            .map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
+        .unwrap_or(limits.max_redaction_bytes);
     limits.compile_timeout = args
         .compile_timeout
         .or(sandbox.compile_timeout)
@@ -442,6 +454,10 @@ pub fn main(args: Args) -> Result<u8, Failure> {
                     )
                 }
                 LimitKind::Stack => " (runaway recursion)".to_owned(),
+                LimitKind::Redaction => format!(
+                    " ({} bytes of redaction needles; the value that would pass it was not released; raise it with --max-redaction-bytes)",
+                    limits.max_redaction_bytes
+                ),
                 _ => String::new(),
             };
             let _ = writeln!(

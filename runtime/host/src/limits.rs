@@ -109,6 +109,8 @@ pub struct Limits {
     pub max_code_size: u64,
     /// See [`DEFAULT_COMPILE_TIMEOUT`].
     pub compile_timeout: Duration,
+    /// See [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`] (the default).
+    pub max_redaction_bytes: usize,
 }
 
 impl Default for Limits {
@@ -126,6 +128,7 @@ impl Default for Limits {
             max_functions: DEFAULT_MAX_FUNCTIONS,
             max_code_size: DEFAULT_MAX_CODE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
+            max_redaction_bytes: crate::redact::MAX_REDACTION_NEEDLE_BYTES,
         }
     }
 }
@@ -149,8 +152,9 @@ pub enum LimitKind {
     /// The WebAssembly stack overflowed (runaway recursion).
     Stack,
     /// The values released in this run would need more redaction needles
-    /// than [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`]; the value that
-    /// would have passed it was not released.
+    /// than `--max-redaction-bytes` allows (default
+    /// [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`]); the value that would
+    /// have passed it was not released.
     Redaction,
 }
 
@@ -162,10 +166,8 @@ impl LimitKind {
             LimitKind::Memory => Some("--max-memory"),
             LimitKind::Output => Some("--max-output"),
             LimitKind::SecretCalls => Some("--max-secret-calls"),
-            LimitKind::TableElements
-            | LimitKind::Instances
-            | LimitKind::Stack
-            | LimitKind::Redaction => None,
+            LimitKind::Redaction => Some("--max-redaction-bytes"),
+            LimitKind::TableElements | LimitKind::Instances | LimitKind::Stack => None,
         }
     }
 }

@@ -105,8 +105,8 @@ pub const FORMS: &[Form] = &[
     Form::LineWrapped,
 ];
 
-/// A registered value would take the redactor past
-/// [`MAX_REDACTION_NEEDLE_BYTES`]; it was not registered.
+/// A registered value would take the redactor past its limit (by default
+/// [`MAX_REDACTION_NEEDLE_BYTES`]); it was not registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NeedleLimit {
@@ -114,6 +114,8 @@ pub struct NeedleLimit {
     pub needed: usize,
     /// Bytes already held.
     pub held: usize,
+    /// The limit.
+    pub limit: usize,
 }
 
 impl std::fmt::Display for NeedleLimit {
@@ -121,7 +123,7 @@ impl std::fmt::Display for NeedleLimit {
         write!(
             f,
             "redacting this value needs {} more bytes of needles; {} are held and the limit is {}",
-            self.needed, self.held, MAX_REDACTION_NEEDLE_BYTES
+            self.needed, self.held, self.limit
         )
     }
 }
@@ -200,12 +202,30 @@ pub struct Redactor {
     values: Vec<Needle>,
     hasher: RandomState,
     needle_bytes: usize,
+    /// The most `needle_bytes` may reach; `None` is the default,
+    /// [`MAX_REDACTION_NEEDLE_BYTES`].
+    max_needle_bytes: Option<usize>,
     /// Covers `exact[..main_upto.0]`, `folded[..main_upto.1]`.
     main: Matcher,
     main_upto: (usize, usize, usize),
     /// Covers the rest, when `tail_upto` says it is current.
     tail: Matcher,
     tail_upto: (usize, usize, usize),
+}
+
+impl Redactor {
+    /// An empty redactor that holds at most `max_needle_bytes` of needles
+    /// (`--max-redaction-bytes`; the default is [`MAX_REDACTION_NEEDLE_BYTES`]).
+    pub fn with_limit(max_needle_bytes: usize) -> Redactor {
+        Redactor {
+            max_needle_bytes: Some(max_needle_bytes),
+            ..Redactor::default()
+        }
+    }
+
+    fn max_needle_bytes(&self) -> usize {
+        self.max_needle_bytes.unwrap_or(MAX_REDACTION_NEEDLE_BYTES)
+    }
 }
 
 impl std::fmt::Debug for Redactor {
@@ -244,10 +264,11 @@ impl Redactor {
         }
         let (exact, folded) = needles_of(value);
         let needed: usize = exact.iter().chain(folded.iter()).map(|n| n.len()).sum();
-        if self.needle_bytes.saturating_add(needed) > MAX_REDACTION_NEEDLE_BYTES {
+        if self.needle_bytes.saturating_add(needed) > self.max_needle_bytes() {
             return Err(NeedleLimit {
                 needed,
                 held: self.needle_bytes,
+                limit: self.max_needle_bytes(),
             });
         }
         self.needle_bytes += needed;

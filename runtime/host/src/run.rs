@@ -146,7 +146,7 @@ impl Host {
                 max_calls: limits.max_secret_calls,
                 max_path_len: limits.max_path_len,
                 stats: RunStats::default(),
-                redactor: Redactor::default(),
+                redactor: Redactor::with_limit(limits.max_redaction_bytes),
                 paths: PathRecorder::default(),
                 stop: None,
                 path_buf: Zeroizing::new(String::new()),

@@ -111,6 +111,7 @@ pub(crate) enum SandboxField {
     MaxInput(u64),
     MaxFunctions(u64),
     MaxCodeSize(u64),
+    MaxRedactionBytes(u64),
     CompileTimeout(std::time::Duration),
 }
 
@@ -129,6 +130,7 @@ impl SandboxField {
             SandboxField::MaxInput(_) => "max_input",
             SandboxField::MaxFunctions(_) => "max_functions",
             SandboxField::MaxCodeSize(_) => "max_code_size",
+            SandboxField::MaxRedactionBytes(_) => "max_redaction_bytes",
             SandboxField::CompileTimeout(_) => "compile_timeout",
         }
     }
@@ -524,6 +526,10 @@ impl Cx<'_> {
                 "max_code_size" => SandboxField::MaxCodeSize(
                     parse_size(text("max_code_size")?).map_err(|e| bad("max_code_size", e))?,
                 ),
+                "max_redaction_bytes" => SandboxField::MaxRedactionBytes(
+                    parse_size(text("max_redaction_bytes")?)
+                        .map_err(|e| bad("max_redaction_bytes", e))?,
+                ),
                 "max_table_elements" | "max_instances" | "max_path_len" | "max_functions" => {
                     let name = match key {
                         "max_table_elements" => "max_table_elements",
@@ -559,7 +565,7 @@ impl Cx<'_> {
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "sandbox",
-                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len, max_input, max_functions, max_code_size, compile_timeout",
+                            expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len, max_input, max_functions, max_code_size, max_redaction_bytes, compile_timeout",
                         },
                     ));
                 }

@@ -131,6 +131,7 @@ impl Policy {
                     SandboxField::MaxInput(v) => sandbox.max_input = Some(v),
                     SandboxField::MaxFunctions(v) => sandbox.max_functions = Some(v),
                     SandboxField::MaxCodeSize(v) => sandbox.max_code_size = Some(v),
+                    SandboxField::MaxRedactionBytes(v) => sandbox.max_redaction_bytes = Some(v),
                     SandboxField::CompileTimeout(v) => sandbox.compile_timeout = Some(v),
                 }
             }

@@ -17,6 +17,7 @@
 //!   max_functions: 20000         # functions of a component, to compile it
 //!   max_code_size: 4MiB          # bytes of function bodies, to compile it
 //!   compile_timeout: 10s         # deadline for compiling (cache miss)
+//!   max_redaction_bytes: 4MiB    # redaction needles for the values a run releases
 //! ```
 //!
 //! Several policy files may each set different fields; the same field in
@@ -62,6 +63,8 @@ pub struct Sandbox {
     pub max_functions: Option<u64>,
     /// `max_code_size`, bytes.
     pub max_code_size: Option<u64>,
+    /// `max_redaction_bytes`, bytes of redaction needles per run.
+    pub max_redaction_bytes: Option<u64>,
     /// `compile_timeout`.
     pub compile_timeout: Option<Duration>,
 }
