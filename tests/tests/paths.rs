@@ -332,7 +332,10 @@ fn a_deny_on_a_list_element_holds_for_every_spelling() {
             "invalid-path",
             "invalid-path",
             "invalid-path",
-            "ok"
+            // Another element of the same list shares its AAD: the MAC pins
+            // only the order of values, so `[[a, v]]` could have been
+            // flattened into `[a, v]`; a deny on one element holds for all.
+            "denied"
         ],
         "{results:?}"
     );
@@ -470,7 +473,7 @@ fn restructuring_the_file_does_not_move_a_value_out_from_under_a_deny() {
     let kinds: Vec<&str> = r.iter().map(kind).collect();
     assert_eq!(
         kinds,
-        ["denied", "denied", "ok", "denied", "ok", "denied"],
+        ["denied", "denied", "ok", "denied", "denied", "denied"],
         "{r:?}"
     );
 
@@ -631,4 +634,30 @@ fn values_that_are_not_bound_to_their_path_are_not_listed() {
         json!(["servers.0.name_unencrypted", "fine"]),
         "{names}"
     );
+}
+
+/// `keys: [[a, v]]` flattened into `keys: [a, v]` (same values in the same
+/// order, so the same AADs and MAC): `v` moves from `keys.0.1` to `keys.1`.
+/// A deny on `keys.0` must still hold for it.
+#[test]
+fn flattening_nested_lists_does_not_move_a_value_out_from_under_a_deny() {
+    let s = Scratch::new();
+    let f = sops_encrypt(
+        &s,
+        "nested.yaml",
+        "keys:\n    - - alpha-Secret-1\n      - omega-Secret-2\n",
+    );
+    let orig = std::fs::read_to_string(&f).expect("test step");
+    let pol = policy(&s, &["keys.0"]);
+    // The nested original is not served at all (a list inside a list).
+    let (_, r) = probe(&s, &f, &pol, &["keys.0.1"]);
+    assert_ne!(kind(&r[0]), "ok", "{r:?}");
+
+    let flat = replace_once(&orig, "    - - ENC", "    - ENC");
+    let flat = replace_once(&flat, "      - ENC", "    - ENC");
+    let flat = edited(&s, "flat.yaml", &flat);
+    let (run, r) = probe(&s, &flat, &pol, &["keys.0", "keys.1"]);
+    let kinds: Vec<&str> = r.iter().map(kind).collect();
+    assert_eq!(kinds, ["denied", "denied"], "{r:?}");
+    assert!(!run.stdout.contains("omega-Secret-2"), "{run:?}");
 }

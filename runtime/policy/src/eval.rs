@@ -100,30 +100,33 @@ impl<'p> Authorized<'p> {
     /// same AAD without breaking the MAC: `"prod:password"` and
     /// `prod.password`; `solo` and `solo.0` (a one-element list and a
     /// scalar); `team.prod` and `team.1.prod`. A store serving an encrypted
-    /// value passes its AAD `keys` (the mapping keys on the granted path) and,
-    /// when the value is a list element, its `index`; a deny on any position
-    /// with that AAD then holds for the value, as a deny always wins. Only
-    /// the value's own index counts for a rule that names an element of its
-    /// list (`keys.0` does not deny `keys.1`): the MAC fixes the order of a
-    /// list of encrypted values.
-    pub fn denied_for_aad(&self, keys: &[&str], index: Option<&str>) -> Option<RuleRef<'p>> {
+    /// value passes its AAD `keys` (the mapping keys on the granted path); a
+    /// deny on any position with that AAD then holds for the value, as a deny
+    /// always wins. That includes every element of a list: the elements
+    /// share the list's AAD and the MAC pins only the order of all values,
+    /// not the nesting, so `keys: [[a, v]]` can be flattened into
+    /// `keys: [a, v]`, and a deny on `keys.0` also denies `keys.1`.
+    pub fn denied_for_aad(&self, keys: &[&str]) -> Option<RuleRef<'p>> {
         let candidate = Candidate::from_bytes(self.agent.as_str().as_bytes());
         self.policy
             .rules
             .iter()
             .filter(|rule| rule.denied.is_match(&candidate))
-            .find(|rule| covers_aad(rule.pattern.segments(), keys, index))
+            .find(|rule| covers_aad(rule.pattern.segments(), keys))
             .map(RuleRef::new)
     }
 }
 
 /// Whether `pattern` covers some position whose AAD is made of `keys`: a
 /// segment matches one key, a key containing `:` matches as many keys, and
-/// `*` or a list index may also match a list level, which adds no key. At the
-/// end of `keys`, a list level is the value's own list: a literal index
-/// there must be the value's `index` (any index when the value is a scalar,
-/// which may have been a one-element list).
-fn covers_aad(pattern: &[PatternSegment], keys: &[&str], index: Option<&str>) -> bool {
+/// `*` or a list index may also match a list level, which adds no key. Any
+/// list index matches at the end of `keys` too, whatever the value's own
+/// index: every element of a list shares the list's AAD, and the MAC pins
+/// only the order of values, so whoever edits the file can flatten
+/// `keys: [[a, v]]` into `keys: [a, v]` and move `v` from `keys.0.1` to
+/// `keys.1`. A deny on one element therefore covers every element of that
+/// list (deny wins; never the other way round).
+fn covers_aad(pattern: &[PatternSegment], keys: &[&str]) -> bool {
     // reach[j]: the pattern so far can match the first j keys.
     let mut reach = vec![false; keys.len() + 1];
     reach[0] = true;
@@ -137,9 +140,7 @@ fn covers_aad(pattern: &[PatternSegment], keys: &[&str], index: Option<&str>) ->
                     }
                 }
                 PatternSegment::Literal(l) => {
-                    if crate::path::list_index(l).is_some()
-                        && (j < keys.len() || index.is_none_or(|i| i == &**l))
-                    {
+                    if crate::path::list_index(l).is_some() {
                         next[j] = true;
                     }
                     let parts: Vec<&str> = l.split(':').collect();
@@ -375,26 +376,30 @@ mod tests {
     use super::covers_aad;
     use crate::path::PathPattern;
 
-    fn covers(pattern: &str, keys: &[&str], index: Option<&str>) -> bool {
+    fn covers(pattern: &str, keys: &[&str]) -> bool {
         let p = PathPattern::parse(pattern).expect("pattern");
-        covers_aad(p.segments(), keys, index)
+        covers_aad(p.segments(), keys)
     }
 
     #[test]
     fn a_deny_covers_every_position_with_the_same_aad() {
         // `"prod:password"` and `prod.password`, both ways.
-        assert!(covers(r#"["prod:password"]"#, &["prod", "password"], None));
+        assert!(covers(r#"["prod:password"]"#, &["prod", "password"]));
         // `team.prod` and `team.1.prod`.
-        assert!(covers("team.1.prod", &["team", "prod", "token"], None));
-        assert!(covers("team.*.prod", &["team", "prod", "token"], None));
-        // `solo.0` and the scalar `solo`; not another element of the same list.
-        assert!(covers("solo.0", &["solo"], None));
-        assert!(covers("keys.0", &["keys"], Some("0")));
-        assert!(!covers("keys.0", &["keys"], Some("1")));
-        assert!(covers("keys.*", &["keys"], Some("1")));
+        assert!(covers("team.1.prod", &["team", "prod", "token"]));
+        assert!(covers("team.*.prod", &["team", "prod", "token"]));
+        // `solo.0` and the scalar `solo`; and every element of the same list,
+        // which shares its AAD (`keys: [[a, v]]` flattened to `keys: [a, v]`
+        // moves `v` from `keys.0.1` to `keys.1`).
+        assert!(covers("solo.0", &["solo"]));
+        assert!(covers("keys.0", &["keys"]));
+        assert!(covers("keys.0.1", &["keys"]));
+        assert!(covers("keys.*", &["keys"]));
+        // `a: [{b: [w]}, {b: [v]}]` flattened to `a: {b: [w, v]}`.
+        assert!(covers("a.1.b.0", &["a", "b"]));
         // Unrelated paths stay unrelated.
-        assert!(!covers("team.dev", &["team", "prod", "token"], None));
-        assert!(!covers("prod.password.x", &["prod", "password"], None));
-        assert!(!covers("a", &["b"], None));
+        assert!(!covers("team.dev", &["team", "prod", "token"]));
+        assert!(!covers("prod.password.x", &["prod", "password"]));
+        assert!(!covers("a", &["b"]));
     }
 }

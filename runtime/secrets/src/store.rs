@@ -470,11 +470,12 @@ impl SecretStore for SopsStore {
                 binding: Binding::Bound { scalar },
             }) => {
                 let segments: Vec<&str> = path.segments().collect();
-                let (keys, index) = match segments.split_last() {
-                    Some((last, keys)) if !*scalar => (keys, Some(*last)),
-                    _ => (&segments[..], None),
+                // A list element's AAD is its list's keys: drop its index.
+                let keys = match segments.split_last() {
+                    Some((_, keys)) if !*scalar => keys,
+                    _ => &segments[..],
                 };
-                if let Some(rule) = grant.denied_for_aad(keys, index) {
+                if let Some(rule) = grant.denied_for_aad(keys) {
                     return Err(StoreError::DeniedElsewhere {
                         path: path.to_string(),
                         rule: rule.pattern().to_string(),
