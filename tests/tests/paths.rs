@@ -194,6 +194,9 @@ fn bad_write_paths_exit_7_like_sops_and_leave_the_file_untouched() {
     for (bad, why) in [
         ("app.keys.5", "past the end"),
         ("app.keys.name", "names a key, but the node there is a list"),
+        // New lists start at 0: these would have written `tokens.0`, `user.0`.
+        ("tokens.7", "does not exist yet"),
+        ("databases.postgres.user.3", "does not exist yet"),
     ] {
         let set = agentsec(&s, &["set", p(&f), bad], "\"x\"");
         assert_eq!(set.code, 7, "set {bad}: {set:?}");

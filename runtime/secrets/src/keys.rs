@@ -487,9 +487,13 @@ fn run_key_cmd(cmd: &str, deadline: Duration) -> Result<Zeroizing<String>, SopsE
     kill_group();
     let status = match status {
         Some(s) => s,
-        None => child
-            .wait()
-            .map_err(|e| err(format!("waiting for the command failed: {e}")))?,
+        None => {
+            // The command itself too, in case it left its process group.
+            let _ = child.kill();
+            child
+                .wait()
+                .map_err(|e| err(format!("waiting for the command failed: {e}")))?
+        }
     };
     if timed_out {
         return Err(err(format!(

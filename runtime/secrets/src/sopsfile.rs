@@ -662,7 +662,7 @@ fn check_set(node: &PNode, segs: &[&str], depth: usize) -> Result<(), SopsError>
     match node {
         PNode::Map(_) => match node.get(first) {
             Some(child) => check_set(child, rest, depth + 1),
-            None => Ok(()),
+            None => check_fresh(rest, depth + 1),
         },
         PNode::List(items) => {
             let len = list_len(items);
@@ -671,7 +671,7 @@ fn check_set(node: &PNode, segs: &[&str], depth: usize) -> Result<(), SopsError>
                     Some(child) => check_set(child, rest, depth + 1),
                     None => Ok(()),
                 },
-                Some(i) if i == len => Ok(()),
+                Some(i) if i == len => check_fresh(rest, depth + 1),
                 Some(i) => Err(encrypt_error(
                     format!(
                         "index {i} (path segment {}) is past the end of a list of {len} \
@@ -690,8 +690,30 @@ fn check_set(node: &PNode, segs: &[&str], depth: usize) -> Result<(), SopsError>
                 )),
             }
         }
-        _ => Ok(()),
+        // A scalar on the way is replaced by what the rest of the path creates.
+        _ => check_fresh(segs, depth),
     }
+}
+
+/// The part of a `set` path that names nodes which do not exist yet: each list
+/// there is created empty and gets one element, so only index 0 names where
+/// the value will be (`set f tokens.7` with no `tokens` would write `tokens.0`).
+fn check_fresh(segs: &[&str], depth: usize) -> Result<(), SopsError> {
+    for (n, seg) in segs.iter().enumerate() {
+        if let Some(i) = agentsec_policy::list_index(seg)
+            && i != 0
+        {
+            return Err(encrypt_error(
+                format!(
+                    "index {i} (path segment {}) names an element of a list that does not \
+                     exist yet; a new list starts at index 0",
+                    depth + n + 1
+                ),
+                7,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `value` at `segs` below `node`; [`check_set`] has ruled out every case that would
