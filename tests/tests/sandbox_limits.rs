@@ -162,13 +162,16 @@ fn wasi_exit_is_a_missing_result_not_a_trap() {
 
 /// Spawns `cmd` with stdout a pipe whose read end is closed at once.
 fn into_closed_pipe(mut cmd: std::process::Command) -> Run {
+    // The read end is closed before the child starts, so even an output
+    // small enough for the pipe's buffer meets EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
     let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let mut stderr = String::new();
     child
         .stderr
