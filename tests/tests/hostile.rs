@@ -206,6 +206,31 @@ fn enormous_and_odd_paths_are_invalid_and_bounded_in_the_audit_log() {
     }
 }
 
+/// An over-long path names nothing; its record keeps its full length but
+/// hashes only its first `MAX_PATH_LEN` bytes (a guest chooses the length,
+/// and the host call that hashes it cannot be interrupted).
+#[test]
+fn an_over_long_path_is_hashed_only_up_to_the_path_limit() {
+    let s = Scratch::new();
+    let head = "a".repeat(1024);
+    let one = format!("{head}{}", "b".repeat(300_000));
+    let two = format!("{head}{}", "c".repeat(300_000));
+    let run = hostile(&s, json!([{"get": one}, {"get": two}]), &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let details: Vec<String> = s
+        .audit_records()
+        .iter()
+        .filter(|r| r["access_type"] == "read")
+        .map(|r| r["detail"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert!(
+        details[0].contains(&format!("unknown-path len={}", one.len())),
+        "{details:?}"
+    );
+    assert_eq!(details[0], details[1], "same first 1 KiB, same length");
+}
+
 #[test]
 fn the_sandbox_grants_no_env_files_keys_or_sockets() {
     let s = Scratch::new();

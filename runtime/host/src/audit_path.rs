@@ -52,6 +52,13 @@ impl Recorded {
     }
 }
 
+/// Bytes of an unparsable path that its hash covers. A guest controls the
+/// length of what it passes (up to its memory) and hashing runs inside a host
+/// call, where the deadline cannot interrupt it; a path longer than the
+/// parser's own bound names nothing, and its first bytes plus the recorded
+/// `len=` tell such paths apart well enough for forensics.
+const MAX_HASHED_RAW: usize = agentsec_policy::MAX_PATH_LEN;
+
 /// The per-run state of path recording.
 #[derive(Default)]
 pub(crate) struct PathRecorder {
@@ -84,7 +91,7 @@ impl PathRecorder {
         let prefix = parsed.map_or_else(SecretPath::root, |p| longest_known_prefix(known, p));
         let tag = match parsed {
             Some(path) => self.tag(Zeroizing::new(path.to_string()).as_bytes()),
-            None => self.tag(raw.as_bytes()),
+            None => self.tag(&raw.as_bytes()[..raw.len().min(MAX_HASHED_RAW)]),
         };
         Recorded {
             path: redactor.redact_str(&prefix.to_string()),
