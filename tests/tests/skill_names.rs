@@ -219,3 +219,76 @@ fn check_warns_pin_rewrites_and_an_empty_skills_list_is_an_error() {
         "{check:?}"
     );
 }
+
+/// `policy pin` writes like `agentsec secrets` does: through a symlink to its
+/// target (the link stays a link), keeping the mode; a FIFO given as the
+/// policy is refused at once instead of blocking.
+#[test]
+fn pin_writes_through_a_symlink_and_refuses_a_fifo() {
+    let s = Scratch::new();
+    let target = s.write("work/real/policy.yaml", POLICY);
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = s.path("work/policy.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let fake = impostor(&s, "work/downloads");
+    let digest = sha256_of(&fake);
+    let done = agentsec(
+        &s,
+        &[
+            "policy",
+            "pin",
+            link.to_str().unwrap(),
+            fake.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(done.code, 0, "{done:?}");
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        POLICY.replace("[db-healthcheck]", &format!("[\"{digest}\"]"))
+    );
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+
+    let fifo = s.path("work/fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = s
+        .command(&bin("agentsec"))
+        .args([
+            "policy",
+            "pin",
+            fifo.to_str().unwrap(),
+            fake.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("policy pin blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_ne!(status.code(), Some(0));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("FIFO"), "{stderr}");
+}

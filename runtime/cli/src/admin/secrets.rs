@@ -391,6 +391,11 @@ fn time_stamp() -> String {
 /// (ciphertext only); the next write of NAME removes it.
 const TMP_MARKER: &str = ".agentsec-tmp-";
 
+/// [`write_atomic`] for the other `agentsec` commands that rewrite a file.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_atomic(path, bytes).map_err(|f| f.message)
+}
+
 /// Writes `bytes` to `path` atomically, the way the reader sees it: either the old or the new
 /// content, never a mix.
 ///

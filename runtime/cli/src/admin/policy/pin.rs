@@ -8,7 +8,7 @@
 //! the same directory, renamed over it, with the old file's mode), or it is
 //! printed with `--stdout`.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -35,21 +35,12 @@ pub(super) struct Pinned {
     pub(super) unmatched: usize,
 }
 
-/// Reads `path` whole, refusing what is not a regular file or is larger than `max`.
+/// Reads `path` whole through the shared bounded reader: a regular file only
+/// (a FIFO is refused without blocking), at most `max` bytes.
 fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let meta = file.metadata().map_err(|e| format!("{shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{shown}: not a regular file"));
-    }
     let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if bytes.len() as u64 > max {
-        return Err(format!("{shown}: larger than the {max}-byte limit"));
-    }
+    agentsec_policy::bounded::read_file(path, max, &mut bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(bytes)
 }
 
@@ -246,16 +237,17 @@ pub(super) fn pin(
     // The result must still be a valid policy before it replaces the file.
     Policy::load(&[tmp.path().to_owned()])
         .map_err(|e| format!("the pinned policy would not load ({e}); {shown} is unchanged"))?;
+    drop(tmp);
     if to_stdout {
-        print!("{}", pinned.text);
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        out.write_all(pinned.text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("could not write the pinned policy to stdout: {e}"))?;
     } else if pinned.text != text {
-        let mode = std::fs::metadata(policy)
-            .map_err(|e| format!("{shown}: {e}"))?
-            .permissions();
-        std::fs::set_permissions(tmp.path(), mode)
-            .map_err(|e| format!("{}: {e}", tmp.path().display()))?;
-        tmp.persist(policy)
-            .map_err(|e| format!("{shown}: cannot replace it: {}", e.error))?;
+        // The same atomic write as `agentsec secrets`: through symlinks to the
+        // target, owner, group and mode kept, hard links refused.
+        crate::admin::secrets::replace_file(policy, pinned.text.as_bytes())?;
     }
     Ok((pinned.report, pinned.unmatched == 0))
 }
