@@ -25,7 +25,7 @@
 use std::collections::HashSet;
 
 use crate::agent::AgentGlob;
-use crate::contain::{glob_contains, pattern_contains, skills_contain};
+use crate::contain::{glob_contains, pattern_contains, patterns_overlap, skills_contain};
 use crate::path::{PathPattern, SecretPath};
 use crate::policy::Policy;
 use crate::rule::{AccessLevel, Rule, RuleRef};
@@ -187,7 +187,16 @@ fn allow_widening(new: &Item<'_>, old: &[Item<'_>]) -> Option<Widening> {
     let agents = |o: &Item<'_>| glob_contains(o.glob, new.glob);
     let skills = |o: &Item<'_>| skills_contain(&o.rule.skills, &new.rule.skills);
     let level = |o: &Item<'_>| level_ok(o.rule, new.rule);
-    if allows().any(|o| path(o) && agents(o) && skills(o) && level(o)) {
+    // An old allow overlapping the new key, for the same agents, at another level
+    // may have been the rule in force there (the most specific one decides):
+    // the new grant can change the level even when a broader old allow
+    // contains it (`a.*: readonly` removed, `a: post` added under `*: post`).
+    let shadowed_level = allows().any(|o| {
+        patterns_overlap(&new.rule.pattern, &o.rule.pattern)
+            && (glob_contains(o.glob, new.glob) || glob_contains(new.glob, o.glob))
+            && !level_ok(o.rule, new.rule)
+    });
+    if !shadowed_level && allows().any(|o| path(o) && agents(o) && skills(o) && level(o)) {
         return None;
     }
     Some(if allows().any(|o| path(o) && agents(o) && skills(o)) {
@@ -236,8 +245,20 @@ pub fn diff<'a>(old: &'a Policy, new: &'a Policy, known: Option<&[SecretPath]>) 
         if new_keys.contains(&item.key()) {
             continue;
         }
-        let widens = (item.effect == Effect::Deny && !deny_kept(item, &new_items))
-            .then_some(Widening::DenyRemoved);
+        let widens = match item.effect {
+            Effect::Deny => (!deny_kept(item, &new_items)).then_some(Widening::DenyRemoved),
+            // A removed allow hands its paths to a broader allow, whose level
+            // is then in force there.
+            Effect::Allow => new_items
+                .iter()
+                .any(|n| {
+                    n.effect == Effect::Allow
+                        && patterns_overlap(&n.rule.pattern, &item.rule.pattern)
+                        && (glob_contains(n.glob, item.glob) || glob_contains(item.glob, n.glob))
+                        && !level_ok(item.rule, n.rule)
+                })
+                .then_some(Widening::AccessLevel),
+        };
         entries.push(DiffEntry {
             change: Change::Removed,
             effect: item.effect,
