@@ -15,7 +15,8 @@ use agentsec_host::{
     AuditSync, Host, HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction,
 };
 use agentsec_policy::{AgentId, Policy};
-use agentsec_secrets::{Identities, SecretStore, SopsStore};
+use agentsec_secrets::SecretStore;
+use agentsec_sops::{Identities, SopsStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 struct Fixture {

@@ -4,7 +4,7 @@
     reason = "criterion_group! generates an undocumented function"
 )]
 
-use agentsec_policy::{AgentId, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
+use agentsec_policy::{AgentId, Operation, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -45,7 +45,11 @@ fn benches(c: &mut Criterion) {
             i = i.wrapping_add(1);
             let agent = &agents[i % agents.len()];
             let path = &paths[(i * 31) % paths.len()];
-            black_box(policy.evaluate(agent, &skill, path).is_allowed())
+            black_box(
+                policy
+                    .evaluate(agent, &skill, path, Operation::Read)
+                    .is_allowed(),
+            )
         });
     });
 }

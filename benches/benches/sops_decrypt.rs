@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 
-use agentsec_secrets::{
+use agentsec_sops::{
     DecryptOptions, EncryptConfig, Format, Identities, SopsFile, SopsStore, decrypt_bytes,
     encrypt_plaintext,
 };

@@ -3,7 +3,7 @@
 //! Nothing may panic, overflow the stack or allocate without bound.
 #![no_main]
 
-use agentsec_secrets::{DecryptOptions, Format, Identities, decrypt_bytes, parse_plaintext};
+use agentsec_sops::{DecryptOptions, Format, Identities, decrypt_bytes, parse_plaintext};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

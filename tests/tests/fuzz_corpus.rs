@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use agentsec_secrets::{DecryptOptions, Format, Identities, decrypt_bytes, parse_plaintext};
+use agentsec_sops::{DecryptOptions, Format, Identities, decrypt_bytes, parse_plaintext};
 use agentsec_tests::root;
 
 /// Same body as fuzz/fuzz_targets/sops_parse.rs.

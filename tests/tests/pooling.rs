@@ -9,7 +9,8 @@ use agentsec_host::{
     AuditSync, Host, HostConfig, LimitKind, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction,
 };
 use agentsec_policy::{AgentId, Policy};
-use agentsec_secrets::{Identities, SecretStore, SopsStore};
+use agentsec_secrets::SecretStore;
+use agentsec_sops::{Identities, SopsStore};
 use agentsec_tests::{demo_key, root, skill};
 
 const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use agentsec_secrets::{
+use agentsec_sops::{
     DecryptOptions, EncryptConfig, Format, Identities, LeafKind, Node, decrypt_bytes,
     encrypt_plaintext, parse_plaintext,
 };

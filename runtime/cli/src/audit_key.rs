@@ -16,7 +16,7 @@ use std::io::Read;
 use std::path::Path;
 
 use agentsec_audit::{ChainKey, MAX_KEY_PLAINTEXT};
-use agentsec_secrets::Identities;
+use agentsec_sops::Identities;
 use zeroize::Zeroizing;
 
 /// Largest key file read, in bytes.

@@ -4,7 +4,7 @@
 use agentsec_audit::{AccessType, AuditLog, Decision, Record, RunContext};
 use agentsec_host::LoadedSkill;
 use agentsec_policy::{AgentId, PathPattern, Policy};
-use agentsec_secrets::SopsStore;
+use agentsec_sops::SopsStore;
 
 /// Why a skill may not start.
 pub enum Refusal {

@@ -13,7 +13,7 @@ use agentsec_host::{
 };
 use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
-use agentsec_secrets::{Identities, KeySources, SopsStore};
+use agentsec_sops::{Identities, KeySources, SopsStore};
 use clap::Parser;
 
 use crate::exit;

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
-use agentsec_policy::{AgentId, Authorized, Decision, Policy, SecretPath, SkillRef};
+use agentsec_policy::{AgentId, Authorized, Decision, Operation, Policy, SecretPath, SkillRef};
 use agentsec_secrets::{SecretStore, StoreError};
 use wasmtime::Result;
 use zeroize::Zeroizing;
@@ -185,7 +185,10 @@ impl SecretsCtx {
         canonical: &str,
         shown: &Recorded,
     ) -> Result<Result<String, Error>> {
-        let grant = match scope.policy.evaluate(&scope.agent, &scope.skill, path) {
+        let grant = match scope
+            .policy
+            .evaluate(&scope.agent, &scope.skill, path, Operation::Read)
+        {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
                 self.stats.denied += 1;
@@ -228,7 +231,7 @@ impl SecretsCtx {
                     ))));
                 };
                 // A value that cannot be redacted is not released.
-                if secret.encrypted
+                if secret.redact
                     && let Err(limit) = self.redactor.add(canonical, text.as_bytes())
                 {
                     let detail = format!("limit: {}: {limit}", LimitKind::Redaction);
@@ -263,7 +266,7 @@ impl SecretsCtx {
                         path.child(child).is_ok_and(|c| {
                             scope
                                 .policy
-                                .evaluate(&scope.agent, &scope.skill, &c)
+                                .evaluate(&scope.agent, &scope.skill, &c, Operation::Read)
                                 .is_allowed()
                         })
                     })
@@ -333,7 +336,7 @@ impl SecretsCtx {
                 .filter(|p| {
                     scope
                         .policy
-                        .evaluate(&scope.agent, &scope.skill, p)
+                        .evaluate(&scope.agent, &scope.skill, p, Operation::List)
                         .is_allowed()
                 })
                 .map(ToString::to_string)

@@ -176,8 +176,10 @@ fn items(policy: &Policy) -> Vec<Item<'_>> {
     out
 }
 
+/// Whether moving from `old`'s level to `new`'s widens nothing: `new`
+/// permits no operation that `old` does not (see [`AccessLevel::is_within`]).
 fn level_ok(old: &Rule, new: &Rule) -> bool {
-    old.access_level == new.access_level || new.access_level == AccessLevel::READONLY
+    new.access_level.is_within(&old.access_level)
 }
 
 /// Why an added allow widens access, or `None` when an old allow contains it.

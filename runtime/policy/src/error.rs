@@ -282,25 +282,25 @@ pub enum SkillError {
 #[non_exhaustive]
 pub enum AccessLevelError {
     /// Empty.
-    #[error("access level is empty; known levels: readonly, read-write, post")]
+    #[error("access level is empty; known levels: readonly, read-write, post, sign")]
     Empty,
     /// Longer than [`MAX_ACCESS_LEVEL_LEN`](crate::MAX_ACCESS_LEVEL_LEN).
-    #[error("access level is {len} bytes long; at most {max} bytes are allowed")]
+    #[error(
+        "access level is {len} bytes long (at most {max}); known levels: readonly, read-write, post, sign"
+    )]
     TooLong {
         /// Length in bytes.
         len: usize,
         /// The limit.
         max: usize,
     },
-    /// Not `[a-z][a-z0-9_-]*`.
+    /// Not a level agentsec knows (and so could not enforce).
     #[error(
-        "access level has {ch:?} at byte {pos}; levels are identifiers `[a-z][a-z0-9_-]*` such as readonly, read-write, post"
+        "unknown access level `{level}`; known levels: readonly, read-write, post, sign (see `access_level` in the README)"
     )]
-    InvalidChar {
-        /// The character.
-        ch: char,
-        /// Its byte offset.
-        pos: usize,
+    Unknown {
+        /// The level as written (at most [`MAX_ACCESS_LEVEL_LEN`](crate::MAX_ACCESS_LEVEL_LEN) bytes).
+        level: String,
     },
 }
 

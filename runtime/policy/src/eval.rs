@@ -8,7 +8,7 @@ use globset::Candidate;
 use crate::agent::AgentId;
 use crate::path::{PatternSegment, SecretPath};
 use crate::policy::Policy;
-use crate::rule::{AccessLevel, Rule, RuleRef, join};
+use crate::rule::{AccessLevel, Operation, Rule, RuleRef, join};
 use crate::skill::SkillRef;
 
 /// The outcome of [`Policy::evaluate`].
@@ -174,6 +174,10 @@ pub enum DenialReason<'p> {
         /// The rule to extend to grant the access, if any covers the path.
         nearest: Option<RuleRef<'p>>,
     },
+    /// The most specific granting rule's `access_level` does not permit the
+    /// operation (e.g. `post` and a raw read: the secret may only be used by
+    /// the host).
+    LevelForbids(RuleRef<'p>),
 }
 
 /// A refusal. Its `Display` says which rule decided and how to change the
@@ -184,6 +188,10 @@ pub struct Denial<'p> {
     skill: &'p SkillRef,
     path: &'p SecretPath,
     reason: DenialReason<'p>,
+    /// What was asked, as a verb: `read`, `list`, `use`, `sign with`.
+    verb: &'static str,
+    /// For [`DenialReason::LevelForbids`]: whether a read was asked.
+    read: bool,
 }
 
 impl<'p> Denial<'p> {
@@ -211,7 +219,9 @@ impl<'p> Denial<'p> {
     /// rule whose `skills` excluded the skill; `None` when nothing granted it.
     pub fn rule(&self) -> Option<RuleRef<'p>> {
         match self.reason {
-            DenialReason::DeniedBy(r) | DenialReason::SkillNotListed(r) => Some(r),
+            DenialReason::DeniedBy(r)
+            | DenialReason::SkillNotListed(r)
+            | DenialReason::LevelForbids(r) => Some(r),
             DenialReason::NoGrant { .. } => None,
         }
     }
@@ -219,8 +229,24 @@ impl<'p> Denial<'p> {
 
 impl fmt::Display for Denial<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "agent `{}` may not read `{}`: ", self.agent, self.path)?;
+        write!(
+            f,
+            "agent `{}` may not {} `{}`: ",
+            self.agent, self.verb, self.path
+        )?;
         match self.reason {
+            DenialReason::LevelForbids(r) if self.read => write!(
+                f,
+                "the secret may only be used by the host: rule {r} grants access_level `{level}`, which permits {what}; let the host use it for the skill, or give the rule access_level readonly if the skill must hold the value",
+                level = r.access_level(),
+                what = r.access_level().describe(),
+            ),
+            DenialReason::LevelForbids(r) => write!(
+                f,
+                "rule {r} grants access_level `{level}`, which permits {what}; change the rule's access_level to one that permits this",
+                level = r.access_level(),
+                what = r.access_level().describe(),
+            ),
             DenialReason::DeniedBy(r) => {
                 write!(
                     f,
@@ -271,7 +297,8 @@ fn keep_most_specific<'a>(slot: &mut Option<&'a Rule>, rule: &'a Rule) {
 }
 
 impl Policy {
-    /// Decides whether `agent`, running `skill`, may access `path`.
+    /// Decides whether `agent`, running `skill`, may do `operation` with
+    /// `path`.
     ///
     /// Deny by default. The covering rules are those whose pattern matches
     /// `path` or an ancestor of it, segment by segment (`*` matches any one
@@ -281,6 +308,10 @@ impl Policy {
     /// or names this skill (by name or digest), access is allowed and
     /// attributed to the most specific such rule (most literal segments, then
     /// most segments, then first in load order). Otherwise it is denied.
+    /// An allowed access is then denied if that rule's
+    /// [`AccessLevel`] does not permit `operation` (a less specific rule
+    /// with another level never applies instead: the most specific rule
+    /// decides, as for everything else).
     ///
     /// Never consults the secret store: an unauthorized agent is denied
     /// whether or not the path exists. Does not allocate.
@@ -289,6 +320,7 @@ impl Policy {
         agent: &'p AgentId,
         skill: &'p SkillRef,
         path: &'p SecretPath,
+        operation: Operation<'_>,
     ) -> Decision<'p> {
         let Covering {
             denied,
@@ -299,6 +331,9 @@ impl Policy {
         } = self.covering(agent, path, &|rule| rule.applies_to_skill(skill));
         let reason = match (denied, allowed, wrong_skill) {
             (Some(rule), _, _) => DenialReason::DeniedBy(RuleRef::new(rule)),
+            (None, Some(rule), _) if !rule.access_level.permits(&operation) => {
+                DenialReason::LevelForbids(RuleRef::new(rule))
+            }
             (None, Some(rule), _) => {
                 return Decision::Allow(Authorized {
                     agent,
@@ -318,6 +353,13 @@ impl Policy {
             skill,
             path,
             reason,
+            verb: match operation {
+                Operation::Read => "read",
+                Operation::List => "list",
+                Operation::Inject { .. } => "use",
+                Operation::Sign { .. } => "sign with",
+            },
+            read: operation == Operation::Read,
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Access-control policy for agentsec: which agent may read which secret path.
 //!
 //! ```
-//! use agentsec_policy::{AgentId, Decision, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
+//! use agentsec_policy::{
+//!     AgentId, Decision, Operation, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+//! };
 //!
 //! let policy = Policy::from_sources(&[(
 //!     "policies/demo.yaml",
@@ -17,13 +19,13 @@
 //! let path = SecretPath::parse("databases.postgres.production.password")?;
 //!
 //! let manager = AgentId::parse("ops/release-manager")?;
-//! match policy.evaluate(&manager, &skill, &path) {
+//! match policy.evaluate(&manager, &skill, &path, Operation::Read) {
 //!     Decision::Allow(token) => assert_eq!(token.access_level().as_str(), "readonly"),
 //!     Decision::Deny(denial) => panic!("{denial}"),
 //! }
 //!
 //! let changelog = AgentId::parse("ops/changelog")?;
-//! let denial = policy.evaluate(&changelog, &skill, &path).into_result().unwrap_err();
+//! let denial = policy.evaluate(&changelog, &skill, &path, Operation::Read).into_result().unwrap_err();
 //! assert_eq!(
 //!     denial.to_string(),
 //!     "agent `ops/changelog` may not read `databases.postgres.production.password`: \
@@ -92,6 +94,6 @@ pub use path::{
     MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath, list_index,
 };
 pub use policy::{MAX_POLICY_FILES, Policy};
-pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, RuleRef};
+pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};
 pub use who_can::{Effect, Scope, WhoCan, WhoCanEntry};

@@ -12,6 +12,10 @@
 //!   or not, and names no path but the need itself: a denied agent learns
 //!   nothing about the store's names from it.
 //!
+//! A need is met when the path is granted at any access level (evaluated as
+//! [`Operation::List`], which every level permits): what the skill may do
+//! with it (read it, or have the host use it) is decided per call.
+//!
 //! A declaration never grants anything: every call is still evaluated.
 
 use std::fmt;
@@ -20,7 +24,7 @@ use crate::agent::AgentId;
 use crate::eval::{Decision, DenialReason};
 use crate::path::{PathPattern, PatternSegment, SecretPath};
 use crate::policy::Policy;
-use crate::rule::RuleRef;
+use crate::rule::{Operation, RuleRef};
 use crate::skill::SkillRef;
 
 /// A declared need the policy does not grant.
@@ -80,7 +84,7 @@ impl Policy {
             let (rule, message) = if let Some(path) = literal(need) {
                 // Decided by the policy alone, exactly as a call to that path
                 // would be: the store is not consulted.
-                match self.evaluate(agent, skill, &path) {
+                match self.evaluate(agent, skill, &path, Operation::List) {
                     Decision::Allow(_) => continue,
                     Decision::Deny(denial) => {
                         let why = format!("{denial}{}", suggestion(&denial.reason(), need, agent));
@@ -101,7 +105,12 @@ impl Policy {
                     .iter()
                     .filter(|k| need.covers(k))
                     .filter_map(|k| SecretPath::from_segments(k.segments().take(need.len())).ok())
-                    .any(|node| matches!(self.evaluate(agent, skill, &node), Decision::Allow(_)));
+                    .any(|node| {
+                        matches!(
+                            self.evaluate(agent, skill, &node, Operation::List),
+                            Decision::Allow(_)
+                        )
+                    });
                 if granted {
                     continue;
                 }

@@ -582,7 +582,7 @@ impl Cx<'_> {
             pattern,
             allowed: Vec::new(),
             denied: Vec::new(),
-            access_level: AccessLevel::READONLY,
+            access_level: AccessLevel::ReadOnly,
             audit: true,
             skills: Vec::new(),
             at: self.at(k.line, k.column),

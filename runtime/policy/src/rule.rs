@@ -1,6 +1,5 @@
 //! One access rule, its access level, and the read-only view of it.
 
-use std::borrow::Cow;
 use std::fmt;
 
 use globset::{Candidate, GlobSet, GlobSetBuilder};
@@ -12,37 +11,58 @@ use crate::skill::{SkillRef, SkillSelector};
 
 /// Longest accepted `access_level` identifier, in bytes.
 ///
-/// The level is written into every audit record; known levels are a few
-/// bytes, and 32 leaves room for custom ones without letting a policy bloat
-/// every record.
+/// Every known level is a few bytes; the bound keeps an error message that
+/// quotes an unknown level short.
 pub const MAX_ACCESS_LEVEL_LEN: usize = 32;
 
-/// What a grant lets the skill do with the secret; recorded in every audit
-/// record and enforced wherever the host mediates the use.
+/// What a grant lets the skill do with the secret: the [`Operation`]s it
+/// permits. Recorded in every audit record; enforced by
+/// [`Policy::evaluate`](crate::Policy::evaluate), which denies an operation
+/// the most specific granting rule's level does not permit.
 ///
-/// Known levels are `readonly` (the default), `read-write` and `post`. Any
-/// other identifier `[a-z][a-z0-9_-]*` is accepted and recorded as written
-/// ([`is_known`](Self::is_known) is then false).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AccessLevel(Cow<'static, str>);
+/// | level | permits |
+/// |---|---|
+/// | `readonly` (the default) | [`Operation::Read`], [`Operation::List`], [`Operation::Inject`] with `GET` or `HEAD` |
+/// | `read-write` | `Read`, `List`, `Inject` with any method |
+/// | `post` | `List`, `Inject` with `POST` only: never a `Read` of the raw value |
+/// | `sign` | `List`, [`Operation::Sign`]: never a `Read` of the key |
+///
+/// Any other level is an error when the policy is loaded
+/// ([`AccessLevelError::Unknown`], which lists these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum AccessLevel {
+    /// `readonly`: the value may be read, or used by the host for
+    /// requests that change nothing (`GET`, `HEAD`).
+    #[default]
+    ReadOnly,
+    /// `read-write`: the value may be read, or used by the host for a
+    /// request with any method.
+    ReadWrite,
+    /// `post`: the value may only be used by the host, for `POST` requests
+    /// (a webhook); the skill never holds it.
+    Post,
+    /// `sign`: the key may only be used by the host, to sign; the skill
+    /// never holds it.
+    Sign,
+}
 
 impl AccessLevel {
-    /// `readonly`: the value may be read. The default.
-    pub const READONLY: AccessLevel = AccessLevel(Cow::Borrowed("readonly"));
-    /// `read-write`: the value may be read and written.
-    pub const READ_WRITE: AccessLevel = AccessLevel(Cow::Borrowed("read-write"));
-    /// `post`: the value may be used to post (e.g. a webhook).
-    pub const POST: AccessLevel = AccessLevel(Cow::Borrowed("post"));
+    /// Every level, in the order the docs list them.
+    pub const ALL: [AccessLevel; 4] = [
+        AccessLevel::ReadOnly,
+        AccessLevel::ReadWrite,
+        AccessLevel::Post,
+        AccessLevel::Sign,
+    ];
 
-    /// Parses an identifier `[a-z][a-z0-9_-]*`.
+    /// Parses a level as written in a policy.
     ///
     /// # Errors
-    /// Empty, too long, or the first invalid character with its position.
+    /// Empty, too long, or not one of the known levels (the error lists them).
     pub fn parse(text: &str) -> Result<Self, AccessLevelError> {
-        for known in [Self::READONLY, Self::READ_WRITE, Self::POST] {
-            if known.as_str() == text {
-                return Ok(known);
-            }
+        if let Some(known) = Self::ALL.into_iter().find(|l| l.as_str() == text) {
+            return Ok(known);
         }
         if text.is_empty() {
             return Err(AccessLevelError::Empty);
@@ -53,36 +73,122 @@ impl AccessLevel {
                 max: MAX_ACCESS_LEVEL_LEN,
             });
         }
-        for (pos, ch) in text.char_indices() {
-            let ok = ch.is_ascii_lowercase()
-                || (pos > 0 && (ch.is_ascii_digit() || ch == '_' || ch == '-'));
-            if !ok {
-                return Err(AccessLevelError::InvalidChar { ch, pos });
-            }
+        Err(AccessLevelError::Unknown {
+            level: text.to_owned(),
+        })
+    }
+
+    /// The level as written in a policy and in audit records.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccessLevel::ReadOnly => "readonly",
+            AccessLevel::ReadWrite => "read-write",
+            AccessLevel::Post => "post",
+            AccessLevel::Sign => "sign",
         }
-        Ok(Self(Cow::Owned(text.to_owned())))
     }
 
-    /// The level as written.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// Every level, comma-separated, for messages.
+    pub fn known_list() -> &'static str {
+        "readonly, read-write, post, sign"
     }
 
-    /// Whether this is `readonly`, `read-write` or `post`.
-    pub fn is_known(&self) -> bool {
-        matches!(self.as_str(), "readonly" | "read-write" | "post")
+    /// Whether this level permits `operation`.
+    pub fn permits(&self, operation: &Operation<'_>) -> bool {
+        let method = match operation {
+            Operation::List => return true,
+            Operation::Read => {
+                return matches!(self, AccessLevel::ReadOnly | AccessLevel::ReadWrite);
+            }
+            Operation::Sign { .. } => return *self == AccessLevel::Sign,
+            Operation::Inject { method, .. } => *method,
+        };
+        match self {
+            AccessLevel::ReadOnly => matches!(method, "GET" | "HEAD"),
+            AccessLevel::ReadWrite => true,
+            AccessLevel::Post => method == "POST",
+            AccessLevel::Sign => false,
+        }
     }
-}
 
-impl Default for AccessLevel {
-    fn default() -> Self {
-        Self::READONLY
+    /// Whether everything this level permits, `other` permits too (so a
+    /// change from `other` to `self` widens nothing): `readonly` and `post`
+    /// are within `read-write`; every level is within itself.
+    pub fn is_within(&self, other: &AccessLevel) -> bool {
+        self == other
+            || *other == AccessLevel::ReadWrite
+                && matches!(self, AccessLevel::ReadOnly | AccessLevel::Post)
+    }
+
+    /// What the level permits, in words (for denials and `policy explain`).
+    pub fn describe(&self) -> &'static str {
+        match self {
+            AccessLevel::ReadOnly => {
+                "reading the value, and host-made GET and HEAD requests with it"
+            }
+            AccessLevel::ReadWrite => "reading the value, and host-made requests with any method",
+            AccessLevel::Post => {
+                "only host-made POST requests with it (injection); the skill never reads it"
+            }
+            AccessLevel::Sign => "only host-made signatures with it; the skill never reads it",
+        }
     }
 }
 
 impl fmt::Display for AccessLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is asked of a secret: policy evaluation decides an operation, not a
+/// path alone, and the granting rule's [`AccessLevel`] must permit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation<'a> {
+    /// Hand the value to the skill (`get-secret`).
+    Read,
+    /// Name the path in a listing (`list-secrets`); names only.
+    List,
+    /// The host puts the value into an outgoing request on the skill's
+    /// behalf; the skill never holds it.
+    Inject {
+        /// The request's HTTP method, as sent (methods are case-sensitive:
+        /// only `GET`, `HEAD` and `POST` are recognised as such).
+        method: &'a str,
+        /// Where the request goes, `scheme://host:port`.
+        destination: &'a str,
+    },
+    /// The host signs with the key on the skill's behalf.
+    Sign {
+        /// The key's public fingerprint (for the record; never the key).
+        key: &'a str,
+    },
+}
+
+impl Operation<'_> {
+    /// The operation as audit records name it: `read`, `list`, `inject`, `sign`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::List => "list",
+            Operation::Inject { .. } => "inject",
+            Operation::Sign { .. } => "sign",
+        }
+    }
+}
+
+impl fmt::Display for Operation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::Read => f.write_str("read"),
+            Operation::List => f.write_str("list"),
+            Operation::Inject {
+                method,
+                destination,
+            } => write!(f, "use in a {method} request to {destination}"),
+            Operation::Sign { .. } => f.write_str("sign with"),
+        }
     }
 }
 
@@ -279,20 +385,90 @@ mod tests {
 
     #[test]
     fn access_levels() {
-        assert_eq!(AccessLevel::parse("readonly"), Ok(AccessLevel::READONLY));
-        assert_eq!(AccessLevel::parse("post"), Ok(AccessLevel::POST));
-        let custom = AccessLevel::parse("rotate_2").unwrap();
-        assert!(!custom.is_known());
-        assert_eq!(custom.as_str(), "rotate_2");
+        assert_eq!(AccessLevel::parse("readonly"), Ok(AccessLevel::ReadOnly));
+        assert_eq!(AccessLevel::parse("post"), Ok(AccessLevel::Post));
+        assert_eq!(AccessLevel::parse("sign"), Ok(AccessLevel::Sign));
         assert_eq!(
-            AccessLevel::parse("Read"),
-            Err(AccessLevelError::InvalidChar { ch: 'R', pos: 0 })
-        );
-        assert_eq!(
-            AccessLevel::parse("1x"),
-            Err(AccessLevelError::InvalidChar { ch: '1', pos: 0 })
+            AccessLevel::parse("rotate_2"),
+            Err(AccessLevelError::Unknown {
+                level: "rotate_2".to_owned()
+            })
         );
         assert_eq!(AccessLevel::parse(""), Err(AccessLevelError::Empty));
-        assert_eq!(AccessLevel::default(), AccessLevel::READONLY);
+        for level in AccessLevel::ALL {
+            assert_eq!(AccessLevel::parse(level.as_str()), Ok(level));
+        }
+    }
+
+    #[test]
+    fn levels_permit_operations() {
+        let inject = |method| Operation::Inject {
+            method,
+            destination: "https://example.com:443",
+        };
+        let sign = Operation::Sign { key: "SHA256:x" };
+        let table = [
+            (
+                AccessLevel::ReadOnly,
+                [true, true, true, true, false, false, false],
+            ),
+            (
+                AccessLevel::ReadWrite,
+                [true, true, true, true, true, true, false],
+            ),
+            (
+                AccessLevel::Post,
+                [false, true, false, false, true, false, false],
+            ),
+            (
+                AccessLevel::Sign,
+                [false, true, false, false, false, false, true],
+            ),
+        ];
+        for (level, expected) in table {
+            let ops = [
+                Operation::Read,
+                Operation::List,
+                inject("GET"),
+                inject("HEAD"),
+                inject("POST"),
+                inject("DELETE"),
+                sign,
+            ];
+            for (op, want) in ops.iter().zip(expected) {
+                assert_eq!(level.permits(op), want, "{level} {op:?}");
+            }
+        }
+        // Methods are case-sensitive: `get` is not `GET`.
+        assert!(!AccessLevel::ReadOnly.permits(&inject("get")));
+        assert!(!AccessLevel::Post.permits(&inject("post")));
+    }
+
+    #[test]
+    fn within_is_the_subset_of_permitted_operations() {
+        let all = AccessLevel::ALL;
+        let ops = [
+            Operation::Read,
+            Operation::List,
+            Operation::Inject {
+                method: "GET",
+                destination: "d",
+            },
+            Operation::Inject {
+                method: "POST",
+                destination: "d",
+            },
+            Operation::Inject {
+                method: "PUT",
+                destination: "d",
+            },
+            Operation::Sign { key: "k" },
+        ];
+        for a in all {
+            for b in all {
+                let subset = ops.iter().all(|op| !a.permits(op) || b.permits(op));
+                assert_eq!(a.is_within(&b), subset, "{a} within {b}");
+            }
+        }
     }
 }

@@ -7,13 +7,17 @@
 
 use std::path::PathBuf;
 
-use agentsec_policy::{AgentId, Decision, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
+use agentsec_policy::{
+    AgentId, Decision, Operation, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+};
 
 fn demo() -> Policy {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/demo.yaml");
     Policy::load(&[path]).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The access level in force for the agent and skill at `path`, if granted at all
+/// (listing is permitted at every level).
 fn check(p: &Policy, agent: &str, skill: &str, path: &str) -> Option<String> {
     let agent = AgentId::parse(agent).unwrap();
     let skill = SkillRef::new(
@@ -21,10 +25,22 @@ fn check(p: &Policy, agent: &str, skill: &str, path: &str) -> Option<String> {
         SkillDigest::from_bytes([1; 32]),
     );
     let path = SecretPath::parse(path).unwrap();
-    match p.evaluate(&agent, &skill, &path) {
+    match p.evaluate(&agent, &skill, &path, Operation::List) {
         Decision::Allow(a) => Some(a.access_level().to_string()),
         Decision::Deny(_) => None,
     }
+}
+
+/// Whether the skill may hold the value itself.
+fn readable(p: &Policy, agent: &str, path: &str) -> bool {
+    let agent = AgentId::parse(agent).unwrap();
+    let skill = SkillRef::new(
+        SkillName::parse("any-skill").unwrap(),
+        SkillDigest::from_bytes([1; 32]),
+    );
+    let path = SecretPath::parse(path).unwrap();
+    p.evaluate(&agent, &skill, &path, Operation::Read)
+        .is_allowed()
 }
 
 #[test]
@@ -71,6 +87,18 @@ fn demo_policy_decisions() {
     assert_eq!(check(&p, "ops/changelog", s, st), None);
     assert_eq!(check(&p, "ops/intern", "db-healthcheck", st), None);
     assert_eq!(check(&p, "dev/alice", "db-healthcheck", st), None);
+    // Webhooks are `post`: the host may use them, no skill reads them raw.
+    assert!(!readable(
+        &p,
+        "ops/changelog",
+        "communication.discord.alerts_webhook"
+    ));
+    assert!(!readable(
+        &p,
+        "ops/changelog",
+        "communication.slack.webhook"
+    ));
+    assert!(readable(&p, "ops/release-manager", pw));
     // Discord: first-level ops agents only.
     assert_eq!(
         check(

@@ -7,7 +7,8 @@
 )]
 
 use agentsec_policy::{
-    AgentId, Decision, DenialReason, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+    AgentId, Decision, DenialReason, Operation, Policy, SecretPath, SkillDigest, SkillName,
+    SkillRef,
 };
 
 fn policy(text: &str) -> Policy {
@@ -28,7 +29,7 @@ fn decide(p: &Policy, agent: &str, path: &str) -> Result<String, String> {
 fn decide_skill(p: &Policy, agent: &str, skill: &SkillRef, path: &str) -> Result<String, String> {
     let agent = AgentId::parse(agent).unwrap();
     let path = SecretPath::parse(path).unwrap();
-    match p.evaluate(&agent, skill, &path) {
+    match p.evaluate(&agent, skill, &path, Operation::Read) {
         Decision::Allow(a) => {
             assert_eq!(a.agent(), &agent);
             assert_eq!(a.path(), &path);
@@ -133,10 +134,10 @@ fn denial_messages_say_how_to_fix() {
 fn globs_in_rules() {
     let p = policy(BASIC);
     assert_eq!(
-        decide(&p, "ops/changelog", "communication.discord.webhook"),
+        level_in_force(&p, "ops/changelog", "communication.discord.webhook"),
         Ok("communication.discord post".into())
     );
-    assert!(decide(&p, "ops/team/bot", "communication.discord.webhook").is_err());
+    assert!(level_in_force(&p, "ops/team/bot", "communication.discord.webhook").is_err());
     assert!(decide(&p, "ops", "communication.discord.webhook").is_err());
     assert!(decide(&p, "dev/ops", "communication.discord.webhook").is_err());
     assert!(decide(&p, "ops/team/bot", "databases.mysql.staging.password").is_ok());
@@ -191,7 +192,7 @@ fn most_specific_allow_is_reported() {
       access_level: readonly
     a.*.c:
       allowed_agents: [x]
-      access_level: custom-level
+      access_level: sign
     a.b:
       allowed_agents: [x]
       access_level: read-write
@@ -201,16 +202,104 @@ fn most_specific_allow_is_reported() {
 ",
     );
     // a.*.c (2 literals, 3 segments) beats *.b.c (2 literals, 3 segments) by file order,
-    // and both beat a.b (2 literals, 2 segments).
-    assert_eq!(decide(&p, "x", "a.b.c.d"), Ok("a.*.c custom-level".into()));
+    // and both beat a.b (2 literals, 2 segments). Listing is permitted at every level, so
+    // it shows the level in force.
+    let level = |path| level_in_force(&p, "x", path);
+    assert_eq!(level("a.b.c.d"), Ok("a.*.c sign".into()));
+    assert_eq!(level("a.b.d"), Ok("a.b read-write".into()));
+    assert_eq!(level("a.z"), Ok("a readonly".into()));
+    assert_eq!(level("z.b.c"), Ok("*.b.c post".into()));
+    // The most specific rule decides the operation too: its `sign` forbids the read that
+    // the broader `a.b: read-write` would permit.
+    let e = decide(&p, "x", "a.b.c.d").unwrap_err();
+    assert!(
+        e.contains("rule `a.*.c` (p.yaml:6) grants access_level `sign`"),
+        "{e}"
+    );
     assert_eq!(decide(&p, "x", "a.b.d"), Ok("a.b read-write".into()));
-    assert_eq!(decide(&p, "x", "a.z"), Ok("a readonly".into()));
-    assert_eq!(decide(&p, "x", "z.b.c"), Ok("*.b.c post".into()));
-    let custom = p
-        .rules()
-        .find(|r| r.access_level().as_str() == "custom-level")
-        .unwrap();
-    assert!(!custom.access_level().is_known());
+}
+
+fn level_in_force(p: &Policy, agent: &str, path: &str) -> Result<String, String> {
+    let agent = AgentId::parse(agent).unwrap();
+    let path = SecretPath::parse(path).unwrap();
+    match p.evaluate(&agent, &skill("any-skill"), &path, Operation::List) {
+        Decision::Allow(a) => Ok(format!("{} {}", a.rule().pattern(), a.access_level())),
+        Decision::Deny(d) => Err(d.to_string()),
+    }
+}
+
+/// `access_level: post` permits only host-made POST requests: a raw read is denied with a
+/// message that says the secret may only be used by the host; injection is decided by
+/// method; `readonly` permits GET/HEAD injection and reads, `read-write` any method.
+#[test]
+fn access_levels_are_enforced_per_operation() {
+    let p = policy(BASIC);
+    let agent = AgentId::parse("ops/bot").unwrap();
+    let skill = skill("notify");
+    let hook = SecretPath::parse("communication.discord.webhook").unwrap();
+    let read = p.evaluate(&agent, &skill, &hook, Operation::Read);
+    let Decision::Deny(denial) = read else {
+        panic!("post must deny a raw read");
+    };
+    assert!(matches!(denial.reason(), DenialReason::LevelForbids(_)));
+    assert_eq!(
+        denial.to_string(),
+        "agent `ops/bot` may not read `communication.discord.webhook`: the secret may only be \
+         used by the host: rule `communication.discord` (p.yaml:7) grants access_level `post`, \
+         which permits only host-made POST requests with it (injection); the skill never reads \
+         it; let the host use it for the skill, or give the rule access_level readonly if the \
+         skill must hold the value"
+    );
+    assert_eq!(denial.rule().map(|r| r.line()), Some(7));
+    let inject = |method| Operation::Inject {
+        method,
+        destination: "https://discord.com:443",
+    };
+    assert!(
+        p.evaluate(&agent, &skill, &hook, inject("POST"))
+            .is_allowed()
+    );
+    let get = p.evaluate(&agent, &skill, &hook, inject("GET"));
+    let Decision::Deny(denial) = get else {
+        panic!("post must deny a GET");
+    };
+    assert!(
+        denial.to_string().starts_with(
+            "agent `ops/bot` may not use `communication.discord.webhook`: rule \
+             `communication.discord` (p.yaml:7) grants access_level `post`"
+        ),
+        "{denial}"
+    );
+    assert!(
+        p.evaluate(&agent, &skill, &hook, Operation::List)
+            .is_allowed()
+    );
+    // readonly: reads and GET/HEAD injection, no POST.
+    let manager = AgentId::parse("ops/release-manager").unwrap();
+    let pw = SecretPath::parse("databases.postgres.production.password").unwrap();
+    assert!(
+        p.evaluate(&manager, &skill, &pw, Operation::Read)
+            .is_allowed()
+    );
+    assert!(
+        p.evaluate(&manager, &skill, &pw, inject("HEAD"))
+            .is_allowed()
+    );
+    assert!(
+        !p.evaluate(&manager, &skill, &pw, inject("POST"))
+            .is_allowed()
+    );
+    assert!(
+        !p.evaluate(&manager, &skill, &pw, Operation::Sign { key: "k" })
+            .is_allowed()
+    );
+    // A deny still wins over the level question.
+    let intern = AgentId::parse("ops/intern").unwrap();
+    let staging = SecretPath::parse("databases.pg.staging.pw").unwrap();
+    let Decision::Deny(denial) = p.evaluate(&intern, &skill, &staging, inject("GET")) else {
+        panic!("denied agent");
+    };
+    assert!(matches!(denial.reason(), DenialReason::DeniedBy(_)));
 }
 
 #[test]
@@ -247,7 +336,7 @@ fn denial_rule_for_audit() {
     let agent = AgentId::parse("ops/intern").unwrap();
     let s = skill("s");
     let path = SecretPath::parse("databases.x.staging").unwrap();
-    let Decision::Deny(d) = p.evaluate(&agent, &s, &path) else {
+    let Decision::Deny(d) = p.evaluate(&agent, &s, &path, Operation::Read) else {
         panic!()
     };
     assert!(matches!(d.reason(), DenialReason::DeniedBy(_)));
@@ -257,7 +346,7 @@ fn denial_rule_for_audit() {
         ("databases.*.staging", "p.yaml", 10)
     );
     let path = SecretPath::parse("nothing").unwrap();
-    let Decision::Deny(d) = p.evaluate(&agent, &s, &path) else {
+    let Decision::Deny(d) = p.evaluate(&agent, &s, &path, Operation::Read) else {
         panic!()
     };
     assert!(d.rule().is_none());
@@ -283,7 +372,7 @@ fn root_is_never_granted() {
     let agent = AgentId::parse("ops/release-manager").unwrap();
     let s = skill("s");
     let root = SecretPath::parse_prefix("").unwrap();
-    assert!(!p.evaluate(&agent, &s, &root).is_allowed());
+    assert!(!p.evaluate(&agent, &s, &root, Operation::Read).is_allowed());
 }
 
 #[test]

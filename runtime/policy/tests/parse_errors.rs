@@ -249,7 +249,14 @@ fn bad_access_level_and_skills() {
         &rules("    a.b:\n      allowed_agents: [ops/x]\n      access_level: Read\n"),
         5,
         21,
-        "invalid access_level: access level has 'R' at byte 0",
+        "invalid access_level: unknown access level `Read`; known levels: readonly, read-write, post, sign",
+    );
+    // A level agentsec does not know could not be enforced: it is an error, not a label.
+    check(
+        &rules("    a.b:\n      allowed_agents: [ops/x]\n      access_level: rotate\n"),
+        5,
+        21,
+        "invalid access_level: unknown access level `rotate`; known levels: readonly, read-write, post, sign",
     );
     check(
         &rules("    a.b:\n      allowed_agents: [ops/x]\n      skills: [\"sha256:ABC\"]\n"),

@@ -5,7 +5,7 @@
     reason = "test helpers: a panic is a test failure"
 )]
 
-use agentsec_policy::{AgentId, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
+use agentsec_policy::{AgentId, Operation, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -96,7 +96,8 @@ fn allowed(p: &Policy, agent: &str, path: &[&str]) -> bool {
         SkillName::parse("s").unwrap(),
         SkillDigest::from_bytes([0; 32]),
     );
-    p.evaluate(&agent, &skill, &path).is_allowed()
+    p.evaluate(&agent, &skill, &path, Operation::Read)
+        .is_allowed()
 }
 
 /// Adds `extra` to `rules`: as a new rule, or merged into the rule with the same key.
@@ -175,7 +176,7 @@ proptest! {
         let a = AgentId::parse(agent).unwrap();
         let path = SecretPath::from_segments(&p).unwrap();
         let skill = SkillRef::new(SkillName::parse("s").unwrap(), SkillDigest::from_bytes([0; 32]));
-        if let agentsec_policy::Decision::Allow(token) = policy.evaluate(&a, &skill, &path) {
+        if let agentsec_policy::Decision::Allow(token) = policy.evaluate(&a, &skill, &path, Operation::Read) {
             prop_assert!(token.rule().pattern().covers(&path));
             prop_assert!(token.rule().allowed_agents().iter().any(|g| g.is_match(&a)));
             for r in policy.rules() {

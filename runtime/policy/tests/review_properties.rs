@@ -7,8 +7,8 @@
 )]
 
 use agentsec_policy::{
-    AgentId, Decision, Effect, PathPattern, Policy, Scope, SecretPath, SkillDigest, SkillFilter,
-    SkillName, SkillRef, Warning, diff,
+    AccessLevel, AgentId, Decision, Effect, Operation, PathPattern, Policy, Scope, SecretPath,
+    SkillDigest, SkillFilter, SkillName, SkillRef, Warning, diff,
 };
 use proptest::prelude::*;
 
@@ -73,7 +73,7 @@ fn rule() -> impl Strategy<Value = RuleSpec> {
         prop::collection::vec(prop::sample::select(GLOBS), 0..3),
         prop::collection::vec(prop::sample::select(GLOBS), 0..2),
         prop::collection::vec(prop::sample::select(&SKILLS[..2]), 0..2),
-        prop::sample::select(&["readonly", "post"][..]),
+        prop::sample::select(&["readonly", "read-write", "post", "sign"][..]),
     )
         .prop_map(|(pattern, mut allowed, denied, skills, level)| {
             if allowed.is_empty() && denied.is_empty() {
@@ -117,9 +117,10 @@ fn skill(name: &str) -> SkillRef {
     )
 }
 
-/// (allowed, access level) for agent, skill, path.
+/// The access level in force for agent, skill, path, if granted at all (every level
+/// permits listing).
 fn eval(p: &Policy, agent: &AgentId, skill: &SkillRef, path: &SecretPath) -> Option<String> {
-    match p.evaluate(agent, skill, path) {
+    match p.evaluate(agent, skill, path, Operation::List) {
         Decision::Allow(t) => Some(t.access_level().to_string()),
         Decision::Deny(_) => None,
     }
@@ -139,7 +140,7 @@ proptest! {
         for path in &paths {
             let shown = path.to_string();
             let grant = e.grants.iter().find(|g| g.path == shown);
-            match policy.evaluate(&agent, &sk, path) {
+            match policy.evaluate(&agent, &sk, path, Operation::List) {
                 Decision::Allow(token) => {
                     let grant = grant.unwrap();
                     prop_assert_eq!(grant.rule.index(), token.rule().index());
@@ -155,7 +156,7 @@ proptest! {
         // With any skill: granted iff some skill may read it.
         let any = policy.explain(&agent, SkillFilter::Any, Some(&paths));
         for path in &paths {
-            let some = SKILLS.iter().any(|s| policy.evaluate(&agent, &skill(s), path).is_allowed());
+            let some = SKILLS.iter().any(|s| policy.evaluate(&agent, &skill(s), path, Operation::List).is_allowed());
             prop_assert_eq!(any.grants.iter().any(|g| g.path == path.to_string()), some);
         }
     }
@@ -168,7 +169,7 @@ proptest! {
         let name = SkillName::parse(s).unwrap();
         let e = policy.explain(&agent, SkillFilter::Named(&name), None);
         for path in all_paths() {
-            if policy.evaluate(&agent, &skill(s), &path).is_allowed() {
+            if policy.evaluate(&agent, &skill(s), &path, Operation::List).is_allowed() {
                 prop_assert!(e.grants.iter().any(|g| g.rule.pattern().covers(&path)));
             }
         }
@@ -177,7 +178,7 @@ proptest! {
     #[test]
     fn diff_reports_every_widening(old in rules(), new in rules()) {
         // If diff says nothing widens, no agent gains any path, for any skill,
-        // and no grant moves to a level other than readonly.
+        // and no grant moves to a level that permits an operation the old one did not.
         let (po, pn) = (build(&old), build(&new));
         let d = diff(&po, &pn, None);
         if !d.widens() {
@@ -191,7 +192,8 @@ proptest! {
                         prop_assert!(after.is_none() || before.is_some(),
                             "{agent} gained {path} with {s}\nOLD\n{}\nNEW\n{}", yaml(&old), yaml(&new));
                         if let (Some(a), Some(b)) = (after, before) {
-                            prop_assert!(a == b || a == "readonly", "{agent} {path}: {b} -> {a}");
+                            let within = AccessLevel::parse(&a).unwrap().is_within(&AccessLevel::parse(&b).unwrap());
+                            prop_assert!(within, "{agent} {path}: {b} -> {a}");
                         }
                     }
                 }
@@ -207,7 +209,7 @@ proptest! {
         let agent = AgentId::parse(agent).unwrap();
         for path in all_paths() {
             let who = policy.who_can(&path);
-            let allowed = policy.evaluate(&agent, &skill(s), &path).is_allowed();
+            let allowed = policy.evaluate(&agent, &skill(s), &path, Operation::List).is_allowed();
             let listed_allow = who.entries.iter().any(|e| e.effect == Effect::Allow && e.scope == Scope::Whole && e.glob.is_match(&agent) && e.shadowed_by.is_none());
             let listed_deny = who.entries.iter().any(|e| e.effect == Effect::Deny && e.scope == Scope::Whole && e.glob.is_match(&agent));
             if allowed {
@@ -229,7 +231,7 @@ proptest! {
                     if !glob.is_match(&agent) { continue; }
                     for path in all_paths().iter().filter(|p| rule.pattern().covers(p)) {
                         for s in SKILLS {
-                            if let Decision::Allow(t) = policy.evaluate(&agent, &skill(s), path) {
+                            if let Decision::Allow(t) = policy.evaluate(&agent, &skill(s), path, Operation::List) {
                                 prop_assert!(t.rule().index() != rule.index());
                             }
                         }
@@ -248,11 +250,11 @@ proptest! {
         let known = all_paths();
         let unmet = policy.unmet_needs(&agent, &sk, std::slice::from_ref(&need), &known);
         let met = if need.literal_count() == need.len() {
-            policy.evaluate(&agent, &sk, &SecretPath::parse(&need.to_string()).unwrap()).is_allowed()
+            policy.evaluate(&agent, &sk, &SecretPath::parse(&need.to_string()).unwrap(), Operation::List).is_allowed()
         } else {
             known.iter().filter(|k| need.covers(k)).any(|k| {
                 let node = SecretPath::from_segments(k.segments().take(need.len())).unwrap();
-                policy.evaluate(&agent, &sk, &node).is_allowed()
+                policy.evaluate(&agent, &sk, &node, Operation::List).is_allowed()
             })
         };
         prop_assert_eq!(unmet.is_empty(), met);

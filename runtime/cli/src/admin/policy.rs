@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agentsec_policy::{AgentId, Policy, PolicyError, SecretPath, SkillFilter, SkillName};
-use agentsec_secrets::{Identities, SopsStore};
+use agentsec_sops::{Identities, SopsStore};
 use clap::{Subcommand, ValueEnum};
 
 use crate::project;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use agentsec_policy::SecretPath;
-use agentsec_secrets::{
+use agentsec_sops::{
     DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
     SopsError, SopsFile, encrypt_plaintext,
 };
@@ -152,7 +152,7 @@ fn format_of(file: &Path, name: Option<&str>) -> Result<Format, Failure> {
 
 fn read(file: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let mut buf = Zeroizing::new(Vec::new());
-    let limit = agentsec_secrets::MAX_FILE_SIZE as u64;
+    let limit = agentsec_sops::MAX_FILE_SIZE as u64;
     match agentsec_policy::bounded::read_file(file, limit, &mut buf) {
         Ok(()) => Ok(buf),
         Err(e) if e.is_not_found() => Err(fail(
@@ -268,7 +268,7 @@ fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Set { file, path } => {
             let path = write_path(&path, "set")?;
             let mut bytes = Zeroizing::new(Vec::new());
-            let limit = agentsec_secrets::MAX_FILE_SIZE as u64;
+            let limit = agentsec_sops::MAX_FILE_SIZE as u64;
             agentsec_policy::bounded::read_stream(std::io::stdin().lock(), limit, &mut bytes)
                 .map_err(|e| fail(format!("could not read the value from stdin: {e}"), 2))?;
             let value = Zeroizing::new(

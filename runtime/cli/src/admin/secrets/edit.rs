@@ -28,7 +28,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentsec_secrets::MAX_FILE_SIZE;
+use agentsec_sops::MAX_FILE_SIZE;
 use zeroize::Zeroizing;
 
 use super::{Failure, emit_options, fail, open, write_atomic};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::secret::SecretValue;
+use agentsec_secrets::SecretValue;
 
 /// What kind of scalar a leaf was in the file (the SOPS `type:` of an encrypted value, or the
 /// YAML/JSON type of an unencrypted one).
@@ -59,7 +59,10 @@ impl Leaf {
 impl fmt::Debug for Leaf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Leaf")
-            .field("value", &self.value)
+            .field(
+                "value",
+                &format_args!("[REDACTED; {} bytes]", self.value.len()),
+            )
             .field("kind", &self.kind)
             .field("encrypted", &self.encrypted)
             .finish()

@@ -3,8 +3,11 @@
 
 mod common;
 
-use agentsec_policy::{AgentId, Decision, Policy, SecretPath, SkillDigest, SkillName, SkillRef};
-use agentsec_secrets::{Node, SecretStore, SopsError, SopsStore, StoreError};
+use agentsec_policy::{
+    AgentId, Decision, Operation, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+};
+use agentsec_secrets::{NameIndex, SecretStore, StoreError};
+use agentsec_sops::{Node, SopsError, SopsStore};
 use common::{decrypt, ids, vectors};
 
 /// Every vector file the mock identity opens, all formats.
@@ -49,12 +52,12 @@ fn get(
     path: &SecretPath,
 ) -> Result<(Vec<u8>, bool), StoreError> {
     let (policy, agent, skill) = grants;
-    let Decision::Allow(grant) = policy.evaluate(agent, skill, path) else {
+    let Decision::Allow(grant) = policy.evaluate(agent, skill, path, Operation::Read) else {
         panic!("`{path}` not granted");
     };
     store
         .get(&grant)
-        .map(|s| (s.value.expose_secret().to_vec(), s.encrypted))
+        .map(|s| (s.value.expose_secret().to_vec(), s.redact))
 }
 
 #[test]
@@ -97,7 +100,10 @@ fn every_leaf_matches_the_decrypted_tree_and_is_decrypted_only_when_asked() {
         for (path, value, encrypted) in &leaves {
             let got = get(&store, &grants, path).unwrap_or_else(|e| panic!("{file} {path}: {e}"));
             assert_eq!(&got.0, value, "{file} {path}: value");
-            assert_eq!(got.1, *encrypted, "{file} {path}: encrypted flag");
+            assert_eq!(
+                got.1, *encrypted,
+                "{file} {path}: redacted exactly when encrypted"
+            );
             encrypted_seen += usize::from(*encrypted);
             assert_eq!(store.decrypted(), encrypted_seen, "{file} {path}: count");
             // Asked again: served from the value decrypted the first time.

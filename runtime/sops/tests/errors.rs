@@ -3,9 +3,7 @@
 
 mod common;
 
-use agentsec_secrets::{
-    DecryptOptions, Format, Identities, SopsError, decrypt_bytes, decrypt_file,
-};
+use agentsec_sops::{DecryptOptions, Format, Identities, SopsError, decrypt_bytes, decrypt_file};
 use common::{decrypt, ids, vectors};
 
 const MOCK: &str = "generated/key_mockIdentity.txt";
@@ -38,7 +36,7 @@ fn unencrypted_value_changed_is_a_mac_mismatch() {
     )
     .expect("ignore_mac reads the file");
     match tree.lookup(&["secret_unencrypted"]) {
-        agentsec_secrets::Lookup::Leaf(l) => assert_eq!(l.value().expose_secret(), b"changed"),
+        agentsec_sops::Lookup::Leaf(l) => assert_eq!(l.value().expose_secret(), b"changed"),
         other => panic!("{other:?}"),
     }
 }
@@ -81,8 +79,8 @@ fn mac_only_encrypted_allows_unencrypted_edits_and_retyping_is_not_detected() {
     // As in sops: the `type:` tag is not authenticated; "42" retyped as int decrypts.
     let tree = decrypt("generated/tamper/retyped.yaml", MOCK).expect("decrypts like sops");
     match tree.lookup(&["quoted_int"]) {
-        agentsec_secrets::Lookup::Leaf(l) => {
-            assert_eq!(l.kind(), agentsec_secrets::LeafKind::Int);
+        agentsec_sops::Lookup::Leaf(l) => {
+            assert_eq!(l.kind(), agentsec_sops::LeafKind::Int);
             assert_eq!(l.value().expose_secret(), b"42");
         }
         other => panic!("{other:?}"),
@@ -142,7 +140,7 @@ fn wrong_key_lists_recipients_not_secrets() {
 #[test]
 fn no_identity_at_all_lists_locations() {
     let home = tempfile::tempdir().expect("tempdir");
-    let sources = agentsec_secrets::KeySources::from_env_fn(|name| {
+    let sources = agentsec_sops::KeySources::from_env_fn(|name| {
         (name == "HOME").then(|| home.path().as_os_str().to_owned())
     });
     let ids = Identities::discover(&sources).expect("nothing to load is fine");

@@ -6,8 +6,8 @@
 use zeroize::Zeroizing;
 
 use crate::gofmt;
-use crate::secret::SecretValue;
 use crate::tree::{Leaf, LeafKind, Node};
+use agentsec_secrets::SecretValue;
 
 /// A typed scalar value (sops: `string`, `int`, `float64`, `bool`, `time.Time`).
 pub(crate) enum Value {

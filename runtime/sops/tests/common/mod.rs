@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use agentsec_secrets::{
+use agentsec_sops::{
     DecryptOptions, Format, Identities, Node, SecretTree, SopsError, decrypt_file, parse_plaintext,
 };
 

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use agentsec_policy::{
-    AgentId, Decision, PathPattern, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
+    AgentId, Decision, Operation, PathPattern, Policy, SecretPath, SkillDigest, SkillName, SkillRef,
 };
-use agentsec_secrets::{
-    EncryptConfig, Format, Identities, SecretStore, SopsStore, StoreError, encrypt_plaintext,
-};
+use agentsec_secrets::{SecretStore, StoreError};
+use agentsec_sops::{EncryptConfig, Format, Identities, SopsStore, encrypt_plaintext};
 use proptest::prelude::*;
 
 const PLAIN: &str = r#"app:
@@ -67,7 +66,7 @@ fn policy(denied: Option<&str>) -> Policy {
 
 fn get(store: &SopsStore, policy: &Policy, path: &SecretPath) -> Result<Vec<u8>, StoreError> {
     let (agent, skill) = (agent(), skill());
-    let Decision::Allow(grant) = policy.evaluate(&agent, &skill, path) else {
+    let Decision::Allow(grant) = policy.evaluate(&agent, &skill, path, Operation::Read) else {
         panic!("`{path}` not granted by the allow-all policy");
     };
     store.get(&grant).map(|s| s.value.expose_secret().to_vec())
@@ -216,7 +215,7 @@ proptest! {
                 }
                 if let Ok(pattern) = deny_pattern {
                     let strict = policy(Some(&denied_text));
-                    let decision = strict.evaluate(&agent(), &skill(), &path).is_allowed();
+                    let decision = strict.evaluate(&agent(), &skill(), &path, Operation::Read).is_allowed();
                     let canonical_denied = SecretPath::from_segments(&denied_segs)
                         .expect("segments");
                     // The rule's spelling does not matter either: it covers exactly the

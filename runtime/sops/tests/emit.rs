@@ -2,7 +2,7 @@
 
 mod common;
 
-use agentsec_secrets::{DecryptOptions, EmitOptions, ExtractPath, Format, SopsFile};
+use agentsec_sops::{DecryptOptions, EmitOptions, ExtractPath, Format, SopsFile};
 use common::{ids, vectors};
 
 fn decrypted(file: &str, key: &str) -> SopsFile {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use agentsec_secrets::{Format, LeafKind, Lookup};
+use agentsec_sops::{Format, LeafKind, Lookup};
 use common::{assert_same, decrypt, plaintext};
 
 const MOCK: &str = "generated/key_mockIdentity.txt";

@@ -1,22 +1,29 @@
-//! [`SecretValue`]: the bytes of one leaf, zeroized on drop, never printed.
+//! [`SecretValue`]: the bytes of one secret, zeroized on drop, never printed.
 
-use std::fmt;
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-/// The plaintext bytes of one leaf of a SOPS file.
+/// The plaintext bytes of one secret (a leaf of a SOPS file, a Vault field, ...).
 ///
 /// The bytes are wiped when the value (its last handle, see [`SecretValue::duplicate`]) is
-/// dropped. There is no `Display`, no `Serialize` and no
-/// `Clone`; `Debug` prints only the length. The one way to the bytes is
-/// [`SecretValue::expose_secret`], so every place that releases a secret is easy to find.
+/// dropped. There is no `Debug`, no `Display`, no `Serialize` and no `Clone`, so a value
+/// cannot end up in a log line, an error or a wire format by accident; a type that holds
+/// one writes its own `Debug` that shows at most [`SecretValue::len`]. The one way to the
+/// bytes is [`SecretValue::expose_secret`], so every place that releases a secret is easy to
+/// find.
 pub struct SecretValue(Arc<Zeroizing<Vec<u8>>>);
 
 impl SecretValue {
-    /// Wraps bytes that are already in a zeroizing buffer.
-    pub(crate) fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
+    /// Wraps bytes that are already in a zeroizing buffer (no copy is made).
+    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
         SecretValue(Arc::new(bytes))
+    }
+
+    /// Copies `bytes` into a new zeroizing buffer. The caller still owns (and should wipe)
+    /// the original.
+    pub fn copy_from_slice(bytes: &[u8]) -> Self {
+        SecretValue::new(Zeroizing::new(bytes.to_vec()))
     }
 
     /// A second handle on the same bytes, which are wiped when the last
@@ -41,11 +48,5 @@ impl SecretValue {
     /// Whether the value is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for SecretValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretValue([REDACTED; {} bytes])", self.0.len())
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::Path;
 
-use agentsec_secrets::{DecryptOptions, Identities, KeySources, SopsError, decrypt_file};
+use agentsec_sops::{DecryptOptions, Identities, KeySources, SopsError, decrypt_file};
 use common::vectors;
 
 const MOCK_KEY: &str = "AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7";
