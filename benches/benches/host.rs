@@ -11,16 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentsec_audit::AuditLog;
-use agentsec_host::{
-    AuditSync, Host, HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction,
-};
+use agentsec_broker::Broker;
+use agentsec_host::{HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, Runtime};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::SecretStore;
 use agentsec_sops::{Identities, SopsStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 struct Fixture {
-    host: Host,
+    host: Runtime,
     skill: LoadedSkill,
     policy: Arc<Policy>,
     store: Arc<dyn SecretStore>,
@@ -28,7 +27,7 @@ struct Fixture {
 
 fn fixture(config: HostConfig) -> Fixture {
     let root = agentsec_tests::root();
-    let host = Host::new(config).expect("host");
+    let host = Runtime::new(config).expect("host");
     let skill = host
         .load_file(&agentsec_tests::skill("probe"))
         .expect("probe skill");
@@ -48,17 +47,18 @@ fn run(f: &Fixture, audit: &Arc<Mutex<AuditLog>>, input: &str) -> Duration {
     let mut limits = Limits::default();
     limits.max_secret_calls = u32::MAX;
     limits.timeout = Duration::from_secs(600);
-    let request = RunRequest {
-        agent: AgentId::parse("ops/release-manager").expect("agent"),
-        input: input.to_owned(),
-        policy: Arc::clone(&f.policy),
-        store: Arc::clone(&f.store),
-        audit: Arc::clone(audit),
-        limits,
-        run_id: "bench".into(),
-        on_credential_shape: ShapeAction::Redact,
-        audit_sync: AuditSync::Run,
-    };
+    let broker = Broker::new(
+        Arc::clone(&f.policy),
+        Arc::clone(&f.store),
+        Arc::clone(audit),
+    );
+    let request = RunRequest::new(
+        AgentId::parse("ops/release-manager").expect("agent"),
+        input,
+        Arc::new(broker),
+        "bench".into(),
+    )
+    .limits(limits);
     let start = Instant::now();
     let report = f.host.run(&f.skill, request);
     let took = start.elapsed();
@@ -89,13 +89,13 @@ fn benches(c: &mut Criterion) {
     drop(pooled);
     // What a process pays before its first run: engine, WASI linker, epoch
     // thread (and, pooled, reserving the slots).
-    let mut group = c.benchmark_group("Host::new");
+    let mut group = c.benchmark_group("Runtime::new");
     group.sample_size(20);
     group.bench_function("on-demand allocator", |b| {
-        b.iter(|| Host::new(HostConfig::default().without_cache()).expect("host"))
+        b.iter(|| Runtime::new(HostConfig::default().without_cache()).expect("host"))
     });
     group.bench_function("pooling allocator, 4 runs", |b| {
-        b.iter(|| Host::new(HostConfig::default().without_cache().pooling(4)).expect("host"))
+        b.iter(|| Runtime::new(HostConfig::default().without_cache().pooling(4)).expect("host"))
     });
     group.finish();
 

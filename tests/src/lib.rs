@@ -18,11 +18,17 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The repository root.
+///
+/// Taken from `CARGO_MANIFEST_DIR` as `cargo test` sets it when it runs the test, and
+/// only failing that as it was when the test was compiled: cargo reuses compiled tests
+/// across checkouts that share a target directory (CI's clone and a working copy), and a
+/// compile-time path would then test the other checkout's sources.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().unwrap().to_owned()
 }
 
 /// Where the guest components are built.

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use agentsec_host::{Host, HostConfig};
+use agentsec_host::{HostConfig, Runtime};
 use agentsec_tests::{Run, Scratch, root, skill};
 
 /// The cache directory `agentsec-run` uses in a scratch world.
@@ -23,8 +23,8 @@ fn cache_dir(s: &Scratch) -> PathBuf {
     s.path("cache/agentsec/components")
 }
 
-fn host(dir: &Path) -> Host {
-    Host::new(HostConfig::default().with_cache_dir(dir)).unwrap()
+fn host(dir: &Path) -> Runtime {
+    Runtime::new(HostConfig::default().with_cache_dir(dir)).unwrap()
 }
 
 /// `agentsec-run probe` with no operations: probe answers `[]`; any other

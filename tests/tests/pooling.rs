@@ -5,9 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::AuditLog;
-use agentsec_host::{
-    AuditSync, Host, HostConfig, LimitKind, Limits, LoadedSkill, RunEnd, RunRequest, ShapeAction,
-};
+use agentsec_broker::Broker;
+use agentsec_host::{HostConfig, LimitKind, Limits, LoadedSkill, RunEnd, RunRequest, Runtime};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_secrets::SecretStore;
 use agentsec_sops::{Identities, SopsStore};
@@ -22,22 +21,19 @@ fn request(
     input: serde_json::Value,
     limits: Limits,
 ) -> RunRequest {
-    RunRequest {
-        agent: AgentId::parse("ops/release-manager").expect("agent id"),
-        input: input.to_string(),
-        policy: Arc::clone(policy),
-        store: Arc::clone(store),
-        audit: Arc::clone(audit),
-        limits,
-        run_id: agentsec_audit::new_run_id().expect("run id"),
-        on_credential_shape: ShapeAction::Redact,
-        audit_sync: AuditSync::Run,
-    }
+    let broker = Broker::new(Arc::clone(policy), Arc::clone(store), Arc::clone(audit));
+    RunRequest::new(
+        AgentId::parse("ops/release-manager").expect("agent id"),
+        input.to_string(),
+        Arc::new(broker),
+        agentsec_audit::new_run_id().expect("run id"),
+    )
+    .limits(limits)
 }
 
 #[test]
 fn pooled_slots_are_reused_and_limits_still_hold() {
-    let host = Host::new(HostConfig::default().without_cache().pooling(2)).unwrap();
+    let host = Runtime::new(HostConfig::default().without_cache().pooling(2)).unwrap();
     let probe: LoadedSkill = host.load_file(&skill("probe")).unwrap();
     let policy =
         Arc::new(Policy::load(&[root().join("tests/testdata/policies/e2e.yaml")]).unwrap());

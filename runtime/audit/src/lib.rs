@@ -59,7 +59,7 @@
 //! | `agent_id` | string |
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
 //! | `secret_path` | string |
-//! | `access_type` | `"read"`, `"write"`, `"list"`, or `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`) |
+//! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), or `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`) |
 //! | `decision` | `"allow"` or `"deny"` |
 //! | `rule` | string or `null`: the policy rule that decided |
 //! | `access_level` | string or `null`: the level the rule grants |

@@ -19,7 +19,8 @@ const RUN_ID_BYTES: usize = 16;
 
 /// What the skill asked to do with a secret.
 ///
-/// Serialized as the lowercase name: `read`, `write`, `list` or `run`.
+/// Serialized as the lowercase name: `read`, `write`, `list`, `inject`,
+/// `sign` or `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -30,6 +31,12 @@ pub enum AccessType {
     Write,
     /// List the secret paths under a prefix.
     List,
+    /// The host used a secret in an outgoing request on the skill's behalf
+    /// (the skill never held it).
+    Inject,
+    /// The host signed with a key on the skill's behalf (the skill never
+    /// held it).
+    Sign,
     /// An event of the run as a whole, about no single secret: a limit
     /// stopped the skill, it trapped, or its output was refused. The
     /// `secret_path` is empty and `detail` says what happened.
@@ -37,12 +44,15 @@ pub enum AccessType {
 }
 
 impl AccessType {
-    /// The name used in the log: `read`, `write` or `list`.
+    /// The name used in the log: `read`, `write`, `list`, `inject`, `sign`
+    /// or `run`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Write => "write",
             Self::List => "list",
+            Self::Inject => "inject",
+            Self::Sign => "sign",
             Self::Run => "run",
         }
     }

@@ -7,7 +7,6 @@
 pub mod admin;
 pub mod audit_key;
 pub mod exit;
-pub mod preflight;
 pub mod project;
 pub mod run_cmd;
 pub mod skills_dir;

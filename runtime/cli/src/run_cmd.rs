@@ -8,10 +8,11 @@ use std::time::Duration;
 use agentsec_audit::{
     AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext,
 };
+use agentsec_broker::{Broker, CancelToken};
 use agentsec_host::{
-    AuditSync, Host, HostConfig, LimitKind, Limits, RunEnd, RunRequest, ShapeAction,
+    AuditSync, HostConfig, LimitKind, LimitOverrides, Limits, LoadedSkill, RunEnd, RunReport,
+    RunRequest, Runtime, ShapeAction,
 };
-use agentsec_policy::sandbox::{Sandbox, ShapeSetting};
 use agentsec_policy::{AgentId, Policy};
 use agentsec_sops::{Identities, KeySources, SopsStore};
 use clap::Parser;
@@ -173,74 +174,24 @@ fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
     }
 }
 
-/// Limits and output handling: flag, else the policy's `sandbox:`, else the default.
-fn effective_limits(args: &Args, sandbox: &Sandbox) -> (Limits, ShapeAction) {
-    let bytes = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    let mut limits = Limits::default();
-    limits.timeout = args.timeout.or(sandbox.timeout).unwrap_or(limits.timeout);
-    limits.max_memory = args
-        .max_memory
-        .or(sandbox.max_memory.map(bytes))
-        .unwrap_or(limits.max_memory);
-    limits.max_output = args
-        .max_output
-        .or(sandbox.max_output.map(bytes))
-        .unwrap_or(limits.max_output);
-    limits.max_secret_calls = args
-        .max_secret_calls
-        .or(sandbox.max_secret_calls)
-        .unwrap_or(limits.max_secret_calls);
-    let count = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    limits.max_table_elements = args
-        .max_table_elements
-        .or(sandbox.max_table_elements.map(count))
-        .unwrap_or(limits.max_table_elements);
-    limits.max_instances = args
-        .max_instances
-        .or(sandbox.max_instances.map(count))
-        .unwrap_or(limits.max_instances);
-    limits.max_component_size = args
-        .max_component_size
-        .map(|v| v as u64)
-        .or(sandbox.max_component_size)
-        .unwrap_or(limits.max_component_size);
-    // The parser's own bound is the most the path limit can be raised to.
-    limits.max_path_len = args
-        .max_path_len
-        .or(sandbox.max_path_len.map(count))
-        .unwrap_or(limits.max_path_len)
-        .min(agentsec_policy::MAX_PATH_LEN);
-    limits.max_input = args
-        .max_input
-        .map(|v| v as u64)
-        .or(sandbox.max_input)
-        .unwrap_or(limits.max_input);
-    limits.max_functions = args
-        .max_functions
-        .or(sandbox.max_functions)
-        .unwrap_or(limits.max_functions);
-    limits.max_code_size = args
-        .max_code_size
-        .map(|v| v as u64)
-        .or(sandbox.max_code_size)
-        .unwrap_or(limits.max_code_size);
-    limits.max_redaction_bytes = args
-        .max_redaction_bytes
-        .or(sandbox
-            .max_redaction_bytes
-            .map(|v| usize::try_from(v).unwrap_or(usize::MAX)))
-        .unwrap_or(limits.max_redaction_bytes);
-    limits.compile_timeout = args
-        .compile_timeout
-        .or(sandbox.compile_timeout)
-        .unwrap_or(limits.compile_timeout);
-    let shapes = args
-        .on_credential_shape
-        .unwrap_or(match sandbox.on_credential_shape {
-            Some(ShapeSetting::Fail) => ShapeAction::Fail,
-            _ => ShapeAction::Redact,
-        });
-    (limits, shapes)
+/// The limits asked for on the command line (each `None` when not given).
+fn limit_flags(args: &Args) -> LimitOverrides {
+    let mut o = LimitOverrides::default();
+    o.timeout = args.timeout;
+    o.max_memory = args.max_memory;
+    o.max_output = args.max_output;
+    o.max_secret_calls = args.max_secret_calls;
+    o.max_table_elements = args.max_table_elements;
+    o.max_instances = args.max_instances;
+    o.max_component_size = args.max_component_size.map(|v| v as u64);
+    o.max_path_len = args.max_path_len;
+    o.max_input = args.max_input.map(|v| v as u64);
+    o.max_functions = args.max_functions;
+    o.max_code_size = args.max_code_size.map(|v| v as u64);
+    o.max_redaction_bytes = args.max_redaction_bytes;
+    o.compile_timeout = args.compile_timeout;
+    o.on_credential_shape = args.on_credential_shape;
+    o
 }
 
 /// A failure before the skill ran: message and exit code.
@@ -256,6 +207,14 @@ fn config<E: std::fmt::Display>(e: E) -> Failure {
     Failure(exit::CONFIG, e.to_string())
 }
 
+/// What `main` has set up before the skill runs.
+struct Prepared {
+    runtime: Runtime,
+    skill: LoadedSkill,
+    request: RunRequest,
+    limits: Limits,
+}
+
 /// Runs `agentsec-run` and returns its exit code.
 pub fn main(args: Args) -> Result<u8, Failure> {
     // Before any secret is in memory: no core dumps, no ptrace by the same user.
@@ -266,12 +225,39 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         print!("{}", project::describe(&project));
         return Ok(exit::OK);
     }
+    let Prepared {
+        runtime,
+        skill,
+        request,
+        limits,
+    } = prepare(&args, &project)?;
+    let cancel = request.cancel.clone();
+    let broker = Arc::clone(&request.broker);
+    let run_ctx = RunContext::new(
+        request.agent.as_str(),
+        skill.name(),
+        skill.sha256(),
+        request.run_id.as_str(),
+    );
+    let watchdog = Watchdog::start(
+        limits.timeout + DEADLINE_GRACE,
+        cancel,
+        Arc::clone(broker.audit_log()),
+        run_ctx,
+    );
+    let report = runtime.run(&skill, request);
+    watchdog.stop();
+    Ok(report_end(report, skill.name(), &limits))
+}
+
+/// Everything before the run, failing fast: the policy parses, the secrets decrypt and
+/// their MAC verifies, the audit log is writable, the component loads and links.
+fn prepare(args: &Args, project: &Project) -> Result<Prepared, Failure> {
     let (Some(skill_path), Some(agent)) = (&args.skill, &args.agent) else {
         return Err(config("pass SKILL.wasm and --agent ID"));
     };
-
     let agent: AgentId = agent.parse().map_err(|e| config(format!("--agent: {e}")))?;
-    let secrets_file = secrets_path(&args, &project)?;
+    let secrets_file = secrets_path(args, project)?;
     let policy_paths = if args.policy.is_empty() {
         project.policy.clone()
     } else {
@@ -286,11 +272,8 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         Some(path) => path,
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
-
-    // Fail fast, before the skill runs: policy parses, secrets decrypt and
-    // their MAC verifies, the audit log is writable, the component links.
     let policy = Policy::load(&policy_paths).map_err(config)?;
-    let (limits, on_credential_shape) = effective_limits(&args, policy.sandbox());
+    let (limits, on_credential_shape) = Limits::resolve(&limit_flags(args), policy.sandbox());
     let input = read_input(&args.input, limits.max_input)?;
     // A blocking SOPS_AGE_KEY_CMD must not outlive the run's own deadline.
     let mut key_sources = KeySources::from_process_env();
@@ -313,12 +296,12 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     if let Some(max) = args.audit_max_size {
         audit_options = audit_options.max_size(max as u64);
     }
-    let mut audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
-    let host = Host::new(HostConfig::default().with_load_limits(&limits)).map_err(config)?;
+    let audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
+    let runtime = Runtime::new(HostConfig::default().with_load_limits(&limits)).map_err(config)?;
     let skills_dir = args.skills_dir.as_ref().or(project.skills_dir.as_ref());
     let component =
         crate::skills_dir::resolve(skills_dir.map(PathBuf::as_path), skill_path).map_err(config)?;
-    let mut skill = host.load_file(&component.path).map_err(|e| {
+    let mut skill = runtime.load_file(&component.path).map_err(|e| {
         let code = if e.is_limit() {
             exit::LIMIT
         } else {
@@ -329,178 +312,134 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     if component.named {
         skill.vouch_name();
     }
+    let broker = Broker::new(
+        Arc::new(policy),
+        Arc::new(store),
+        Arc::new(Mutex::new(audit)),
+    )
+    .audit_sync(args.audit_sync.or(project.audit_sync).unwrap_or_default());
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
-    // A skill's declared needs (`agentsec:needs`) must all be granted
-    // before it runs; each refusal is audited and names the rule to add.
-    match crate::preflight::check_declared_needs(
-        &skill, &agent, &policy, &store, &mut audit, &run_id,
-    ) {
-        Ok(()) => {}
-        Err(crate::preflight::Refusal::Invalid(why)) => return Err(config(why)),
-        Err(crate::preflight::Refusal::NotGranted(lines)) => {
-            for line in lines {
-                eprintln!("agentsec-run: {line}");
-            }
-            return Ok(exit::DENIED);
-        }
-    }
-    let audit = Arc::new(Mutex::new(audit));
-    let run_ctx = RunContext::new(
-        agent.as_str(),
-        skill.name(),
-        skill.sha256(),
-        run_id.as_str(),
-    );
+    let request = RunRequest::new(agent, input, Arc::new(broker), run_id)
+        .limits(limits)
+        .on_credential_shape(on_credential_shape);
+    Ok(Prepared {
+        runtime,
+        skill,
+        request,
+        limits,
+    })
+}
 
-    let watchdog = Watchdog::start(
-        limits.timeout + DEADLINE_GRACE,
-        Arc::clone(&audit),
-        run_ctx.clone(),
-    );
-    let report = host.run(
-        &skill,
-        RunRequest {
-            agent,
-            input,
-            policy: Arc::new(policy),
-            store: Arc::new(store),
-            audit: Arc::clone(&audit),
-            limits,
-            run_id,
-            on_credential_shape,
-            audit_sync: args.audit_sync.or(project.audit_sync).unwrap_or_default(),
-        },
-    );
-    watchdog.stop();
-
-    // Run-level events go on record too (a call-limit breach already is).
-    let run_event = match &report.end {
-        RunEnd::Limit(LimitKind::SecretCalls) => None,
-        RunEnd::Limit(kind) => Some(format!("limit: {kind} exceeded")),
-        RunEnd::Trap(_) => Some("trap: the skill crashed".to_owned()),
-        RunEnd::Exited(status) => Some(format!(
-            "exit: the skill called wasi:cli/exit (status {status}) instead of returning a result"
-        )),
-        RunEnd::CredentialInOutput(kinds) => Some(format!(
-            "output refused: credential shapes {}",
-            kinds.join(", ")
-        )),
-        _ => None,
-    };
-    if let Some(detail) = run_event
-        && let Err(e) = record_run_event(&audit, &run_ctx, &detail)
-    {
-        eprintln!(
-            "agentsec-run: warning: could not record the end of the run in the audit log: {e}"
-        );
-    }
-
+/// Writes what the run produced and says how it ended; returns the exit code.
+fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(&report.stdout);
     let _ = stderr.write_all(&report.stderr);
-    let name = skill.name();
-    let code = match report.end {
+    let (code, message) = match report.end {
         RunEnd::Ok(result) => match write_result(&result) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                let _ = writeln!(
-                    stderr,
-                    "agentsec-run: the result of skill `{name}` could not be written to stdout ({e}); it is lost"
-                );
-                exit::OUTPUT_FAILED
-            }
+            Ok(()) => (exit::OK, None),
+            Err(e) => (
+                exit::OUTPUT_FAILED,
+                Some(format!(
+                    "the result of skill `{name}` could not be written to stdout ({e}); it is lost"
+                )),
+            ),
         },
-        RunEnd::Exited(0) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` exited (wasi:cli/exit, status 0) without returning a result; a skill must return from `run`"
-            );
-            exit::SKILL_ERROR
+        RunEnd::NeedsNotGranted(lines) => {
+            for line in lines {
+                let _ = writeln!(stderr, "agentsec-run: {line}");
+            }
+            (exit::DENIED, None)
         }
-        RunEnd::Exited(status) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` exited with failure status {status} (wasi:cli/exit) without returning a result"
-            );
-            exit::SKILL_ERROR
-        }
-        RunEnd::SkillError(message) if report.stats.denied > 0 => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` failed after a policy denial: {message}"
-            );
-            exit::DENIED
-        }
-        RunEnd::SkillError(message) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` returned an error: {message}"
-            );
-            exit::SKILL_ERROR
-        }
-        RunEnd::Limit(kind) => {
-            let hint = match kind {
-                LimitKind::Timeout => format!(" ({:?}; raise it with --timeout)", limits.timeout),
-                LimitKind::Memory => {
-                    format!(" ({} bytes; raise it with --max-memory)", limits.max_memory)
-                }
-                LimitKind::Output => {
-                    format!(" ({} bytes; raise it with --max-output)", limits.max_output)
-                }
-                LimitKind::SecretCalls => {
-                    format!(
-                        " ({} calls; raise it with --max-secret-calls)",
-                        limits.max_secret_calls
-                    )
-                }
-                LimitKind::Stack => " (runaway recursion)".to_owned(),
-                LimitKind::Redaction => format!(
-                    " ({} bytes of redaction needles; the value that would pass it was not released; raise it with --max-redaction-bytes)",
-                    limits.max_redaction_bytes
-                ),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` stopped: {kind} exceeded{hint}"
-            );
-            exit::LIMIT
-        }
-        RunEnd::Trap(message) => {
-            let _ = writeln!(stderr, "agentsec-run: skill `{name}` trapped: {message}");
-            exit::TRAP
-        }
-        RunEnd::CredentialInOutput(kinds) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` failed: its output contained credential-shaped text ({}); nothing was returned (--on-credential-shape fail)",
+        RunEnd::NotStarted(why) => (exit::CONFIG, Some(why)),
+        RunEnd::Exited(0) => (
+            exit::SKILL_ERROR,
+            Some(format!(
+                "skill `{name}` exited (wasi:cli/exit, status 0) without returning a result; a skill must return from `run`"
+            )),
+        ),
+        RunEnd::Exited(status) => (
+            exit::SKILL_ERROR,
+            Some(format!(
+                "skill `{name}` exited with failure status {status} (wasi:cli/exit) without returning a result"
+            )),
+        ),
+        RunEnd::SkillError(message) if report.stats.denied > 0 => (
+            exit::DENIED,
+            Some(format!(
+                "skill `{name}` failed after a policy denial: {message}"
+            )),
+        ),
+        RunEnd::SkillError(message) => (
+            exit::SKILL_ERROR,
+            Some(format!("skill `{name}` returned an error: {message}")),
+        ),
+        RunEnd::Limit(kind) => (
+            exit::LIMIT,
+            Some(format!(
+                "skill `{name}` stopped: {kind} exceeded{}",
+                limit_hint(kind, limits)
+            )),
+        ),
+        RunEnd::DeadlineInHostCall | RunEnd::Cancelled => (
+            exit::LIMIT,
+            Some(format!(
+                "skill `{name}` stopped: {} exceeded while it waited in a host call{}",
+                LimitKind::Timeout,
+                limit_hint(LimitKind::Timeout, limits)
+            )),
+        ),
+        RunEnd::Trap(message) => (
+            exit::TRAP,
+            Some(format!("skill `{name}` trapped: {message}")),
+        ),
+        RunEnd::CredentialInOutput(kinds) => (
+            exit::CREDENTIAL_IN_OUTPUT,
+            Some(format!(
+                "skill `{name}` failed: its output contained credential-shaped text ({}); nothing was returned (--on-credential-shape fail)",
                 kinds.join(", ")
-            );
-            exit::CREDENTIAL_IN_OUTPUT
-        }
-        RunEnd::AuditFailed(why) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: stopped skill `{name}`: the audit record could not be written, so nothing was released: {why}"
-            );
-            exit::TRAP
-        }
-        RunEnd::AuditNotDurable(why) => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}`: its audit records could not be synced to disk, so its output was withheld: {why}"
-            );
-            exit::TRAP
-        }
-        other => {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: skill `{name}` ended unexpectedly: {other:?}"
-            );
-            exit::TRAP
-        }
+            )),
+        ),
+        RunEnd::AuditFailed(why) => (
+            exit::TRAP,
+            Some(format!(
+                "stopped skill `{name}`: the audit record could not be written, so nothing was released: {why}"
+            )),
+        ),
+        RunEnd::AuditNotDurable(why) => (
+            exit::TRAP,
+            Some(format!(
+                "skill `{name}`: its audit records could not be synced to disk, so its output was withheld: {why}"
+            )),
+        ),
+        other => (
+            exit::TRAP,
+            Some(format!("skill `{name}` ended unexpectedly: {other:?}")),
+        ),
     };
-    Ok(code)
+    if let Some(message) = message {
+        let _ = writeln!(stderr, "agentsec-run: {message}");
+    }
+    code
+}
+
+/// How to raise the limit that stopped a run, for its message.
+fn limit_hint(kind: LimitKind, limits: &Limits) -> String {
+    match kind {
+        LimitKind::Timeout => format!(" ({:?}; raise it with --timeout)", limits.timeout),
+        LimitKind::Memory => format!(" ({} bytes; raise it with --max-memory)", limits.max_memory),
+        LimitKind::Output => format!(" ({} bytes; raise it with --max-output)", limits.max_output),
+        LimitKind::SecretCalls => format!(
+            " ({} calls; raise it with --max-secret-calls)",
+            limits.max_secret_calls
+        ),
+        LimitKind::Stack => " (runaway recursion)".to_owned(),
+        LimitKind::Redaction => format!(
+            " ({} bytes of redaction needles; the value that would pass it was not released; raise it with --max-redaction-bytes)",
+            limits.max_redaction_bytes
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The result and a final newline, flushed: a closed or full stdout is an
@@ -591,8 +530,8 @@ fn default_audit_log() -> Option<PathBuf> {
     Some(base.join("agentsec").join("audit.log"))
 }
 
-/// Appends a run-level audit record. Best effort: the run is already over
-/// and nothing more is released, so a failure is a warning, not a trap.
+/// Appends a run-level audit record without waiting for the log (it may be held by the
+/// stuck call). Best effort: the process is about to end.
 fn record_run_event(audit: &Mutex<AuditLog>, run: &RunContext, detail: &str) -> Result<(), String> {
     let record = Record::new(run, "", AccessType::Run, AuditDecision::Deny).detail(detail);
     match audit.try_lock() {
@@ -601,33 +540,46 @@ fn record_run_event(audit: &Mutex<AuditLog>, run: &RunContext, detail: &str) -> 
     }
 }
 
-/// Ends the process if a run overstays its deadline by [`DEADLINE_GRACE`]
-/// (e.g. blocked in a host call that epoch interruption cannot stop).
+/// The last resort for a run that overstays its deadline by [`DEADLINE_GRACE`]: the
+/// runtime stops a skill at its deadline in wasm code and in async WASI calls, so only a
+/// host call blocked in the kernel (a hung audit disk) gets here. The watchdog trips the
+/// run's cancel token; if the run still has not returned after another grace period, it
+/// ends the process (`agentsec-run` makes one run; a server would abandon the thread).
 struct Watchdog(std::sync::mpsc::Sender<()>);
 
 /// What the watchdog needs to put its intervention on record.
 type AuditHandle = Arc<Mutex<AuditLog>>;
 
 impl Watchdog {
-    fn start(after: Duration, audit: AuditHandle, run: RunContext) -> Watchdog {
+    fn start(
+        after: Duration,
+        cancel: CancelToken,
+        audit: AuditHandle,
+        run: RunContext,
+    ) -> Watchdog {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                // Best effort, and never blocking: the main thread may hold the log.
-                let _ = record_run_event(
-                    &audit,
-                    &run,
-                    "limit: wall-clock deadline exceeded (stuck in a host call)",
-                );
-                // stderr may be blocked (a full pipe nobody reads, held by a
-                // logger): say why from another thread, but exit regardless.
-                std::thread::spawn(|| {
-                    let _ = std::io::stderr().write_all(
-                        b"agentsec-run: skill stopped: wall-clock deadline exceeded (stuck in a host call)\n",
+                cancel.cancel();
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(DEADLINE_GRACE)
+                {
+                    // Best effort, and never blocking: the stuck call may hold the log.
+                    let _ = record_run_event(
+                        &audit,
+                        &run,
+                        "limit: wall-clock deadline exceeded (stuck in a host call)",
                     );
-                });
-                std::thread::sleep(WATCHDOG_MESSAGE_WAIT);
-                std::process::exit(i32::from(exit::LIMIT));
+                    // stderr may be blocked (a full pipe nobody reads, held by a
+                    // logger): say why from another thread, but exit regardless.
+                    std::thread::spawn(|| {
+                        let _ = std::io::stderr().write_all(
+                            b"agentsec-run: skill stopped: wall-clock deadline exceeded (stuck in a host call)\n",
+                        );
+                    });
+                    std::thread::sleep(WATCHDOG_MESSAGE_WAIT);
+                    std::process::exit(i32::from(exit::LIMIT));
+                }
             }
         });
         Watchdog(tx)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agentsec_policy::{SkillDigest, SkillName, SkillRef};
 use sha2::{Digest as _, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::SkillPre;
@@ -15,7 +15,6 @@ use crate::cache::{self, Cache};
 use crate::error::HostError;
 use crate::limits::{self, EPOCH_TICK};
 use crate::needs::NeedsError;
-use crate::secrets_api::SecretsCtx;
 use crate::state::SkillState;
 
 /// How the host is set up (not per run; see [`crate::Limits`] for that).
@@ -163,8 +162,9 @@ impl LoadedSkill {
     }
 }
 
-/// The agentsec WebAssembly host: one engine, one linker, many runs.
-pub struct Host {
+/// The agentsec WebAssembly runtime: one engine, one linker, many runs (one at a time per
+/// thread, any number of threads).
+pub struct Runtime {
     pub(crate) engine: Engine,
     linker: Linker<SkillState>,
     cache: Option<Cache>,
@@ -172,17 +172,18 @@ pub struct Host {
     ticker_stop: Arc<AtomicBool>,
 }
 
-impl Drop for Host {
+impl Drop for Runtime {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 
-impl Host {
-    /// Creates the engine (epoch interruption on, component model, no
-    /// component-model async) and the linker with WASI p2 and the secrets
-    /// interface. Starts the epoch ticker thread that enforces deadlines.
-    pub fn new(config: HostConfig) -> Result<Host, HostError> {
+impl Runtime {
+    /// Creates the engine (epoch interruption on, component model, async
+    /// support for cancellation, no component-model async) and the linker
+    /// with WASI p2 and the secrets interface. Starts the epoch ticker thread
+    /// that enforces deadlines.
+    pub fn new(config: HostConfig) -> Result<Runtime, HostError> {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -198,19 +199,18 @@ impl Host {
                 .max_memory_size(pooling.max_memory)
                 .max_core_instances_per_component(POOLED_PER_RUN)
                 .max_memories_per_component(POOLED_PER_RUN)
-                .max_tables_per_component(POOLED_PER_RUN);
+                .max_tables_per_component(POOLED_PER_RUN)
+                // One fiber stack per concurrent run (async support).
+                .total_stacks(runs);
             wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm).map_err(|e| HostError::Engine(e.to_string()))?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::bindings::agentsec::skill::secrets::add_to_linker::<SkillState, HasSelf<SecretsCtx>>(
-            &mut linker,
-            |state| &mut state.secrets,
-        )
-        .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::secrets::add_to_linker(&mut linker, |state: &mut SkillState| &mut state.secrets)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
 
         let cache = config.cache_dir.as_deref().and_then(|dir| match Cache::open(dir, &engine) {
             Ok(cache) => Some(cache),
@@ -222,7 +222,7 @@ impl Host {
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), Arc::clone(&ticker_stop), EPOCH_TICK)?;
-        Ok(Host {
+        Ok(Runtime {
             engine,
             linker,
             cache,
@@ -339,7 +339,7 @@ fn check_component_header(name: &str, bytes: &[u8]) -> Result<(), HostError> {
     }
 }
 
-impl Host {
+impl Runtime {
     /// Compiles on a thread of its own, waiting at most `compile_timeout`.
     /// On a timeout the thread is abandoned (it ends when the process does).
     fn compile(&self, name: &str, bytes: &[u8]) -> Result<Component, HostError> {

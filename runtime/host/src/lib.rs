@@ -1,55 +1,55 @@
-//! The agentsec WebAssembly host.
+//! The agentsec WebAssembly host: runs a skill (a component of the `agentsec:skill@0.1.0`
+//! world, see `wit/`) in a wasmtime sandbox that starts with nothing: no environment, no
+//! arguments, no files, no sockets, empty stdin. The skill's only source of credentials is
+//! `get-secret`, which this crate answers through the [`Broker`](agentsec_broker::Broker)
+//! (policy, then audit, then the store); everything the skill sends back is redacted.
 //!
-//! Runs a skill (a component of the `agentsec:skill@0.1.0` world, see `wit/`)
-//! in a wasmtime sandbox that starts with nothing: no environment, no
-//! arguments, no files, no sockets, empty stdin. The skill's only source of
-//! credentials is `get-secret`, which this crate answers by asking the policy
-//! ([`agentsec_policy`]), writing an audit record ([`agentsec_audit`]) and
-//! only then copying the value from the store ([`agentsec_secrets`]) into the
-//! guest. Everything the skill sends back is redacted.
+//! [`Runtime`] is one engine and linker for many runs; [`secrets::add_to_linker`] adds the
+//! secrets interface to any other host's linker instead.
 //!
 //! ```no_run
 //! # use std::sync::{Arc, Mutex};
 //! # fn demo(policy: agentsec_policy::Policy, store: Arc<dyn agentsec_secrets::SecretStore>) -> Result<(), Box<dyn std::error::Error>> {
-//! use agentsec_host::{Host, HostConfig, Limits, RunEnd, RunRequest};
+//! use agentsec_broker::Broker;
+//! use agentsec_host::{HostConfig, RunEnd, RunRequest, Runtime};
 //!
-//! let host = Host::new(HostConfig::default())?;
-//! let skill = host.load_file("db_healthcheck.wasm".as_ref())?;
-//! let report = host.run(&skill, RunRequest {
-//!     agent: "ops/release-manager".parse()?,
-//!     input: r#"{"env": "production"}"#.into(),
-//!     policy: Arc::new(policy),
-//!     store,
-//!     audit: Arc::new(Mutex::new(agentsec_audit::AuditLog::open("audit.log")?)),
-//!     limits: Limits::default(),
-//!     run_id: agentsec_audit::new_run_id()?,
-//!     on_credential_shape: agentsec_host::ShapeAction::Redact,
-//!     audit_sync: agentsec_host::AuditSync::Run,
-//! });
-//! if let RunEnd::Ok(result) = report.end {
+//! let runtime = Runtime::new(HostConfig::default())?;
+//! let skill = runtime.load_file("db_healthcheck.wasm".as_ref())?;
+//! let audit = Arc::new(Mutex::new(agentsec_audit::AuditLog::open("audit.log")?));
+//! let broker = Arc::new(Broker::new(Arc::new(policy), store, audit));
+//! let request = RunRequest::new(
+//!     "ops/release-manager".parse()?,
+//!     r#"{"env": "production"}"#,
+//!     broker,
+//!     agentsec_audit::new_run_id()?,
+//! );
+//! if let RunEnd::Ok(result) = runtime.run(&skill, request).end {
 //!     println!("{result}");
 //! }
 //! # Ok(()) }
 //! ```
 #![deny(unsafe_code)]
 
-mod audit_path;
-mod bindings;
+pub mod bindings;
 pub mod cache;
 mod engine;
 mod error;
 pub mod hardening;
 pub mod limits;
 pub mod needs;
+mod preflight;
 pub mod redact;
 mod run;
-mod secrets_api;
+pub mod secrets;
 pub mod shapes;
 mod state;
 
-pub use engine::{Host, HostConfig, LoadedSkill, POOLED_PER_RUN, Pooling};
+pub use agentsec_broker::{AuditSync, CancelToken, RunStats};
+pub use engine::{HostConfig, LoadedSkill, POOLED_PER_RUN, Pooling, Runtime};
 pub use error::HostError;
-pub use limits::{LimitKind, Limits};
-pub use run::{AuditSync, RunEnd, RunReport, RunRequest};
-pub use secrets_api::RunStats;
+pub use limits::{LimitKind, LimitOverrides, Limits};
+pub use run::{RunEnd, RunReport, RunRequest};
 pub use shapes::ShapeAction;
+/// The wasmtime this host is built on, for embedders that link the secrets interface
+/// into their own engine ([`secrets::add_to_linker`]).
+pub use wasmtime;

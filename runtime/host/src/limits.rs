@@ -186,3 +186,111 @@ impl std::fmt::Display for LimitKind {
         })
     }
 }
+
+/// Limits asked for explicitly (command-line flags, a server's request), each `None` when
+/// not given. [`Limits::resolve`] merges them with the policy's `sandbox:` section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitOverrides {
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `--max-memory`.
+    pub max_memory: Option<usize>,
+    /// `--max-output`.
+    pub max_output: Option<usize>,
+    /// `--max-secret-calls`.
+    pub max_secret_calls: Option<u32>,
+    /// `--max-table-elements`.
+    pub max_table_elements: Option<usize>,
+    /// `--max-instances`.
+    pub max_instances: Option<usize>,
+    /// `--max-component-size`.
+    pub max_component_size: Option<u64>,
+    /// `--max-path-len`.
+    pub max_path_len: Option<usize>,
+    /// `--max-input`.
+    pub max_input: Option<u64>,
+    /// `--max-functions`.
+    pub max_functions: Option<u64>,
+    /// `--max-code-size`.
+    pub max_code_size: Option<u64>,
+    /// `--max-redaction-bytes`.
+    pub max_redaction_bytes: Option<usize>,
+    /// `--compile-timeout`.
+    pub compile_timeout: Option<Duration>,
+    /// `--on-credential-shape`.
+    pub on_credential_shape: Option<crate::ShapeAction>,
+}
+
+impl Limits {
+    /// The limits of a run and what to do with credential shapes: each one as asked in
+    /// `overrides`, else as the policy's `sandbox:` says, else the default. The path
+    /// length is capped at the parser's own bound.
+    pub fn resolve(
+        overrides: &LimitOverrides,
+        sandbox: &agentsec_policy::sandbox::Sandbox,
+    ) -> (Limits, crate::ShapeAction) {
+        use agentsec_policy::sandbox::ShapeSetting;
+        fn size(v: u64) -> usize {
+            usize::try_from(v).unwrap_or(usize::MAX)
+        }
+        let d = Limits::default();
+        let o = overrides;
+        let limits = Limits {
+            timeout: o.timeout.or(sandbox.timeout).unwrap_or(d.timeout),
+            max_memory: o
+                .max_memory
+                .or(sandbox.max_memory.map(size))
+                .unwrap_or(d.max_memory),
+            max_output: o
+                .max_output
+                .or(sandbox.max_output.map(size))
+                .unwrap_or(d.max_output),
+            max_secret_calls: o
+                .max_secret_calls
+                .or(sandbox.max_secret_calls)
+                .unwrap_or(d.max_secret_calls),
+            max_table_elements: o
+                .max_table_elements
+                .or(sandbox.max_table_elements.map(size))
+                .unwrap_or(d.max_table_elements),
+            max_instances: o
+                .max_instances
+                .or(sandbox.max_instances.map(size))
+                .unwrap_or(d.max_instances),
+            max_component_size: o
+                .max_component_size
+                .or(sandbox.max_component_size)
+                .unwrap_or(d.max_component_size),
+            max_path_len: o
+                .max_path_len
+                .or(sandbox.max_path_len.map(size))
+                .unwrap_or(d.max_path_len)
+                .min(agentsec_policy::MAX_PATH_LEN),
+            max_input: o.max_input.or(sandbox.max_input).unwrap_or(d.max_input),
+            max_functions: o
+                .max_functions
+                .or(sandbox.max_functions)
+                .unwrap_or(d.max_functions),
+            max_code_size: o
+                .max_code_size
+                .or(sandbox.max_code_size)
+                .unwrap_or(d.max_code_size),
+            compile_timeout: o
+                .compile_timeout
+                .or(sandbox.compile_timeout)
+                .unwrap_or(d.compile_timeout),
+            max_redaction_bytes: o
+                .max_redaction_bytes
+                .or(sandbox.max_redaction_bytes.map(size))
+                .unwrap_or(d.max_redaction_bytes),
+        };
+        let shapes = o
+            .on_credential_shape
+            .unwrap_or(match sandbox.on_credential_shape {
+                Some(ShapeSetting::Fail) => crate::ShapeAction::Fail,
+                _ => crate::ShapeAction::Redact,
+            });
+        (limits, shapes)
+    }
+}

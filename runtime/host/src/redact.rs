@@ -1108,3 +1108,13 @@ mod tests {
         assert!(!shown.contains("s3cr3t"));
     }
 }
+
+impl agentsec_broker::Redaction for Redactor {
+    fn learn(&mut self, path: &str, value: &[u8]) -> Result<(), String> {
+        self.add(path, value).map_err(|limit| limit.to_string())
+    }
+
+    fn redact_text(&mut self, text: &str) -> String {
+        self.redact_str(text)
+    }
+}

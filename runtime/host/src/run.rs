@@ -1,66 +1,91 @@
 //! Running a loaded skill once.
 
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use agentsec_audit::{AuditLog, RunContext};
-use agentsec_policy::{AgentId, Policy};
-use agentsec_secrets::SecretStore;
+use agentsec_audit::RunContext;
+use agentsec_broker::{Broker, Caller, CallerLimits, CancelToken, RunStats, Stop};
+use agentsec_policy::AgentId;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
-use zeroize::Zeroizing;
 
-use crate::audit_path::PathRecorder;
-use crate::engine::{Host, LoadedSkill};
-use crate::limits::{EPOCH_TICK, LimitKind, Limits};
+use crate::engine::{LoadedSkill, Runtime};
+use crate::limits::{LimitKind, Limits};
+use crate::preflight::{NotStarted, check_declared_needs};
 use crate::redact::Redactor;
-use crate::secrets_api::{HostStop, RunScope, RunStats, SecretsCtx};
+use crate::secrets::SecretsCtx;
 use crate::shapes::{ShapeAction, redact_shapes_segments};
 use crate::state::{Limiter, SkillState, sandbox_wasi};
 
+/// How often a run waiting in an async WASI call checks its cancel token.
+///
+/// Reason: cancellation is rare (a watchdog, a server shutting down) and a
+/// few milliseconds of delay are invisible there; checking more often only
+/// costs wake-ups.
+const CANCEL_POLL: Duration = Duration::from_millis(10);
+
 /// Everything one run needs besides the skill.
+#[non_exhaustive]
 pub struct RunRequest {
-    /// The agent the skill runs for.
+    /// The agent the skill runs for (proven by the caller of the host).
     pub agent: AgentId,
     /// JSON text passed to the skill's `run`.
     pub input: String,
-    /// The access-control policy.
-    pub policy: Arc<Policy>,
-    /// Where secret values come from.
-    pub store: Arc<dyn SecretStore>,
-    /// Where every request is recorded.
-    pub audit: Arc<Mutex<AuditLog>>,
+    /// The policy, the store and the audit log (shared by every run).
+    pub broker: Arc<Broker>,
     /// This run's limits.
     pub limits: Limits,
     /// Identifies the run in audit records (see [`agentsec_audit::new_run_id`]).
     pub run_id: String,
     /// What to do with credential-shaped strings in the output.
     pub on_credential_shape: ShapeAction,
-    /// When this run's audit records are made durable.
-    pub audit_sync: AuditSync,
+    /// Trips to stop the run from another thread ([`RunEnd::Cancelled`]).
+    pub cancel: CancelToken,
 }
 
-/// When the audit records of a run are made durable (`fsync`).
-///
-/// Either way, a record is **written** to the log (visible to every reader,
-/// and kept if this process dies) before the value it records is copied into
-/// the sandbox, and a failed write traps the call with nothing released.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuditSync {
-    /// One `fsync` at the end of the run, before the result, stdout or
-    /// stderr is returned; if it fails the run ends
-    /// [`RunEnd::AuditNotDurable`] and none of the skill's output is returned.
-    /// A skill has no network, files or other channel out of the sandbox, so
-    /// a released value can only leave through that output, and the records
-    /// are on disk first. What a power loss *during* the run can lose is
-    /// records of values that never left the machine's memory.
-    #[default]
-    Run,
-    /// An `fsync` per record, before its value is released (~0.15-3 ms
-    /// each on a real disk; see `benches/README.md`). For operators who
-    /// want every request on disk even if the machine loses power mid-run.
-    Record,
+impl RunRequest {
+    /// A run for `agent` with `input`, answered by `broker`, under the default limits.
+    pub fn new(
+        agent: AgentId,
+        input: impl Into<String>,
+        broker: Arc<Broker>,
+        run_id: String,
+    ) -> Self {
+        RunRequest {
+            agent,
+            input: input.into(),
+            broker,
+            limits: Limits::default(),
+            run_id,
+            on_credential_shape: ShapeAction::default(),
+            cancel: CancelToken::new(),
+        }
+    }
+
+    /// Runs under `limits`.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Handles credential shapes in the output with `action`.
+    #[must_use]
+    pub fn on_credential_shape(mut self, action: ShapeAction) -> Self {
+        self.on_credential_shape = action;
+        self
+    }
+
+    /// Stops when `cancel` is tripped.
+    #[must_use]
+    pub fn cancel(mut self, cancel: CancelToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
 }
 
 /// How a run ended.
@@ -78,6 +103,9 @@ pub enum RunEnd {
     Exited(i32),
     /// A limit stopped the skill.
     Limit(LimitKind),
+    /// The wall-clock deadline passed while the skill waited in a host call
+    /// (a WASI sleep or poll): the call was abandoned.
+    DeadlineInHostCall,
     /// The skill trapped (crashed); the message is redacted.
     Trap(String),
     /// An audit record could not be written: the call trapped and nothing
@@ -89,6 +117,15 @@ pub enum RunEnd {
     /// The output contained credential shapes (the kinds are listed) and the
     /// run was asked to fail in that case; no output is returned.
     CredentialInOutput(Vec<&'static str>),
+    /// The run's [`CancelToken`] was tripped.
+    Cancelled,
+    /// Needs the skill declares (`agentsec:needs`) are not granted: one line
+    /// per need, naming the rule to change. The skill did not run; each
+    /// refusal is on the record.
+    NeedsNotGranted(Vec<String>),
+    /// The skill did not start: its needs declaration is unreadable or names
+    /// an invalid path, or the audit log failed while recording a refusal.
+    NotStarted(String),
 }
 
 /// The outcome of a run. Every byte in it has been redacted.
@@ -105,22 +142,41 @@ pub struct RunReport {
     pub stats: RunStats,
 }
 
-impl Host {
-    /// Runs `skill` once under `request`'s policy, store, audit log and limits.
+impl RunReport {
+    fn bare(end: RunEnd, stats: RunStats) -> RunReport {
+        RunReport {
+            end,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            stats,
+        }
+    }
+}
+
+/// Why the run future was abandoned before it finished.
+enum Interrupted {
+    Deadline,
+    Cancelled,
+}
+
+impl Runtime {
+    /// Runs `skill` once for `request.agent`, asking `request.broker` for
+    /// every secret, under `request.limits`.
     ///
-    /// The store (wasmtime's, with the skill's memory) and every secret copy
-    /// it held are dropped before this returns.
+    /// Before the skill starts, its declared needs are checked. When the run
+    /// ends, events of the run as a whole (a limit, a trap, an exit, refused
+    /// output, a cancellation) are recorded, the audit log is synced, and
+    /// the output is redacted. The store (wasmtime's, with the skill's
+    /// memory) and every secret copy it held are dropped before this returns.
     pub fn run(&self, skill: &LoadedSkill, request: RunRequest) -> RunReport {
         let RunRequest {
             agent,
             input,
-            policy,
-            store,
-            audit,
+            broker,
             limits,
             run_id,
             on_credential_shape,
-            audit_sync,
+            cancel,
         } = request;
         let run = RunContext::new(
             agent.as_str(),
@@ -128,98 +184,88 @@ impl Host {
             skill.sha256.as_str(),
             run_id,
         );
+        match check_declared_needs(skill, &agent, &broker, &run) {
+            Ok(()) => {}
+            Err(NotStarted::Invalid(why)) => {
+                return RunReport::bare(RunEnd::NotStarted(why), RunStats::default());
+            }
+            Err(NotStarted::NotGranted(lines)) => {
+                return RunReport::bare(RunEnd::NeedsNotGranted(lines), RunStats::default());
+            }
+        }
+        let caller = Caller::new(
+            agent,
+            skill.skill_ref.clone(),
+            run.clone(),
+            CallerLimits::new(limits.max_secret_calls, limits.max_path_len),
+            Redactor::with_limit(limits.max_redaction_bytes),
+        )
+        .with_cancel(cancel.clone());
         let (wasi, captured) = sandbox_wasi(&limits);
         let state = SkillState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(&limits),
-            secrets: SecretsCtx {
-                scope: Arc::new(RunScope {
-                    agent,
-                    skill: skill.skill_ref.clone(),
-                    run,
-                    policy,
-                    store,
-                }),
-                audit: Arc::clone(&audit),
-                sync_each_record: audit_sync == AuditSync::Record,
-                max_calls: limits.max_secret_calls,
-                max_path_len: limits.max_path_len,
-                stats: RunStats::default(),
-                redactor: Redactor::with_limit(limits.max_redaction_bytes),
-                paths: PathRecorder::default(),
-                stop: None,
-                path_buf: Zeroizing::new(String::new()),
-            },
+            secrets: SecretsCtx::new(Arc::clone(&broker), caller),
         };
         let mut wasm_store = Store::new(&self.engine, state);
         wasm_store.limiter(|state| &mut state.limiter);
-        let ticks = limits
-            .timeout
-            .as_nanos()
-            .div_ceil(EPOCH_TICK.as_nanos())
-            .max(1);
-        wasm_store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1));
-        wasm_store.epoch_deadline_trap();
+        let deadline = Instant::now() + limits.timeout;
+        let in_wasm_cancel = cancel.clone();
+        // Checked every epoch tick while the skill runs wasm code.
+        wasm_store.set_epoch_deadline(1);
+        wasm_store.epoch_deadline_callback(move |_| {
+            if in_wasm_cancel.is_cancelled() || Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
 
-        let outcome = skill
-            .pre
-            .instantiate(&mut wasm_store)
-            .and_then(|instance| instance.call_run(&mut wasm_store, &input));
+        let outcome = self.execute(&mut wasm_store, skill, &input, deadline, &cancel);
 
         let mut state = wasm_store.into_data();
         let stdout = captured.stdout.contents();
         let stderr = captured.stderr.contents();
         let output_full = stdout.len() >= limits.max_output || stderr.len() >= limits.max_output;
+        let stopped = state.secrets.caller().stopped().cloned();
         // The text in `end` is redacted below, together with stdout and stderr.
         let mut end = match outcome {
-            Ok(_) if output_full => RunEnd::Limit(LimitKind::Output),
-            Ok(Ok(result)) if result.len() > limits.max_output => RunEnd::Limit(LimitKind::Output),
-            Ok(Ok(result)) => RunEnd::Ok(result),
-            Ok(Err(message)) => RunEnd::SkillError(bounded(&message, limits.max_output)),
-            Err(error) => match (&state.secrets.stop, state.limiter.hit) {
-                (Some(HostStop::AuditFailed(why)), _) => RunEnd::AuditFailed(why.clone()),
-                (Some(HostStop::Limit(kind)), _) => RunEnd::Limit(*kind),
-                (None, Some(kind)) => RunEnd::Limit(kind),
-                (None, None) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                    RunEnd::Limit(LimitKind::Timeout)
-                }
-                (None, None) if error.downcast_ref::<Trap>() == Some(&Trap::StackOverflow) => {
-                    RunEnd::Limit(LimitKind::Stack)
-                }
-                (None, None) if output_full => RunEnd::Limit(LimitKind::Output),
-                (None, None) if let Some(exit) = error.downcast_ref::<I32Exit>() => {
-                    RunEnd::Exited(exit.0)
-                }
-                (None, None) => RunEnd::Trap(describe_trap(&error)),
-            },
+            Err(Interrupted::Cancelled) => RunEnd::Cancelled,
+            Err(Interrupted::Deadline) => RunEnd::DeadlineInHostCall,
+            Ok(Ok(_)) if output_full => RunEnd::Limit(LimitKind::Output),
+            Ok(Ok(Ok(result))) if result.len() > limits.max_output => {
+                RunEnd::Limit(LimitKind::Output)
+            }
+            Ok(Ok(Ok(result))) => RunEnd::Ok(result),
+            Ok(Ok(Err(message))) => RunEnd::SkillError(bounded(&message, limits.max_output)),
+            Ok(Err(error)) => ended_by(&error, stopped, state.limiter.hit, output_full, &cancel),
         };
-        let (stdout, stderr, mut shapes_found) =
-            redact_outputs(&mut state.secrets.redactor, &stdout, &stderr, &mut end);
-        let stats = state.secrets.stats;
-        // Every record of this run is on disk before any output is returned.
-        let synced = match audit.lock() {
-            Ok(mut log) => log.sync().map_err(|e| e.to_string()),
-            Err(_) => Err("audit log lock poisoned".to_owned()),
-        };
-        if let Err(why) = synced {
-            return RunReport {
-                end: RunEnd::AuditNotDurable(why),
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                stats,
-            };
-        }
+        let (stdout, stderr, mut shapes_found) = redact_outputs(
+            state.secrets.caller_mut().redactor(),
+            &stdout,
+            &stderr,
+            &mut end,
+        );
+        let stats = state.secrets.caller().stats();
+        drop(state);
+        // Run-level events go on record too (a call-limit breach already is).
         if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
             shapes_found.sort_unstable();
             shapes_found.dedup();
-            let end = RunEnd::CredentialInOutput(shapes_found);
-            return RunReport {
-                end,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                stats,
-            };
+            end = RunEnd::CredentialInOutput(shapes_found);
+        }
+        if let Some(detail) = run_event(&end)
+            && let Err(e) = broker.record_run_event(&run, &detail)
+        {
+            tracing::warn!(error = %e, "could not record the end of the run in the audit log");
+        }
+        // Every record of this run is on disk before any output is returned.
+        if let Err(why) = broker.sync() {
+            return RunReport::bare(RunEnd::AuditNotDurable(why), stats);
+        }
+        if matches!(end, RunEnd::CredentialInOutput(_)) {
+            return RunReport::bare(end, stats);
         }
         RunReport {
             end,
@@ -227,6 +273,119 @@ impl Host {
             stderr,
             stats,
         }
+    }
+
+    /// Instantiates and calls `run` on a runtime of the calling thread,
+    /// abandoning the call when the deadline passes or `cancel` trips while
+    /// the skill waits in an async host call (in wasm code, the epoch
+    /// callback traps instead).
+    fn execute(
+        &self,
+        store: &mut Store<SkillState>,
+        skill: &LoadedSkill,
+        input: &str,
+        deadline: Instant,
+        cancel: &CancelToken,
+    ) -> Result<wasmtime::Result<Result<String, String>>, Interrupted> {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                return Ok(Err(wasmtime::format_err!(
+                    "cannot start the run's executor: {e}"
+                )));
+            }
+        };
+        runtime.block_on(async {
+            let call = async {
+                let instance = skill.pre.instantiate_async(&mut *store).await?;
+                instance.call_run(&mut *store, input).await
+            };
+            race(call, deadline, cancel).await
+        })
+    }
+}
+
+/// `call`'s output, unless the deadline passes or `cancel` trips first.
+async fn race<F: Future>(
+    call: F,
+    deadline: Instant,
+    cancel: &CancelToken,
+) -> Result<F::Output, Interrupted> {
+    let mut call = pin!(call);
+    let mut expiry = pin!(tokio::time::sleep_until(tokio::time::Instant::from_std(
+        deadline
+    )));
+    let mut poll = tokio::time::interval(CANCEL_POLL);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = call.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        if cancel.is_cancelled() {
+            return Poll::Ready(Err(Interrupted::Cancelled));
+        }
+        if expiry.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(Interrupted::Deadline));
+        }
+        while poll.poll_tick(cx).is_ready() {
+            if cancel.is_cancelled() {
+                return Poll::Ready(Err(Interrupted::Cancelled));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// How a run that failed with `error` ended: what stopped it, in order of
+/// precedence (the broker's stop, a resource limit, the deadline, ...).
+fn ended_by(
+    error: &wasmtime::Error,
+    stopped: Option<Stop>,
+    limit_hit: Option<LimitKind>,
+    output_full: bool,
+    cancel: &CancelToken,
+) -> RunEnd {
+    let trap = error.downcast_ref::<Trap>();
+    match (stopped, limit_hit) {
+        (Some(Stop::AuditFailed(why)), _) => RunEnd::AuditFailed(why),
+        (Some(Stop::SecretCalls), _) => RunEnd::Limit(LimitKind::SecretCalls),
+        (Some(Stop::Redaction), _) => RunEnd::Limit(LimitKind::Redaction),
+        (Some(_), _) => RunEnd::Cancelled,
+        (None, Some(kind)) => RunEnd::Limit(kind),
+        (None, None) if trap == Some(&Trap::Interrupt) && cancel.is_cancelled() => {
+            RunEnd::Cancelled
+        }
+        (None, None) if trap == Some(&Trap::Interrupt) => RunEnd::Limit(LimitKind::Timeout),
+        (None, None) if trap == Some(&Trap::StackOverflow) => RunEnd::Limit(LimitKind::Stack),
+        (None, None) if output_full => RunEnd::Limit(LimitKind::Output),
+        (None, None) if let Some(exit) = error.downcast_ref::<I32Exit>() => RunEnd::Exited(exit.0),
+        (None, None) => RunEnd::Trap(describe_trap(error)),
+    }
+}
+
+/// The audit record of a run-level event, if the run ended with one (a
+/// call-limit breach or an audit failure is already on record).
+fn run_event(end: &RunEnd) -> Option<String> {
+    match end {
+        RunEnd::Limit(LimitKind::SecretCalls) => None,
+        RunEnd::Limit(kind) => Some(format!("limit: {kind} exceeded")),
+        RunEnd::DeadlineInHostCall => Some(format!(
+            "limit: {} exceeded (stuck in a host call)",
+            LimitKind::Timeout
+        )),
+        RunEnd::Trap(_) => Some("trap: the skill crashed".to_owned()),
+        RunEnd::Exited(status) => Some(format!(
+            "exit: the skill called wasi:cli/exit (status {status}) instead of returning a result"
+        )),
+        RunEnd::CredentialInOutput(kinds) => Some(format!(
+            "output refused: credential shapes {}",
+            kinds.join(", ")
+        )),
+        RunEnd::Cancelled => Some("cancelled: the run was stopped by its host".to_owned()),
+        _ => None,
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! `SkillState` is what a wasmtime `Store` carries for one run. WASI sees only
 //! `wasi` + `table` (through [`WasiView`]); the secrets interface sees only
-//! [`SecretsCtx`]; the resource limiter sees only [`Limiter`].
+//! [`SecretsCtx`] (through [`crate::secrets::add_to_linker`]); the resource
+//! limiter sees only [`Limiter`].
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
@@ -10,7 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::limits::{LimitKind, Limits};
-use crate::secrets_api::SecretsCtx;
+use crate::secrets::SecretsCtx;
 
 /// Store data for one run.
 pub(crate) struct SkillState {

@@ -1,5 +1,5 @@
-//! How a path a skill passed to `get-secret` or `list-secrets` is written to
-//! the audit log.
+//! How a path a caller passed (`get-secret`, `list-secrets`, an injection
+//! header, ...) is written to the audit log.
 //!
 //! A skill chooses its paths, so a path can carry a value it was given: the
 //! value itself, an encoding of it, one line of it, or a transformation no
@@ -25,12 +25,12 @@
 use std::collections::HashSet;
 
 use agentsec_policy::SecretPath;
-use agentsec_secrets::SecretStore;
+use agentsec_secrets::NameIndex;
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::redact::Redactor;
+use crate::Redaction;
 
 /// A path's recorded form.
 pub(crate) struct Recorded {
@@ -73,8 +73,8 @@ impl PathRecorder {
     /// The recorded form of `raw` (`parsed` when it parsed).
     pub(crate) fn form(
         &mut self,
-        store: &dyn SecretStore,
-        redactor: &mut Redactor,
+        store: &dyn NameIndex,
+        redactor: &mut dyn Redaction,
         raw: &str,
         parsed: Option<&SecretPath>,
     ) -> Recorded {
@@ -84,7 +84,7 @@ impl PathRecorder {
         {
             let canonical = Zeroizing::new(path.to_string());
             return Recorded {
-                path: redactor.redact_str(&canonical),
+                path: redactor.redact_text(&canonical),
                 note: None,
             };
         }
@@ -94,7 +94,7 @@ impl PathRecorder {
             None => self.tag(&raw.as_bytes()[..raw.len().min(MAX_HASHED_RAW)]),
         };
         Recorded {
-            path: redactor.redact_str(&prefix.to_string()),
+            path: redactor.redact_text(&prefix.to_string()),
             note: Some(format!("unknown-path len={} hmac={tag}", raw.len())),
         }
     }
@@ -122,7 +122,7 @@ impl PathRecorder {
 }
 
 /// Every node of the store: its leaves, their ancestors and the root.
-fn known_paths(store: &dyn SecretStore) -> HashSet<SecretPath> {
+fn known_paths(store: &dyn NameIndex) -> HashSet<SecretPath> {
     let mut known = HashSet::new();
     known.insert(SecretPath::root());
     if let Ok(leaves) = store.list(&SecretPath::root()) {

@@ -1,0 +1,478 @@
+//! [`Broker`]: the one pipeline every front door uses.
+//!
+//! Order matters and is the same for every operation:
+//! 1. refuse a stopped or cancelled caller;
+//! 2. parse the path (bounded first) and decide how it may be recorded;
+//! 3. count the request against the caller's limit (stop when exhausted);
+//! 4. a path that does not parse is refused (`invalid-path`);
+//! 5. ask the policy for this operation (deny → `denied`, whether or not the path exists);
+//! 6. look the path up in the store with the policy's [`Authorized`] proof;
+//! 7. have the caller's [`Redaction`] learn the value (a value that cannot be redacted is
+//!    not released);
+//! 8. write the audit record (failure → stop, nothing released); it is `fsync`ed then, or
+//!    with the caller's other records by [`Broker::sync`] (see [`AuditSync`]);
+//! 9. return the value as [`Released`].
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
+use agentsec_policy::{Decision, Operation, Policy, SecretPath};
+use agentsec_secrets::{SecretStore, StoreError};
+
+use crate::audit_path::Recorded;
+use crate::caller::{Caller, Redaction};
+use crate::outcome::{Refusal, Released, Stop};
+
+/// When the audit records of a caller are made durable (`fsync`).
+///
+/// Either way, a record is **written** to the log (visible to every reader, and kept if
+/// this process dies) before the value it records is released, and a failed write stops
+/// the caller with nothing released.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditSync {
+    /// One `fsync` when the caller's run ends ([`Broker::sync`]), before anything the
+    /// skill produced is returned. A skill has no channel out of its sandbox but its
+    /// output, so a released value can only leave through it, and the records are on disk
+    /// first. What a power loss *during* the run can lose is records of values that never
+    /// left the machine's memory.
+    #[default]
+    Run,
+    /// An `fsync` per record, before its value is released (~0.15-3 ms each on a real
+    /// disk; see `benches/README.md`).
+    Record,
+}
+
+/// The policy, the store and the audit log, shared by every caller: one
+/// [`Broker::request`] per secret request, whatever the front door (a skill's
+/// `get-secret`, a server, host-side injection, an SSH agent).
+pub struct Broker {
+    policy: Arc<Policy>,
+    store: Arc<dyn SecretStore>,
+    audit: Arc<Mutex<AuditLog>>,
+    sync: AuditSync,
+}
+
+impl Broker {
+    /// A broker deciding with `policy`, serving from `store`, recording in `audit`.
+    pub fn new(
+        policy: Arc<Policy>,
+        store: Arc<dyn SecretStore>,
+        audit: Arc<Mutex<AuditLog>>,
+    ) -> Self {
+        Broker {
+            policy,
+            store,
+            audit,
+            sync: AuditSync::default(),
+        }
+    }
+
+    /// When records are made durable (default [`AuditSync::Run`]).
+    #[must_use]
+    pub fn audit_sync(mut self, sync: AuditSync) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn SecretStore {
+        &*self.store
+    }
+
+    /// The audit log.
+    pub fn audit_log(&self) -> &Arc<Mutex<AuditLog>> {
+        &self.audit
+    }
+
+    /// Asks for the secret at `raw_path` to do `operation` with it; see the module docs
+    /// for the steps. `Operation::List` is answered by [`Broker::list`].
+    ///
+    /// # Errors
+    /// A [`Refusal`]: on the record, with a message that names no value.
+    pub fn request<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        operation: Operation<'_>,
+        raw_path: &str,
+    ) -> Result<Released, Refusal> {
+        let access = access_type(&operation);
+        self.refuse_if_stopped(caller)?;
+        let parsed = within_path_limit(caller, raw_path)
+            .and_then(|()| SecretPath::parse(raw_path).map_err(|e| e.to_string()));
+        let shown = recorded(&*self.store, caller, raw_path, parsed.as_ref().ok());
+        self.count(caller, &shown, access)?;
+        let path = match parsed {
+            Ok(path) => path,
+            Err(e) => {
+                let detail = shown.detail(Some("invalid-path"));
+                self.record(
+                    &mut caller.stop,
+                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                        .detail(detail.as_deref()),
+                )?;
+                return Err(Refusal::InvalidPath(format!("invalid secret path: {e}")));
+            }
+        };
+        // The canonical form, as the policy and listings name the path (it differs from
+        // `raw_path` only for the bracketed form).
+        let mut canonical = std::mem::take(&mut *caller.path_buf);
+        canonical.clear();
+        let _ = write!(canonical, "{path}");
+        let outcome = self.decide_and_fetch(caller, operation, &path, &canonical, &shown);
+        *caller.path_buf = canonical;
+        outcome
+    }
+
+    /// Every leaf name at or below `raw_prefix` that the policy lets the caller list,
+    /// in store order (names only; one audit record with their count). A prefix that
+    /// does not parse lists nothing (and is recorded as such).
+    ///
+    /// # Errors
+    /// Only [`Refusal::Stop`]: a stopped caller, the call limit, or an audit failure.
+    pub fn list<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        raw_prefix: &str,
+    ) -> Result<Vec<String>, Refusal> {
+        self.refuse_if_stopped(caller)?;
+        let parsed = within_path_limit(caller, raw_prefix)
+            .and_then(|()| SecretPath::parse_prefix(raw_prefix).map_err(|e| e.to_string()));
+        let shown = recorded(&*self.store, caller, raw_prefix, parsed.as_ref().ok());
+        self.count(caller, &shown, AccessType::List)?;
+        let Ok(prefix) = parsed else {
+            let detail = shown.detail(Some("invalid-path"));
+            self.record(
+                &mut caller.stop,
+                &Record::new(
+                    &caller.run,
+                    &shown.path,
+                    AccessType::List,
+                    AuditDecision::Deny,
+                )
+                .detail(detail.as_deref()),
+            )?;
+            return Ok(Vec::new());
+        };
+        let names: Vec<String> = match self.store.list(&prefix) {
+            Ok(paths) => paths
+                .iter()
+                .filter(|p| {
+                    self.policy
+                        .evaluate(&caller.agent, &caller.skill, p, Operation::List)
+                        .is_allowed()
+                })
+                .map(ToString::to_string)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let count = format!("{} names", names.len());
+        let detail = shown.detail(Some(&count));
+        self.record(
+            &mut caller.stop,
+            &Record::new(
+                &caller.run,
+                &shown.path,
+                AccessType::List,
+                AuditDecision::Allow,
+            )
+            .detail(detail.as_deref()),
+        )?;
+        Ok(names)
+    }
+
+    /// Appends a record about the caller's run as a whole (a limit, a trap, a refused
+    /// output, a need not granted...): `access_type: run`, empty path, denied.
+    ///
+    /// # Errors
+    /// The record could not be written (the message says why).
+    pub fn record_run_event(&self, run: &RunContext, detail: &str) -> Result<(), String> {
+        let record = Record::new(run, "", AccessType::Run, AuditDecision::Deny).detail(detail);
+        match self.audit.lock() {
+            Ok(mut log) => log.append(&record).map(drop).map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        }
+    }
+
+    /// Appends `record` and syncs it now (for checks made before a run starts, such as
+    /// declared needs).
+    ///
+    /// # Errors
+    /// The record could not be written.
+    pub fn record_now(&self, record: &Record<'_>) -> Result<(), String> {
+        match self.audit.lock() {
+            Ok(mut log) => log.append(record).map(drop).map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        }
+    }
+
+    /// Makes every record written so far durable. A host calls it when a run ends,
+    /// before anything the skill produced is returned.
+    ///
+    /// # Errors
+    /// The `fsync` failed: the caller's output must be withheld.
+    pub fn sync(&self) -> Result<(), String> {
+        match self.audit.lock() {
+            Ok(mut log) => log.sync().map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        }
+    }
+
+    fn refuse_if_stopped<R: Redaction>(&self, caller: &mut Caller<R>) -> Result<(), Refusal> {
+        if caller.stop.is_none() && caller.cancel.is_cancelled() {
+            caller.stop = Some(Stop::Cancelled);
+        }
+        match &caller.stop {
+            Some(stop) => Err(Refusal::Stop(stop.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends one audit record; an error stops the caller.
+    fn record(&self, stopped: &mut Option<Stop>, record: &Record<'_>) -> Result<(), Refusal> {
+        let appended = match self.audit.lock() {
+            Ok(mut log) if self.sync == AuditSync::Record => {
+                log.append(record).map(drop).map_err(|e| e.to_string())
+            }
+            Ok(mut log) => log
+                .append_unsynced(record)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(_) => Err("audit log lock poisoned".to_owned()),
+        };
+        appended.map_err(|why| stop(stopped, Stop::AuditFailed(why)))
+    }
+
+    /// Counts a request; stops the caller (after recording why) when over the limit.
+    fn count<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        shown: &Recorded,
+        access: AccessType,
+    ) -> Result<(), Refusal> {
+        caller.stats.calls = caller.stats.calls.saturating_add(1);
+        if caller.stats.calls <= caller.limits.max_calls {
+            return Ok(());
+        }
+        let limit = format!(
+            "limit: more than {} secret calls in one run",
+            caller.limits.max_calls
+        );
+        let detail = shown.detail(Some(&limit));
+        self.record(
+            &mut caller.stop,
+            &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                .detail(detail.as_deref()),
+        )?;
+        Err(stop(&mut caller.stop, Stop::SecretCalls))
+    }
+
+    /// [`Self::request`] once the path parsed: policy, store, redaction, audit.
+    fn decide_and_fetch<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        operation: Operation<'_>,
+        path: &SecretPath,
+        canonical: &str,
+        shown: &Recorded,
+    ) -> Result<Released, Refusal> {
+        let access = access_type(&operation);
+        let grant = match self
+            .policy
+            .evaluate(&caller.agent, &caller.skill, path, operation)
+        {
+            Decision::Allow(grant) => grant,
+            Decision::Deny(denial) => {
+                caller.stats.denied += 1;
+                let rule = denial.rule().map(|r| r.pattern().to_string());
+                let detail = shown.detail(operation_detail(&operation).as_deref());
+                self.record(
+                    &mut caller.stop,
+                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                        .rule(rule.as_deref())
+                        .detail(detail.as_deref()),
+                )?;
+                return Err(Refusal::Denied(denial.to_string()));
+            }
+        };
+        let rule = grant.rule().pattern().to_string();
+        let level = *grant.access_level();
+        let what = operation_detail(&operation);
+        let allowed = |detail: Option<&str>| {
+            let base = match (what.as_deref(), detail) {
+                (Some(w), Some(d)) => Some(format!("{w}; {d}")),
+                (Some(w), None) => Some(w.to_owned()),
+                (None, Some(d)) => Some(d.to_owned()),
+                (None, None) => None,
+            };
+            shown.detail(base.as_deref())
+        };
+        let record_allowed = |this: &Self, caller: &mut Caller<R>, detail: Option<String>| {
+            this.record(
+                &mut caller.stop,
+                &Record::new(&caller.run, &shown.path, access, AuditDecision::Allow)
+                    .rule(rule.as_str())
+                    .access_level(level.as_str())
+                    .detail(detail.as_deref()),
+            )
+        };
+        match self.store.get(&grant) {
+            Ok(secret) => {
+                // Every front door releases text today (WIT `string`, JSON).
+                if operation == Operation::Read
+                    && std::str::from_utf8(secret.value.expose_secret()).is_err()
+                {
+                    record_allowed(self, caller, allowed(Some("not-utf8")))?;
+                    return Err(Refusal::InvalidPath(format!(
+                        "`{canonical}` holds binary data, which get-secret cannot return as text"
+                    )));
+                }
+                // A value that cannot be redacted is not released.
+                if secret.redact
+                    && let Err(limit) = caller
+                        .redactor
+                        .learn(canonical, secret.value.expose_secret())
+                {
+                    let detail = format!("limit: redaction limit: {limit}");
+                    self.record(
+                        &mut caller.stop,
+                        &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                            .rule(rule.as_str())
+                            .detail(detail.as_str()),
+                    )?;
+                    return Err(stop(&mut caller.stop, Stop::Redaction));
+                }
+                // The record is in the log before the value is released.
+                record_allowed(self, caller, allowed(None))?;
+                caller.stats.released += 1;
+                Ok(Released {
+                    value: secret.value,
+                    path: canonical.to_owned(),
+                    redact: secret.redact,
+                    level,
+                })
+            }
+            Err(StoreError::NotFound { .. }) => {
+                record_allowed(self, caller, allowed(Some("not-found")))?;
+                Err(Refusal::NotFound(format!("no secret at `{canonical}`")))
+            }
+            Err(StoreError::NotALeaf { children, .. }) => {
+                record_allowed(self, caller, allowed(Some("not-a-leaf")))?;
+                let readable: Vec<&str> = children
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|child| {
+                        path.child(child).is_ok_and(|c| {
+                            self.policy
+                                .evaluate(&caller.agent, &caller.skill, &c, operation)
+                                .is_allowed()
+                        })
+                    })
+                    .collect();
+                Err(Refusal::InvalidPath(format!(
+                    "`{canonical}` is not a secret but a mapping or list; entries you may {}: {}",
+                    verb(&operation),
+                    if readable.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        readable.join(", ")
+                    }
+                )))
+            }
+            Err(e @ StoreError::Unbound { .. }) => {
+                record_allowed(
+                    self,
+                    caller,
+                    allowed(Some("invalid-path: not bound to its path")),
+                )?;
+                Err(Refusal::InvalidPath(e.to_string()))
+            }
+            Err(e @ StoreError::DeniedElsewhere { .. }) => {
+                caller.stats.denied += 1;
+                let denying = match &e {
+                    StoreError::DeniedElsewhere { rule, .. } => Some(rule.as_str()),
+                    _ => None,
+                };
+                let detail = shown.detail(Some("denied: a position with the same AAD"));
+                self.record(
+                    &mut caller.stop,
+                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                        .rule(denying)
+                        .detail(detail.as_deref()),
+                )?;
+                Err(Refusal::Denied(e.to_string()))
+            }
+            Err(e) => {
+                record_allowed(self, caller, allowed(Some("unavailable")))?;
+                Err(Refusal::Unavailable(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Stops `caller` for `why`; returns the refusal that says so.
+fn stop(stopped: &mut Option<Stop>, why: Stop) -> Refusal {
+    *stopped = Some(why.clone());
+    Refusal::Stop(why)
+}
+
+/// Refuses paths longer than the caller's limit (before parsing them).
+fn within_path_limit<R: Redaction>(caller: &Caller<R>, raw: &str) -> Result<(), String> {
+    if raw.len() > caller.limits.max_path_len {
+        return Err(format!(
+            "the path is {} bytes, over this run's {}-byte path length limit",
+            raw.len(),
+            caller.limits.max_path_len
+        ));
+    }
+    Ok(())
+}
+
+/// A path as it may be recorded (see [`crate::audit_path`]): a caller can pass a value it
+/// was given, in any form, *as a path* to smuggle it into the audit log.
+fn recorded<R: Redaction>(
+    store: &dyn SecretStore,
+    caller: &mut Caller<R>,
+    raw: &str,
+    parsed: Option<&SecretPath>,
+) -> Recorded {
+    caller.paths.form(store, &mut caller.redactor, raw, parsed)
+}
+
+/// The audit `access_type` of an operation.
+fn access_type(operation: &Operation<'_>) -> AccessType {
+    match operation {
+        Operation::List => AccessType::List,
+        Operation::Inject { .. } => AccessType::Inject,
+        Operation::Sign { .. } => AccessType::Sign,
+        _ => AccessType::Read,
+    }
+}
+
+/// What the record says about the operation beyond its type: the method and destination
+/// of an injection, the key of a signature (never a value, never a full URL).
+fn operation_detail(operation: &Operation<'_>) -> Option<String> {
+    match operation {
+        Operation::Inject {
+            method,
+            destination,
+        } => Some(format!("{method} {destination}")),
+        Operation::Sign { key } => Some(format!("key {key}")),
+        _ => None,
+    }
+}
+
+/// The verb of an operation, for "entries you may ...".
+fn verb(operation: &Operation<'_>) -> &'static str {
+    match operation {
+        Operation::Inject { .. } => "use",
+        Operation::Sign { .. } => "sign with",
+        _ => "read",
+    }
+}
