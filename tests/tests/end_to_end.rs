@@ -180,6 +180,41 @@ fn deny_wins_over_any_allow() {
     );
 }
 
+/// `access_level: post` (the demo's webhooks): the host may use the secret for the
+/// skill, the skill never reads it. The name is still listed; the read is denied, says the
+/// secret may only be used by the host, and is on record as a denied read by that rule.
+#[test]
+fn a_post_secret_is_never_read_raw_by_a_skill() {
+    let s = Scratch::new();
+    let out = ops(&probe(
+        &s,
+        "ops/changelog",
+        json!([
+            {"get": "communication.discord.alerts_webhook"},
+            {"list": "communication.discord"},
+        ]),
+    ));
+    assert_eq!(out[0]["err"], "denied", "{out}");
+    let message = out[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("may only be used by the host")
+            && message.contains("grants access_level `post`"),
+        "{message}"
+    );
+    assert_eq!(
+        out[1]["names"],
+        json!(["communication.discord.alerts_webhook"]),
+        "{out}"
+    );
+    let records = s.audit_records();
+    let read = &records[0];
+    assert_eq!(read["secret_path"], "communication.discord.alerts_webhook");
+    assert_eq!(
+        (&read["access_type"], &read["decision"], &read["rule"]),
+        (&json!("read"), &json!("deny"), &json!("communication.discord"))
+    );
+}
+
 #[test]
 fn list_shows_only_granted_names_and_unencrypted_values_follow_policy() {
     let s = Scratch::new();
