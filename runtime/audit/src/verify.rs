@@ -115,7 +115,7 @@ impl<'o> ChainSoFar<'o> {
     /// entry from a deleted one).
     fn check_next<P: AsRef<Path>>(
         &mut self,
-        item: Item<'_>,
+        item: NumberedLine<'_>,
         lines: &mut Lines<'_, P>,
     ) -> Result<(), VerifyError> {
         let (path, line) = (item.path, item.line);
@@ -209,19 +209,19 @@ impl<'o> ChainSoFar<'o> {
 
 /// Decodes one line read, or names what is wrong with it (`expected_seq`:
 /// the entry it should have been).
-fn decode_line(item: Item<'_>, expected_seq: u64) -> Result<entry::Decoded, VerifyError> {
+fn decode_line(item: NumberedLine<'_>, expected_seq: u64) -> Result<entry::Decoded, VerifyError> {
     let path = item.path.to_path_buf();
     let line = item.line;
     let bytes = match item.raw {
-        Raw::Line(bytes) => bytes,
-        Raw::Torn => {
+        RawLine::Line(bytes) => bytes,
+        RawLine::Torn => {
             return Err(VerifyError::Torn {
                 path,
                 line,
                 expected_seq,
             });
         }
-        Raw::TooLong => {
+        RawLine::TooLong => {
             return Err(VerifyError::TooLong {
                 path,
                 line,
@@ -327,7 +327,7 @@ fn check_marker(
 }
 
 /// One line as read: whole, cut short at the end of the file, or too long.
-pub(crate) enum Raw {
+pub(crate) enum RawLine {
     /// A whole line, without its `\n`.
     Line(Vec<u8>),
     /// The file ends without a final `\n`.
@@ -336,11 +336,12 @@ pub(crate) enum Raw {
     TooLong,
 }
 
-pub(crate) struct Item<'p> {
+/// One line of a log file, and where it is.
+pub(crate) struct NumberedLine<'p> {
     pub(crate) path: &'p Path,
     /// 1-based line number within `path`.
     pub(crate) line: u64,
-    pub(crate) raw: Raw,
+    pub(crate) raw: RawLine,
 }
 
 /// The lines of several files in order, each read with a bounded buffer.
@@ -362,7 +363,7 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
         }
     }
 
-    pub(crate) fn next_line(&mut self) -> Result<Option<Item<'p>>, VerifyError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<NumberedLine<'p>>, VerifyError> {
         loop {
             let Some(path) = self.paths.get(self.index).map(AsRef::as_ref) else {
                 return Ok(None);
@@ -394,13 +395,13 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
             self.line += 1;
             let raw = if buf.last() == Some(&b'\n') {
                 buf.pop();
-                Raw::Line(buf)
+                RawLine::Line(buf)
             } else if buf.len() >= MAX_RECORD_SIZE {
-                Raw::TooLong
+                RawLine::TooLong
             } else {
-                Raw::Torn
+                RawLine::Torn
             };
-            return Ok(Some(Item {
+            return Ok(Some(NumberedLine {
                 path,
                 line: self.line,
                 raw,
@@ -412,7 +413,7 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
     /// (content not checked; this only tells moved from deleted).
     fn find_seq(&mut self, seq: u64) -> Result<bool, VerifyError> {
         while let Some(item) = self.next_line()? {
-            if let Raw::Line(bytes) = item.raw
+            if let RawLine::Line(bytes) = item.raw
                 && entry::loose_seq(&bytes) == Some(seq)
             {
                 return Ok(true);
