@@ -30,9 +30,18 @@ impl Skill for DbHealthcheck {
         } else {
             serde_json::from_str(&input).map_err(|e| format!("input is not JSON: {e}"))?
         };
-        let env = input.get("env").and_then(Value::as_str).unwrap_or("production");
-        if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("`env` must be a simple name like `production`, got {env:?}"));
+        let env = input
+            .get("env")
+            .and_then(Value::as_str)
+            .unwrap_or("production");
+        if env.is_empty()
+            || !env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "`env` must be a simple name like `production`, got {env:?}"
+            ));
         }
         let base = format!("databases.postgres.{env}");
 
@@ -67,7 +76,13 @@ fn check(field: &str, value: &str) -> String {
     match field {
         "host" if value.is_empty() => "empty".into(),
         "host" if value.len() > 253 => "too long for a host name".into(),
-        "host" if value.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) => "ok".into(),
+        "host"
+            if value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) =>
+        {
+            "ok".into()
+        }
         "host" => "not a valid host name".into(),
         "port" => match value.parse::<u16>() {
             Ok(0) | Err(_) => "not a valid port".into(),
@@ -75,7 +90,9 @@ fn check(field: &str, value: &str) -> String {
         },
         "username" if value.is_empty() => "empty".into(),
         "username" => "ok".into(),
-        "password" if value.len() < MIN_PASSWORD_LEN => format!("weak: shorter than {MIN_PASSWORD_LEN} characters"),
+        "password" if value.len() < MIN_PASSWORD_LEN => {
+            format!("weak: shorter than {MIN_PASSWORD_LEN} characters")
+        }
         "password" => {
             let classes = [
                 value.chars().any(|c| c.is_ascii_lowercase()),
@@ -84,7 +101,11 @@ fn check(field: &str, value: &str) -> String {
                 value.chars().any(|c| !c.is_ascii_alphanumeric()),
             ];
             let n = classes.iter().filter(|c| **c).count();
-            if n >= 3 { "ok".into() } else { format!("weak: {n} of 4 character classes") }
+            if n >= 3 {
+                "ok".into()
+            } else {
+                format!("weak: {n} of 4 character classes")
+            }
         }
         _ => "ok".into(),
     }

@@ -11,10 +11,20 @@ struct ReleaseNotes;
 
 impl Skill for ReleaseNotes {
     fn run(input: String) -> Result<String, String> {
-        let input: Value = serde_json::from_str(if input.trim().is_empty() { "{}" } else { &input })
-            .map_err(|e| format!("input is not JSON: {e}"))?;
-        let repo = input.get("repo").and_then(Value::as_str).unwrap_or("acme/api");
-        let version = input.get("version").and_then(Value::as_str).unwrap_or("v0.1.0");
+        let input: Value = serde_json::from_str(if input.trim().is_empty() {
+            "{}"
+        } else {
+            &input
+        })
+        .map_err(|e| format!("input is not JSON: {e}"))?;
+        let repo = input
+            .get("repo")
+            .and_then(Value::as_str)
+            .unwrap_or("acme/api");
+        let version = input
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("v0.1.0");
         let changes: Vec<&str> = input
             .get("changes")
             .and_then(Value::as_array)

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::entry::{self, TagKind};
 use crate::error::VerifyError;
 use crate::record::{AccessType, Decision};
-use crate::verify::{Lines, Raw};
+use crate::verify::{Lines, RawLine};
 
 /// One entry of a log, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn read_entries<P: AsRef<Path>>(
     let mut lines = Lines::new(paths);
     let mut summary = ReadSummary::default();
     while let Some(item) = lines.next_line()? {
-        let Raw::Line(bytes) = item.raw else {
+        let RawLine::Line(bytes) = item.raw else {
             summary.skipped += 1;
             continue;
         };

@@ -72,72 +72,80 @@ pub fn verify_with<P: AsRef<Path>>(
     paths: &[P],
     options: VerifyOptions<'_>,
 ) -> Result<VerifyReport, VerifyError> {
-    let mut expected_head_seq = match options.expect_head {
-        Some(head) if head == GENESIS_HASH => Some(0),
-        _ => None,
-    };
+    let mut chain = ChainSoFar::new(options);
     let mut lines = Lines::new(paths);
-    let mut expected_seq: u64 = 1;
-    let mut head_hash = GENESIS_HASH.to_owned();
-    let mut entries: u64 = 0;
-    let mut marker: Option<ChainInfo<'static>> = None;
     while let Some(item) = lines.next_line()? {
-        let path = item.path.to_path_buf();
-        let line = item.line;
-        let bytes = match item.raw {
-            Raw::Line(bytes) => bytes,
-            Raw::Torn => {
-                return Err(VerifyError::Torn {
-                    path,
-                    line,
-                    expected_seq,
-                });
-            }
-            Raw::TooLong => {
-                return Err(VerifyError::TooLong {
-                    path,
-                    line,
-                    expected_seq,
-                });
-            }
-        };
-        let decoded = entry::decode(&bytes).map_err(|e| match e {
-            DecodeError::Malformed(reason) => VerifyError::Malformed {
-                path: path.clone(),
-                line,
-                expected_seq,
-                reason,
+        chain.check_next(item, &mut lines)?;
+    }
+    chain.finish()
+}
+
+/// The chain as far as [`verify_with`] has checked it.
+struct ChainSoFar<'o> {
+    options: VerifyOptions<'o>,
+    /// The `seq` the next entry must have.
+    expected_seq: u64,
+    /// The last entry's hash: the next entry's `prev`.
+    head_hash: String,
+    /// Entries checked.
+    entries: u64,
+    /// The chain marker of the first file, once seen.
+    marker: Option<ChainInfo<'static>>,
+    /// The `seq` of the entry whose hash is [`VerifyOptions::expect_head`],
+    /// once found.
+    expected_head_seq: Option<u64>,
+}
+
+impl<'o> ChainSoFar<'o> {
+    fn new(options: VerifyOptions<'o>) -> Self {
+        Self {
+            options,
+            expected_seq: 1,
+            head_hash: GENESIS_HASH.to_owned(),
+            entries: 0,
+            marker: None,
+            expected_head_seq: match options.expect_head {
+                Some(head) if head == GENESIS_HASH => Some(0),
+                _ => None,
             },
-            DecodeError::NonCanonical => VerifyError::NonCanonical {
-                path: path.clone(),
-                line,
-                expected_seq,
-            },
-        })?;
+        }
+    }
+
+    /// Checks the next line read (`lines` is read on only to tell a moved
+    /// entry from a deleted one).
+    fn check_next<P: AsRef<Path>>(
+        &mut self,
+        item: NumberedLine<'_>,
+        lines: &mut Lines<'_, P>,
+    ) -> Result<(), VerifyError> {
+        let (path, line) = (item.path, item.line);
+        let decoded = decode_line(item, self.expected_seq)?;
         let seq = decoded.entry.seq;
         // The chain marker before the tag, so that a downgrade or the wrong
         // key is named as such (an error either way).
         check_marker(
-            &mut marker,
+            &mut self.marker,
             &decoded.entry.chain,
             decoded.kind,
-            options.key,
-            (&path, line, seq),
+            self.options.key,
+            (path, line, seq),
         )?;
         // Then the tag: an edited entry is "edited", whatever field changed.
-        match decoded.check(options.key) {
+        let path = path.to_path_buf();
+        match decoded.check(self.options.key) {
             TagCheck::Valid => {}
             TagCheck::Mismatch => {
                 return Err(VerifyError::Edited {
                     path,
                     line,
                     seq,
-                    keyed: options.key.is_some(),
+                    keyed: self.options.key.is_some(),
                 });
             }
             TagCheck::KeyRequired => return Err(VerifyError::KeyRequired { path, line, seq }),
             TagCheck::Unkeyed => return Err(VerifyError::Unkeyed { path, line, seq }),
         }
+        let expected_seq = self.expected_seq;
         if seq > expected_seq {
             // Entry `expected_seq` is either further on (moved) or gone.
             return Err(if lines.find_seq(expected_seq)? {
@@ -164,33 +172,75 @@ pub fn verify_with<P: AsRef<Path>>(
                 expected_seq,
             });
         }
-        if decoded.entry.prev != head_hash {
+        if decoded.entry.prev != self.head_hash {
             return Err(VerifyError::BrokenLink { path, line, seq });
         }
-        head_hash = decoded.stored_hash;
-        entries = seq;
-        if options.expect_head == Some(head_hash.as_str()) {
-            expected_head_seq = Some(seq);
+        self.head_hash = decoded.stored_hash;
+        self.entries = seq;
+        if self.options.expect_head == Some(self.head_hash.as_str()) {
+            self.expected_head_seq = Some(seq);
         }
         // Cannot overflow: `seq` is a u64 equal to `expected_seq`, and a
         // chain reaching u64::MAX is refused by the writer. Saturate anyway.
-        expected_seq = expected_seq.saturating_add(1);
+        self.expected_seq = expected_seq.saturating_add(1);
+        Ok(())
     }
-    if let Some(expected) = options.expect_head
-        && expected_head_seq.is_none()
-    {
-        return Err(VerifyError::HeadNotFound {
-            expected: expected.to_owned(),
-            entries,
-            head: head_hash,
-        });
+
+    /// The report, once every line was checked.
+    fn finish(self) -> Result<VerifyReport, VerifyError> {
+        if let Some(expected) = self.options.expect_head
+            && self.expected_head_seq.is_none()
+        {
+            return Err(VerifyError::HeadNotFound {
+                expected: expected.to_owned(),
+                entries: self.entries,
+                head: self.head_hash,
+            });
+        }
+        Ok(VerifyReport {
+            entries: self.entries,
+            head_hash: self.head_hash,
+            keyed: self.options.key.is_some(),
+            expected_head_seq: self.expected_head_seq,
+            marked: self.marker.is_some(),
+        })
     }
-    Ok(VerifyReport {
-        entries,
-        head_hash,
-        keyed: options.key.is_some(),
-        expected_head_seq,
-        marked: marker.is_some(),
+}
+
+/// Decodes one line read, or names what is wrong with it (`expected_seq`:
+/// the entry it should have been).
+fn decode_line(item: NumberedLine<'_>, expected_seq: u64) -> Result<entry::Decoded, VerifyError> {
+    let path = item.path.to_path_buf();
+    let line = item.line;
+    let bytes = match item.raw {
+        RawLine::Line(bytes) => bytes,
+        RawLine::Torn => {
+            return Err(VerifyError::Torn {
+                path,
+                line,
+                expected_seq,
+            });
+        }
+        RawLine::TooLong => {
+            return Err(VerifyError::TooLong {
+                path,
+                line,
+                expected_seq,
+            });
+        }
+    };
+    entry::decode(&bytes).map_err(|e| match e {
+        DecodeError::Malformed(reason) => VerifyError::Malformed {
+            path,
+            line,
+            expected_seq,
+            reason,
+        },
+        DecodeError::NonCanonical => VerifyError::NonCanonical {
+            path,
+            line,
+            expected_seq,
+        },
     })
 }
 
@@ -277,7 +327,7 @@ fn check_marker(
 }
 
 /// One line as read: whole, cut short at the end of the file, or too long.
-pub(crate) enum Raw {
+pub(crate) enum RawLine {
     /// A whole line, without its `\n`.
     Line(Vec<u8>),
     /// The file ends without a final `\n`.
@@ -286,11 +336,12 @@ pub(crate) enum Raw {
     TooLong,
 }
 
-pub(crate) struct Item<'p> {
+/// One line of a log file, and where it is.
+pub(crate) struct NumberedLine<'p> {
     pub(crate) path: &'p Path,
     /// 1-based line number within `path`.
     pub(crate) line: u64,
-    pub(crate) raw: Raw,
+    pub(crate) raw: RawLine,
 }
 
 /// The lines of several files in order, each read with a bounded buffer.
@@ -312,7 +363,7 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
         }
     }
 
-    pub(crate) fn next_line(&mut self) -> Result<Option<Item<'p>>, VerifyError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<NumberedLine<'p>>, VerifyError> {
         loop {
             let Some(path) = self.paths.get(self.index).map(AsRef::as_ref) else {
                 return Ok(None);
@@ -344,13 +395,13 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
             self.line += 1;
             let raw = if buf.last() == Some(&b'\n') {
                 buf.pop();
-                Raw::Line(buf)
+                RawLine::Line(buf)
             } else if buf.len() >= MAX_RECORD_SIZE {
-                Raw::TooLong
+                RawLine::TooLong
             } else {
-                Raw::Torn
+                RawLine::Torn
             };
-            return Ok(Some(Item {
+            return Ok(Some(NumberedLine {
                 path,
                 line: self.line,
                 raw,
@@ -362,7 +413,7 @@ impl<'p, P: AsRef<Path>> Lines<'p, P> {
     /// (content not checked; this only tells moved from deleted).
     fn find_seq(&mut self, seq: u64) -> Result<bool, VerifyError> {
         while let Some(item) = self.next_line()? {
-            if let Raw::Line(bytes) = item.raw
+            if let RawLine::Line(bytes) = item.raw
                 && entry::loose_seq(&bytes) == Some(seq)
             {
                 return Ok(true);

@@ -4,8 +4,10 @@
 use crate::path::PatternSegment;
 use crate::rule::Rule;
 
+/// One node of the trie, reached by one pattern prefix: its children by
+/// next segment (indices into [`Index::nodes`]) and the rules ending there.
 #[derive(Debug, Default)]
-struct Node {
+struct TrieNode {
     /// Literal children, sorted by key for binary search.
     literals: Vec<(Box<str>, usize)>,
     /// The `*` child.
@@ -19,13 +21,13 @@ struct Node {
 /// segments, whatever mix of literals and `*` the policy uses.
 #[derive(Debug)]
 pub(crate) struct Index {
-    nodes: Vec<Node>,
+    nodes: Vec<TrieNode>,
 }
 
 impl Index {
     pub(crate) fn new(rules: &[Rule]) -> Self {
         let mut index = Self {
-            nodes: vec![Node::default()],
+            nodes: vec![TrieNode::default()],
         };
         for (i, rule) in rules.iter().enumerate() {
             index.insert(rule.pattern.segments(), i);
@@ -61,7 +63,7 @@ impl Index {
             cur = match next {
                 Some(c) => c,
                 None => {
-                    self.nodes.push(Node::default());
+                    self.nodes.push(TrieNode::default());
                     fresh
                 }
             };

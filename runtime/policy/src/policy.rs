@@ -9,7 +9,7 @@ use crate::error::{InvalidPolicy, Location, PolicyError};
 use crate::index::Index;
 use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, SandboxField, parse_source};
 use crate::path::PathPattern;
-use crate::rule::{Rule, RuleRef};
+use crate::rule::{Rule, RuleDef, RuleRef};
 use crate::sandbox::Sandbox;
 
 /// Most policy files in one policy (directories included).
@@ -100,70 +100,18 @@ impl Policy {
                 max: MAX_POLICY_FILES,
             });
         }
-        let mut rules: Vec<Rule> = Vec::new();
-        let mut seen: HashMap<PathPattern, Location> = HashMap::new();
-        let mut sandbox = Sandbox::default();
-        let mut sandbox_seen: Vec<(&'static str, Location)> = Vec::new();
+        let mut merged = Merged::default();
         for (origin, text) in sources {
             let origin: Arc<str> = Arc::from(origin.as_ref());
             let parsed = parse_source(&origin, text.as_ref())?;
             for (field, at) in parsed.sandbox {
-                if let Some(first) = sandbox_seen.iter().find(|(name, _)| *name == field.name()) {
-                    return Err(PolicyError::Invalid {
-                        at,
-                        kind: InvalidPolicy::SandboxConflict {
-                            field: field.name(),
-                            first: first.1.clone(),
-                        },
-                    });
-                }
-                sandbox_seen.push((field.name(), at));
-                match field {
-                    SandboxField::Timeout(v) => sandbox.timeout = Some(v),
-                    SandboxField::MaxMemory(v) => sandbox.max_memory = Some(v),
-                    SandboxField::MaxOutput(v) => sandbox.max_output = Some(v),
-                    SandboxField::MaxSecretCalls(v) => sandbox.max_secret_calls = Some(v),
-                    SandboxField::OnCredentialShape(v) => sandbox.on_credential_shape = Some(v),
-                    SandboxField::MaxTableElements(v) => sandbox.max_table_elements = Some(v),
-                    SandboxField::MaxInstances(v) => sandbox.max_instances = Some(v),
-                    SandboxField::MaxComponentSize(v) => sandbox.max_component_size = Some(v),
-                    SandboxField::MaxPathLen(v) => sandbox.max_path_len = Some(v),
-                    SandboxField::MaxInput(v) => sandbox.max_input = Some(v),
-                    SandboxField::MaxFunctions(v) => sandbox.max_functions = Some(v),
-                    SandboxField::MaxCodeSize(v) => sandbox.max_code_size = Some(v),
-                    SandboxField::MaxRedactionBytes(v) => sandbox.max_redaction_bytes = Some(v),
-                    SandboxField::CompileTimeout(v) => sandbox.compile_timeout = Some(v),
-                }
+                merged.add_sandbox_field(field, at)?;
             }
             for def in parsed.rules {
-                if rules.len() == MAX_RULES {
-                    return Err(PolicyError::Invalid {
-                        at: def.at,
-                        kind: InvalidPolicy::TooManyRules { max: MAX_RULES },
-                    });
-                }
-                if let Some(first) = seen.get(&def.pattern) {
-                    return Err(PolicyError::Invalid {
-                        at: def.at.clone(),
-                        kind: InvalidPolicy::Conflict {
-                            pattern: def.pattern.to_string(),
-                            first: first.clone(),
-                        },
-                    });
-                }
-                seen.insert(def.pattern.clone(), def.at.clone());
-                let at = def.at.clone();
-                let order = rules.len();
-                let rule = Rule::compile(def, order).map_err(|e| PolicyError::Invalid {
-                    at,
-                    kind: InvalidPolicy::BadGlob {
-                        glob: "(this rule's globs together)".to_owned(),
-                        source: e,
-                    },
-                })?;
-                rules.push(rule);
+                merged.add_rule(def)?;
             }
         }
+        let Merged { rules, sandbox, .. } = merged;
         let index = Index::new(&rules);
         Ok(Self {
             rules,
@@ -185,6 +133,71 @@ impl Policy {
     /// Whether there are no rules (everything is denied).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+}
+
+/// The policy files read so far, merged: their rules compiled in load order
+/// and their `sandbox:` fields, each remembered with where it was set so
+/// that a second setting of it is a conflict naming both.
+#[derive(Default)]
+struct Merged {
+    rules: Vec<Rule>,
+    rule_at: HashMap<PathPattern, Location>,
+    sandbox: Sandbox,
+    sandbox_field_at: Vec<(&'static str, Location)>,
+}
+
+impl Merged {
+    /// Sets one `sandbox:` field (set `at`), unless another file set it.
+    fn add_sandbox_field(&mut self, field: SandboxField, at: Location) -> Result<(), PolicyError> {
+        if let Some(first) = self
+            .sandbox_field_at
+            .iter()
+            .find(|(name, _)| *name == field.name())
+        {
+            return Err(PolicyError::Invalid {
+                at,
+                kind: InvalidPolicy::SandboxConflict {
+                    field: field.name(),
+                    first: first.1.clone(),
+                },
+            });
+        }
+        self.sandbox_field_at.push((field.name(), at));
+        field.apply_to(&mut self.sandbox);
+        Ok(())
+    }
+
+    /// Compiles and adds one rule, unless its key is already taken or the
+    /// policy is full.
+    fn add_rule(&mut self, def: RuleDef) -> Result<(), PolicyError> {
+        if self.rules.len() == MAX_RULES {
+            return Err(PolicyError::Invalid {
+                at: def.at,
+                kind: InvalidPolicy::TooManyRules { max: MAX_RULES },
+            });
+        }
+        if let Some(first) = self.rule_at.get(&def.pattern) {
+            return Err(PolicyError::Invalid {
+                at: def.at.clone(),
+                kind: InvalidPolicy::Conflict {
+                    pattern: def.pattern.to_string(),
+                    first: first.clone(),
+                },
+            });
+        }
+        self.rule_at.insert(def.pattern.clone(), def.at.clone());
+        let at = def.at.clone();
+        let order = self.rules.len();
+        let rule = Rule::compile(def, order).map_err(|e| PolicyError::Invalid {
+            at,
+            kind: InvalidPolicy::BadGlob {
+                glob: "(this rule's globs together)".to_owned(),
+                source: e,
+            },
+        })?;
+        self.rules.push(rule);
+        Ok(())
     }
 }
 

@@ -15,7 +15,12 @@ impl Skill for Probe {
     fn run(input: String) -> Result<String, String> {
         let input: Value = serde_json::from_str(&input).map_err(|e| format!("bad input: {e}"))?;
         let mut out = Vec::new();
-        for op in input.get("ops").and_then(Value::as_array).cloned().unwrap_or_default() {
+        for op in input
+            .get("ops")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
             // A result written by hand, not by serde_json: `{"v":"<form>"}`.
             if let Some(path) = s(&op, "result_raw") {
                 let v = get_secret(path).map_err(String::from)?;
@@ -35,7 +40,9 @@ fn s<'a>(op: &'a Value, key: &str) -> Option<&'a str> {
 fn run_op(op: &Value) -> Result<Value, String> {
     if let Some(path) = s(op, "get") {
         return Ok(match get_secret(path) {
-            Ok(v) => json!({"ok": true, "len": v.len(), "matches": s(op, "expect").map(|e| e == v.expose())}),
+            Ok(v) => {
+                json!({"ok": true, "len": v.len(), "matches": s(op, "expect").map(|e| e == v.expose())})
+            }
             Err(e) => json!({"err": e.kind(), "message": e.message()}),
         });
     }
@@ -45,7 +52,9 @@ fn run_op(op: &Value) -> Result<Value, String> {
     if op.get("env").is_some() {
         let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
         let args: Vec<String> = std::env::args().collect();
-        let cwd = std::env::current_dir().map(|p| p.display().to_string()).map_err(|e| e.to_string());
+        let cwd = std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .map_err(|e| e.to_string());
         return Ok(json!({"vars": vars, "args": args, "cwd": format!("{cwd:?}")}));
     }
     if let Some(path) = s(op, "read_file") {
@@ -99,7 +108,10 @@ fn run_op(op: &Value) -> Result<Value, String> {
     if let Some(path) = s(op, "split_streams") {
         let v = get_secret(path).map_err(String::from)?;
         let form = encode(v.expose().as_bytes(), s(op, "encoding").unwrap_or("raw"));
-        let cut = form.char_indices().nth(form.chars().count() / 2).map_or(0, |(i, _)| i);
+        let cut = form
+            .char_indices()
+            .nth(form.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
         let (a, b) = form.split_at(cut);
         print!("{a}");
         let _ = std::io::stdout().flush();
@@ -117,7 +129,10 @@ fn run_op(op: &Value) -> Result<Value, String> {
     if let Some(path) = s(op, "member_of") {
         let v = get_secret(path).map_err(String::from)?;
         let parsed: Value = serde_json::from_str(v.expose()).map_err(|e| e.to_string())?;
-        let member = parsed.get(s(op, "key").unwrap_or_default()).cloned().unwrap_or_default();
+        let member = parsed
+            .get(s(op, "key").unwrap_or_default())
+            .cloned()
+            .unwrap_or_default();
         return Ok(json!({ "member": member }));
     }
     // One line of a multi-line value, returned or used as a path.
@@ -229,11 +244,21 @@ fn encode(bytes: &[u8], encoding: &str) -> String {
         "hex_mixed" => encode(bytes, "hex")
             .chars()
             .enumerate()
-            .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c })
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
             .collect(),
         // The value inside a longer base64 stream, 1 or 2 bytes into a group.
         "base64_off1" | "base64_off2" => {
-            let mut stream = if encoding == "base64_off1" { b"{".to_vec() } else { b"{\"".to_vec() };
+            let mut stream = if encoding == "base64_off1" {
+                b"{".to_vec()
+            } else {
+                b"{\"".to_vec()
+            };
             stream.extend_from_slice(bytes);
             stream.extend_from_slice(b"\"} and more");
             encode(&stream, "base64")
@@ -241,7 +266,11 @@ fn encode(bytes: &[u8], encoding: &str) -> String {
         // Wrapped at 16 characters, as `base64` and PEM wrap.
         "base64_wrapped" => {
             let b64 = encode(bytes, "base64");
-            b64.as_bytes().chunks(16).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\n")
+            b64.as_bytes()
+                .chunks(16)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
         }
         // A transformation no redactor recognises.
         "reversed" => text.chars().rev().collect(),
@@ -255,12 +284,21 @@ fn encode_basic(bytes: &[u8], encoding: &str) -> String {
         "hex" => bytes.iter().map(|b| format!("{b:02x}")).collect(),
         "url" => bytes
             .iter()
-            .map(|&b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect(),
         "base64" | "base64url" => {
             let mut out = String::new();
             for chunk in bytes.chunks(3) {
-                let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
+                let n = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
                 for i in 0..4 {
                     if i <= chunk.len() {
                         let c = B64[((n >> (18 - 6 * i)) & 63) as usize] as char;

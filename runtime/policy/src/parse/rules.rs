@@ -1,0 +1,114 @@
+//! One rule of `access_control.secrets`: its path pattern and its fields
+//! (`allowed_agents`, `denied_agents`, `access_level`, `audit`, `skills`).
+
+use super::FileReader;
+use super::tree::{Node, NodeKind, describe_plain};
+use crate::agent::AgentGlob;
+use crate::error::{InvalidPolicy, PolicyError, snippet};
+use crate::path::PathPattern;
+use crate::rule::{AccessLevel, RuleDef};
+use crate::skill::SkillSelector;
+
+impl FileReader<'_> {
+    /// One rule: its key (node `k`), a path pattern, and its fields (`v`).
+    pub(super) fn rule(&self, key: &str, k: &Node, v: &Node) -> Result<RuleDef, PolicyError> {
+        let pattern =
+            PathPattern::parse(key).map_err(|e| self.err(k, InvalidPolicy::BadPattern(e)))?;
+        let mut def = RuleDef {
+            pattern,
+            allowed: Vec::new(),
+            denied: Vec::new(),
+            access_level: AccessLevel::ReadOnly,
+            audit: true,
+            skills: Vec::new(),
+            at: self.at(k.line, k.column),
+        };
+        let fields = self.mapping(
+            v,
+            "a rule",
+            "; write the rule's fields below its key, e.g. `allowed_agents: [ops/release-manager]`",
+        )?;
+        for (field, fk, fv) in fields {
+            match field {
+                "allowed_agents" => def.allowed = self.globs(fv, "allowed_agents")?,
+                "denied_agents" => def.denied = self.globs(fv, "denied_agents")?,
+                "access_level" => {
+                    let text =
+                        self.string(fv, "access_level", "; e.g. `access_level: readonly`")?;
+                    def.access_level = AccessLevel::parse(text)
+                        .map_err(|e| self.err(fv, InvalidPolicy::BadAccessLevel(e)))?;
+                }
+                "audit" => def.audit = self.audit_flag(fv)?,
+                "skills" => def.skills = self.skills(fv)?,
+                _ => {
+                    return Err(self.err(
+                        fk,
+                        InvalidPolicy::UnknownKey {
+                            key: snippet(field),
+                            context: "a rule",
+                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills",
+                        },
+                    ));
+                }
+            }
+        }
+        if def.allowed.is_empty() && def.denied.is_empty() {
+            return Err(self.err(k, InvalidPolicy::NoAgents(def.pattern.to_string())));
+        }
+        Ok(def)
+    }
+
+    /// `audit: true|false`: an unquoted boolean.
+    fn audit_flag(&self, fv: &Node) -> Result<bool, PolicyError> {
+        match &fv.kind {
+            NodeKind::Scalar { value, plain: true } if describe_plain(value) == "a boolean" => {
+                Ok(value.eq_ignore_ascii_case("true"))
+            }
+            _ => Err(self.wrong_type(
+                fv,
+                "audit",
+                "a boolean",
+                "; write `audit: true` or `audit: false` without quotes",
+            )),
+        }
+    }
+
+    /// `skills: [...]`: a non-empty list of skill selectors.
+    fn skills(&self, fv: &Node) -> Result<Vec<SkillSelector>, PolicyError> {
+        let entries = self.list(fv, "skills", "; write a list: `skills: [db-healthcheck]`")?;
+        // An empty list is how "no skill" would be written, but
+        // an empty `skills` means "any skill": refuse the mix-up.
+        if entries.is_empty() {
+            return Err(self.err(fv, InvalidPolicy::EmptySkills));
+        }
+        entries
+            .into_iter()
+            .map(|(n, s)| {
+                SkillSelector::parse(s).map_err(|e| self.err(n, InvalidPolicy::BadSkill(e)))
+            })
+            .collect()
+    }
+
+    /// `allowed_agents` or `denied_agents`: a list of agent globs.
+    fn globs(&self, node: &Node, field: &'static str) -> Result<Vec<AgentGlob>, PolicyError> {
+        let hint = if field == "allowed_agents" {
+            "; write a list: `allowed_agents: [ops/release-manager]`"
+        } else {
+            "; write a list: `denied_agents: [ops/intern]`"
+        };
+        self.list(node, field, hint)?
+            .into_iter()
+            .map(|(n, s)| {
+                AgentGlob::parse(s).map_err(|e| {
+                    self.err(
+                        n,
+                        InvalidPolicy::BadGlob {
+                            glob: snippet(s),
+                            source: e,
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+}
