@@ -194,7 +194,7 @@ fn a_post_secret_is_never_read_raw_by_a_skill() {
             {"list": "communication.discord"},
         ]),
     ));
-    assert_eq!(out[0]["err"], "denied", "{out}");
+    assert_eq!(out[0]["err"], "denied", "{out:?}");
     let message = out[0]["message"].as_str().unwrap();
     assert!(
         message.contains("may only be used by the host")
@@ -204,7 +204,7 @@ fn a_post_secret_is_never_read_raw_by_a_skill() {
     assert_eq!(
         out[1]["names"],
         json!(["communication.discord.alerts_webhook"]),
-        "{out}"
+        "{out:?}"
     );
     let records = s.audit_records();
     let read = &records[0];
