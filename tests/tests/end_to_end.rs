@@ -211,7 +211,11 @@ fn a_post_secret_is_never_read_raw_by_a_skill() {
     assert_eq!(read["secret_path"], "communication.discord.alerts_webhook");
     assert_eq!(
         (&read["access_type"], &read["decision"], &read["rule"]),
-        (&json!("read"), &json!("deny"), &json!("communication.discord"))
+        (
+            &json!("read"),
+            &json!("deny"),
+            &json!("communication.discord")
+        )
     );
 }
 

@@ -38,18 +38,18 @@ pub mod hardening;
 pub mod limits;
 pub mod needs;
 mod preflight;
-pub mod redact;
 mod run;
 pub mod secrets;
-pub mod shapes;
 mod state;
 
 pub use agentsec_broker::{AuditSync, CancelToken, RunStats};
+/// Output redaction (the `agentsec-redact` crate).
+pub use agentsec_redact as redact;
+pub use agentsec_redact::ShapeAction;
 pub use engine::{HostConfig, LoadedSkill, POOLED_PER_RUN, Pooling, Runtime};
 pub use error::HostError;
 pub use limits::{LimitKind, LimitOverrides, Limits};
 pub use run::{RunEnd, RunReport, RunRequest};
-pub use shapes::ShapeAction;
 /// The wasmtime this host is built on, for embedders that link the secrets interface
 /// into their own engine ([`secrets::add_to_linker`]).
 pub use wasmtime;

@@ -109,7 +109,7 @@ pub struct Limits {
     pub max_code_size: u64,
     /// See [`DEFAULT_COMPILE_TIMEOUT`].
     pub compile_timeout: Duration,
-    /// See [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`] (the default).
+    /// See [`agentsec_redact::MAX_REDACTION_NEEDLE_BYTES`] (the default).
     pub max_redaction_bytes: usize,
 }
 
@@ -128,7 +128,7 @@ impl Default for Limits {
             max_functions: DEFAULT_MAX_FUNCTIONS,
             max_code_size: DEFAULT_MAX_CODE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
-            max_redaction_bytes: crate::redact::MAX_REDACTION_NEEDLE_BYTES,
+            max_redaction_bytes: agentsec_redact::MAX_REDACTION_NEEDLE_BYTES,
         }
     }
 }
@@ -153,7 +153,7 @@ pub enum LimitKind {
     Stack,
     /// The values released in this run would need more redaction needles
     /// than `--max-redaction-bytes` allows (default
-    /// [`crate::redact::MAX_REDACTION_NEEDLE_BYTES`]); the value that would
+    /// [`agentsec_redact::MAX_REDACTION_NEEDLE_BYTES`]); the value that would
     /// have passed it was not released.
     Redaction,
 }

@@ -16,10 +16,10 @@ use wasmtime_wasi::I32Exit;
 use crate::engine::{LoadedSkill, Runtime};
 use crate::limits::{LimitKind, Limits};
 use crate::preflight::{NotStarted, check_declared_needs};
-use crate::redact::Redactor;
 use crate::secrets::SecretsCtx;
-use crate::shapes::{ShapeAction, redact_shapes_segments};
 use crate::state::{Limiter, SkillState, sandbox_wasi};
+use agentsec_redact::Redactor;
+use agentsec_redact::{ShapeAction, redact_shapes_segments};
 
 /// How often a run waiting in an async WASI call checks its cancel token.
 ///

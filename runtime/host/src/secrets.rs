@@ -27,7 +27,7 @@ use wasmtime::Result;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::agentsec::skill::secrets::{self as wit, Error};
-use crate::redact::Redactor;
+use agentsec_redact::Redactor;
 
 /// What the secrets interface of one run holds: the shared broker and this run's caller
 /// (its counters, its redactor, its cancel token).

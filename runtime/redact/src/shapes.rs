@@ -106,7 +106,7 @@ pub fn redact_shapes_segments(segments: &[&[u8]]) -> (Vec<Vec<u8>>, Vec<&'static
         found.push(shape.kind);
         let marker = format!("[REDACTED:credential:{}]", shape.kind);
         let parts: Vec<&[u8]> = current.iter().map(Vec::as_slice).collect();
-        current = crate::redact::replace_ranges(&parts, &ranges, marker.as_bytes());
+        current = crate::values::replace_ranges(&parts, &ranges, marker.as_bytes());
     }
     (current, found)
 }

@@ -48,7 +48,7 @@ pub const MIN_EMBEDDED_BASE64_CHARS: usize = 8;
 /// well under a second, while allowing ~1 MiB of released values per run
 /// (a thousand 1 KiB secrets). A release that would pass it is refused
 /// before the value leaves the host: a value that cannot be redacted is not
-/// released (see `crate::LimitKind::Redaction`).
+/// released (`agentsec-run` exits 4: the redaction limit).
 pub const MAX_REDACTION_NEEDLE_BYTES: usize = 16 << 20;
 
 /// Values registered since the automaton was last built are searched with a
@@ -1106,15 +1106,5 @@ mod tests {
     fn debug_never_shows_needles() {
         let shown = format!("{:?}", redactor());
         assert!(!shown.contains("s3cr3t"));
-    }
-}
-
-impl agentsec_broker::Redaction for Redactor {
-    fn learn(&mut self, path: &str, value: &[u8]) -> Result<(), String> {
-        self.add(path, value).map_err(|limit| limit.to_string())
-    }
-
-    fn redact_text(&mut self, text: &str) -> String {
-        self.redact_str(text)
     }
 }
