@@ -12,6 +12,7 @@
 )]
 
 pub mod components;
+pub mod probe;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -12,7 +12,7 @@ use std::process::Command;
 use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill};
 use serde_json::{Value, json};
 
-const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
+use agentsec_tests::probe::PROD_PASSWORD;
 
 /// `agentsec-run probe` reading the production password, with the audit
 /// flags given (and no others about the audit log).

@@ -2,28 +2,16 @@
 //! the real sops, through `get-secret`, checked by policy and audited, via the
 //! real `agentsec-run` binary.
 
+use agentsec_tests::probe::{PROD_PASSWORD, probe_demo, probe_results};
 use agentsec_tests::{Run, Scratch, assert_no_leak, root};
 use serde_json::{Value, json};
 
-const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
-
 fn probe(s: &Scratch, agent: &str, ops: Value) -> Run {
-    let input = json!({ "ops": ops }).to_string();
-    s.run_skill(
-        "probe",
-        agent,
-        &root().join("demo/secrets.yaml"),
-        &root().join("tests/testdata/policies/e2e.yaml"),
-        &["--input", &input],
-    )
+    probe_demo(s, agent, ops, &[])
 }
 
 fn ops(run: &Run) -> Vec<Value> {
-    assert_eq!(run.code, 0, "{run:?}");
-    run.json()
-        .as_array()
-        .cloned()
-        .expect("the probe returns a JSON array")
+    probe_results(run)
 }
 
 #[test]

@@ -7,36 +7,14 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use agentsec_tests::probe::{PROD_PASSWORD, PROD_PASSWORD_PATH, assert_run_event, probe_demo};
 use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill};
 use serde_json::{Value, json};
 
-const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
-const PASSWORD_PATH: &str = "databases.postgres.production.password";
+const PASSWORD_PATH: &str = PROD_PASSWORD_PATH;
 
 fn hostile(s: &Scratch, ops: Value, extra: &[&str]) -> Run {
-    let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
-    let input_arg = format!("@{}", input.display());
-    let mut args = vec!["--input", input_arg.as_str()];
-    args.extend_from_slice(extra);
-    s.run_skill(
-        "probe",
-        "ops/release-manager",
-        &root().join("demo/secrets.yaml"),
-        &root().join("tests/testdata/policies/e2e.yaml"),
-        &args,
-    )
-}
-
-/// The last audit record is a run-level event whose detail mentions `what`.
-fn assert_run_event(s: &Scratch, what: &str) {
-    let records = s.audit_records();
-    let last = records.last().expect("an audit record");
-    assert_eq!(last["access_type"], "run", "{last}");
-    assert_eq!(last["secret_path"], "", "{last}");
-    assert!(
-        last["detail"].as_str().unwrap_or_default().contains(what),
-        "{last}"
-    );
+    probe_demo(s, "ops/release-manager", ops, extra)
 }
 
 fn assert_clean(s: &Scratch, run: &Run) {

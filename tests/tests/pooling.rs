@@ -12,7 +12,7 @@ use agentsec_secrets::SecretStore;
 use agentsec_sops::{Identities, SopsStore};
 use agentsec_tests::{demo_key, root, skill};
 
-const PROD_PASSWORD: &str = "Demo-Prod-Pg-7f3K9x2QvL8wZr4T";
+use agentsec_tests::probe::PROD_PASSWORD;
 
 fn request(
     store: &Arc<dyn SecretStore>,

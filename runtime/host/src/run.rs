@@ -208,71 +208,48 @@ impl Runtime {
             limiter: Limiter::new(&limits),
             secrets: SecretsCtx::new(Arc::clone(&broker), caller),
         };
-        let mut wasm_store = Store::new(&self.engine, state);
-        wasm_store.limiter(|state| &mut state.limiter);
+        let mut wasm_store = self.store_for(state, &limits, &cancel);
         let deadline = Instant::now() + limits.timeout;
-        let in_wasm_cancel = cancel.clone();
-        // Checked every epoch tick while the skill runs wasm code.
-        wasm_store.set_epoch_deadline(1);
-        wasm_store.epoch_deadline_callback(move |_| {
-            if in_wasm_cancel.is_cancelled() || Instant::now() >= deadline {
+        let outcome = self.execute(&mut wasm_store, skill, &input, deadline, &cancel);
+        let state = wasm_store.into_data();
+        let output = Output {
+            stdout: captured.stdout.contents().to_vec(),
+            stderr: captured.stderr.contents().to_vec(),
+        };
+        finish(
+            state,
+            outcome,
+            output,
+            &limits,
+            &cancel,
+            on_credential_shape,
+            &broker,
+            &run,
+        )
+    }
+
+    /// A wasmtime store for one run: its limiter, and a deadline checked every epoch
+    /// tick while the skill runs wasm code (past the deadline, or once `cancel` trips,
+    /// the skill traps with [`Trap::Interrupt`]).
+    fn store_for(
+        &self,
+        state: SkillState,
+        limits: &Limits,
+        cancel: &CancelToken,
+    ) -> Store<SkillState> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let deadline = Instant::now() + limits.timeout;
+        let cancel = cancel.clone();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if cancel.is_cancelled() || Instant::now() >= deadline {
                 Err(Trap::Interrupt.into())
             } else {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
-
-        let outcome = self.execute(&mut wasm_store, skill, &input, deadline, &cancel);
-
-        let mut state = wasm_store.into_data();
-        let stdout = captured.stdout.contents();
-        let stderr = captured.stderr.contents();
-        let output_full = stdout.len() >= limits.max_output || stderr.len() >= limits.max_output;
-        let stopped = state.secrets.caller().stopped().cloned();
-        // The text in `end` is redacted below, together with stdout and stderr.
-        let mut end = match outcome {
-            Err(Interrupted::Cancelled) => RunEnd::Cancelled,
-            Err(Interrupted::Deadline) => RunEnd::DeadlineInHostCall,
-            Ok(Ok(_)) if output_full => RunEnd::Limit(LimitKind::Output),
-            Ok(Ok(Ok(result))) if result.len() > limits.max_output => {
-                RunEnd::Limit(LimitKind::Output)
-            }
-            Ok(Ok(Ok(result))) => RunEnd::Ok(result),
-            Ok(Ok(Err(message))) => RunEnd::SkillError(bounded(&message, limits.max_output)),
-            Ok(Err(error)) => ended_by(&error, stopped, state.limiter.hit, output_full, &cancel),
-        };
-        let (stdout, stderr, mut shapes_found) = redact_outputs(
-            state.secrets.caller_mut().redactor(),
-            &stdout,
-            &stderr,
-            &mut end,
-        );
-        let stats = state.secrets.caller().stats();
-        drop(state);
-        // Run-level events go on record too (a call-limit breach already is).
-        if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
-            shapes_found.sort_unstable();
-            shapes_found.dedup();
-            end = RunEnd::CredentialInOutput(shapes_found);
-        }
-        if let Some(detail) = run_event(&end)
-            && let Err(e) = broker.record_run_event(&run, &detail)
-        {
-            tracing::warn!(error = %e, "could not record the end of the run in the audit log");
-        }
-        // Every record of this run is on disk before any output is returned.
-        if let Err(why) = broker.sync() {
-            return RunReport::bare(RunEnd::AuditNotDurable(why), stats);
-        }
-        if matches!(end, RunEnd::CredentialInOutput(_)) {
-            return RunReport::bare(end, stats);
-        }
-        RunReport {
-            end,
-            stdout,
-            stderr,
-            stats,
-        }
+        store
     }
 
     /// Instantiates and calls `run` on a runtime of the calling thread,
@@ -305,6 +282,75 @@ impl Runtime {
             };
             race(call, deadline, cancel).await
         })
+    }
+}
+
+/// What the skill wrote to its stdout and stderr (captured, not yet redacted).
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// How the run ended, its output redacted, its run-level event on record and the audit
+/// log synced: the report, or one without output when it must be withheld.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one run, taken apart once"
+)]
+fn finish(
+    mut state: SkillState,
+    outcome: Result<wasmtime::Result<Result<String, String>>, Interrupted>,
+    output: Output,
+    limits: &Limits,
+    cancel: &CancelToken,
+    on_credential_shape: ShapeAction,
+    broker: &Broker,
+    run: &RunContext,
+) -> RunReport {
+    let output_full =
+        output.stdout.len() >= limits.max_output || output.stderr.len() >= limits.max_output;
+    let stopped = state.secrets.caller().stopped().cloned();
+    // The text in `end` is redacted below, together with stdout and stderr.
+    let mut end = match outcome {
+        Err(Interrupted::Cancelled) => RunEnd::Cancelled,
+        Err(Interrupted::Deadline) => RunEnd::DeadlineInHostCall,
+        Ok(Ok(_)) if output_full => RunEnd::Limit(LimitKind::Output),
+        Ok(Ok(Ok(result))) if result.len() > limits.max_output => RunEnd::Limit(LimitKind::Output),
+        Ok(Ok(Ok(result))) => RunEnd::Ok(result),
+        Ok(Ok(Err(message))) => RunEnd::SkillError(bounded(&message, limits.max_output)),
+        Ok(Err(error)) => ended_by(&error, stopped, state.limiter.hit, output_full, cancel),
+    };
+    let (stdout, stderr, mut shapes_found) = redact_outputs(
+        state.secrets.caller_mut().redactor(),
+        &output.stdout,
+        &output.stderr,
+        &mut end,
+    );
+    let stats = state.secrets.caller().stats();
+    drop(state);
+    if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
+        shapes_found.sort_unstable();
+        shapes_found.dedup();
+        end = RunEnd::CredentialInOutput(shapes_found);
+    }
+    // Run-level events go on record too (a call-limit breach already is).
+    if let Some(detail) = run_event(&end)
+        && let Err(e) = broker.record_run_event(run, &detail)
+    {
+        tracing::warn!(error = %e, "could not record the end of the run in the audit log");
+    }
+    // Every record of this run is on disk before any output is returned.
+    if let Err(why) = broker.sync() {
+        return RunReport::bare(RunEnd::AuditNotDurable(why), stats);
+    }
+    if matches!(end, RunEnd::CredentialInOutput(_)) {
+        return RunReport::bare(end, stats);
+    }
+    RunReport {
+        end,
+        stdout,
+        stderr,
+        stats,
     }
 }
 
