@@ -3,7 +3,7 @@
 //! `get-secret` and `list-secrets` only translate: each call is one
 //! [`Broker::request`] (or [`Broker::list`]) for the run's [`Caller`], and the answer is
 //! turned into the WIT result ([`Refusal::Stop`] traps the skill). The broker counts,
-//! parses, asks the policy, writes the audit record and fetches; [`release`] is the one
+//! parses, asks the policy, writes the audit record and fetches; `release` is the one
 //! place a value is copied on its way into guest memory.
 //!
 //! The interface plugs into any host's own store type, as wasmtime's `wasi-config` does:
