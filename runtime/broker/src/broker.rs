@@ -108,6 +108,20 @@ impl Broker {
             .and_then(|()| SecretPath::parse(raw_path).map_err(|e| e.to_string()));
         let shown = recorded(&*self.store, caller, raw_path, parsed.as_ref().ok());
         self.count(caller, &shown, access)?;
+        // A listing releases no value: it is answered by `list`, never here (`List` is
+        // permitted at every level, so treating it as a release would hand out values
+        // that only the host may use).
+        if operation == Operation::List {
+            let detail = shown.detail(Some("invalid-operation: list releases no value"));
+            self.record(
+                &mut caller.stop,
+                &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                    .detail(detail.as_deref()),
+            )?;
+            return Err(Refusal::InvalidPath(
+                "a listing releases no value; ask Broker::list".to_owned(),
+            ));
+        }
         let path = match parsed {
             Ok(path) => path,
             Err(e) => {
