@@ -13,11 +13,5 @@ static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 fn main() -> ExitCode {
     let args = agentsec_cli::run_cmd::Args::parse();
     agentsec_cli::init_tracing();
-    match agentsec_cli::run_cmd::main(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(agentsec_cli::run_cmd::Failure(code, message)) => {
-            eprintln!("agentsec-run: error: {message}");
-            ExitCode::from(code)
-        }
-    }
+    agentsec_cli::error::exit(agentsec_cli::run_cmd::main(args))
 }

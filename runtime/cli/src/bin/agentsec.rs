@@ -11,5 +11,5 @@ static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
 fn main() -> ExitCode {
     let cli = agentsec_cli::admin::Cli::parse();
     agentsec_cli::init_tracing();
-    agentsec_cli::admin::main(cli)
+    agentsec_cli::error::exit(agentsec_cli::admin::main(cli))
 }
