@@ -31,11 +31,7 @@ fn table<'a>(section: &'a str, tool: &str) -> Vec<(String, &'a str)> {
         .skip_while(|l| l.trim().is_empty())
         .take_while(|l| l.starts_with('|'))
     {
-        let cells: Vec<&str> = line
-            .trim_matches('|')
-            .split(" | ")
-            .map(str::trim)
-            .collect();
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
         if let [code, meaning] = cells.as_slice()
             && code.bytes().all(|b| b.is_ascii_digit())
             && !code.is_empty()

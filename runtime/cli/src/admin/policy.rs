@@ -157,11 +157,12 @@ impl Defaults {
         Defaults { project: None }
     }
 
+    /// Read once, when the first setting is missing.
     fn project(&mut self) -> Result<&Project, PolicyError> {
         if self.project.is_none() {
             self.project = Some(super::defaults().map_err(PolicyError::Project)?);
         }
-        Ok(self.project.get_or_insert_with(Project::default))
+        Ok(self.project.get_or_insert_default())
     }
 
     /// `--policy`, else `policy:` from agentsec.yaml.
@@ -195,14 +196,7 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             format,
         } => {
             let policy = defaults.policy(policy)?;
-            let secrets = defaults.secrets(secrets)?;
-            let known = load_known(secrets.as_deref())?;
-            let warnings = policy.lint(known.as_deref());
-            let origin = secrets.as_deref().map(Path::display);
-            print(format, render::check_json(&policy, &warnings), || {
-                render::check_human(&policy, &warnings, origin)
-            })?;
-            Ok(exit::admin::OK)
+            check(&policy, defaults.secrets(secrets)?.as_deref(), format)
         }
         Command::Explain {
             agent,
@@ -211,40 +205,20 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             secrets,
             format,
         } => {
-            let agent = AgentId::parse(&agent).map_err(|e| PolicyError::Argument {
-                name: "--agent",
-                reason: e.to_string(),
-            })?;
+            let agent = parse_arg("--agent", AgentId::parse(&agent))?;
             let skill = skill
-                .map(|s| {
-                    SkillName::parse(&s).map_err(|e| PolicyError::Argument {
-                        name: "--skill",
-                        reason: e.to_string(),
-                    })
-                })
+                .map(|s| parse_arg("--skill", SkillName::parse(&s)))
                 .transpose()?;
             let policy = defaults.policy(policy)?;
-            let known = load_known(defaults.secrets(secrets)?.as_deref())?;
-            let filter = skill.as_ref().map_or(SkillFilter::Any, SkillFilter::Named);
-            let explanation = policy.explain(&agent, filter, known.as_deref());
-            let view = render::ExplainView {
-                agent: &agent,
-                skill: skill.as_ref(),
-                leaves: known.is_some(),
-                explanation: &explanation,
-            };
-            print(format, view.json(), || view.human())?;
-            Ok(exit::admin::OK)
+            let secrets = defaults.secrets(secrets)?;
+            explain(&policy, &agent, skill.as_ref(), secrets.as_deref(), format)
         }
         Command::WhoCan {
             path,
             policy,
             format,
         } => {
-            let path = SecretPath::parse(&path).map_err(|e| PolicyError::Argument {
-                name: "PATH",
-                reason: e.to_string(),
-            })?;
+            let path = parse_arg("PATH", SecretPath::parse(&path))?;
             let policy = defaults.policy(policy)?;
             let who = policy.who_can(&path);
             print(format, render::who_can_json(&path, &who), || {
@@ -260,16 +234,7 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
         } => {
             let old = Policy::load(&[old])?;
             let new = Policy::load(&[new])?;
-            let known = load_known(defaults.secrets(secrets)?.as_deref())?;
-            let diff = agentsec_policy::diff(&old, &new, known.as_deref());
-            print(format, render::diff_json(&diff, known.is_some()), || {
-                render::diff_human(&diff, known.is_some())
-            })?;
-            Ok(if diff.widens() {
-                exit::admin::FAILED
-            } else {
-                exit::admin::OK
-            })
+            diff(&old, &new, defaults.secrets(secrets)?.as_deref(), format)
         }
         Command::Pin {
             policy,
@@ -288,6 +253,68 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             })
         }
     }
+}
+
+/// An argument parsed, or the error naming it.
+fn parse_arg<T, E: std::fmt::Display>(
+    name: &'static str,
+    parsed: Result<T, E>,
+) -> Result<T, PolicyError> {
+    parsed.map_err(|e| PolicyError::Argument {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+/// `check`: the policy's warnings, with a secrets file also about the names.
+fn check(policy: &Policy, secrets: Option<&Path>, format: Format) -> Result<u8, PolicyError> {
+    let known = load_known(secrets)?;
+    let warnings = policy.lint(known.as_deref());
+    let origin = secrets.map(Path::display);
+    print(format, render::check_json(policy, &warnings), || {
+        render::check_human(policy, &warnings, origin)
+    })?;
+    Ok(exit::admin::OK)
+}
+
+/// `explain`: what `agent` (running `skill`, or any) may read.
+fn explain(
+    policy: &Policy,
+    agent: &AgentId,
+    skill: Option<&SkillName>,
+    secrets: Option<&Path>,
+    format: Format,
+) -> Result<u8, PolicyError> {
+    let known = load_known(secrets)?;
+    let filter = skill.map_or(SkillFilter::Any, SkillFilter::Named);
+    let explanation = policy.explain(agent, filter, known.as_deref());
+    let view = render::ExplainView {
+        agent,
+        skill,
+        leaves: known.is_some(),
+        explanation: &explanation,
+    };
+    print(format, view.json(), || view.human())?;
+    Ok(exit::admin::OK)
+}
+
+/// `diff`: exit 1 when any access widens.
+fn diff(
+    old: &Policy,
+    new: &Policy,
+    secrets: Option<&Path>,
+    format: Format,
+) -> Result<u8, PolicyError> {
+    let known = load_known(secrets)?;
+    let diff = agentsec_policy::diff(old, new, known.as_deref());
+    print(format, render::diff_json(&diff, known.is_some()), || {
+        render::diff_human(&diff, known.is_some())
+    })?;
+    Ok(if diff.widens() {
+        exit::admin::FAILED
+    } else {
+        exit::admin::OK
+    })
 }
 
 /// Writes the report; a closed or full stdout is an error (usage, exit 2),
