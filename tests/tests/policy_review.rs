@@ -230,6 +230,22 @@ fn defaults_come_from_agentsec_yaml_and_flags_win() {
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("nope.yaml"), "{missing:?}");
 
+    // A secrets file from agentsec.yaml that is not there is named with its setting.
+    s.write(
+        "work/agentsec.yaml",
+        "policy: all.yaml\nsecrets: gone.yaml\n",
+    );
+    let gone = review(&s, &["policy", "check"]);
+    assert_eq!(gone.code, 2, "{gone:?}");
+    assert!(
+        gone.stderr
+            .starts_with("agentsec policy: error: `secrets` of ")
+            && gone
+                .stderr
+                .contains("agentsec.yaml: cannot operate on non-existent file \"gone.yaml\""),
+        "{gone:?}"
+    );
+
     // Without agentsec.yaml and without --policy: a usage error saying both ways.
     std::fs::remove_file(s.path("work/agentsec.yaml")).unwrap();
     let none = review(&s, &["policy", "check"]);

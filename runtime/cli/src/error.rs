@@ -131,8 +131,13 @@ pub enum PolicyError {
     },
     /// No `--policy` and no `policy:` in agentsec.yaml.
     NoPolicy,
-    /// The `--secrets` file cannot be read or is not a SOPS file.
-    Secrets(SopsError),
+    /// The secrets file cannot be read or is not a SOPS file.
+    Secrets {
+        /// Where it was named: `--secrets`, or `secrets` of an agentsec.yaml.
+        setting: String,
+        /// Why.
+        source: SopsError,
+    },
     /// The agentsec.yaml in force is refused or invalid.
     Project(String),
     /// `pin` could not read a component or rewrite the policy.
@@ -155,7 +160,7 @@ impl fmt::Display for PolicyError {
             PolicyError::NoPolicy => {
                 f.write_str("no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)")
             }
-            PolicyError::Secrets(e) => write!(f, "--secrets: {e}"),
+            PolicyError::Secrets { setting, source } => write!(f, "{setting}: {source}"),
             PolicyError::Project(m) | PolicyError::Pin(m) => f.write_str(m),
             PolicyError::Output(e) => write!(f, "could not write the report to stdout: {e}"),
         }
@@ -172,7 +177,7 @@ impl Failure for PolicyError {
             PolicyError::Policy(_) => exit::admin::FAILED,
             PolicyError::Argument { .. }
             | PolicyError::NoPolicy
-            | PolicyError::Secrets(_)
+            | PolicyError::Secrets { .. }
             | PolicyError::Project(_)
             | PolicyError::Pin(_)
             | PolicyError::Output(_) => exit::admin::USAGE,

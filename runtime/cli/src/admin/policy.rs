@@ -7,7 +7,7 @@
 //! read for its key names only, without decrypting it, so a review needs no
 //! key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use agentsec_policy::{AgentId, Policy, SecretPath, SkillFilter, SkillName};
 use agentsec_sops::SopsNames;
@@ -178,13 +178,41 @@ impl Defaults {
         Ok(Policy::load(&paths)?)
     }
 
-    /// `--secrets`, else `secrets:` from agentsec.yaml, if either is set.
-    fn secrets(&mut self, given: Option<PathBuf>) -> Result<Option<PathBuf>, PolicyError> {
-        match given {
-            Some(file) => Ok(Some(file)),
-            None => Ok(self.project()?.secrets.clone()),
-        }
+    /// The key names of `--secrets`, else of `secrets:` from agentsec.yaml,
+    /// if either is set: read without decrypting the file, so no identity is
+    /// loaded or even looked for ([`SopsNames`]).
+    fn known(&mut self, given: Option<PathBuf>) -> Result<Option<Known>, PolicyError> {
+        let (file, setting) = match given {
+            Some(file) => (file, "--secrets".to_owned()),
+            None => {
+                let project = self.project()?;
+                match &project.secrets {
+                    Some(file) => (
+                        file.clone(),
+                        format!("`secrets` of {}", project.file.display()),
+                    ),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let names =
+            SopsNames::open(&file).map_err(|source| PolicyError::Secrets { setting, source })?;
+        Ok(Some(Known {
+            paths: names.paths().to_vec(),
+            file,
+        }))
     }
+}
+
+/// The secret paths of the secrets file in force (names only).
+struct Known {
+    file: PathBuf,
+    paths: Vec<SecretPath>,
+}
+
+/// The paths of `known`, if any: what the policy crate takes.
+fn paths(known: Option<&Known>) -> Option<&[SecretPath]> {
+    known.map(|k| k.paths.as_slice())
 }
 
 fn dispatch(command: Command) -> Result<u8, PolicyError> {
@@ -196,7 +224,7 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             format,
         } => {
             let policy = defaults.policy(policy)?;
-            check(&policy, defaults.secrets(secrets)?.as_deref(), format)
+            check(&policy, defaults.known(secrets)?.as_ref(), format)
         }
         Command::Explain {
             agent,
@@ -210,8 +238,8 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
                 .map(|s| parse_arg("--skill", SkillName::parse(&s)))
                 .transpose()?;
             let policy = defaults.policy(policy)?;
-            let secrets = defaults.secrets(secrets)?;
-            explain(&policy, &agent, skill.as_ref(), secrets.as_deref(), format)
+            let known = defaults.known(secrets)?;
+            explain(&policy, &agent, skill.as_ref(), known.as_ref(), format)
         }
         Command::WhoCan {
             path,
@@ -234,7 +262,7 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
         } => {
             let old = Policy::load(&[old])?;
             let new = Policy::load(&[new])?;
-            diff(&old, &new, defaults.secrets(secrets)?.as_deref(), format)
+            diff(&old, &new, defaults.known(secrets)?.as_ref(), format)
         }
         Command::Pin {
             policy,
@@ -267,10 +295,9 @@ fn parse_arg<T, E: std::fmt::Display>(
 }
 
 /// `check`: the policy's warnings, with a secrets file also about the names.
-fn check(policy: &Policy, secrets: Option<&Path>, format: Format) -> Result<u8, PolicyError> {
-    let known = load_known(secrets)?;
-    let warnings = policy.lint(known.as_deref());
-    let origin = secrets.map(Path::display);
+fn check(policy: &Policy, known: Option<&Known>, format: Format) -> Result<u8, PolicyError> {
+    let warnings = policy.lint(paths(known));
+    let origin = known.map(|k| k.file.display());
     print(format, render::check_json(policy, &warnings), || {
         render::check_human(policy, &warnings, origin)
     })?;
@@ -282,12 +309,11 @@ fn explain(
     policy: &Policy,
     agent: &AgentId,
     skill: Option<&SkillName>,
-    secrets: Option<&Path>,
+    known: Option<&Known>,
     format: Format,
 ) -> Result<u8, PolicyError> {
-    let known = load_known(secrets)?;
     let filter = skill.map_or(SkillFilter::Any, SkillFilter::Named);
-    let explanation = policy.explain(agent, filter, known.as_deref());
+    let explanation = policy.explain(agent, filter, paths(known));
     let view = render::ExplainView {
         agent,
         skill,
@@ -302,11 +328,10 @@ fn explain(
 fn diff(
     old: &Policy,
     new: &Policy,
-    secrets: Option<&Path>,
+    known: Option<&Known>,
     format: Format,
 ) -> Result<u8, PolicyError> {
-    let known = load_known(secrets)?;
-    let diff = agentsec_policy::diff(old, new, known.as_deref());
+    let diff = agentsec_policy::diff(old, new, paths(known));
     print(format, render::diff_json(&diff, known.is_some()), || {
         render::diff_human(&diff, known.is_some())
     })?;
@@ -329,14 +354,4 @@ fn print(
         Format::Human => human(),
     };
     super::write_stdout(&text).map_err(PolicyError::Output)
-}
-
-/// The secret paths of a SOPS file: its key names, read without decrypting
-/// it, so no identity is loaded or even looked for ([`SopsNames`]).
-fn load_known(secrets: Option<&Path>) -> Result<Option<Vec<SecretPath>>, PolicyError> {
-    let Some(file) = secrets else {
-        return Ok(None);
-    };
-    let names = SopsNames::open(file).map_err(PolicyError::Secrets)?;
-    Ok(Some(names.paths().to_vec()))
 }
