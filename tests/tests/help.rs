@@ -89,3 +89,42 @@ fn every_help_is_as_recorded() {
         assert!(stale.is_empty(), "snapshots of no command: {stale:?}");
     }
 }
+
+/// A command line that does not parse is reported like every other error: the tool's
+/// prefix, `error: `, clap's message (and usage), exit 2.
+#[test]
+fn usage_errors_start_like_every_error() {
+    let scratch = Scratch::new();
+    for (program, args, prefix) in [
+        (
+            "agentsec-run",
+            &["--no-such-flag"][..],
+            "agentsec-run: error: ",
+        ),
+        ("agentsec", &["--no-such-flag"][..], "agentsec: error: "),
+        ("agentsec", &["nonsense"][..], "agentsec: error: "),
+        (
+            "agentsec",
+            &["policy", "check", "--no-such-flag"][..],
+            "agentsec policy: error: ",
+        ),
+        (
+            "agentsec",
+            &["audit", "verify", "--format", "xml"][..],
+            "agentsec audit: error: ",
+        ),
+        (
+            "agentsec",
+            &["secrets", "decrypt"][..],
+            "agentsec secrets: error: ",
+        ),
+    ] {
+        let out = scratch.command(&bin(program)).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{program} {args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(prefix) && stderr.lines().count() > 1,
+            "{program} {args:?}: {stderr}"
+        );
+    }
+}

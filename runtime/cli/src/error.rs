@@ -85,6 +85,37 @@ pub fn exit<E: Failure>(result: Result<u8, E>) -> std::process::ExitCode {
     }
 }
 
+/// Parses the command line as clap does, except that a command line that does not parse
+/// is reported like every other error: `{prefix}: error: ` and clap's message, usage and
+/// tip, exit 2 (the usage code of every table). `--help` and `--version` print as clap
+/// prints them.
+///
+/// # Errors
+/// The exit code to end with, after the message is printed.
+pub fn parse<P: clap::Parser>(
+    prefix: impl FnOnce(&[std::ffi::OsString]) -> &'static str,
+) -> Result<P, std::process::ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    P::try_parse_from(&args).map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            e.exit();
+        }
+        let text = e.render().to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        eprint!("{}: error: {text}", prefix(&args));
+        std::process::ExitCode::from(USAGE)
+    })
+}
+
+/// The exit code of a command line that does not parse, in every tool's table.
+pub const USAGE: u8 = 2;
+
 /// Why `agentsec-run` did not run the skill.
 #[derive(Debug)]
 pub enum RunError {
@@ -459,6 +490,9 @@ mod tests {
                 e.tool().prefix(),
                 e.exit_code()
             );
+        }
+        for tool in [Tool::Run, Tool::Policy, Tool::Audit, Tool::Secrets] {
+            assert!(exit::documented(tool.exit_codes(), USAGE), "{tool:?}");
         }
         for code in [
             exit::OK,

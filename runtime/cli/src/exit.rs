@@ -126,7 +126,7 @@ pub mod secrets {
     pub const OK: u8 = 0;
     /// A general failure (sops' 1).
     pub const FAILED: u8 = 1;
-    /// FILE or stdin could not be read or parsed.
+    /// Bad arguments, or FILE or stdin could not be read or parsed.
     pub const READ: u8 = 2;
     /// The output or FILE could not be written.
     pub const WRITE: u8 = 3;
@@ -151,7 +151,7 @@ pub const SECRETS: &[ExitCode] = &[
     ),
     row(
         secrets::READ,
-        "FILE or stdin could not be read, or does not parse (`line:column` on stderr)",
+        "bad arguments, or FILE or stdin could not be read or does not parse (`line:column` on stderr)",
     ),
     row(
         secrets::WRITE,

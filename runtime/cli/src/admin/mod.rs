@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
+use crate::error::{Error, Tool};
 use crate::project::{self, Project};
 
 pub mod audit;
@@ -46,6 +46,21 @@ pub enum Format {
     Human,
     /// For machines: JSON on stdout.
     Json,
+}
+
+/// What `agentsec`'s messages start with for the command line `args`: the
+/// command's prefix (`agentsec policy`), or `agentsec` when none is named.
+pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
+    let command = args
+        .iter()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'));
+    match command.and_then(|c| c.to_str()) {
+        Some("policy") => Tool::Policy.prefix(),
+        Some("audit") => Tool::Audit.prefix(),
+        Some("secrets") => Tool::Secrets.prefix(),
+        _ => "agentsec",
+    }
 }
 
 /// Runs `agentsec`: the exit code of its outcome, or the error that ended it.
