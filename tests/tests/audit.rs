@@ -506,3 +506,57 @@ fn a_keyed_log_cannot_be_downgraded_to_an_unkeyed_chain() {
     assert_eq!(q.code, 1, "{q:?}");
     assert!(q.stderr.contains("unverified"), "{q:?}");
 }
+
+/// `audit verify` and `audit query` take the log (and key) from agentsec.yaml as
+/// `agentsec-run` does, a LOG argument wins, and `--format human|json` (with `text` kept
+/// as an alias of `human`) is the same flag as in `agentsec policy`.
+#[test]
+fn audit_commands_take_defaults_from_agentsec_yaml_and_share_the_format_flag() {
+    let s = Scratch::new();
+    std::fs::create_dir_all(s.path("work/.git")).unwrap();
+    let log = s.path("work/logs/audit.log");
+    let run = Run::from(
+        probe_cmd(&s, "ops/release-manager", &["--audit-log", path_str(&log)])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // No agentsec.yaml, no LOG: the default location, which holds nothing here.
+    let none = agentsec(&s, &["audit", "verify"]);
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(
+        none.stderr.starts_with("agentsec audit: error: ")
+            && none.stderr.contains("home/.local/state/agentsec/audit.log"),
+        "{none:?}"
+    );
+
+    s.write("work/agentsec.yaml", "audit_log: logs/audit.log\n");
+    for format in ["human", "text"] {
+        let ok = agentsec(&s, &["audit", "verify", "--format", format]);
+        assert_eq!(ok.code, 0, "{format}: {ok:?}");
+        assert!(ok.stdout.starts_with("ok: 2 entries"), "{format}: {ok:?}");
+    }
+    let json = agentsec(&s, &["audit", "verify", "--format", "json"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(json.json()["ok"], true, "{json:?}");
+    assert_eq!(json.json()["entries"], 2, "{json:?}");
+
+    let query = agentsec(&s, &["audit", "query", "--format", "json"]);
+    assert_eq!(query.code, 0, "{query:?}");
+    let lines: Vec<Value> = query
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{query:?}");
+    assert!(lines.iter().all(|e| e["agent_id"] == "ops/release-manager"));
+    let table = agentsec(&s, &["audit", "query", "--format", "human"]);
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(table.stdout.contains("2 of 2 entries match"), "{table:?}");
+
+    // A LOG argument wins over agentsec.yaml.
+    let other = agentsec(&s, &["audit", "verify", "missing.log"]);
+    assert_eq!(other.code, 2, "{other:?}");
+    assert!(other.stderr.contains("missing.log"), "{other:?}");
+}

@@ -7,28 +7,43 @@
 //! intended change, regenerate them with `SNAPSHOTS=overwrite cargo test -p
 //! agentsec-tests --test policy_cli` and review the diff.
 
+#![expect(clippy::unwrap_used, reason = "tests")]
+
 use agentsec_tests::{Scratch, bin, root};
 use snapbox::Data;
 use snapbox::cmd::Command;
 
-/// Runs `agentsec ARGS` from the repository root (so paths in the output are
-/// the relative ones given) with a clean environment and the demo key.
+/// Runs `agentsec ARGS` in a directory that shows the repository's
+/// `policies/`, `demo/` and `tests/` (so paths in the output are the relative
+/// ones given) but no agentsec.yaml, with a clean environment and **no key**
+/// anywhere: `--secrets` is read for its key names only.
 fn case(name: &str, args: &[&str], code: i32) {
     let scratch = Scratch::new();
+    let work = review_dir(&scratch);
     let dir = root().join("tests/testdata/policy-cli");
     Command::new(bin("agentsec"))
         .args(args)
-        .current_dir(root())
+        .current_dir(work)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", scratch.path("home"))
         .env("XDG_CONFIG_HOME", scratch.path("home/.config"))
-        .env("SOPS_AGE_KEY_FILE", "demo/age-key.DEMO-ONLY.txt")
         .env("COLUMNS", "200")
         .assert()
         .code(code)
         .stdout_eq(Data::read_from(&dir.join(format!("{name}.stdout")), None))
         .stderr_eq(Data::read_from(&dir.join(format!("{name}.stderr")), None));
+}
+
+/// `work/` of `scratch`: a repository root (`.git`) whose `policies`, `demo`
+/// and `tests` are links to this repository's, and no agentsec.yaml.
+fn review_dir(scratch: &Scratch) -> std::path::PathBuf {
+    let work = scratch.path("work");
+    std::fs::create_dir_all(work.join(".git")).unwrap();
+    for dir in ["policies", "demo", "tests"] {
+        std::os::unix::fs::symlink(root().join(dir), work.join(dir)).unwrap();
+    }
+    work
 }
 
 const DEMO: &str = "policies/demo.yaml";

@@ -1,4 +1,20 @@
-//! Exit codes of `agentsec-run`, documented in `--help` and the README.
+//! The exit codes of `agentsec-run` and `agentsec`: one table per tool (and per `agentsec`
+//! command group), the single source for `--help` and the README's tables (a test compares
+//! them). Which error maps to which code is decided in one place, [`crate::error`].
+
+/// One row of an exit-code table. The meaning is written as in the README (Markdown
+/// backticks); `--help` shows it without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCode {
+    /// The process exit status.
+    pub code: u8,
+    /// What it means.
+    pub meaning: &'static str,
+}
+
+const fn row(code: u8, meaning: &'static str) -> ExitCode {
+    ExitCode { code, meaning }
+}
 
 /// The skill ran and returned a result (printed on stdout).
 pub const OK: u8 = 0;
@@ -27,14 +43,169 @@ pub const CREDENTIAL_IN_OUTPUT: u8 = 6;
 /// closed pipe, a full disk): the caller did not get it.
 pub const OUTPUT_FAILED: u8 = 7;
 
-/// The table printed by `--help` and kept in the README.
-pub const TABLE: &str = "\
-Exit codes:
-  0  the skill returned a result (on stdout)
-  1  the skill returned an error, or exited (wasi:cli/exit, any status) without returning a result
-  2  usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run
-  3  a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)
-  4  a limit stopped the skill (--timeout, --max-memory, --max-output, --max-secret-calls, stack), or refused to compile it (--max-functions, --max-code-size, --compile-timeout)
-  5  the skill trapped, an audit record could not be written (nothing was released), or the run's records could not be synced to disk (its output was withheld)
-  6  the output contained a credential shape and --on-credential-shape is fail
-  7  the result could not be written to stdout (e.g. a closed pipe); it is lost";
+/// `agentsec-run`.
+pub const RUN: &[ExitCode] = &[
+    row(OK, "the skill returned a result (on stdout)"),
+    row(
+        SKILL_ERROR,
+        "the skill returned an error, or exited (`wasi:cli/exit`, any status) without returning a result",
+    ),
+    row(
+        CONFIG,
+        "usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run",
+    ),
+    row(
+        DENIED,
+        "a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)",
+    ),
+    row(
+        LIMIT,
+        "a limit stopped the skill (`--timeout`, `--max-memory`, `--max-output`, `--max-secret-calls`, `--max-redaction-bytes`, stack), or refused to compile it (`--max-functions`, `--max-code-size`, `--compile-timeout`)",
+    ),
+    row(
+        TRAP,
+        "the skill trapped, an audit record could not be written (nothing was released), or the run's records could not be synced to disk (its output was withheld)",
+    ),
+    row(
+        CREDENTIAL_IN_OUTPUT,
+        "the output contained a credential shape and `--on-credential-shape fail` was given",
+    ),
+    row(
+        OUTPUT_FAILED,
+        "the result could not be written to stdout (e.g. a closed pipe); it is lost",
+    ),
+];
+
+/// Codes shared by `agentsec policy` and `agentsec audit`.
+pub mod admin {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `policy`: a policy error, access that widens (`diff`), a component no
+    /// entry names (`pin`). `audit`: the chain is broken or cannot be verified.
+    pub const FAILED: u8 = 1;
+    /// Usage: bad arguments, a file that cannot be read, a closed stdout.
+    pub const USAGE: u8 = 2;
+}
+
+/// `agentsec policy`.
+pub const POLICY: &[ExitCode] = &[
+    row(
+        admin::OK,
+        "ok (`check`: warnings only; `diff`: no access widens; `pin`: every component pinned)",
+    ),
+    row(
+        admin::FAILED,
+        "a policy error (`file:line:column` on stderr); `diff`: some access widens; `pin`: a component matches no entry",
+    ),
+    row(
+        admin::USAGE,
+        "usage error (arguments, a secrets file that cannot be read or is not a SOPS file, a refused agentsec.yaml, a closed stdout)",
+    ),
+];
+
+/// `agentsec audit`.
+pub const AUDIT: &[ExitCode] = &[
+    row(
+        admin::OK,
+        "the chain is intact (`query`: and the matching entries were printed)",
+    ),
+    row(
+        admin::FAILED,
+        "the chain is broken or cannot be verified (stderr names the first bad `seq` and what is wrong); `query` still prints what matches, unverified",
+    ),
+    row(
+        admin::USAGE,
+        "usage error (arguments, a log or key that cannot be read, a refused agentsec.yaml, a closed stdout)",
+    ),
+];
+
+/// `agentsec secrets`: sops' codes where they overlap (`SopsError::exit_code` for the
+/// library's errors).
+pub mod secrets {
+    /// Success (also `edit` when nothing changed).
+    pub const OK: u8 = 0;
+    /// A general failure (sops' 1).
+    pub const FAILED: u8 = 1;
+    /// Bad arguments, or FILE or stdin could not be read or parsed.
+    pub const READ: u8 = 2;
+    /// The output or FILE could not be written.
+    pub const WRITE: u8 = 3;
+    /// The current directory cannot be read, or `.sops.yaml` is invalid (sops' 5).
+    pub const CONFIG: u8 = 5;
+    /// A `set`/`unset` path or `set` value that does not parse (sops' 7).
+    pub const BAD_PATH: u8 = 7;
+    /// No recipients: no `.sops.yaml`, no creation rule, no `--age` (sops' 61).
+    pub const NO_RECIPIENTS: u8 = 61;
+    /// FILE does not exist (sops' 100).
+    pub const NOT_FOUND: u8 = 100;
+    /// No editor could be started (sops' 201).
+    pub const NO_EDITOR: u8 = 201;
+}
+
+/// `agentsec secrets`.
+pub const SECRETS: &[ExitCode] = &[
+    row(secrets::OK, "success (`edit`: also when nothing changed)"),
+    row(
+        secrets::FAILED,
+        "no `sops` metadata (not a SOPS file), an `unset` path that names nothing, an editor that failed, an answer other than `y`, an identity file that exists",
+    ),
+    row(
+        secrets::READ,
+        "bad arguments, or FILE or stdin could not be read or does not parse (`line:column` on stderr)",
+    ),
+    row(
+        secrets::WRITE,
+        "the output or FILE could not be written (FILE is then unchanged)",
+    ),
+    row(
+        4,
+        "the tree cannot be written in the requested output format",
+    ),
+    row(
+        secrets::CONFIG,
+        "the current directory or `.sops.yaml` cannot be read, or an option in it is invalid",
+    ),
+    row(
+        secrets::BAD_PATH,
+        "a `set`/`unset` path or a `set` value that does not parse",
+    ),
+    row(23, "encryption failed (the random generator or AES-GCM)"),
+    row(
+        25,
+        "a value that will not decrypt or does not match its type",
+    ),
+    row(51, "the MAC is missing, will not decrypt or does not match"),
+    row(
+        secrets::NO_RECIPIENTS,
+        "no recipients: no `.sops.yaml`, no creation rule for FILE, and no `--age`",
+    ),
+    row(91, "a bad `--extract` path"),
+    row(secrets::NOT_FOUND, "FILE does not exist"),
+    row(111, "an age recipient that does not parse"),
+    row(128, "no usable key: the data key cannot be recovered"),
+    row(secrets::NO_EDITOR, "no editor could be started"),
+    row(203, "`encrypt` of a file that is already encrypted"),
+];
+
+/// The table as `--help` shows it, after a title line.
+pub fn help(table: &[ExitCode]) -> String {
+    let mut out = String::from("Exit codes:");
+    let width = table
+        .iter()
+        .map(|r| r.code.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for row in table {
+        out.push_str(&format!(
+            "\n  {:>width$}  {}",
+            row.code,
+            row.meaning.replace('`', "")
+        ));
+    }
+    out
+}
+
+/// Whether `code` is in `table`.
+pub fn documented(table: &[ExitCode], code: u8) -> bool {
+    table.iter().any(|r| r.code == code)
+}

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod audit_key;
+pub mod error;
 pub mod exit;
 pub mod project;
 pub mod run_cmd;

@@ -1,7 +1,8 @@
-//! `agentsec.yaml`: per-directory defaults for `agentsec-run`.
+//! `agentsec.yaml`: per-directory defaults for `agentsec-run`, `agentsec
+//! policy` (policy, secrets) and `agentsec audit` (audit log, audit key).
 //!
-//! `agentsec-run` looks for `agentsec.yaml` in the current directory and its
-//! parents (like sops looks for `.sops.yaml`). Paths in it are relative to the
+//! They look for `agentsec.yaml` in the current directory and its parents
+//! (like sops looks for `.sops.yaml`). Paths in it are relative to the
 //! file's directory. Flags always win over it. Example (this repository's):
 //!
 //! # A trust boundary

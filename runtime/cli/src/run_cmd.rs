@@ -17,6 +17,7 @@ use agentsec_policy::{AgentId, Policy};
 use agentsec_sops::{Identities, KeySources, SopsStore};
 use clap::Parser;
 
+use crate::error::RunError;
 use crate::exit;
 use crate::project::{self, Project};
 use crate::units::{parse_duration, parse_size};
@@ -32,7 +33,7 @@ const WATCHDOG_MESSAGE_WAIT: Duration = Duration::from_millis(200);
 /// Run a WebAssembly skill for an agent, with secrets from a SOPS file,
 /// checked by policy and audited.
 #[derive(Debug, Parser)]
-#[command(name = "agentsec-run", version, after_long_help = exit::TABLE, after_help = exit::TABLE)]
+#[command(name = "agentsec-run", version, after_long_help = exit::help(exit::RUN), after_help = exit::help(exit::RUN))]
 pub struct Args {
     /// The skill: a WebAssembly component (wasm32-wasip2) of the agentsec:skill world.
     #[arg(value_name = "SKILL.wasm", required_unless_present = "show_config")]
@@ -194,17 +195,8 @@ fn limit_flags(args: &Args) -> LimitOverrides {
     o
 }
 
-/// A failure before the skill ran: message and exit code.
-pub struct Failure(pub u8, pub String);
-
-impl<E: std::fmt::Display> From<(u8, E)> for Failure {
-    fn from((code, e): (u8, E)) -> Failure {
-        Failure(code, e.to_string())
-    }
-}
-
-fn config<E: std::fmt::Display>(e: E) -> Failure {
-    Failure(exit::CONFIG, e.to_string())
+fn config<E: std::fmt::Display>(e: E) -> RunError {
+    RunError::Config(e.to_string())
 }
 
 /// What `main` has set up before the skill runs.
@@ -216,7 +208,7 @@ struct Prepared {
 }
 
 /// Runs `agentsec-run` and returns its exit code.
-pub fn main(args: Args) -> Result<u8, Failure> {
+pub fn main(args: Args) -> Result<u8, RunError> {
     // Before any secret is in memory: no core dumps, no ptrace by the same user.
     agentsec_host::hardening::harden_process();
     let cwd = std::env::current_dir().map_err(config)?;
@@ -252,7 +244,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
 
 /// Everything before the run, failing fast: the policy parses, the secrets decrypt and
 /// their MAC verifies, the audit log is writable, the component loads and links.
-fn prepare(args: &Args, project: &Project) -> Result<Prepared, Failure> {
+fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
     let (Some(skill_path), Some(agent)) = (&args.skill, &args.agent) else {
         return Err(config("pass SKILL.wasm and --agent ID"));
     };
@@ -302,12 +294,11 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, Failure> {
     let component =
         crate::skills_dir::resolve(skills_dir.map(PathBuf::as_path), skill_path).map_err(config)?;
     let mut skill = runtime.load_file(&component.path).map_err(|e| {
-        let code = if e.is_limit() {
-            exit::LIMIT
+        if e.is_limit() {
+            RunError::Limit(e.to_string())
         } else {
-            exit::CONFIG
-        };
-        Failure(code, e.to_string())
+            RunError::Config(e.to_string())
+        }
     })?;
     if component.named {
         skill.vouch_name();
@@ -462,7 +453,7 @@ fn max_input_hint(e: &agentsec_policy::bounded::ReadError) -> &'static str {
 
 /// `--input`: inline JSON, `@-` (stdin) or `@FILE` (a regular file), at
 /// most `limit` bytes, checked while reading.
-fn read_input(arg: &str, limit: u64) -> Result<String, Failure> {
+fn read_input(arg: &str, limit: u64) -> Result<String, RunError> {
     use agentsec_policy::bounded::{read_file, read_stream};
     let mut bytes = Vec::new();
     match arg.strip_prefix('@') {
@@ -492,7 +483,7 @@ fn read_input(arg: &str, limit: u64) -> Result<String, Failure> {
     Ok(text)
 }
 
-fn secrets_path(args: &Args, project: &Project) -> Result<PathBuf, Failure> {
+fn secrets_path(args: &Args, project: &Project) -> Result<PathBuf, RunError> {
     if let Some(path) = &args.secrets {
         return Ok(path.clone());
     }
@@ -520,7 +511,7 @@ fn secrets_path(args: &Args, project: &Project) -> Result<PathBuf, Failure> {
     }
 }
 
-fn default_audit_log() -> Option<PathBuf> {
+pub(crate) fn default_audit_log() -> Option<PathBuf> {
     let base = match std::env::var_os("XDG_STATE_HOME") {
         Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         _ => PathBuf::from(std::env::var_os("HOME")?)

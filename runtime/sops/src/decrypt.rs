@@ -14,7 +14,10 @@ use crate::rules::{CommentStack, Selection};
 
 pub(crate) struct Walker<'a> {
     pub(crate) file: &'a str,
-    pub(crate) key: &'a DataKey,
+    /// `None`: read the structure only (no key is needed, nothing is decrypted); every
+    /// encrypted value becomes an empty leaf marked encrypted, encrypted comments stay as
+    /// written (see [`crate::sopsfile::names_only`]).
+    pub(crate) key: Option<&'a DataKey>,
     /// `None`: a plaintext file, nothing is decrypted.
     pub(crate) selection: Option<&'a Selection>,
     pub(crate) mac: MacHasher,
@@ -153,8 +156,9 @@ impl Walker<'_> {
         comments: &CommentStack,
     ) -> Zeroizing<String> {
         if self.encrypted(keys, comments, true)
+            && let Some(key) = self.key
             && let Ok(enc) = EncValue::parse(&text)
-            && let Ok(plain) = enc.decrypt(self.key, aad(keys).as_bytes())
+            && let Ok(plain) = enc.decrypt(key, aad(keys).as_bytes())
             && let Ok(s) = String::from_utf8(plain.to_vec())
         {
             return Zeroizing::new(s);
@@ -230,8 +234,16 @@ impl Walker<'_> {
             return Ok(PNode::Leaf(Value::str(""), false));
         }
         let enc = EncValue::parse(&text).map_err(|_| not_encrypted())?;
+        let Some(key) = self.key else {
+            return names_only_leaf(&enc.kind).map_err(|problem| SopsError::ValueType {
+                file: self.file.to_owned(),
+                path: path.to_string(),
+                line: s.line,
+                problem,
+            });
+        };
         let aad = aad(keys);
-        let plain = enc.decrypt(self.key, aad.as_bytes()).map_err(|e| match e {
+        let plain = enc.decrypt(key, aad.as_bytes()).map_err(|e| match e {
             CipherError::Format => not_encrypted(),
             CipherError::Auth => SopsError::ValueDecrypt {
                 file: self.file.to_owned(),
@@ -275,6 +287,19 @@ impl Walker<'_> {
             Scalar::Float(f) | Scalar::JsonNumber { float: f, .. } => Value::Float(f),
             Scalar::Bool(b) => Value::Bool(b),
         }
+    }
+}
+
+/// An encrypted value read without the key: a comment stored as a list element (its type
+/// says so in clear) is a comment, as decryption would make it; any other known type is an
+/// empty leaf marked encrypted, standing for a value whose plaintext is not read.
+fn names_only_leaf(kind: &str) -> Result<PNode, String> {
+    match kind {
+        "comment" => Ok(PNode::Comment(Zeroizing::new(String::new()))),
+        "str" | "bytes" | "int" | "float" | "bool" | "time" => {
+            Ok(PNode::Leaf(Value::str(""), true))
+        }
+        _ => Err("an unknown datatype in its `type:` field".to_owned()),
     }
 }
 

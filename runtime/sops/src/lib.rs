@@ -1,7 +1,8 @@
 //! SOPS files for agentsec, interchangeable with the real `sops`: the file format (YAML, JSON,
 //! dotenv, INI, binary), age identities and recipients, `.sops.yaml` creation rules, emitters
-//! that write what `sops` writes, and [`SopsStore`], a SOPS file as an
-//! [`agentsec_secrets::SecretStore`].
+//! that write what `sops` writes, [`SopsStore`], a SOPS file as an
+//! [`agentsec_secrets::SecretStore`], and [`SopsNames`], its key names read without any key
+//! (an [`agentsec_secrets::NameIndex`], for policy review).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -69,7 +70,7 @@ pub use keys::{
     MAX_KEY_CMD_TIMEOUT, UnsupportedIdentity,
 };
 pub use sopsfile::{EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext};
-pub use store::SopsStore;
+pub use store::{SopsNames, SopsStore};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
 
 /// Largest SOPS file read, in bytes. Secrets files are kilobytes; the bound keeps a hostile or

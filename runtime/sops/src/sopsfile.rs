@@ -152,23 +152,14 @@ impl SopsFile {
         let mut raw = stores::parse(bytes, format, name, true)?;
         let meta = metadata::take(&mut raw.documents, name)?;
         let key = datakey::recover(&meta, ids, name)?;
-        let json_ints = matches!(format, Format::Json | Format::Binary) && meta.json_ints();
         let mut walker = Walker {
             file: name,
-            key: &key,
-            selection: if format == Format::Binary {
-                None
-            } else {
-                Some(&meta.selection)
-            },
+            key: Some(&key),
+            selection: Some(selection(format, &meta)),
             mac: MacHasher::new(meta.mac_only_encrypted),
-            json_ints,
+            json_ints: json_ints(format, &meta),
             sealed: keep_sealed.then(SealedLog::default),
         };
-        if format == Format::Binary {
-            // The binary store's one value is always encrypted; its options are ignored.
-            walker.selection = Some(&BINARY_SELECTION);
-        }
         let mut docs = Vec::with_capacity(raw.documents.len());
         for doc in raw.documents {
             docs.push(walker.document(doc)?);
@@ -274,6 +265,69 @@ impl SopsFile {
 static BINARY_SELECTION: std::sync::LazyLock<Selection> =
     std::sync::LazyLock::new(|| Selection::UnencryptedSuffix("\u{0}never".to_owned()));
 
+/// Which leaves of a file in `format` are encrypted: the metadata's rule, except for the
+/// binary store, whose one value is always encrypted (its options are ignored).
+fn selection(format: Format, meta: &Metadata) -> &Selection {
+    if format == Format::Binary {
+        &BINARY_SELECTION
+    } else {
+        &meta.selection
+    }
+}
+
+/// Whether JSON integers are read as integers (see [`crate::decrypt_bytes`]).
+fn json_ints(format: Format, meta: &Metadata) -> bool {
+    matches!(format, Format::Json | Format::Binary) && meta.json_ints()
+}
+
+/// The public tree of SOPS file contents read **without any key**: the same walk as
+/// decryption (same parser, metadata checks, partial-encryption rules, comment handling and
+/// list numbering), except that an encrypted value is not decrypted but becomes an empty leaf
+/// marked encrypted ([`crate::Leaf::was_encrypted`]). Key names are clear text in a SOPS file,
+/// so this is all a names-only reader needs; nothing here is authenticated (the MAC needs the
+/// data key), so it is fit for review, never for serving values.
+///
+/// # Errors
+/// As decryption, for everything but the key: a file over [`MAX_FILE_SIZE`], a syntax error,
+/// no or invalid `sops` metadata, a missing MAC, a value that should be encrypted but is not in
+/// sops' format or has an unknown type.
+pub(crate) fn names_only(
+    bytes: &[u8],
+    format: Format,
+    name: &str,
+) -> Result<SecretTree, SopsError> {
+    if bytes.len() > MAX_FILE_SIZE {
+        return Err(SopsError::FileTooLarge {
+            file: name.to_owned(),
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    let mut raw = stores::parse(bytes, format, name, true)?;
+    let meta = metadata::take(&mut raw.documents, name)?;
+    if meta.mac.is_none() {
+        // The store would refuse the file; a review of it should not pass silently.
+        return Err(SopsError::MacMissing {
+            file: name.to_owned(),
+        });
+    }
+    let mut walker = Walker {
+        file: name,
+        key: None,
+        selection: Some(selection(format, &meta)),
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        json_ints: json_ints(format, &meta),
+        sealed: None,
+    };
+    let mut docs = Vec::with_capacity(raw.documents.len());
+    for doc in raw.documents {
+        docs.push(walker.document(doc)?);
+    }
+    let json = format != Format::Yaml;
+    Ok(SecretTree::new(
+        docs.iter().filter_map(|d| d.to_public(json)).collect(),
+    ))
+}
+
 /// Parses a plaintext file into documents, typed as decryption types them; nothing is
 /// decrypted.
 pub(crate) fn parse_plain(
@@ -291,10 +345,9 @@ pub(crate) fn parse_plain(
         )])]);
     }
     let raw = stores::parse(bytes, format, name, false)?;
-    let key = DataKey(Zeroizing::new([0u8; 32]));
     let mut walker = Walker {
         file: name,
-        key: &key,
+        key: None,
         selection: None,
         mac: MacHasher::new(false),
         json_ints: false,
@@ -767,10 +820,9 @@ fn json_to_node(text: &str) -> Result<PNode, SopsError> {
     let invalid = || encrypt_error("Value for --set is not valid JSON".to_owned(), 7);
     let wrapped = Zeroizing::new(format!("{{\"v\": {text}}}"));
     let raw = stores::json::parse(wrapped.as_bytes(), "value").map_err(|_| invalid())?;
-    let key = DataKey(Zeroizing::new([0u8; 32]));
     let mut walker = Walker {
         file: "value",
-        key: &key,
+        key: None,
         selection: None,
         mac: MacHasher::new(false),
         json_ints: false,

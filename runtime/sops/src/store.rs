@@ -30,6 +30,8 @@ pub struct SopsStore {
     /// yaml.v3 (YAML), as the decrypted tree renders them.
     json: bool,
     pin: Option<fn(&[u8])>,
+    /// What [`NameIndex::list`] of the root returns ([`served_paths`]).
+    paths: Vec<SecretPath>,
 }
 
 /// The store's tree: the file's first document with encrypted leaves kept
@@ -129,6 +131,7 @@ impl SopsStore {
         if let Some(extra) = sealer.sealed.next() {
             return Err(sealer.mismatch(&extra.path));
         }
+        let paths = served_paths(tree.root());
         let SopsFile { key, .. } = decrypted;
         Ok(SopsStore {
             file: file.to_owned(),
@@ -136,6 +139,7 @@ impl SopsStore {
             key: Box::new(key),
             json,
             pin: None,
+            paths,
         })
     }
 
@@ -165,14 +169,7 @@ impl SopsStore {
     /// Every leaf path (names only), in file order; what `list` of the root
     /// returns.
     pub fn paths(&self) -> Vec<SecretPath> {
-        let mut out = Vec::new();
-        let mut segments = Vec::new();
-        collect_paths(&self.root, &mut segments, &mut |segments| {
-            if let Ok(path) = SecretPath::from_segments(segments.iter()) {
-                out.push(path);
-            }
-        });
-        out
+        self.paths.clone()
     }
 
     /// How many encrypted values are held decrypted now: those asked for
@@ -229,6 +226,27 @@ struct Place {
 }
 
 impl Place {
+    /// The place of the value at key `key` of a mapping here.
+    fn below_key(self, key: &str) -> Place {
+        Place {
+            colon: self.colon || key.contains(':'),
+            map_in_list: self.map_in_list || self.lists > 0,
+            in_sealed_list: false,
+            ..self
+        }
+    }
+
+    /// The place of the elements of the list `items` here.
+    fn below_list(self, items: &[Node]) -> Place {
+        Place {
+            lists: self.lists + 1,
+            in_sealed_list: items
+                .iter()
+                .all(|n| matches!(n, Node::Leaf(l) if l.was_encrypted())),
+            ..self
+        }
+    }
+
     fn binding(self) -> Binding {
         if self.colon {
             Binding::Unbound(UNBOUND_COLON)
@@ -280,12 +298,7 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
             Node::Map(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
                 for (k, v) in entries {
-                    let below = Place {
-                        colon: place.colon || k.contains(':'),
-                        map_in_list: place.map_in_list || place.lists > 0,
-                        in_sealed_list: false,
-                        ..place
-                    };
+                    let below = place.below_key(k);
                     self.path.push(k.clone());
                     self.keys.push(k.clone());
                     let child = self.node(v, below);
@@ -296,14 +309,7 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
                 SNode::Map(out)
             }
             Node::List(items) => {
-                let all_sealed = items
-                    .iter()
-                    .all(|n| matches!(n, Node::Leaf(l) if l.was_encrypted()));
-                let below = Place {
-                    lists: place.lists + 1,
-                    in_sealed_list: all_sealed,
-                    ..place
-                };
+                let below = place.below_list(items);
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     self.path.push(i.to_string());
@@ -334,30 +340,41 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
     }
 }
 
-fn collect_paths(node: &SNode, segments: &mut Vec<String>, found: &mut dyn FnMut(&[String])) {
-    match node {
-        // Never served, so never listed.
-        SNode::Leaf(SLeaf::Sealed {
-            binding: Binding::Unbound(_),
-            ..
-        }) => {}
-        SNode::Leaf(_) => found(segments),
-        SNode::Null => {}
-        SNode::Map(entries) => {
-            for (key, child) in entries {
-                segments.push(key.clone());
-                collect_paths(child, segments, found);
-                segments.pop();
+/// The leaf paths a store serves for the public tree `root`, in file order: every clear leaf
+/// and every encrypted leaf bound to its path ([`Place::binding`]); never a `null` or an
+/// unbound value (never served, so never listed). [`SopsStore`] and [`SopsNames`] both list
+/// through this, so a review without the key sees exactly the names a run would.
+fn served_paths(root: &Node) -> Vec<SecretPath> {
+    fn walk(node: &Node, place: Place, segments: &mut Vec<String>, out: &mut Vec<SecretPath>) {
+        match node {
+            Node::Leaf(leaf)
+                if leaf.was_encrypted() && matches!(place.binding(), Binding::Unbound(_)) => {}
+            Node::Leaf(_) => {
+                if let Ok(path) = SecretPath::from_segments(segments.iter()) {
+                    out.push(path);
+                }
             }
-        }
-        SNode::List(items) => {
-            for (i, child) in items.iter().enumerate() {
-                segments.push(i.to_string());
-                collect_paths(child, segments, found);
-                segments.pop();
+            Node::Null => {}
+            Node::Map(entries) => {
+                for (key, child) in entries {
+                    segments.push(key.clone());
+                    walk(child, place.below_key(key), segments, out);
+                    segments.pop();
+                }
+            }
+            Node::List(items) => {
+                let below = place.below_list(items);
+                for (i, child) in items.iter().enumerate() {
+                    segments.push(i.to_string());
+                    walk(child, below, segments, out);
+                    segments.pop();
+                }
             }
         }
     }
+    let mut out = Vec::new();
+    walk(root, Place::default(), &mut Vec::new(), &mut out);
+    out
 }
 
 impl SecretStore for SopsStore {
@@ -423,11 +440,81 @@ impl SecretStore for SopsStore {
 
 impl NameIndex for SopsStore {
     fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
-        Ok(self
-            .paths()
-            .into_iter()
-            .filter(|p| p.starts_with(prefix))
-            .collect())
+        Ok(below(&self.paths, prefix))
+    }
+}
+
+fn below(paths: &[SecretPath], prefix: &SecretPath) -> Vec<SecretPath> {
+    paths
+        .iter()
+        .filter(|p| p.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+/// The key names of a SOPS file, read **without decrypting it**: no identity is loaded or
+/// looked for, so a policy reviewer or a CI job can check rules against the names of a
+/// production file without its key.
+///
+/// SOPS stores key names in clear; only values (and, with a comment rule, some comments)
+/// are encrypted. [`SopsNames::open`] reads the file through the same bounded reader, parser,
+/// metadata checks and partial-encryption rules as [`SopsStore::open`], and lists exactly the
+/// paths the store would list for the same file: encrypted values that are not bound to their
+/// path are left out here too. What it cannot check without the key is whether the values
+/// decrypt and the MAC verifies, so a file that lists fine here may still be refused by
+/// `agentsec-run`.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use agentsec_secrets::NameIndex;
+/// use agentsec_sops::SopsNames;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let names = SopsNames::open(Path::new("secrets.yaml"))?;
+/// for path in names.list(&"databases".parse()?)? {
+///     println!("{path}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SopsNames {
+    file: PathBuf,
+    paths: Vec<SecretPath>,
+}
+
+impl SopsNames {
+    /// Reads the key names of `file` (format from its name, as [`SopsStore::open`]).
+    ///
+    /// # Errors
+    /// A missing, unreadable or oversized file, a syntax error, a file that is not SOPS (no
+    /// `sops` metadata), invalid metadata or a missing MAC, and a value the rules say is
+    /// encrypted that is not in sops' format; each names the file.
+    pub fn open(file: &Path) -> Result<SopsNames, SopsError> {
+        let name = file.display().to_string();
+        let format = Format::from_path(file)?;
+        let bytes = crate::read_file(file, &name)?;
+        let tree = crate::sopsfile::names_only(&bytes, format, &name)?;
+        Ok(SopsNames {
+            file: file.to_owned(),
+            paths: served_paths(tree.root()),
+        })
+    }
+
+    /// The file the names were read from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Every leaf path, in file order (what `list` of the root returns).
+    pub fn paths(&self) -> &[SecretPath] {
+        &self.paths
+    }
+}
+
+impl NameIndex for SopsNames {
+    fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
+        Ok(below(&self.paths, prefix))
     }
 }
 

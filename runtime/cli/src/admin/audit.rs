@@ -1,22 +1,18 @@
 //! `agentsec audit verify` and `agentsec audit query`.
 //!
-//! Exit codes: 0 the chain is intact (and, for `query`, the results were
-//! printed); 1 the chain is broken or could not be verified (the message
-//! names the first bad `seq` and what is wrong); 2 usage: bad flags,
-//! unreadable files or key.
+//! Exit codes: [`crate::exit::AUDIT`]. Both read their defaults (the log and
+//! the chain key) from the agentsec.yaml in force, as `agentsec-run` does.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use agentsec_audit::{ChainKey, VerifyError, VerifyOptions, VerifyReport, verify_with};
-use clap::{Subcommand, ValueEnum};
+use agentsec_audit::{ChainKey, VerifyOptions, VerifyReport, verify_with};
+use clap::Subcommand;
+
+use super::Format;
+use crate::error::AuditError;
+use crate::exit;
 
 mod query;
-
-/// Exit code: the chain is broken.
-const BROKEN: u8 = 1;
-/// Exit code: usage error, unreadable log or key.
-const USAGE: u8 = 2;
 
 /// `agentsec audit` subcommands.
 #[derive(Debug, Subcommand)]
@@ -33,9 +29,11 @@ pub enum Command {
     ///
     /// With one LOG, its rotated segments (LOG.1, LOG.2, ...) are verified
     /// first, as one chain; with several, exactly those files, oldest first.
+    #[command(after_help = exit::help(exit::AUDIT))]
     Verify {
-        /// Log file(s), oldest first.
-        #[arg(value_name = "LOG", required = true)]
+        /// Log file(s), oldest first [default: `audit_log` from agentsec.yaml,
+        /// else $XDG_STATE_HOME/agentsec/audit.log, as agentsec-run].
+        #[arg(value_name = "LOG")]
         logs: Vec<PathBuf>,
         /// A head hash recorded earlier (the `hash` of an entry, or the head
         /// printed by a previous verify): it must still be in the chain, so
@@ -48,8 +46,8 @@ pub enum Command {
         /// that key: an unkeyed (rewritten) log is refused.
         #[arg(long, visible_alias = "audit-key", value_name = "FILE")]
         key: Option<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
+        /// Output format (`text` is an alias of `human`).
+        #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
 
@@ -58,20 +56,12 @@ pub enum Command {
     /// verified too (as `verify` does, with the same key); a chain that is
     /// broken or cannot be verified (a keyed log without its key) is
     /// reported on stderr and exits 1.
+    #[command(after_help = exit::help(exit::AUDIT))]
     Query(query::QueryArgs),
 }
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people: an aligned table and a summary.
-    Text,
-    /// For machines: JSON lines (for query, the matching entries as written).
-    Json,
-}
-
-/// Runs one `agentsec audit` command.
-pub fn run(command: Command) -> ExitCode {
+/// Runs one `agentsec audit` command: its exit code, or the error that ended it.
+pub fn run(command: Command) -> Result<u8, AuditError> {
     match command {
         Command::Verify {
             logs,
@@ -88,22 +78,16 @@ fn verify_command(
     expect_head: Option<&str>,
     key: Option<&Path>,
     format: Format,
-) -> ExitCode {
-    let files = match expand(logs) {
-        Ok(files) => files,
-        Err(e) => return fail(USAGE, &e),
-    };
-    let key = match load_key(key) {
-        Ok(key) => key,
-        Err(e) => return fail(USAGE, &e),
-    };
+) -> Result<u8, AuditError> {
+    let files = expand(logs)?;
+    let key = load_key(key)?;
     if let Some(head) = expect_head
         && !(head.len() == 64 && head.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
     {
-        return fail(
-            USAGE,
-            "--expect-head: expected 64 lowercase hex digits (an entry's `hash`)",
-        );
+        return Err(AuditError::Argument {
+            name: "--expect-head",
+            reason: "expected 64 lowercase hex digits (an entry's `hash`)".to_owned(),
+        });
     }
     let options = VerifyOptions {
         key: key.as_ref(),
@@ -112,10 +96,9 @@ fn verify_command(
     match verify_with(&files, options) {
         Ok(report) => {
             let key_id = key.as_ref().map(ChainKey::fingerprint);
-            match write_stdout(&report_text(&report, key_id.as_deref(), &files, format)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(USAGE, &e),
-            }
+            super::write_stdout(&report_text(&report, key_id.as_deref(), &files, format))
+                .map_err(AuditError::Output)?;
+            Ok(exit::admin::OK)
         }
         Err(e) => {
             if format == Format::Json {
@@ -127,9 +110,9 @@ fn verify_command(
                     "line": e.line(),
                 });
                 // The chain is broken either way; a lost report changes nothing.
-                let _ = write_stdout(&format!("{json}\n"));
+                let _ = super::write_stdout(&format!("{json}\n"));
             }
-            fail(code_of(&e), &e.to_string())
+            Err(AuditError::Verify(e))
         }
     }
 }
@@ -173,38 +156,31 @@ fn report_text(
     text
 }
 
-/// Writes to stdout; a closed or full stdout is an error, not a panic (Rust
-/// ignores `SIGPIPE`, so `println!` would panic on `EPIPE`).
-fn write_stdout(text: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| format!("could not write the report to stdout: {e}"))
-}
-
-/// Exit code for a verification error: an unreadable file is a usage
-/// problem (wrong path), everything else a broken chain.
-fn code_of(e: &VerifyError) -> u8 {
-    match e {
-        VerifyError::Io { .. } => USAGE,
-        _ => BROKEN,
-    }
-}
-
-fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("agentsec: {message}");
-    ExitCode::from(code)
-}
-
-/// One LOG: its rotated segments then itself. Several: exactly those.
-fn expand(logs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// One LOG: its rotated segments then itself. Several: exactly those. None:
+/// the log `agentsec-run` would write to (`audit_log` from agentsec.yaml,
+/// else the default location), with its segments.
+fn expand(logs: &[PathBuf]) -> Result<Vec<PathBuf>, AuditError> {
+    let default;
+    let logs = if logs.is_empty() {
+        let project = super::defaults().map_err(AuditError::Log)?;
+        default = match project.audit_log {
+            Some(log) => log,
+            None => crate::run_cmd::default_audit_log().ok_or(AuditError::NoLog)?,
+        };
+        std::slice::from_ref(&default)
+    } else {
+        logs
+    };
     match logs {
         [one] => {
-            let files = agentsec_audit::log_files(one)
-                .map_err(|e| format!("cannot list the audit log {}: {e}", one.display()))?;
+            let files = agentsec_audit::log_files(one).map_err(|e| {
+                AuditError::Log(format!("cannot list the audit log {}: {e}", one.display()))
+            })?;
             if files.is_empty() {
-                return Err(format!("no audit log at {}", one.display()));
+                return Err(AuditError::Log(format!(
+                    "no audit log at {}",
+                    one.display()
+                )));
             }
             Ok(files)
         }
@@ -216,11 +192,10 @@ fn expand(logs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 /// in force, decrypted with the operator's age identities (and
 /// `age_key_file` from agentsec.yaml). A project file that is refused is an
 /// error: it might be what configures the key.
-fn load_key(key: Option<&Path>) -> Result<Option<ChainKey>, String> {
-    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
-    let project = crate::project::discover(&cwd)?;
-    let extra = project.as_ref().and_then(|p| p.age_key_file.as_deref());
-    let file = match (key, project.as_ref().and_then(|p| p.audit_key.as_deref())) {
+fn load_key(key: Option<&Path>) -> Result<Option<ChainKey>, AuditError> {
+    let project = super::defaults().map_err(AuditError::Key)?;
+    let extra = project.age_key_file.as_deref();
+    let file = match (key, project.audit_key.as_deref()) {
         (Some(file), _) => file,
         (None, Some(file)) => {
             tracing::info!(key = %file.display(), "using audit_key from agentsec.yaml");
@@ -228,5 +203,7 @@ fn load_key(key: Option<&Path>) -> Result<Option<ChainKey>, String> {
         }
         (None, None) => return Ok(None),
     };
-    crate::audit_key::load(file, extra).map(Some)
+    crate::audit_key::load(file, extra)
+        .map(Some)
+        .map_err(AuditError::Key)
 }

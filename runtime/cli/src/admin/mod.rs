@@ -1,9 +1,11 @@
 //! `agentsec`: the operator's and reviewer's tool. One module per command
-//! group; each exposes a clap `Command` and `run(command) -> ExitCode`.
+//! group; each exposes a clap `Command` and `run(command) -> Result<exit code,
+//! its error>`; [`crate::error::exit`] turns that into the process's exit.
 
-use std::process::ExitCode;
+use clap::{Parser, Subcommand, ValueEnum};
 
-use clap::{Parser, Subcommand};
+use crate::error::{Error, Tool};
+use crate::project::{self, Project};
 
 pub mod audit;
 pub mod policy;
@@ -12,6 +14,9 @@ pub mod secrets;
 /// Manage agent secrets, review access-control policies, check the audit log.
 ///
 /// Skills run with `agentsec-run`; this tool is for the people around them.
+/// `policy` and `audit` read their defaults (policy, secrets file, audit log,
+/// audit key) from the agentsec.yaml in force, as `agentsec-run` does; flags
+/// win over it.
 #[derive(Debug, Parser)]
 #[command(name = "agentsec", version, propagate_version = true)]
 pub struct Cli {
@@ -32,11 +37,53 @@ enum Command {
     Secrets(secrets::Command),
 }
 
-/// Runs `agentsec`.
-pub fn main(cli: Cli) -> ExitCode {
-    match cli.command {
-        Command::Policy(command) => policy::run(command),
-        Command::Audit(command) => audit::run(command),
-        Command::Secrets(command) => secrets::run(command),
+/// The output format of every `agentsec` command that prints a report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people: aligned tables and a summary.
+    #[default]
+    #[value(alias = "text")]
+    Human,
+    /// For machines: JSON on stdout.
+    Json,
+}
+
+/// What `agentsec`'s messages start with for the command line `args`: the
+/// command's prefix (`agentsec policy`), or `agentsec` when none is named.
+pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
+    let command = args
+        .iter()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'));
+    match command.and_then(|c| c.to_str()) {
+        Some("policy") => Tool::Policy.prefix(),
+        Some("audit") => Tool::Audit.prefix(),
+        Some("secrets") => Tool::Secrets.prefix(),
+        _ => "agentsec",
     }
+}
+
+/// Runs `agentsec`: the exit code of its outcome, or the error that ended it.
+pub fn main(cli: Cli) -> Result<u8, Error> {
+    match cli.command {
+        Command::Policy(command) => Ok(policy::run(command)?),
+        Command::Audit(command) => Ok(audit::run(command)?),
+        Command::Secrets(command) => Ok(secrets::run(command)?),
+    }
+}
+
+/// The agentsec.yaml in force from the current directory (empty if none), as
+/// `agentsec-run` finds it. A file that is refused is an error: it might be
+/// what configures the setting asked for.
+fn defaults() -> Result<Project, String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
+    Ok(project::discover(&cwd)?.unwrap_or_default())
+}
+
+/// Writes `text` to stdout; a closed or full stdout is an error, not a panic
+/// (Rust ignores `SIGPIPE`, so `println!` would panic on `EPIPE`).
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush())
 }

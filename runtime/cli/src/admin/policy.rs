@@ -3,42 +3,24 @@
 //! This module loads files and prints; the reasoning lives in
 //! `agentsec-policy` ([`Policy::lint`], [`Policy::explain`],
 //! [`Policy::who_can`], [`agentsec_policy::diff()`]). Secret values are never
-//! printed: `--secrets` is only used for the names of the secrets.
+//! printed: a secrets file (`--secrets`, or `secrets:` in agentsec.yaml) is
+//! read for its key names only, without decrypting it, so a review needs no
+//! key.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::path::PathBuf;
 
-use agentsec_policy::{AgentId, Policy, PolicyError, SecretPath, SkillFilter, SkillName};
-use agentsec_sops::{Identities, SopsStore};
-use clap::{Subcommand, ValueEnum};
+use agentsec_policy::{AgentId, Policy, SecretPath, SkillFilter, SkillName};
+use agentsec_sops::SopsNames;
+use clap::Subcommand;
 
-use crate::project;
+use super::Format;
+use crate::error::{PolicyError, Tool};
+use crate::exit;
+use crate::project::Project;
 
 mod pin;
 mod render;
 mod table;
-
-/// Exit code for policy errors, and for `diff` when access widens.
-const POLICY_ERROR: u8 = 1;
-/// Exit code for usage errors (bad arguments, unreadable secrets file).
-const USAGE: u8 = 2;
-
-/// Exit codes of `agentsec policy`, shown by `--help`.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  ok (check: warnings only; diff: no access widens)
-  1  a policy error (file:line:column on stderr); diff: some access widens
-  2  usage error (arguments, an unreadable or undecryptable secrets file)";
-
-/// Output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned tables for people.
-    #[default]
-    Human,
-    /// One JSON document on stdout, for machines.
-    Json,
-}
 
 /// `agentsec policy` subcommands.
 #[derive(Debug, Subcommand)]
@@ -47,12 +29,15 @@ pub enum Command {
     /// (exit 0) for allows a deny shadows, globs matching every agent and
     /// `audit: false`, and with --secrets for rules naming no existing secret
     /// and secrets no rule covers.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help(exit::POLICY))]
     Check {
-        /// Policy file or directory of *.yaml files; repeatable.
-        #[arg(long, value_name = "FILE|DIR", required = true)]
+        /// Policy file or directory of *.yaml files; repeatable [default:
+        /// `policy` from agentsec.yaml].
+        #[arg(long, value_name = "FILE|DIR")]
         policy: Vec<PathBuf>,
-        /// SOPS secrets file whose paths (never values) the rules are checked against.
+        /// SOPS secrets file whose key names the rules are checked against;
+        /// read without decrypting it (no key needed) [default: `secrets` from
+        /// agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
         /// Output format.
@@ -60,8 +45,9 @@ pub enum Command {
         format: Format,
     },
     /// What an agent may read, the rule that grants it and its access level,
-    /// and what a deny removes. Lists rule keys, or every secret with --secrets.
-    #[command(after_help = EXIT_CODES)]
+    /// and what a deny removes. Lists rule keys, or every secret with a
+    /// secrets file.
+    #[command(after_help = exit::help(exit::POLICY))]
     Explain {
         /// The agent, e.g. `ops/release-manager`.
         #[arg(long, value_name = "ID")]
@@ -69,10 +55,13 @@ pub enum Command {
         /// Only grants that apply to this skill (by name); default: any skill.
         #[arg(long, value_name = "NAME")]
         skill: Option<String>,
-        /// Policy file or directory of *.yaml files; repeatable.
-        #[arg(long, value_name = "FILE|DIR", required = true)]
+        /// Policy file or directory of *.yaml files; repeatable [default:
+        /// `policy` from agentsec.yaml].
+        #[arg(long, value_name = "FILE|DIR")]
         policy: Vec<PathBuf>,
-        /// SOPS secrets file: explain each secret path (never values).
+        /// SOPS secrets file: explain each secret path; only key names are
+        /// read, without decrypting it (no key needed) [default: `secrets` from
+        /// agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
         /// Output format.
@@ -80,13 +69,14 @@ pub enum Command {
         format: Format,
     },
     /// The agent patterns allowed and denied for a secret path, with the rules.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help(exit::POLICY))]
     WhoCan {
         /// A secret path, e.g. `databases.postgres.production.password`.
         #[arg(value_name = "PATH")]
         path: String,
-        /// Policy file or directory of *.yaml files; repeatable.
-        #[arg(long, value_name = "FILE|DIR", required = true)]
+        /// Policy file or directory of *.yaml files; repeatable [default:
+        /// `policy` from agentsec.yaml].
+        #[arg(long, value_name = "FILE|DIR")]
         policy: Vec<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
@@ -96,7 +86,7 @@ pub enum Command {
     /// path. Exits 1 when any access widens (a new or broader grant, a lifted
     /// skills restriction, a changed access level, a removed or narrower
     /// deny), so it can gate CI.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help(exit::POLICY))]
     Diff {
         /// The old policy: a file or a directory of *.yaml files.
         #[arg(value_name = "OLD")]
@@ -104,7 +94,9 @@ pub enum Command {
         /// The new policy: a file or a directory of *.yaml files.
         #[arg(value_name = "NEW")]
         new: PathBuf,
-        /// SOPS secrets file: list the secret paths each change affects.
+        /// SOPS secrets file: list the secret paths each change affects; only
+        /// key names are read, without decrypting it (no key needed) [default:
+        /// `secrets` from agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
         /// Output format.
@@ -119,7 +111,7 @@ pub enum Command {
     /// load as a policy; then it replaces POLICY atomically (same mode), or
     /// is printed with --stdout. Exits 1 if a component matches no entry
     /// (neither its name nor its digest). Re-run it after each rebuild.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit::help(exit::POLICY))]
     Pin {
         /// The policy file to edit (one file, not a directory).
         #[arg(value_name = "POLICY")]
@@ -133,17 +125,10 @@ pub enum Command {
     },
 }
 
-/// A failure: exit code and message (printed on stderr).
-struct Fail(u8, String);
-
-impl From<PolicyError> for Fail {
-    fn from(e: PolicyError) -> Fail {
-        Fail(POLICY_ERROR, e.to_string())
-    }
-}
-
-/// Runs one `agentsec policy` command.
-pub fn run(command: Command) -> ExitCode {
+/// Runs one `agentsec policy` command: its exit code, or the error that
+/// ended it (with `--format json`, also reported on stdout as
+/// `{"ok": false, "error": ...}`).
+pub fn run(command: Command) -> Result<u8, PolicyError> {
     let format = match &command {
         Command::Check { format, .. }
         | Command::Explain { format, .. }
@@ -151,37 +136,95 @@ pub fn run(command: Command) -> ExitCode {
         | Command::Diff { format, .. } => *format,
         Command::Pin { .. } => Format::Human,
     };
-    match dispatch(command) {
-        Ok(code) => ExitCode::from(code),
-        Err(Fail(code, message)) => {
-            eprintln!("agentsec: {message}");
-            if format == Format::Json {
-                let json = serde_json::json!({ "ok": false, "error": message });
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stdout(),
-                    format!("{json}\n").as_bytes(),
-                );
-            }
-            ExitCode::from(code)
+    let result = dispatch(command);
+    if let Err(e) = &result
+        && format == Format::Json
+    {
+        let json = serde_json::json!({ "ok": false, "error": e.to_string() });
+        // The command failed either way; a lost report changes nothing.
+        let _ = super::write_stdout(&format!("{json}\n"));
+    }
+    result
+}
+
+/// The settings a command was not given, from the agentsec.yaml in force.
+struct Defaults {
+    project: Option<Project>,
+}
+
+impl Defaults {
+    fn new() -> Self {
+        Defaults { project: None }
+    }
+
+    /// Read once, when the first setting is missing.
+    fn project(&mut self) -> Result<&Project, PolicyError> {
+        if self.project.is_none() {
+            self.project = Some(super::defaults().map_err(PolicyError::Project)?);
         }
+        Ok(self.project.get_or_insert_default())
+    }
+
+    /// `--policy`, else `policy:` from agentsec.yaml.
+    fn policy(&mut self, given: Vec<PathBuf>) -> Result<Policy, PolicyError> {
+        let paths = if given.is_empty() {
+            self.project()?.policy.clone()
+        } else {
+            given
+        };
+        if paths.is_empty() {
+            return Err(PolicyError::NoPolicy);
+        }
+        Ok(Policy::load(&paths)?)
+    }
+
+    /// The key names of `--secrets`, else of `secrets:` from agentsec.yaml,
+    /// if either is set: read without decrypting the file, so no identity is
+    /// loaded or even looked for ([`SopsNames`]).
+    fn known(&mut self, given: Option<PathBuf>) -> Result<Option<Known>, PolicyError> {
+        let (file, setting) = match given {
+            Some(file) => (file, "--secrets".to_owned()),
+            None => {
+                let project = self.project()?;
+                match &project.secrets {
+                    Some(file) => (
+                        file.clone(),
+                        format!("`secrets` of {}", project.file.display()),
+                    ),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let names =
+            SopsNames::open(&file).map_err(|source| PolicyError::Secrets { setting, source })?;
+        Ok(Some(Known {
+            paths: names.paths().to_vec(),
+            file,
+        }))
     }
 }
 
-fn dispatch(command: Command) -> Result<u8, Fail> {
+/// The secret paths of the secrets file in force (names only).
+struct Known {
+    file: PathBuf,
+    paths: Vec<SecretPath>,
+}
+
+/// The paths of `known`, if any: what the policy crate takes.
+fn paths(known: Option<&Known>) -> Option<&[SecretPath]> {
+    known.map(|k| k.paths.as_slice())
+}
+
+fn dispatch(command: Command) -> Result<u8, PolicyError> {
+    let mut defaults = Defaults::new();
     match command {
         Command::Check {
             policy,
             secrets,
             format,
         } => {
-            let policy = Policy::load(&policy)?;
-            let known = load_known(secrets.as_deref())?;
-            let warnings = policy.lint(known.as_deref());
-            let origin = secrets.as_deref().map(Path::display);
-            print(format, render::check_json(&policy, &warnings), || {
-                render::check_human(&policy, &warnings, origin)
-            })?;
-            Ok(0)
+            let policy = defaults.policy(policy)?;
+            check(&policy, defaults.known(secrets)?.as_ref(), format)
         }
         Command::Explain {
             agent,
@@ -190,35 +233,26 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
             secrets,
             format,
         } => {
-            let agent = AgentId::parse(&agent).map_err(|e| Fail(USAGE, format!("--agent: {e}")))?;
+            let agent = parse_arg("--agent", AgentId::parse(&agent))?;
             let skill = skill
-                .map(|s| SkillName::parse(&s).map_err(|e| Fail(USAGE, format!("--skill: {e}"))))
+                .map(|s| parse_arg("--skill", SkillName::parse(&s)))
                 .transpose()?;
-            let policy = Policy::load(&policy)?;
-            let known = load_known(secrets.as_deref())?;
-            let filter = skill.as_ref().map_or(SkillFilter::Any, SkillFilter::Named);
-            let explanation = policy.explain(&agent, filter, known.as_deref());
-            let view = render::ExplainView {
-                agent: &agent,
-                skill: skill.as_ref(),
-                leaves: known.is_some(),
-                explanation: &explanation,
-            };
-            print(format, view.json(), || view.human())?;
-            Ok(0)
+            let policy = defaults.policy(policy)?;
+            let known = defaults.known(secrets)?;
+            explain(&policy, &agent, skill.as_ref(), known.as_ref(), format)
         }
         Command::WhoCan {
             path,
             policy,
             format,
         } => {
-            let path = SecretPath::parse(&path).map_err(|e| Fail(USAGE, format!("PATH: {e}")))?;
-            let policy = Policy::load(&policy)?;
+            let path = parse_arg("PATH", SecretPath::parse(&path))?;
+            let policy = defaults.policy(policy)?;
             let who = policy.who_can(&path);
             print(format, render::who_can_json(&path, &who), || {
                 render::who_can_human(&path, &who)
             })?;
-            Ok(0)
+            Ok(exit::admin::OK)
         }
         Command::Diff {
             old,
@@ -228,12 +262,7 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
         } => {
             let old = Policy::load(&[old])?;
             let new = Policy::load(&[new])?;
-            let known = load_known(secrets.as_deref())?;
-            let diff = agentsec_policy::diff(&old, &new, known.as_deref());
-            print(format, render::diff_json(&diff, known.is_some()), || {
-                render::diff_human(&diff, known.is_some())
-            })?;
-            Ok(if diff.widens() { POLICY_ERROR } else { 0 })
+            diff(&old, &new, defaults.known(secrets)?.as_ref(), format)
         }
         Command::Pin {
             policy,
@@ -241,13 +270,76 @@ fn dispatch(command: Command) -> Result<u8, Fail> {
             stdout,
         } => {
             let (report, all_matched) =
-                pin::pin(&policy, &components, stdout).map_err(|e| Fail(USAGE, e))?;
+                pin::pin(&policy, &components, stdout).map_err(PolicyError::Pin)?;
             for line in report {
-                eprintln!("agentsec: {line}");
+                Tool::Policy.note(line);
             }
-            Ok(if all_matched { 0 } else { POLICY_ERROR })
+            Ok(if all_matched {
+                exit::admin::OK
+            } else {
+                exit::admin::FAILED
+            })
         }
     }
+}
+
+/// An argument parsed, or the error naming it.
+fn parse_arg<T, E: std::fmt::Display>(
+    name: &'static str,
+    parsed: Result<T, E>,
+) -> Result<T, PolicyError> {
+    parsed.map_err(|e| PolicyError::Argument {
+        name,
+        reason: e.to_string(),
+    })
+}
+
+/// `check`: the policy's warnings, with a secrets file also about the names.
+fn check(policy: &Policy, known: Option<&Known>, format: Format) -> Result<u8, PolicyError> {
+    let warnings = policy.lint(paths(known));
+    let origin = known.map(|k| k.file.display());
+    print(format, render::check_json(policy, &warnings), || {
+        render::check_human(policy, &warnings, origin)
+    })?;
+    Ok(exit::admin::OK)
+}
+
+/// `explain`: what `agent` (running `skill`, or any) may read.
+fn explain(
+    policy: &Policy,
+    agent: &AgentId,
+    skill: Option<&SkillName>,
+    known: Option<&Known>,
+    format: Format,
+) -> Result<u8, PolicyError> {
+    let filter = skill.map_or(SkillFilter::Any, SkillFilter::Named);
+    let explanation = policy.explain(agent, filter, paths(known));
+    let view = render::ExplainView {
+        agent,
+        skill,
+        leaves: known.is_some(),
+        explanation: &explanation,
+    };
+    print(format, view.json(), || view.human())?;
+    Ok(exit::admin::OK)
+}
+
+/// `diff`: exit 1 when any access widens.
+fn diff(
+    old: &Policy,
+    new: &Policy,
+    known: Option<&Known>,
+    format: Format,
+) -> Result<u8, PolicyError> {
+    let diff = agentsec_policy::diff(old, new, paths(known));
+    print(format, render::diff_json(&diff, known.is_some()), || {
+        render::diff_human(&diff, known.is_some())
+    })?;
+    Ok(if diff.widens() {
+        exit::admin::FAILED
+    } else {
+        exit::admin::OK
+    })
 }
 
 /// Writes the report; a closed or full stdout is an error (usage, exit 2),
@@ -256,33 +348,10 @@ fn print(
     format: Format,
     json: serde_json::Value,
     human: impl FnOnce() -> String,
-) -> Result<(), Fail> {
-    use std::io::Write as _;
+) -> Result<(), PolicyError> {
     let text = match format {
         Format::Json => format!("{json:#}\n"),
         Format::Human => human(),
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Fail(USAGE, format!("could not write the report to stdout: {e}")))
-}
-
-/// The secret paths (names only) of a SOPS file, decrypted with the keys
-/// sops would use plus `age_key_file` from the nearest agentsec.yaml.
-fn load_known(secrets: Option<&Path>) -> Result<Option<Vec<SecretPath>>, Fail> {
-    let Some(file) = secrets else {
-        return Ok(None);
-    };
-    let usage = |e: &dyn std::fmt::Display| Fail(USAGE, format!("--secrets: {e}"));
-    let mut identities = Identities::from_process_env().map_err(|e| usage(&e))?;
-    let cwd = std::env::current_dir().map_err(|e| usage(&e))?;
-    if let Some(key_file) = project::discover(&cwd)
-        .map_err(|e| usage(&e))?
-        .and_then(|p| p.age_key_file)
-    {
-        identities.add_file(&key_file).map_err(|e| usage(&e))?;
-    }
-    let store = SopsStore::open(file, &identities).map_err(|e| usage(&e))?;
-    Ok(Some(store.paths()))
+    super::write_stdout(&text).map_err(PolicyError::Output)
 }

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 /// Every freed heap block is zeroed, so transient copies of secret values
 /// (e.g. the string wasmtime copies into guest memory) do not linger.
 #[global_allocator]
@@ -11,13 +9,12 @@ static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 fn main() -> ExitCode {
-    let args = agentsec_cli::run_cmd::Args::parse();
+    let args = match agentsec_cli::error::parse::<agentsec_cli::run_cmd::Args>(|_| {
+        agentsec_cli::error::Tool::Run.prefix()
+    }) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     agentsec_cli::init_tracing();
-    match agentsec_cli::run_cmd::main(args) {
-        Ok(code) => ExitCode::from(code),
-        Err(agentsec_cli::run_cmd::Failure(code, message)) => {
-            eprintln!("agentsec-run: error: {message}");
-            ExitCode::from(code)
-        }
-    }
+    agentsec_cli::error::exit(agentsec_cli::run_cmd::main(args))
 }

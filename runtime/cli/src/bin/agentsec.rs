@@ -2,14 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 #[global_allocator]
 static ALLOC: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);
 
 fn main() -> ExitCode {
-    let cli = agentsec_cli::admin::Cli::parse();
+    let cli =
+        match agentsec_cli::error::parse::<agentsec_cli::admin::Cli>(agentsec_cli::admin::prefix) {
+            Ok(cli) => cli,
+            Err(code) => return code,
+        };
     agentsec_cli::init_tracing();
-    agentsec_cli::admin::main(cli)
+    agentsec_cli::error::exit(agentsec_cli::admin::main(cli))
 }

@@ -3,20 +3,23 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::SystemTime;
 
 use agentsec_audit::{AuditEntry, Decision, VerifyError, VerifyOptions, read_entries, verify_with};
 use agentsec_policy::{AgentGlob, AgentId, SecretPath};
 use clap::{Args, ValueEnum};
 
-use super::{BROKEN, Format, USAGE, expand, fail, load_key};
+use super::{Format, expand, load_key};
+use crate::error::{AuditError, Tool};
+use crate::exit;
 
 /// Filters of `agentsec audit query`; an entry must match all that are given.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Log file(s), oldest first (one LOG includes its rotated segments).
-    #[arg(value_name = "LOG", required = true)]
+    /// Log file(s), oldest first (one LOG includes its rotated segments)
+    /// [default: `audit_log` from agentsec.yaml, else
+    /// $XDG_STATE_HOME/agentsec/audit.log, as agentsec-run].
+    #[arg(value_name = "LOG")]
     logs: Vec<PathBuf>,
     /// A secret path, or a prefix: matches it and every path below it,
     /// segment by segment (`db` matches `db.password`, not `dbx`).
@@ -45,8 +48,8 @@ pub struct QueryArgs {
     #[arg(long, visible_alias = "audit-key", value_name = "FILE")]
     key: Option<PathBuf>,
     /// Output format: an aligned table, or JSON lines of the matching
-    /// entries exactly as written in the log.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// entries exactly as written in the log (`text` is an alias of `human`).
+    #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
 
@@ -68,23 +71,22 @@ struct Filter {
 }
 
 impl Filter {
-    fn parse(args: &QueryArgs, now: SystemTime) -> Result<Self, String> {
+    fn parse(args: &QueryArgs, now: SystemTime) -> Result<Self, AuditError> {
+        let bad = |name: &'static str, reason: String| AuditError::Argument { name, reason };
         let secret = match &args.secret {
             None => None,
             Some(text) => {
-                let path = SecretPath::parse(text).map_err(|e| format!("--secret: {e}"))?;
+                let path = SecretPath::parse(text).map_err(|e| bad("--secret", e.to_string()))?;
                 Some((text.clone(), path))
             }
         };
         let agent = match &args.agent {
             None => None,
-            Some(text) => Some(AgentGlob::parse(text).map_err(|e| format!("--agent: {e}"))?),
+            Some(text) => Some(AgentGlob::parse(text).map_err(|e| bad("--agent", e.to_string()))?),
         };
-        let time = |flag: &str, text: &Option<String>| match text {
+        let time = |flag: &'static str, text: &Option<String>| match text {
             None => Ok(None),
-            Some(t) => parse_time(t, now)
-                .map(Some)
-                .map_err(|e| format!("{flag}: {e}")),
+            Some(t) => parse_time(t, now).map(Some).map_err(|e| bad(flag, e)),
         };
         Ok(Self {
             secret,
@@ -161,20 +163,12 @@ fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
     })
 }
 
-/// Runs `agentsec audit query`.
-pub fn run(args: &QueryArgs) -> ExitCode {
-    let filter = match Filter::parse(args, SystemTime::now()) {
-        Ok(filter) => filter,
-        Err(e) => return fail(USAGE, &e),
-    };
-    let files = match expand(&args.logs) {
-        Ok(files) => files,
-        Err(e) => return fail(USAGE, &e),
-    };
-    let key = match load_key(args.key.as_deref()) {
-        Ok(key) => key,
-        Err(e) => return fail(USAGE, &e),
-    };
+/// Runs `agentsec audit query`: exit 0, or 1 (after printing the matches)
+/// when the chain is broken or cannot be verified.
+pub fn run(args: &QueryArgs) -> Result<u8, AuditError> {
+    let filter = Filter::parse(args, SystemTime::now())?;
+    let files = expand(&args.logs)?;
+    let key = load_key(args.key.as_deref())?;
     let chain = verify_with(
         &files,
         VerifyOptions {
@@ -183,34 +177,31 @@ pub fn run(args: &QueryArgs) -> ExitCode {
         },
     );
     let mut matching = Vec::new();
-    let read = read_entries(&files, |e| {
+    let summary = read_entries(&files, |e| {
         if filter.matches(&e) {
             matching.push(e);
         }
-    });
-    let summary = match read {
-        Ok(summary) => summary,
-        Err(e) => return fail(USAGE, &e.to_string()),
-    };
+    })
+    .map_err(|e| AuditError::Log(e.to_string()))?;
     let out = match args.format {
         Format::Json => matching.iter().map(|e| format!("{}\n", e.line)).collect(),
-        Format::Text => table(&matching, summary.entries),
+        Format::Human => table(&matching, summary.entries),
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     match chain {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => Ok(exit::admin::OK),
         Err(VerifyError::KeyRequired { .. }) => {
-            eprintln!(
-                "agentsec: warning: the log is keyed; pass --key FILE (or set `audit_key` in agentsec.yaml) to verify its chain; these results are unverified"
+            Tool::Audit.warn(
+                "the log is keyed; pass --key FILE (or set `audit_key` in agentsec.yaml) to verify its chain; these results are unverified",
             );
-            ExitCode::from(BROKEN)
+            Ok(exit::admin::FAILED)
         }
         Err(e) => {
-            eprintln!(
-                "agentsec: warning: the audit chain is broken, so these results cannot be trusted: {e}"
-            );
-            ExitCode::from(BROKEN)
+            Tool::Audit.warn(format!(
+                "the audit chain is broken, so these results cannot be trusted: {e}"
+            ));
+            Ok(exit::admin::FAILED)
         }
     }
 }

@@ -67,6 +67,33 @@ struct Entry {
     line: usize,
 }
 
+impl Entry {
+    /// The entry whose scalar `value` the parser read at byte `start` of `text`: its extent
+    /// in the text, quotes included.
+    fn locate(text: &str, start: usize, value: String, line: usize) -> Result<Entry, String> {
+        let source = text.get(start..).unwrap_or_default();
+        // A name is plain, '…' or "…" (names need no escapes).
+        let len = if source.starts_with(value.as_str()) {
+            value.len()
+        } else if (source.starts_with('"') || source.starts_with('\''))
+            && source.get(1..=value.len()) == Some(value.as_str())
+        {
+            value.len() + 2
+        } else {
+            return Err(format!(
+                "line {line}: cannot locate the skills entry `{}` in the text; edit it by hand",
+                value.escape_debug()
+            ));
+        };
+        Ok(Entry {
+            start,
+            end: start + len,
+            value,
+            line,
+        })
+    }
+}
+
 /// The scalar entries of every sequence that is the value of a `skills` key.
 fn skills_entries(text: &str) -> Result<Vec<Entry>, String> {
     enum Frame {
@@ -124,28 +151,7 @@ fn skills_entries(text: &str) -> Result<Vec<Entry>, String> {
                     *expect = false;
                 }
                 Some(Frame::Seq { skills: true }) => {
-                    let start = byte(mark.index());
-                    let source = text.get(start..).unwrap_or_default();
-                    // A name is plain, '…' or "…" (names need no escapes).
-                    let len = if source.starts_with(value.as_str()) {
-                        value.len()
-                    } else if (source.starts_with('"') || source.starts_with('\''))
-                        && source.get(1..=value.len()) == Some(value.as_str())
-                    {
-                        value.len() + 2
-                    } else {
-                        return Err(format!(
-                            "line {}: cannot locate the skills entry `{}` in the text; edit it by hand",
-                            mark.line(),
-                            value.escape_debug()
-                        ));
-                    };
-                    out.push(Entry {
-                        start,
-                        end: start + len,
-                        value,
-                        line: mark.line(),
-                    });
+                    out.push(Entry::locate(text, byte(mark.index()), value, mark.line())?);
                 }
                 _ => filled(&mut stack),
             },

@@ -31,10 +31,8 @@ use std::process::Command;
 use agentsec_sops::MAX_FILE_SIZE;
 use zeroize::Zeroizing;
 
-use super::{Failure, emit_options, fail, open, write_atomic};
-
-/// sops' exit code when no editor can be run.
-const NO_EDITOR: i32 = 201;
+use super::{emit_options, note, open, write_atomic};
+use crate::error::SecretsError;
 
 /// Linux `TMPFS_MAGIC` (`statfs(2)`).
 const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -131,7 +129,7 @@ fn wipe_dir(dir: &Path) {
 
 impl Buffer {
     /// A private directory in the first RAM-backed candidate, holding `name`.
-    fn create(name: &str) -> Result<Buffer, Failure> {
+    fn create(name: &str) -> Result<Buffer, SecretsError> {
         let mut why = Vec::new();
         for base in candidates() {
             if let Err(e) = ram_backed(&base) {
@@ -144,14 +142,11 @@ impl Buffer {
                 Err(e) => why.push(format!("{}: {e}", base.display())),
             }
         }
-        Err(fail(
-            format!(
-                "cannot edit: no RAM-backed place for the plaintext ({}); refusing to write it \
-                 to a disk-backed file system. Set XDG_RUNTIME_DIR to a directory on a tmpfs",
-                why.join("; ")
-            ),
-            1,
-        ))
+        Err(SecretsError::Failed(format!(
+            "cannot edit: no RAM-backed place for the plaintext ({}); refusing to write it \
+             to a disk-backed file system. Set XDG_RUNTIME_DIR to a directory on a tmpfs",
+            why.join("; ")
+        )))
     }
 
     fn create_in(base: &Path, name: &str) -> std::io::Result<Buffer> {
@@ -222,7 +217,7 @@ impl Drop for Buffer {
 
 /// The editor command: `$SOPS_EDITOR`, else `$EDITOR`, else `vi`, split on whitespace (so
 /// `code --wait` works; quoting is not interpreted).
-fn editor_command(path: &Path) -> Result<Command, Failure> {
+fn editor_command(path: &Path) -> Result<Command, SecretsError> {
     let spec = ["SOPS_EDITOR", "EDITOR"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -230,7 +225,9 @@ fn editor_command(path: &Path) -> Result<Command, Failure> {
         .unwrap_or_else(|| "vi".to_owned());
     let mut words = spec.split_whitespace();
     let Some(program) = words.next() else {
-        return Err(fail("no editor: set SOPS_EDITOR or EDITOR", NO_EDITOR));
+        return Err(SecretsError::NoEditor(
+            "no editor: set SOPS_EDITOR or EDITOR".to_owned(),
+        ));
     };
     let mut cmd = Command::new(program);
     if is_vim(program) {
@@ -269,7 +266,7 @@ fn is_vim(program: &str) -> bool {
 }
 
 /// Runs `agentsec secrets edit FILE`.
-pub(super) fn edit(file: &Path) -> Result<(), Failure> {
+pub(super) fn edit(file: &Path) -> Result<(), SecretsError> {
     let mut f = open(file, None, false)?;
     let emit = emit_options();
     let before = f.emit(f.format(), emit)?;
@@ -281,40 +278,36 @@ pub(super) fn edit(file: &Path) -> Result<(), Failure> {
     let buffer = Buffer::create(&name)?;
     buffer
         .write(&before)
-        .map_err(|e| fail(format!("cannot prepare the edit buffer: {e}"), 1))?;
+        .map_err(|e| SecretsError::Failed(format!("cannot prepare the edit buffer: {e}")))?;
     let mut cmd = editor_command(&buffer.path)?;
     let status = cmd.status().map_err(|e| {
-        fail(
-            format!(
-                "could not run the editor {:?}: {e}; set SOPS_EDITOR or EDITOR",
-                cmd.get_program()
-            ),
-            NO_EDITOR,
-        )
+        SecretsError::NoEditor(format!(
+            "could not run the editor {:?}: {e}; set SOPS_EDITOR or EDITOR",
+            cmd.get_program()
+        ))
     })?;
     if !status.success() {
-        return Err(fail(
-            format!(
-                "the editor exited with {status}; {} was not changed",
-                file.display()
-            ),
-            1,
-        ));
+        return Err(SecretsError::Failed(format!(
+            "the editor exited with {status}; {} was not changed",
+            file.display()
+        )));
     }
     let after = buffer
         .read()
-        .map_err(|why| fail(format!("cannot read the edited text back: {why}"), 2))?;
+        .map_err(|why| SecretsError::Read(format!("cannot read the edited text back: {why}")))?;
     drop(buffer);
     if *after == *before {
-        eprintln!("{} has not changed; nothing written", file.display());
+        note(format_args!(
+            "{} has not changed; nothing written",
+            file.display()
+        ));
         return Ok(());
     }
-    f.replace_plaintext(&after).map_err(|e| {
-        fail(
-            format!("{e}\n{} was not changed", file.display()),
-            e.exit_code(),
-        )
-    })?;
+    f.replace_plaintext(&after)
+        .map_err(|source| SecretsError::EditRejected {
+            file: file.to_owned(),
+            source,
+        })?;
     let out = f.reencrypt(false, emit)?;
     write_atomic(file, &out)
 }

@@ -1,0 +1,508 @@
+//! The errors of `agentsec-run` and of each `agentsec` command, and the one place where an
+//! error becomes a message on stderr and an exit code (as rage's `error.rs`).
+//!
+//! Every line the tools write to stderr about their own work starts with the tool's name:
+//! `agentsec-run: ` or `agentsec <command>: ` (`agentsec policy: `, `agentsec audit: `,
+//! `agentsec secrets: `). An error that ends the command follows it with `error: `, a
+//! warning with `warning: `; a report (a skill's outcome, what `pin` changed) has no tag.
+//! Lines that mimic another tool's interactive output (`agentsec secrets keygen`'s `Public
+//! key:` as age-keygen, `updatekeys`' prompt as sops) keep that tool's form.
+//!
+//! The codes are the tables in [`crate::exit`]; each `exit_code` below returns one of them,
+//! and a test checks that every code is documented there.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use agentsec_audit::VerifyError;
+use agentsec_sops::SopsError;
+
+use crate::exit;
+
+/// Which tool or command a message is from: its prefix on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `agentsec-run`.
+    Run,
+    /// `agentsec policy`.
+    Policy,
+    /// `agentsec audit`.
+    Audit,
+    /// `agentsec secrets`.
+    Secrets,
+}
+
+impl Tool {
+    /// What every stderr line of this tool starts with, before `: `.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Tool::Run => "agentsec-run",
+            Tool::Policy => "agentsec policy",
+            Tool::Audit => "agentsec audit",
+            Tool::Secrets => "agentsec secrets",
+        }
+    }
+
+    /// The exit-code table of this tool.
+    pub fn exit_codes(self) -> &'static [exit::ExitCode] {
+        match self {
+            Tool::Run => exit::RUN,
+            Tool::Policy => exit::POLICY,
+            Tool::Audit => exit::AUDIT,
+            Tool::Secrets => exit::SECRETS,
+        }
+    }
+
+    /// Writes `{prefix}: warning: {message}` to stderr.
+    pub fn warn(self, message: impl fmt::Display) {
+        eprintln!("{}: warning: {message}", self.prefix());
+    }
+
+    /// Writes `{prefix}: {message}` (a report, not an error) to stderr.
+    pub fn note(self, message: impl fmt::Display) {
+        eprintln!("{}: {message}", self.prefix());
+    }
+}
+
+/// An error that ends a command: where it is from and its exit code.
+pub trait Failure: fmt::Display {
+    /// The tool whose message this is.
+    fn tool(&self) -> Tool;
+    /// The exit code, from the tool's table in [`crate::exit`].
+    fn exit_code(&self) -> u8;
+}
+
+/// The end of every command: `Ok(code)` exits with `code` (a command's outcome, e.g. a
+/// skill's result or a widening `diff`); an error is printed as `{prefix}: error: {message}`
+/// and exits with its code.
+pub fn exit<E: Failure>(result: Result<u8, E>) -> std::process::ExitCode {
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{}: error: {e}", e.tool().prefix());
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parses the command line as clap does, except that a command line that does not parse
+/// is reported like every other error: `{prefix}: error: ` and clap's message, usage and
+/// tip, exit 2 (the usage code of every table). `--help` and `--version` print as clap
+/// prints them.
+///
+/// # Errors
+/// The exit code to end with, after the message is printed.
+pub fn parse<P: clap::Parser>(
+    prefix: impl FnOnce(&[std::ffi::OsString]) -> &'static str,
+) -> Result<P, std::process::ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    P::try_parse_from(&args).map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(
+            e.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            e.exit();
+        }
+        let text = e.render().to_string();
+        let text = text.strip_prefix("error: ").unwrap_or(&text);
+        eprint!("{}: error: {text}", prefix(&args));
+        std::process::ExitCode::from(USAGE)
+    })
+}
+
+/// The exit code of a command line that does not parse, in every tool's table.
+pub const USAGE: u8 = 2;
+
+/// Why `agentsec-run` did not run the skill.
+#[derive(Debug)]
+pub enum RunError {
+    /// Usage or configuration: flags, agentsec.yaml, policy, secrets file, keys, audit log,
+    /// input, or a component that does not load.
+    Config(String),
+    /// A load limit refused the component (`--max-functions`, `--max-code-size`,
+    /// `--compile-timeout`, `--max-component-size`).
+    Limit(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Config(m) | RunError::Limit(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Failure for RunError {
+    fn tool(&self) -> Tool {
+        Tool::Run
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => exit::CONFIG,
+            RunError::Limit(_) => exit::LIMIT,
+        }
+    }
+}
+
+/// Why an `agentsec policy` command failed.
+#[derive(Debug)]
+pub enum PolicyError {
+    /// A policy file does not load (`file:line:column` in the message).
+    Policy(agentsec_policy::PolicyError),
+    /// An argument does not parse: which one, and why.
+    Argument {
+        /// The flag or argument, as `--help` names it (`--agent`, `PATH`).
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No `--policy` and no `policy:` in agentsec.yaml.
+    NoPolicy,
+    /// The secrets file cannot be read or is not a SOPS file.
+    Secrets {
+        /// Where it was named: `--secrets`, or `secrets` of an agentsec.yaml.
+        setting: String,
+        /// Why.
+        source: SopsError,
+    },
+    /// The agentsec.yaml in force is refused or invalid.
+    Project(String),
+    /// `pin` could not read a component or rewrite the policy.
+    Pin(String),
+    /// The report could not be written to stdout.
+    Output(std::io::Error),
+}
+
+impl From<agentsec_policy::PolicyError> for PolicyError {
+    fn from(e: agentsec_policy::PolicyError) -> Self {
+        PolicyError::Policy(e)
+    }
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyError::Policy(e) => write!(f, "{e}"),
+            PolicyError::Argument { name, reason } => write!(f, "{name}: {reason}"),
+            PolicyError::NoPolicy => {
+                f.write_str("no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)")
+            }
+            PolicyError::Secrets { setting, source } => write!(f, "{setting}: {source}"),
+            PolicyError::Project(m) | PolicyError::Pin(m) => f.write_str(m),
+            PolicyError::Output(e) => write!(f, "could not write the report to stdout: {e}"),
+        }
+    }
+}
+
+impl Failure for PolicyError {
+    fn tool(&self) -> Tool {
+        Tool::Policy
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            PolicyError::Policy(_) => exit::admin::FAILED,
+            PolicyError::Argument { .. }
+            | PolicyError::NoPolicy
+            | PolicyError::Secrets { .. }
+            | PolicyError::Project(_)
+            | PolicyError::Pin(_)
+            | PolicyError::Output(_) => exit::admin::USAGE,
+        }
+    }
+}
+
+/// Why an `agentsec audit` command failed.
+#[derive(Debug)]
+pub enum AuditError {
+    /// An argument does not parse: which one, and why.
+    Argument {
+        /// The flag, as `--help` names it.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No LOG, no `audit_log:` in agentsec.yaml and no default location.
+    NoLog,
+    /// The log's files cannot be listed or read, or there is none.
+    Log(String),
+    /// The chain key cannot be loaded, or agentsec.yaml is refused.
+    Key(String),
+    /// The chain does not verify.
+    Verify(VerifyError),
+    /// The report could not be written to stdout.
+    Output(std::io::Error),
+}
+
+impl fmt::Display for AuditError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditError::Argument { name, reason } => write!(f, "{name}: {reason}"),
+            AuditError::NoLog => f.write_str(
+                "no audit log: pass LOG (or set `audit_log:` in agentsec.yaml, or HOME for the default $XDG_STATE_HOME/agentsec/audit.log)",
+            ),
+            AuditError::Log(m) | AuditError::Key(m) => f.write_str(m),
+            AuditError::Verify(e) => write!(f, "{e}"),
+            AuditError::Output(e) => write!(f, "could not write the report to stdout: {e}"),
+        }
+    }
+}
+
+impl Failure for AuditError {
+    fn tool(&self) -> Tool {
+        Tool::Audit
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            // An unreadable file is a usage problem (a wrong path), not a broken chain.
+            AuditError::Verify(VerifyError::Io { .. }) => exit::admin::USAGE,
+            AuditError::Verify(_) => exit::admin::FAILED,
+            AuditError::Argument { .. }
+            | AuditError::NoLog
+            | AuditError::Log(_)
+            | AuditError::Key(_)
+            | AuditError::Output(_) => exit::admin::USAGE,
+        }
+    }
+}
+
+/// Why an `agentsec secrets` command failed. Codes follow sops where they overlap.
+#[derive(Debug)]
+pub enum SecretsError {
+    /// From the SOPS library, with sops' code ([`SopsError::exit_code`]).
+    Sops(SopsError),
+    /// The edited text was not accepted (does not parse): FILE is unchanged.
+    EditRejected {
+        /// The file that was being edited.
+        file: PathBuf,
+        /// Why.
+        source: SopsError,
+    },
+    /// FILE does not exist (sops' wording and code).
+    NotFound(PathBuf),
+    /// FILE, stdin or the edited text could not be read.
+    Read(String),
+    /// The output or FILE could not be written.
+    Write(String),
+    /// The current directory cannot be read.
+    Cwd(std::io::Error),
+    /// A `set`/`unset` path that does not parse.
+    InvalidPath {
+        /// `set` or `unset`.
+        command: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No recipients to encrypt for: why.
+    NoRecipients(&'static str),
+    /// Stopped by the user or the editor, or refused before anything was written.
+    Failed(String),
+    /// No editor could be started.
+    NoEditor(String),
+}
+
+impl From<SopsError> for SecretsError {
+    fn from(e: SopsError) -> Self {
+        SecretsError::Sops(e)
+    }
+}
+
+impl fmt::Display for SecretsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretsError::Sops(e) => write!(f, "{e}"),
+            SecretsError::EditRejected { file, source } => {
+                write!(f, "{source}\n{} was not changed", file.display())
+            }
+            SecretsError::NotFound(file) => {
+                write!(f, "cannot operate on non-existent file {file:?}")
+            }
+            SecretsError::Read(m)
+            | SecretsError::Write(m)
+            | SecretsError::Failed(m)
+            | SecretsError::NoEditor(m) => f.write_str(m),
+            SecretsError::Cwd(e) => write!(f, "cannot read the current directory: {e}"),
+            SecretsError::InvalidPath { command, reason } => write!(
+                f,
+                "Invalid {command} path: {reason}. Write a dotted path (`db.password`, \
+                 `list.0`) or sops' bracket form (`[\"db\"][\"password\"]`, `[\"list\"][0]`)"
+            ),
+            SecretsError::NoRecipients(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Failure for SecretsError {
+    fn tool(&self) -> Tool {
+        Tool::Secrets
+    }
+
+    fn exit_code(&self) -> u8 {
+        use exit::secrets;
+        let sops = |e: &SopsError| u8::try_from(e.exit_code()).unwrap_or(secrets::FAILED);
+        match self {
+            SecretsError::Sops(e) | SecretsError::EditRejected { source: e, .. } => sops(e),
+            SecretsError::NotFound(_) => secrets::NOT_FOUND,
+            SecretsError::Read(_) => secrets::READ,
+            SecretsError::Write(_) => secrets::WRITE,
+            SecretsError::Cwd(_) => secrets::CONFIG,
+            SecretsError::InvalidPath { .. } => secrets::BAD_PATH,
+            SecretsError::NoRecipients(_) => secrets::NO_RECIPIENTS,
+            SecretsError::Failed(_) => secrets::FAILED,
+            SecretsError::NoEditor(_) => secrets::NO_EDITOR,
+        }
+    }
+}
+
+/// An `agentsec` command's error.
+#[derive(Debug)]
+pub enum Error {
+    /// `agentsec policy`.
+    Policy(PolicyError),
+    /// `agentsec audit`.
+    Audit(AuditError),
+    /// `agentsec secrets`.
+    Secrets(SecretsError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Policy(e) => e.fmt(f),
+            Error::Audit(e) => e.fmt(f),
+            Error::Secrets(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Failure for Error {
+    fn tool(&self) -> Tool {
+        match self {
+            Error::Policy(e) => e.tool(),
+            Error::Audit(e) => e.tool(),
+            Error::Secrets(e) => e.tool(),
+        }
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Policy(e) => e.exit_code(),
+            Error::Audit(e) => e.exit_code(),
+            Error::Secrets(e) => e.exit_code(),
+        }
+    }
+}
+
+impl From<PolicyError> for Error {
+    fn from(e: PolicyError) -> Self {
+        Error::Policy(e)
+    }
+}
+
+impl From<AuditError> for Error {
+    fn from(e: AuditError) -> Self {
+        Error::Audit(e)
+    }
+}
+
+impl From<SecretsError> for Error {
+    fn from(e: SecretsError) -> Self {
+        Error::Secrets(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io() -> std::io::Error {
+        std::io::Error::other("x")
+    }
+
+    fn sops_errors() -> Vec<SopsError> {
+        let file = || "f.yaml".to_owned();
+        vec![
+            SopsError::FileNotFound { file: file() },
+            SopsError::Read {
+                file: file(),
+                source: io(),
+            },
+            SopsError::NoMetadata { file: file() },
+            SopsError::MacMissing { file: file() },
+            SopsError::ExtractSyntax(String::new()),
+            SopsError::ExtractNotFound(String::new()),
+            SopsError::Emit(String::new()),
+            SopsError::NotEncrypted {
+                file: file(),
+                path: String::new(),
+                line: None,
+            },
+        ]
+        .into_iter()
+        .chain([5, 7, 23, 61, 111, 203].map(|code| SopsError::Encrypt {
+            message: String::new(),
+            code,
+        }))
+        .collect()
+    }
+
+    /// Every code an error maps to is in its tool's table (and so in `--help` and the
+    /// README, which a test compares with the table).
+    #[test]
+    fn every_code_is_documented() {
+        let mut all: Vec<Box<dyn Failure>> = vec![
+            Box::new(RunError::Config(String::new())),
+            Box::new(RunError::Limit(String::new())),
+            Box::new(PolicyError::NoPolicy),
+            Box::new(PolicyError::Output(io())),
+            Box::new(AuditError::NoLog),
+            Box::new(AuditError::Verify(VerifyError::Io {
+                path: PathBuf::new(),
+                source: io(),
+            })),
+            Box::new(SecretsError::NotFound(PathBuf::new())),
+            Box::new(SecretsError::Read(String::new())),
+            Box::new(SecretsError::Write(String::new())),
+            Box::new(SecretsError::Cwd(io())),
+            Box::new(SecretsError::InvalidPath {
+                command: "set",
+                reason: String::new(),
+            }),
+            Box::new(SecretsError::NoRecipients("")),
+            Box::new(SecretsError::Failed(String::new())),
+            Box::new(SecretsError::NoEditor(String::new())),
+        ];
+        all.extend(
+            sops_errors()
+                .into_iter()
+                .map(|e| Box::new(SecretsError::Sops(e)) as Box<dyn Failure>),
+        );
+        for e in &all {
+            let table = e.tool().exit_codes();
+            assert!(
+                exit::documented(table, e.exit_code()),
+                "{}: code {} is not in its table",
+                e.tool().prefix(),
+                e.exit_code()
+            );
+        }
+        for tool in [Tool::Run, Tool::Policy, Tool::Audit, Tool::Secrets] {
+            assert!(exit::documented(tool.exit_codes(), USAGE), "{tool:?}");
+        }
+        for code in [
+            exit::OK,
+            exit::SKILL_ERROR,
+            exit::DENIED,
+            exit::TRAP,
+            exit::CREDENTIAL_IN_OUTPUT,
+            exit::OUTPUT_FAILED,
+        ] {
+            assert!(exit::documented(exit::RUN, code), "{code}");
+        }
+    }
+}
