@@ -203,6 +203,16 @@ fn the_search_stops_at_the_repository_root_and_at_home() {
         shown.stdout.starts_with("agentsec.yaml: none in force"),
         "{shown:?}"
     );
+    // The same, for machines.
+    let out = s
+        .command(&bin("agentsec-run"))
+        .args(["--show-config", "--format", "json"])
+        .env("HOME", s.path("outer/repo"))
+        .current_dir(&sub)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["file"], serde_json::Value::Null, "{json}");
     // A real run with the repository boundary ignores the planted file.
     std::fs::create_dir_all(s.path("outer/repo/.git")).unwrap();
     let run = run_from(&s, &sub);

@@ -1,7 +1,21 @@
-//! The `agentsec-run` and `agentsec` command-line tools.
+//! The `agentsec-run` and `agentsec` command-line tools: flags and `agentsec.yaml` defaults
+//! in, one run of the [`agentsec_host::Runtime`] (or one admin command) out, with one error
+//! type ([`error`]) and one exit-code table per tool ([`exit`]).
 //!
 //! Libraries below this crate return typed errors; this is the edge where
 //! they become one clean message on stderr and a documented exit code.
+//!
+//! ```
+//! use clap::Parser as _;
+//! use agentsec_cli::{exit, run_cmd::Args};
+//!
+//! let args = Args::try_parse_from(["agentsec-run", "probe.wasm", "--agent", "ops/ci", "--timeout", "2s"])
+//!     .expect("valid flags");
+//! assert_eq!(args.agent.as_deref(), Some("ops/ci"));
+//! assert_eq!(args.timeout, Some(std::time::Duration::from_secs(2)));
+//! // Every exit code agentsec-run can return is documented once, in its table.
+//! assert!(exit::RUN.iter().any(|row| row.code == exit::DENIED));
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -204,6 +204,26 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
     Ok(project)
 }
 
+/// [`describe`] as JSON (`agentsec-run --show-config --format json`): `file` is `null`
+/// when no agentsec.yaml is in force, and a setting that is not set is `null`.
+pub fn describe_json(project: &Project) -> serde_json::Value {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let found = !project.file.as_os_str().is_empty();
+    serde_json::json!({
+        "file": found.then(|| project.file.display().to_string()),
+        "secrets": path(&project.secrets),
+        "policy": project.policy.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "audit_log": path(&project.audit_log),
+        "audit_key": path(&project.audit_key),
+        "audit_sync": project.audit_sync.map(|s| match s {
+            AuditSync::Record => "record",
+            _ => "run",
+        }),
+        "age_key_file": path(&project.age_key_file),
+        "skills_dir": path(&project.skills_dir),
+    })
+}
+
 /// What `agentsec-run --show-config` prints: the file in force and what it
 /// sets (flags still win over each of these).
 pub fn describe(project: &Project) -> String {

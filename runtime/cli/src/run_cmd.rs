@@ -56,6 +56,10 @@ pub struct Args {
     #[arg(long)]
     pub show_config: bool,
 
+    /// Output format of --show-config: `human` or `json`.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = crate::admin::Format::Human)]
+    pub format: crate::admin::Format,
+
     /// JSON input for the skill, or `@FILE` to read it from a file (`@-`: stdin).
     #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
     pub input: String,
@@ -214,7 +218,10 @@ pub fn main(args: Args) -> Result<u8, RunError> {
     let cwd = std::env::current_dir().map_err(config)?;
     let project = project::discover(&cwd).map_err(config)?.unwrap_or_default();
     if args.show_config {
-        print!("{}", project::describe(&project));
+        match args.format {
+            crate::admin::Format::Json => println!("{}", project::describe_json(&project)),
+            crate::admin::Format::Human => print!("{}", project::describe(&project)),
+        }
         return Ok(exit::OK);
     }
     let Prepared {
