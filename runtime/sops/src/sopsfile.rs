@@ -5,11 +5,11 @@
 use zeroize::Zeroizing;
 
 use crate::cipher::DataKey;
-use crate::decrypt::{Sealed, SealedLog, Walker};
+use crate::decrypt::{SealedLog, SealedValue, Walker};
 use crate::error::SopsError;
 use crate::mac::{self, MacHasher};
 use crate::metadata::{self, Metadata};
-use crate::plain::{PItem, PNode};
+use crate::plain::{PlainItem, PlainNode};
 use crate::rules::Selection;
 use crate::tree::SecretTree;
 use crate::{DecryptOptions, Format, Identities, MAX_FILE_SIZE, datakey, emit, stores};
@@ -75,21 +75,21 @@ impl From<SecretPath> for ExtractPath {
 
 /// Where the element a path segment names sits among a list's items (which include comment
 /// elements): the `index`-th non-comment item.
-fn list_slot(items: &[PNode], segment: &str) -> Option<usize> {
+fn list_slot(items: &[PlainNode], segment: &str) -> Option<usize> {
     let index = agentsec_policy::list_index(segment)?;
     items
         .iter()
         .enumerate()
-        .filter(|(_, n)| !matches!(n, PNode::Comment(_)))
+        .filter(|(_, n)| !matches!(n, PlainNode::Comment(_)))
         .nth(index)
         .map(|(slot, _)| slot)
 }
 
 /// The number of list elements that are not comments.
-fn list_len(items: &[PNode]) -> usize {
+fn list_len(items: &[PlainNode]) -> usize {
     items
         .iter()
-        .filter(|n| !matches!(n, PNode::Comment(_)))
+        .filter(|n| !matches!(n, PlainNode::Comment(_)))
         .count()
 }
 
@@ -103,7 +103,7 @@ fn component(segment: &str) -> String {
 
 /// A decrypted, verified SOPS file.
 pub struct SopsFile {
-    pub(crate) docs: Vec<PNode>,
+    pub(crate) docs: Vec<PlainNode>,
     pub(crate) meta: Metadata,
     pub(crate) key: DataKey,
     pub(crate) format: Format,
@@ -142,7 +142,7 @@ impl SopsFile {
         ids: &Identities,
         opts: DecryptOptions,
         keep_sealed: bool,
-    ) -> Result<(SopsFile, Vec<Sealed>), SopsError> {
+    ) -> Result<(SopsFile, Vec<SealedValue>), SopsError> {
         if bytes.len() > MAX_FILE_SIZE {
             return Err(SopsError::FileTooLarge {
                 file: name.to_owned(),
@@ -232,14 +232,14 @@ impl SopsFile {
                     .to_owned(),
             ));
         }
-        let empty = PNode::Map(Vec::new());
+        let empty = PlainNode::Map(Vec::new());
         let mut cur = self.docs.first().unwrap_or(&empty);
         for seg in path.0.segments() {
             cur = match cur {
-                PNode::Map(_) => cur.get(seg).ok_or_else(|| {
+                PlainNode::Map(_) => cur.get(seg).ok_or_else(|| {
                     SopsError::ExtractNotFound(format!("component {} not found", component(seg)))
                 })?,
-                PNode::List(items) => list_slot(items, seg)
+                PlainNode::List(items) => list_slot(items, seg)
                     .and_then(|slot| items.get(slot))
                     .ok_or_else(|| {
                         SopsError::ExtractNotFound(match agentsec_policy::list_index(seg) {
@@ -258,13 +258,13 @@ impl SopsFile {
             };
         }
         match cur {
-            PNode::Map(_) => emit::documents(
+            PlainNode::Map(_) => emit::documents(
                 std::slice::from_ref(cur),
                 output,
                 opts.yaml_indent,
                 opts.json_indent,
             ),
-            PNode::Leaf(crate::plain::Value::Str(b), _) => Ok(b.clone()),
+            PlainNode::Leaf(crate::plain::Value::Str(b), _) => Ok(b.clone()),
             other => emit::value(other, output, opts.yaml_indent, opts.json_indent),
         }
         .map_err(|e| SopsError::Emit(e.0))
@@ -280,11 +280,11 @@ pub(crate) fn parse_plain(
     bytes: &[u8],
     format: Format,
     name: &str,
-) -> Result<Vec<PNode>, SopsError> {
+) -> Result<Vec<PlainNode>, SopsError> {
     if format == Format::Binary {
-        return Ok(vec![PNode::Map(vec![PItem::Entry(
+        return Ok(vec![PlainNode::Map(vec![PlainItem::Entry(
             "data".to_owned(),
-            PNode::Leaf(
+            PlainNode::Leaf(
                 crate::plain::Value::Str(Zeroizing::new(bytes.to_vec())),
                 false,
             ),
@@ -359,8 +359,8 @@ pub fn encrypt_plaintext(
         ));
     }
     let already = docs.iter().any(|d| match d {
-        PNode::Map(items) => items.iter().any(|i| {
-            matches!(i, PItem::Entry(k, _) if k == "sops"
+        PlainNode::Map(items) => items.iter().any(|i| {
+            matches!(i, PlainItem::Entry(k, _) if k == "sops"
                 || format == Format::Dotenv && k.starts_with("sops_"))
         }),
         _ => false,
@@ -441,7 +441,7 @@ fn wrap_key(
     reason = "one private call site per command"
 )]
 fn seal_documents(
-    docs: &[PNode],
+    docs: &[PlainNode],
     key: &DataKey,
     selection: Option<&Selection>,
     mac_only_encrypted: bool,
@@ -457,7 +457,7 @@ fn seal_documents(
         selection: selection.unwrap_or(&binary),
         mac: MacHasher::new(mac_only_encrypted),
     };
-    let encrypted: Vec<PNode> = docs
+    let encrypted: Vec<PlainNode> = docs
         .iter()
         .map(|d| enc.document(d))
         .collect::<Result<_, _>>()?;
@@ -568,9 +568,9 @@ impl SopsFile {
             ));
         }
         let has_sops = docs.iter().any(|d| match d {
-            PNode::Map(items) => items
+            PlainNode::Map(items) => items
                 .iter()
-                .any(|i| matches!(i, PItem::Entry(k, _) if k == "sops")),
+                .any(|i| matches!(i, PlainItem::Entry(k, _) if k == "sops")),
             _ => false,
         });
         if has_sops && self.format != Format::Binary {
@@ -615,14 +615,14 @@ impl SopsFile {
             cur = child_mut(cur, seg).ok_or_else(|| not_found(seg))?;
         }
         match cur {
-            PNode::Map(items) => {
+            PlainNode::Map(items) => {
                 let pos = items
                     .iter()
-                    .position(|i| matches!(i, PItem::Entry(key, _) if key == last))
+                    .position(|i| matches!(i, PlainItem::Entry(key, _) if key == last))
                     .ok_or_else(|| not_found(last))?;
                 items.remove(pos);
             }
-            PNode::List(items) => {
+            PlainNode::List(items) => {
                 let slot = list_slot(items, last).ok_or_else(|| not_found(last))?;
                 items.remove(slot);
             }
@@ -639,13 +639,13 @@ fn not_found(seg: &str) -> SopsError {
     })
 }
 
-fn child_mut<'a>(node: &'a mut PNode, seg: &str) -> Option<&'a mut PNode> {
+fn child_mut<'a>(node: &'a mut PlainNode, seg: &str) -> Option<&'a mut PlainNode> {
     match node {
-        PNode::Map(items) => items.iter_mut().find_map(|i| match i {
-            PItem::Entry(key, v) if key == seg => Some(v),
+        PlainNode::Map(items) => items.iter_mut().find_map(|i| match i {
+            PlainItem::Entry(key, v) if key == seg => Some(v),
             _ => None,
         }),
-        PNode::List(items) => {
+        PlainNode::List(items) => {
             let slot = list_slot(items, seg)?;
             items.get_mut(slot)
         }
@@ -655,16 +655,16 @@ fn child_mut<'a>(node: &'a mut PNode, seg: &str) -> Option<&'a mut PNode> {
 
 /// Refuses, before anything changes, a `set` whose path crosses a list with a key, or with an
 /// index past the end (where `set_in` would write elsewhere than the path names).
-fn check_set(node: &PNode, segs: &[&str], depth: usize) -> Result<(), SopsError> {
+fn check_set(node: &PlainNode, segs: &[&str], depth: usize) -> Result<(), SopsError> {
     let Some((first, rest)) = segs.split_first() else {
         return Ok(());
     };
     match node {
-        PNode::Map(_) => match node.get(first) {
+        PlainNode::Map(_) => match node.get(first) {
             Some(child) => check_set(child, rest, depth + 1),
             None => check_fresh(rest, depth + 1),
         },
-        PNode::List(items) => {
+        PlainNode::List(items) => {
             let len = list_len(items);
             match agentsec_policy::list_index(first) {
                 Some(i) if i < len => match list_slot(items, first).and_then(|s| items.get(s)) {
@@ -719,36 +719,36 @@ fn check_fresh(segs: &[&str], depth: usize) -> Result<(), SopsError> {
 /// Writes `value` at `segs` below `node`; [`check_set`] has ruled out every case that would
 /// write elsewhere. Missing nodes are created: a list when the next segment is a list index,
 /// else a mapping; a scalar on the way is replaced, as `sops set` does.
-fn set_in(node: &mut PNode, segs: &[&str], value: PNode) {
+fn set_in(node: &mut PlainNode, segs: &[&str], value: PlainNode) {
     let Some((first, rest)) = segs.split_first() else {
         *node = value;
         return;
     };
     let fresh = || match rest.first() {
-        Some(next) if agentsec_policy::list_index(next).is_some() => PNode::List(Vec::new()),
-        Some(_) => PNode::Map(Vec::new()),
-        None => PNode::Null,
+        Some(next) if agentsec_policy::list_index(next).is_some() => PlainNode::List(Vec::new()),
+        Some(_) => PlainNode::Map(Vec::new()),
+        None => PlainNode::Null,
     };
-    if !matches!(node, PNode::Map(_) | PNode::List(_)) {
+    if !matches!(node, PlainNode::Map(_) | PlainNode::List(_)) {
         *node = if agentsec_policy::list_index(first).is_some() {
-            PNode::List(Vec::new())
+            PlainNode::List(Vec::new())
         } else {
-            PNode::Map(Vec::new())
+            PlainNode::Map(Vec::new())
         };
     }
     match node {
-        PNode::Map(items) => {
+        PlainNode::Map(items) => {
             if let Some(v) = items.iter_mut().find_map(|i| match i {
-                PItem::Entry(key, v) if key == first => Some(v),
+                PlainItem::Entry(key, v) if key == first => Some(v),
                 _ => None,
             }) {
                 return set_in(v, rest, value);
             }
             let mut child = fresh();
             set_in(&mut child, rest, value);
-            items.push(PItem::Entry((*first).to_owned(), child));
+            items.push(PlainItem::Entry((*first).to_owned(), child));
         }
-        PNode::List(items) => {
+        PlainNode::List(items) => {
             if let Some(slot) = list_slot(items, first)
                 && let Some(v) = items.get_mut(slot)
             {
@@ -763,7 +763,7 @@ fn set_in(node: &mut PNode, segs: &[&str], value: PNode) {
 }
 
 /// A `sops set` value: JSON, numbers as float64, objects ordered.
-fn json_to_node(text: &str) -> Result<PNode, SopsError> {
+fn json_to_node(text: &str) -> Result<PlainNode, SopsError> {
     let invalid = || encrypt_error("Value for --set is not valid JSON".to_owned(), 7);
     let wrapped = Zeroizing::new(format!("{{\"v\": {text}}}"));
     let raw = stores::json::parse(wrapped.as_bytes(), "value").map_err(|_| invalid())?;
@@ -779,8 +779,8 @@ fn json_to_node(text: &str) -> Result<PNode, SopsError> {
     let mut docs = raw.documents;
     let doc = docs.pop().ok_or_else(invalid)?;
     match walker.document(doc)? {
-        PNode::Map(mut items) => match items.pop() {
-            Some(PItem::Entry(_, v)) => Ok(v),
+        PlainNode::Map(mut items) => match items.pop() {
+            Some(PlainItem::Entry(_, v)) => Ok(v),
             _ => Err(invalid()),
         },
         _ => Err(invalid()),

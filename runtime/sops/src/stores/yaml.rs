@@ -60,7 +60,7 @@ enum Frame {
         pending: Option<(String, Option<usize>)>,
         anchor: usize,
         start_nodes: usize,
-        pos: Pos,
+        pos: ContainerPos,
         /// Comments that follow the entry still open (its value is a container on the stack
         /// above this frame); they go after that entry once it is complete.
         after: Vec<String>,
@@ -69,7 +69,7 @@ enum Frame {
         items: Vec<RawNode>,
         anchor: usize,
         start_nodes: usize,
-        pos: Pos,
+        pos: ContainerPos,
         /// As for `Map`: comments after the item that is still open.
         after: Vec<String>,
     },
@@ -77,7 +77,7 @@ enum Frame {
 
 /// Where a container starts and where its last item started (for comment placement).
 #[derive(Clone, Copy)]
-struct Pos {
+struct ContainerPos {
     line: usize,
     /// Column of the items (`None` for a mapping until its first key is seen).
     col: Option<usize>,
@@ -86,7 +86,7 @@ struct Pos {
 }
 
 impl Frame {
-    fn pos(&self) -> Pos {
+    fn pos(&self) -> ContainerPos {
         match self {
             Frame::Map { pos, .. } | Frame::Seq { pos, .. } => *pos,
         }
@@ -256,7 +256,7 @@ impl Builder<'_> {
     }
 
     fn event(&mut self, ev: Event, line: Option<usize>, col: usize) -> Result<(), SopsError> {
-        let pos = Pos {
+        let pos = ContainerPos {
             line: line.unwrap_or(0),
             col: matches!(ev, Event::SequenceStart(..)).then_some(col),
             last: None,
