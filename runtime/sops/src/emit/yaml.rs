@@ -334,90 +334,110 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut special, mut line_breaks) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
-    let mut preceded_ws = true;
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
-        let followed_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_ind = true,
-                '?' | ':' if followed_ws => block_ind = true,
-                '-' if followed_ws => block_ind = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_ws => block_ind = true,
-                '#' if preceded_ws => block_ind = true,
-                _ => {}
-            }
-        }
-        if !is_printable(c) {
-            special = true;
-        }
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i + 1 == chars.len() {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(c) {
-            line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if i + 1 == chars.len() {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
-        preceded_ws = c == ' ' || c == '\t' || is_break(c);
-    }
+    let found = ScalarScan::of(s);
     let mut a = Analysis {
         block_plain_allowed: true,
         single_allowed: true,
         block_allowed: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if found.leading_space || found.leading_break || found.trailing_space || found.trailing_break {
         a.block_plain_allowed = false;
     }
-    if trailing_space {
+    if found.trailing_space {
         a.block_allowed = false;
     }
-    if break_space {
+    if found.break_space {
         a.block_plain_allowed = false;
         a.single_allowed = false;
     }
-    if space_break || special {
+    if found.space_break || found.special {
         a.block_plain_allowed = false;
         a.single_allowed = false;
         a.block_allowed = false;
     }
-    if line_breaks || block_ind {
+    if found.line_breaks || found.block_ind {
         a.block_plain_allowed = false;
     }
     a
+}
+
+/// What yaml.v3's scalar analysis finds in a non-empty scalar, before it decides the styles.
+#[derive(Default)]
+struct ScalarScan {
+    /// An indicator (or a document marker) that a plain scalar cannot start with or contain.
+    block_ind: bool,
+    /// A character that is not printable.
+    special: bool,
+    line_breaks: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    /// A space right after a line break.
+    break_space: bool,
+    /// A line break right after a space.
+    space_break: bool,
+}
+
+impl ScalarScan {
+    fn of(s: &str) -> ScalarScan {
+        let mut found = ScalarScan {
+            block_ind: s.starts_with("---") || s.starts_with("..."),
+            ..ScalarScan::default()
+        };
+        let (mut prev_space, mut prev_break) = (false, false);
+        let mut preceded_ws = true;
+        let chars: Vec<char> = s.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            let next = chars.get(i + 1).copied();
+            let followed_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
+            if is_indicator(c, i == 0, followed_ws, preceded_ws) {
+                found.block_ind = true;
+            }
+            if !is_printable(c) {
+                found.special = true;
+            }
+            let (first, last) = (i == 0, i + 1 == chars.len());
+            if c == ' ' {
+                found.leading_space |= first;
+                found.trailing_space |= last;
+                found.break_space |= prev_break;
+                prev_space = true;
+                prev_break = false;
+            } else if is_break(c) {
+                found.line_breaks = true;
+                found.leading_break |= first;
+                found.trailing_break |= last;
+                found.space_break |= prev_space;
+                prev_space = false;
+                prev_break = true;
+            } else {
+                prev_space = false;
+                prev_break = false;
+            }
+            preceded_ws = c == ' ' || c == '\t' || is_break(c);
+        }
+        found
+    }
+}
+
+/// Whether `c` is an indicator where it stands (block context): at the start of the scalar
+/// (`first`), or inside it.
+fn is_indicator(c: char, first: bool, followed_ws: bool, preceded_ws: bool) -> bool {
+    if first {
+        match c {
+            '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+            | '@' | '`' => true,
+            '?' | ':' | '-' => followed_ws,
+            _ => false,
+        }
+    } else {
+        match c {
+            ':' => followed_ws,
+            '#' => preceded_ws,
+            _ => false,
+        }
+    }
 }
 
 /// yaml.v3 `isOldBool`: YAML 1.1 booleans, quoted so that old readers keep them strings.
