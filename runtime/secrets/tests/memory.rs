@@ -82,13 +82,11 @@ fn a_path_is_a_leaf_or_a_branch_never_both() {
         .expect("inserts");
     let below = store
         .insert(path("a.b.c"), SecretValue::copy_from_slice(b"2"), true)
-        .err()
-        .expect("below a leaf is refused");
+        .expect_err("below a leaf is refused");
     assert_eq!(below.to_string(), "`a.b.c` lies below a value");
     let above = store
         .insert(path("a"), SecretValue::copy_from_slice(b"3"), true)
-        .err()
-        .expect("above a leaf is refused");
+        .expect_err("above a leaf is refused");
     assert_eq!(above.to_string(), "`a` lies above a value");
     assert!(
         store
