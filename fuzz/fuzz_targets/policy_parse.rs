@@ -1,10 +1,7 @@
-//! Arbitrary text as a policy file: parsing and validation must not panic.
+//! Arbitrary text as a policy file: parsing and validation must not panic. The body is
+//! `agentsec_policy::fuzz::policy_parse`, shared with tests/tests/fuzz_corpus.rs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = agentsec_policy::Policy::from_sources(&[("fuzz.yaml", text)]);
-    }
-});
+fuzz_target!(|data: &[u8]| agentsec_policy::fuzz::policy_parse(data));

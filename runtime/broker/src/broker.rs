@@ -6,7 +6,8 @@
 //! 3. count the request against the caller's limit (stop when exhausted);
 //! 4. a path that does not parse is refused (`invalid-path`);
 //! 5. ask the policy for this operation (deny → `denied`, whether or not the path exists);
-//! 6. look the path up in the store with the policy's [`Authorized`] proof;
+//! 6. look the path up in the store with the policy's
+//!    [`Authorized`](agentsec_policy::Authorized) proof;
 //! 7. have the caller's [`Redaction`] learn the value (a value that cannot be redacted is
 //!    not released);
 //! 8. write the audit record (failure → stop, nothing released); it is `fsync`ed then, or
@@ -17,8 +18,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
-use agentsec_policy::{Decision, Operation, Policy, SecretPath};
-use agentsec_secrets::{SecretStore, StoreError};
+use agentsec_policy::{AccessLevel, Decision, Operation, Policy, SecretPath};
+use agentsec_secrets::{SecretStore, StoreError, StoredSecret};
 
 use crate::audit_path::Recorded;
 use crate::caller::{Caller, Redaction};
@@ -303,130 +304,214 @@ impl Broker {
         {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => {
-                caller.stats.denied += 1;
                 let rule = denial.rule().map(|r| r.pattern().to_string());
-                let detail = shown.detail(operation_detail(&operation).as_deref());
-                self.record(
-                    &mut caller.stop,
-                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                        .rule(rule.as_deref())
-                        .detail(detail.as_deref()),
-                )?;
-                return Err(Refusal::Denied(denial.to_string()));
+                let message = denial.to_string();
+                return self.denied(caller, operation, shown, access, rule.as_deref(), message);
             }
         };
-        let rule = grant.rule().pattern().to_string();
-        let level = *grant.access_level();
-        let what = operation_detail(&operation);
-        let allowed = |detail: Option<&str>| {
-            let base = match (what.as_deref(), detail) {
-                (Some(w), Some(d)) => Some(format!("{w}; {d}")),
-                (Some(w), None) => Some(w.to_owned()),
-                (None, Some(d)) => Some(d.to_owned()),
-                (None, None) => None,
-            };
-            shown.detail(base.as_deref())
-        };
-        let record_allowed = |this: &Self, caller: &mut Caller<R>, detail: Option<String>| {
-            this.record(
-                &mut caller.stop,
-                &Record::new(&caller.run, &shown.path, access, AuditDecision::Allow)
-                    .rule(rule.as_str())
-                    .access_level(level.as_str())
-                    .detail(detail.as_deref()),
-            )
+        let allow = AllowRecord {
+            shown,
+            access,
+            rule: grant.rule().pattern().to_string(),
+            level: *grant.access_level(),
+            what: operation_detail(&operation),
         };
         match self.store.get(&grant) {
-            Ok(secret) => {
-                // Every front door releases text today (WIT `string`, JSON).
-                if operation == Operation::Read
-                    && std::str::from_utf8(secret.value.expose_secret()).is_err()
-                {
-                    record_allowed(self, caller, allowed(Some("not-utf8")))?;
-                    return Err(Refusal::InvalidPath(format!(
-                        "`{canonical}` holds binary data, which get-secret cannot return as text"
-                    )));
-                }
-                // A value that cannot be redacted is not released.
-                if secret.redact
-                    && let Err(limit) = caller
-                        .redactor
-                        .learn(canonical, secret.value.expose_secret())
-                {
-                    let detail = format!("limit: redaction limit: {limit}");
-                    self.record(
-                        &mut caller.stop,
-                        &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                            .rule(rule.as_str())
-                            .detail(detail.as_str()),
-                    )?;
-                    return Err(stop(&mut caller.stop, Stop::Redaction));
-                }
-                // The record is in the log before the value is released.
-                record_allowed(self, caller, allowed(None))?;
-                caller.stats.released += 1;
-                Ok(Released {
-                    value: secret.value,
-                    path: canonical.to_owned(),
-                    redact: secret.redact,
-                    level,
-                })
-            }
+            Ok(secret) => self.release(caller, operation, canonical, &allow, secret),
             Err(StoreError::NotFound { .. }) => {
-                record_allowed(self, caller, allowed(Some("not-found")))?;
+                self.record_allowed(caller, &allow, Some("not-found"))?;
                 Err(Refusal::NotFound(format!("no secret at `{canonical}`")))
             }
             Err(StoreError::NotALeaf { children, .. }) => {
-                record_allowed(self, caller, allowed(Some("not-a-leaf")))?;
-                let readable: Vec<&str> = children
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|child| {
-                        path.child(child).is_ok_and(|c| {
-                            self.policy
-                                .evaluate(&caller.agent, &caller.skill, &c, operation)
-                                .is_allowed()
-                        })
-                    })
-                    .collect();
-                Err(Refusal::InvalidPath(format!(
-                    "`{canonical}` is not a secret but a mapping or list; entries you may {}: {}",
-                    verb(&operation),
-                    if readable.is_empty() {
-                        "(none)".to_owned()
-                    } else {
-                        readable.join(", ")
-                    }
-                )))
+                self.record_allowed(caller, &allow, Some("not-a-leaf"))?;
+                Err(self.not_a_leaf(caller, operation, path, canonical, &children))
             }
             Err(e @ StoreError::Unbound { .. }) => {
-                record_allowed(
-                    self,
-                    caller,
-                    allowed(Some("invalid-path: not bound to its path")),
-                )?;
+                self.record_allowed(caller, &allow, Some("invalid-path: not bound to its path"))?;
                 Err(Refusal::InvalidPath(e.to_string()))
             }
             Err(e @ StoreError::DeniedElsewhere { .. }) => {
-                caller.stats.denied += 1;
-                let denying = match &e {
-                    StoreError::DeniedElsewhere { rule, .. } => Some(rule.as_str()),
-                    _ => None,
-                };
-                let detail = shown.detail(Some("denied: a position with the same AAD"));
-                self.record(
-                    &mut caller.stop,
-                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                        .rule(denying)
-                        .detail(detail.as_deref()),
-                )?;
-                Err(Refusal::Denied(e.to_string()))
+                self.denied_elsewhere(caller, shown, access, e)
             }
             Err(e) => {
-                record_allowed(self, caller, allowed(Some("unavailable")))?;
+                self.record_allowed(caller, &allow, Some("unavailable"))?;
                 Err(Refusal::Unavailable(e.to_string()))
             }
         }
+    }
+
+    /// A request the policy denied: counted, recorded and refused with the denial's
+    /// message (`rule`: the denying rule, if one matched).
+    fn denied<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        operation: Operation<'_>,
+        shown: &Recorded,
+        access: AccessType,
+        rule: Option<&str>,
+        message: String,
+    ) -> Result<Released, Refusal> {
+        caller.stats.denied += 1;
+        let detail = shown.detail(operation_detail(&operation).as_deref());
+        self.record(
+            &mut caller.stop,
+            &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                .rule(rule)
+                .detail(detail.as_deref()),
+        )?;
+        Err(Refusal::Denied(message))
+    }
+
+    /// A value the policy granted and the store found: checked for text (a read), learnt
+    /// by the caller's redaction (a value that cannot be redacted is not released),
+    /// recorded, and only then released.
+    fn release<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        operation: Operation<'_>,
+        canonical: &str,
+        allow: &AllowRecord<'_>,
+        secret: StoredSecret,
+    ) -> Result<Released, Refusal> {
+        // Every front door releases text today (WIT `string`, JSON).
+        if operation == Operation::Read
+            && std::str::from_utf8(secret.value.expose_secret()).is_err()
+        {
+            self.record_allowed(caller, allow, Some("not-utf8"))?;
+            return Err(Refusal::InvalidPath(format!(
+                "`{canonical}` holds binary data, which get-secret cannot return as text"
+            )));
+        }
+        if secret.redact
+            && let Err(limit) = caller
+                .redactor
+                .learn(canonical, secret.value.expose_secret())
+        {
+            let detail = format!("limit: redaction limit: {limit}");
+            self.record(
+                &mut caller.stop,
+                &Record::new(
+                    &caller.run,
+                    &allow.shown.path,
+                    allow.access,
+                    AuditDecision::Deny,
+                )
+                .rule(allow.rule.as_str())
+                .detail(detail.as_str()),
+            )?;
+            return Err(stop(&mut caller.stop, Stop::Redaction));
+        }
+        // The record is in the log before the value is released.
+        self.record_allowed(caller, allow, None)?;
+        caller.stats.released += 1;
+        Ok(Released {
+            value: secret.value,
+            path: canonical.to_owned(),
+            redact: secret.redact,
+            level: allow.level,
+        })
+    }
+
+    /// Records an allowed request, with `detail` about its outcome.
+    fn record_allowed<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        allow: &AllowRecord<'_>,
+        detail: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let detail = allow.detail(detail);
+        self.record(
+            &mut caller.stop,
+            &Record::new(
+                &caller.run,
+                &allow.shown.path,
+                allow.access,
+                AuditDecision::Allow,
+            )
+            .rule(allow.rule.as_str())
+            .access_level(allow.level.as_str())
+            .detail(detail.as_deref()),
+        )
+    }
+
+    /// The refusal of a path that names a mapping or a list: it lists the entries the
+    /// caller may use for this operation, so that it can ask again.
+    fn not_a_leaf<R: Redaction>(
+        &self,
+        caller: &Caller<R>,
+        operation: Operation<'_>,
+        path: &SecretPath,
+        canonical: &str,
+        children: &[String],
+    ) -> Refusal {
+        let readable: Vec<&str> = children
+            .iter()
+            .map(String::as_str)
+            .filter(|child| {
+                path.child(child).is_ok_and(|c| {
+                    self.policy
+                        .evaluate(&caller.agent, &caller.skill, &c, operation)
+                        .is_allowed()
+                })
+            })
+            .collect();
+        Refusal::InvalidPath(format!(
+            "`{canonical}` is not a secret but a mapping or list; entries you may {}: {}",
+            verb(&operation),
+            if readable.is_empty() {
+                "(none)".to_owned()
+            } else {
+                readable.join(", ")
+            }
+        ))
+    }
+
+    /// The store refused the value because a deny rule holds at a position that shares
+    /// its sops AAD: a denial, counted and recorded as one.
+    fn denied_elsewhere<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        shown: &Recorded,
+        access: AccessType,
+        e: StoreError,
+    ) -> Result<Released, Refusal> {
+        caller.stats.denied += 1;
+        let denying = match &e {
+            StoreError::DeniedElsewhere { rule, .. } => Some(rule.as_str()),
+            _ => None,
+        };
+        let detail = shown.detail(Some("denied: a position with the same AAD"));
+        self.record(
+            &mut caller.stop,
+            &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                .rule(denying)
+                .detail(detail.as_deref()),
+        )?;
+        Err(Refusal::Denied(e.to_string()))
+    }
+}
+
+/// What every audit record of one granted request carries: the path as recorded, the
+/// access type, the granting rule and its level, and what the operation was beyond its
+/// type.
+struct AllowRecord<'a> {
+    shown: &'a Recorded,
+    access: AccessType,
+    rule: String,
+    level: AccessLevel,
+    what: Option<String>,
+}
+
+impl AllowRecord<'_> {
+    /// The record's `detail`: the operation's, then `outcome`'s, then the recorded path's.
+    fn detail(&self, outcome: Option<&str>) -> Option<String> {
+        let base = match (self.what.as_deref(), outcome) {
+            (Some(w), Some(d)) => Some(format!("{w}; {d}")),
+            (Some(w), None) => Some(w.to_owned()),
+            (None, Some(d)) => Some(d.to_owned()),
+            (None, None) => None,
+        };
+        self.shown.detail(base.as_deref())
     }
 }
 

@@ -68,6 +68,8 @@ pub mod diff;
 mod error;
 mod eval;
 mod explain;
+#[doc(hidden)]
+pub mod fuzz;
 mod index;
 mod lint;
 pub mod needs;

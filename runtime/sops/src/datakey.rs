@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use crate::cipher::DataKey;
 use crate::error::SopsError;
 use crate::keys::{DataKeyReport, GroupReport, Identities, KeyAttempt};
-use crate::metadata::Metadata;
+use crate::metadata::{KeyGroup, Metadata};
 use crate::shamir;
 
 /// A data key is 32 bytes, a Shamir share 33: anything longer in an `enc` blob is refused.
@@ -33,6 +33,51 @@ fn unwrap_age(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String>
     Ok(buf)
 }
 
+/// Tries the age keys of one group in order until one unwraps its part (the data key, or a
+/// Shamir share): what happened to each, and the part if one did.
+fn unwrap_group(group: &KeyGroup, ids: &Identities) -> (GroupReport, Option<Zeroizing<Vec<u8>>>) {
+    let mut attempts = Vec::new();
+    let mut part = None;
+    if ids.is_empty() {
+        for k in &group.age {
+            attempts.push(KeyAttempt {
+                recipient: k.recipient.clone(),
+                failure: Some("no usable age identity loaded".to_owned()),
+            });
+        }
+    } else {
+        for k in &group.age {
+            match unwrap_age(&k.enc, ids) {
+                Ok(p) => {
+                    attempts.push(KeyAttempt {
+                        recipient: k.recipient.clone(),
+                        failure: None,
+                    });
+                    part = Some(p);
+                    break;
+                }
+                Err(why) => attempts.push(KeyAttempt {
+                    recipient: k.recipient.clone(),
+                    failure: Some(why),
+                }),
+            }
+        }
+    }
+    if part.is_none() {
+        for other in &group.other {
+            attempts.push(KeyAttempt {
+                recipient: format!("{other} master key(s)"),
+                failure: Some("this key type is not supported (age only)".to_owned()),
+            });
+        }
+    }
+    let report = GroupReport {
+        attempts,
+        success: part.is_some(),
+    };
+    (report, part)
+}
+
 /// Recovers the data key, or reports per recipient why it could not.
 pub(crate) fn recover(meta: &Metadata, ids: &Identities, file: &str) -> Result<DataKey, SopsError> {
     let multi = meta.key_groups.len() > 1;
@@ -46,45 +91,8 @@ pub(crate) fn recover(meta: &Metadata, ids: &Identities, file: &str) -> Result<D
     let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut groups = Vec::new();
     for group in &meta.key_groups {
-        let mut attempts = Vec::new();
-        let mut part = None;
-        if ids.is_empty() {
-            for k in &group.age {
-                attempts.push(KeyAttempt {
-                    recipient: k.recipient.clone(),
-                    failure: Some("no usable age identity loaded".to_owned()),
-                });
-            }
-        } else {
-            for k in &group.age {
-                match unwrap_age(&k.enc, ids) {
-                    Ok(p) => {
-                        attempts.push(KeyAttempt {
-                            recipient: k.recipient.clone(),
-                            failure: None,
-                        });
-                        part = Some(p);
-                        break;
-                    }
-                    Err(why) => attempts.push(KeyAttempt {
-                        recipient: k.recipient.clone(),
-                        failure: Some(why),
-                    }),
-                }
-            }
-        }
-        if part.is_none() {
-            for other in &group.other {
-                attempts.push(KeyAttempt {
-                    recipient: format!("{other} master key(s)"),
-                    failure: Some("this key type is not supported (age only)".to_owned()),
-                });
-            }
-        }
-        groups.push(GroupReport {
-            attempts,
-            success: part.is_some(),
-        });
+        let (report, part) = unwrap_group(group, ids);
+        groups.push(report);
         if let Some(p) = part {
             parts.push(p);
         }

@@ -1,5 +1,5 @@
 //! The decrypting walk (sops `Tree.Decrypt`): every leaf and comment is decrypted (or taken as
-//! is) according to the file's rules, typed, fed to the MAC, and put into the [`PNode`] tree.
+//! is) according to the file's rules, typed, fed to the MAC, and put into the [`PlainNode`] tree.
 
 use zeroize::Zeroizing;
 
@@ -9,7 +9,7 @@ use crate::doc::{RawEntry, RawNode, RawScalar, Scalar};
 use crate::error::{DisplayPath, SopsError};
 use crate::gofmt;
 use crate::mac::MacHasher;
-use crate::plain::{PItem, PNode, Value};
+use crate::plain::{PlainItem, PlainNode, Value};
 use crate::rules::{CommentStack, Selection};
 
 pub(crate) struct Walker<'a> {
@@ -23,14 +23,14 @@ pub(crate) struct Walker<'a> {
     pub(crate) mac: MacHasher,
     pub(crate) json_ints: bool,
     /// When set, the ciphertext of every encrypted value that becomes a leaf of the public tree
-    /// is kept here with the document and public-tree path it belongs to (see [`Sealed`]).
+    /// is kept here with the document and public-tree path it belongs to (see [`SealedValue`]).
     pub(crate) sealed: Option<SealedLog>,
 }
 
 /// The ciphertexts a walk kept, each labelled with where it sits in the public tree.
 #[derive(Default)]
 pub(crate) struct SealedLog {
-    pub(crate) items: Vec<Sealed>,
+    pub(crate) items: Vec<SealedValue>,
     /// The document being walked.
     doc: usize,
     /// The public-tree path of the node being walked: mapping keys and list indices that do
@@ -41,7 +41,7 @@ pub(crate) struct SealedLog {
 /// An encrypted value kept for decrypting again later, with what that needs besides the key,
 /// and the position it was read from: whoever pairs it with a leaf checks the position, so a
 /// ciphertext can never end up on another leaf (or a leaf without its ciphertext).
-pub(crate) struct Sealed {
+pub(crate) struct SealedValue {
     pub(crate) enc: EncValue,
     pub(crate) aad: String,
     /// Index of the document.
@@ -50,7 +50,7 @@ pub(crate) struct Sealed {
     pub(crate) path: Vec<String>,
 }
 
-impl Sealed {
+impl SealedValue {
     /// Decrypts and types the value again and renders it as the public tree does (`json`:
     /// float texts as Go `encoding/json`). The file's MAC already covered this plaintext.
     pub(crate) fn open(&self, key: &DataKey, json: bool) -> Option<Zeroizing<Vec<u8>>> {
@@ -70,7 +70,7 @@ enum Decrypted {
 
 impl Walker<'_> {
     /// Walks one document (the items of its top-level mapping).
-    pub(crate) fn document(&mut self, entries: Vec<RawEntry>) -> Result<PNode, SopsError> {
+    pub(crate) fn document(&mut self, entries: Vec<RawEntry>) -> Result<PlainNode, SopsError> {
         let mut keys = Vec::new();
         let mut path = DisplayPath::default();
         let mut comments = CommentStack::new();
@@ -119,7 +119,7 @@ impl Walker<'_> {
         keys: &mut Vec<String>,
         path: &mut DisplayPath,
         comments: &mut CommentStack,
-    ) -> Result<PNode, SopsError> {
+    ) -> Result<PlainNode, SopsError> {
         self.depth_check(path)?;
         comments.push(Vec::new());
         let mut out = Vec::with_capacity(entries.len());
@@ -128,7 +128,7 @@ impl Walker<'_> {
                 if let Some(level) = comments.last_mut() {
                     level.push(text.clone());
                 }
-                out.push(PItem::Comment(self.comment(text, keys, comments)));
+                out.push(PlainItem::Comment(self.comment(text, keys, comments)));
                 continue;
             }
             keys.push(entry.key.clone());
@@ -141,10 +141,10 @@ impl Walker<'_> {
             if let Some(level) = comments.last_mut() {
                 level.clear();
             }
-            out.push(PItem::Entry(entry.key, node));
+            out.push(PlainItem::Entry(entry.key, node));
         }
         comments.pop();
-        Ok(PNode::Map(out))
+        Ok(PlainNode::Map(out))
     }
 
     /// A comment: decrypted when the rules say comments here are encrypted and it decrypts;
@@ -172,12 +172,12 @@ impl Walker<'_> {
         keys: &mut Vec<String>,
         path: &mut DisplayPath,
         comments: &mut CommentStack,
-    ) -> Result<PNode, SopsError> {
+    ) -> Result<PlainNode, SopsError> {
         self.depth_check(path)?;
         Ok(match node {
-            RawNode::Null => PNode::Null,
+            RawNode::Null => PlainNode::Null,
             RawNode::Map(entries) => self.map(entries, keys, path, comments)?,
-            RawNode::Comment(text) => PNode::Comment(self.comment(text, keys, comments)),
+            RawNode::Comment(text) => PlainNode::Comment(self.comment(text, keys, comments)),
             RawNode::List(items) => {
                 comments.push(Vec::new());
                 let mut out = Vec::with_capacity(items.len());
@@ -194,7 +194,7 @@ impl Walker<'_> {
                     let node = self.node(item, keys, path, comments)?;
                     self.public_pop();
                     path.pop();
-                    if !matches!(node, PNode::Comment(_)) {
+                    if !matches!(node, PlainNode::Comment(_)) {
                         public += 1;
                     }
                     if !is_comment && let Some(level) = comments.last_mut() {
@@ -203,7 +203,7 @@ impl Walker<'_> {
                     out.push(node);
                 }
                 comments.pop();
-                PNode::List(out)
+                PlainNode::List(out)
             }
             RawNode::Scalar(s) => self.leaf(s, keys, path, comments)?,
         })
@@ -215,11 +215,11 @@ impl Walker<'_> {
         keys: &[String],
         path: &DisplayPath,
         comments: &CommentStack,
-    ) -> Result<PNode, SopsError> {
+    ) -> Result<PlainNode, SopsError> {
         if !self.encrypted(keys, comments, false) {
             let v = self.plain(s.value);
             self.mac.leaf(false, &v.to_bytes());
-            return Ok(PNode::Leaf(v, false));
+            return Ok(PlainNode::Leaf(v, false));
         }
         let not_encrypted = || SopsError::NotEncrypted {
             file: self.file.to_owned(),
@@ -231,7 +231,7 @@ impl Walker<'_> {
         };
         if text.is_empty() {
             // sops never encrypts empty strings.
-            return Ok(PNode::Leaf(Value::str(""), false));
+            return Ok(PlainNode::Leaf(Value::str(""), false));
         }
         let enc = EncValue::parse(&text).map_err(|_| not_encrypted())?;
         let Some(key) = self.key else {
@@ -259,20 +259,20 @@ impl Walker<'_> {
         })?;
         Ok(match typed {
             // A comment stored as a sequence element: not hashed.
-            Decrypted::Comment(c) => PNode::Comment(c),
+            Decrypted::Comment(c) => PlainNode::Comment(c),
             Decrypted::Value(v) => {
                 self.mac.leaf(true, &v.to_bytes());
                 if let Some(log) = &mut self.sealed {
                     let path = log.path.clone();
                     let doc = log.doc;
-                    log.items.push(Sealed {
+                    log.items.push(SealedValue {
                         enc,
                         aad,
                         doc,
                         path,
                     });
                 }
-                PNode::Leaf(v, true)
+                PlainNode::Leaf(v, true)
             }
         })
     }
@@ -293,11 +293,11 @@ impl Walker<'_> {
 /// An encrypted value read without the key: a comment stored as a list element (its type
 /// says so in clear) is a comment, as decryption would make it; any other known type is an
 /// empty leaf marked encrypted, standing for a value whose plaintext is not read.
-fn names_only_leaf(kind: &str) -> Result<PNode, String> {
+fn names_only_leaf(kind: &str) -> Result<PlainNode, String> {
     match kind {
-        "comment" => Ok(PNode::Comment(Zeroizing::new(String::new()))),
+        "comment" => Ok(PlainNode::Comment(Zeroizing::new(String::new()))),
         "str" | "bytes" | "int" | "float" | "bool" | "time" => {
-            Ok(PNode::Leaf(Value::str(""), true))
+            Ok(PlainNode::Leaf(Value::str(""), true))
         }
         _ => Err("an unknown datatype in its `type:` field".to_owned()),
     }

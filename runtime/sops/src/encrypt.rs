@@ -16,7 +16,7 @@ use crate::cipher::DataKey;
 use crate::decrypt::aad;
 use crate::error::SopsError;
 use crate::mac::MacHasher;
-use crate::plain::{PItem, PNode, Value};
+use crate::plain::{PlainItem, PlainNode, Value};
 use crate::rules::{CommentStack, Selection};
 
 /// The `version` written into new files: the sops release whose format this crate writes.
@@ -69,7 +69,7 @@ pub(crate) struct Encrypter<'a> {
 }
 
 impl Encrypter<'_> {
-    pub(crate) fn document(&mut self, doc: &PNode) -> Result<PNode, SopsError> {
+    pub(crate) fn document(&mut self, doc: &PlainNode) -> Result<PlainNode, SopsError> {
         let mut keys = Vec::new();
         let mut comments = CommentStack::new();
         self.node(doc, &mut keys, &mut comments)
@@ -89,23 +89,23 @@ impl Encrypter<'_> {
 
     fn node(
         &mut self,
-        node: &PNode,
+        node: &PlainNode,
         keys: &mut Vec<String>,
         comments: &mut CommentStack,
-    ) -> Result<PNode, SopsError> {
+    ) -> Result<PlainNode, SopsError> {
         Ok(match node {
-            PNode::Null => PNode::Null,
-            PNode::Comment(c) => match self.comment(c, keys, comments)? {
+            PlainNode::Null => PlainNode::Null,
+            PlainNode::Comment(c) => match self.comment(c, keys, comments)? {
                 // An encrypted comment element of a sequence is stored as a string.
-                Some(enc) => PNode::Leaf(Value::str(&enc), true),
-                None => PNode::Comment(c.clone()),
+                Some(enc) => PlainNode::Leaf(Value::str(&enc), true),
+                None => PlainNode::Comment(c.clone()),
             },
-            PNode::Map(items) => {
+            PlainNode::Map(items) => {
                 comments.push(Vec::new());
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
                     match item {
-                        PItem::Comment(c) => {
+                        PlainItem::Comment(c) => {
                             if let Some(level) = comments.last_mut() {
                                 level.push(c.to_string());
                             }
@@ -113,28 +113,28 @@ impl Encrypter<'_> {
                                 Some(enc) => Zeroizing::new(enc),
                                 None => c.clone(),
                             };
-                            out.push(PItem::Comment(text));
+                            out.push(PlainItem::Comment(text));
                         }
-                        PItem::Entry(k, v) => {
+                        PlainItem::Entry(k, v) => {
                             keys.push(k.clone());
                             let v = self.node(v, keys, comments)?;
                             keys.pop();
                             if let Some(level) = comments.last_mut() {
                                 level.clear();
                             }
-                            out.push(PItem::Entry(k.clone(), v));
+                            out.push(PlainItem::Entry(k.clone(), v));
                         }
                     }
                 }
                 comments.pop();
-                PNode::Map(out)
+                PlainNode::Map(out)
             }
-            PNode::List(items) => {
+            PlainNode::List(items) => {
                 comments.push(Vec::new());
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    let is_comment = matches!(item, PNode::Comment(_));
-                    if let (PNode::Comment(c), Some(level)) = (item, comments.last_mut()) {
+                    let is_comment = matches!(item, PlainNode::Comment(_));
+                    if let (PlainNode::Comment(c), Some(level)) = (item, comments.last_mut()) {
                         level.push(c.to_string());
                     }
                     out.push(self.node(item, keys, comments)?);
@@ -143,17 +143,17 @@ impl Encrypter<'_> {
                     }
                 }
                 comments.pop();
-                PNode::List(out)
+                PlainNode::List(out)
             }
-            PNode::Leaf(v, _) => {
+            PlainNode::Leaf(v, _) => {
                 let encrypted = self.selection.should_encrypt(keys, comments, false);
                 let bytes = v.to_bytes();
                 self.mac.leaf(encrypted, &bytes);
                 if !encrypted || matches!(v, Value::Str(b) if b.is_empty()) {
-                    return Ok(PNode::Leaf(v.duplicate(), false));
+                    return Ok(PlainNode::Leaf(v.duplicate(), false));
                 }
                 let enc = seal(self.key, &bytes, aad(keys).as_bytes(), v.type_name())?;
-                PNode::Leaf(Value::str(&enc), true)
+                PlainNode::Leaf(Value::str(&enc), true)
             }
         })
     }
@@ -236,17 +236,17 @@ pub(crate) struct NewMetadata<'a> {
     pub(crate) version: &'a str,
 }
 
-fn s(text: &str) -> PNode {
-    PNode::Leaf(Value::str(text), false)
+fn s(text: &str) -> PlainNode {
+    PlainNode::Leaf(Value::str(text), false)
 }
 
-fn age_list(keys: &[(String, String)]) -> PNode {
-    PNode::List(
+fn age_list(keys: &[(String, String)]) -> PlainNode {
+    PlainNode::List(
         keys.iter()
             .map(|(r, e)| {
-                PNode::Map(vec![
-                    PItem::Entry("recipient".to_owned(), s(r)),
-                    PItem::Entry("enc".to_owned(), s(e)),
+                PlainNode::Map(vec![
+                    PlainItem::Entry("recipient".to_owned(), s(r)),
+                    PlainItem::Entry("enc".to_owned(), s(e)),
                 ])
             })
             .collect(),
@@ -254,55 +254,58 @@ fn age_list(keys: &[(String, String)]) -> PNode {
 }
 
 impl NewMetadata<'_> {
-    pub(crate) fn tree(&self) -> PNode {
+    pub(crate) fn tree(&self) -> PlainNode {
         let mut m = Vec::new();
         if self.groups.len() > 1 {
-            m.push(PItem::Entry(
+            m.push(PlainItem::Entry(
                 "shamir_threshold".to_owned(),
-                PNode::Leaf(Value::Int(self.shamir_threshold as i64), false),
+                PlainNode::Leaf(Value::Int(self.shamir_threshold as i64), false),
             ));
-            m.push(PItem::Entry(
+            m.push(PlainItem::Entry(
                 "key_groups".to_owned(),
-                PNode::List(
+                PlainNode::List(
                     self.groups
                         .iter()
                         .map(|g| {
-                            PNode::Map(vec![
-                                PItem::Entry("hc_vault".to_owned(), PNode::List(Vec::new())),
-                                PItem::Entry("age".to_owned(), age_list(g)),
+                            PlainNode::Map(vec![
+                                PlainItem::Entry(
+                                    "hc_vault".to_owned(),
+                                    PlainNode::List(Vec::new()),
+                                ),
+                                PlainItem::Entry("age".to_owned(), age_list(g)),
                             ])
                         })
                         .collect(),
                 ),
             ));
         } else if let Some(g) = self.groups.first() {
-            m.push(PItem::Entry("age".to_owned(), age_list(g)));
+            m.push(PlainItem::Entry("age".to_owned(), age_list(g)));
         }
-        m.push(PItem::Entry(
+        m.push(PlainItem::Entry(
             "lastmodified".to_owned(),
             s(self.lastmodified),
         ));
-        m.push(PItem::Entry("mac".to_owned(), s(self.mac)));
+        m.push(PlainItem::Entry("mac".to_owned(), s(self.mac)));
         if let Some((field, value)) = &self.selection {
-            m.push(PItem::Entry((*field).to_owned(), s(value)));
+            m.push(PlainItem::Entry((*field).to_owned(), s(value)));
         }
         if self.mac_only_encrypted {
-            m.push(PItem::Entry(
+            m.push(PlainItem::Entry(
                 "mac_only_encrypted".to_owned(),
-                PNode::Leaf(Value::Bool(true), false),
+                PlainNode::Leaf(Value::Bool(true), false),
             ));
         }
-        m.push(PItem::Entry("version".to_owned(), s(self.version)));
-        PNode::Map(m)
+        m.push(PlainItem::Entry("version".to_owned(), s(self.version)));
+        PlainNode::Map(m)
     }
 }
 
 /// Flattens metadata for dotenv/INI (`age__list_0__map_enc`), sorted by key.
-fn flatten(node: &PNode, prefix: &str, out: &mut Vec<(String, PNode)>) {
+fn flatten(node: &PlainNode, prefix: &str, out: &mut Vec<(String, PlainNode)>) {
     match node {
-        PNode::Map(items) => {
+        PlainNode::Map(items) => {
             for i in items {
-                if let PItem::Entry(k, v) = i {
+                if let PlainItem::Entry(k, v) = i {
                     let key = if prefix.is_empty() {
                         k.clone()
                     } else {
@@ -312,12 +315,12 @@ fn flatten(node: &PNode, prefix: &str, out: &mut Vec<(String, PNode)>) {
                 }
             }
         }
-        PNode::List(items) => {
+        PlainNode::List(items) => {
             for (i, v) in items.iter().enumerate() {
                 flatten(v, &format!("{prefix}__list_{i}"), out);
             }
         }
-        PNode::Leaf(v, _) => {
+        PlainNode::Leaf(v, _) => {
             let text = match v {
                 Value::Bool(b) => b.to_string(),
                 other => String::from_utf8_lossy(&other.to_bytes()).into_owned(),
@@ -330,21 +333,21 @@ fn flatten(node: &PNode, prefix: &str, out: &mut Vec<(String, PNode)>) {
 
 /// The encrypted documents plus metadata, as the store writes them.
 pub(crate) fn emit_encrypted(
-    docs: Vec<PNode>,
-    meta: &PNode,
+    docs: Vec<PlainNode>,
+    meta: &PlainNode,
     format: Format,
     yaml_indent: usize,
     json_indent: Option<usize>,
 ) -> Result<Vec<u8>, SopsError> {
-    let with_meta = |d: PNode| -> PNode {
+    let with_meta = |d: PlainNode| -> PlainNode {
         let mut items = match d {
-            PNode::Map(items) => items,
+            PlainNode::Map(items) => items,
             _ => Vec::new(),
         };
-        items.push(PItem::Entry("sops".to_owned(), meta.duplicate()));
-        PNode::Map(items)
+        items.push(PlainItem::Entry("sops".to_owned(), meta.duplicate()));
+        PlainNode::Map(items)
     };
-    let out_docs: Vec<PNode> = match format {
+    let out_docs: Vec<PlainNode> = match format {
         Format::Yaml => docs.into_iter().map(with_meta).collect(),
         Format::Json | Format::Binary => docs.into_iter().take(1).map(with_meta).collect(),
         Format::Dotenv | Format::Ini => {
@@ -352,31 +355,31 @@ pub(crate) fn emit_encrypted(
             flatten(meta, "", &mut flat);
             flat.sort_by(|a, b| a.0.cmp(&b.0));
             let mut items = match docs.into_iter().next() {
-                Some(PNode::Map(items)) => items,
+                Some(PlainNode::Map(items)) => items,
                 _ => Vec::new(),
             };
             if format == Format::Dotenv {
                 items.extend(
                     flat.into_iter()
-                        .map(|(k, v)| PItem::Entry(format!("sops_{k}"), v)),
+                        .map(|(k, v)| PlainItem::Entry(format!("sops_{k}"), v)),
                 );
             } else {
                 let escaped = flat
                     .into_iter()
                     .map(|(k, v)| {
                         let v = match v {
-                            PNode::Leaf(Value::Str(b), e) => PNode::Leaf(
+                            PlainNode::Leaf(Value::Str(b), e) => PlainNode::Leaf(
                                 Value::str(&String::from_utf8_lossy(&b).replace('\n', "\\n")),
                                 e,
                             ),
                             other => other,
                         };
-                        PItem::Entry(k, v)
+                        PlainItem::Entry(k, v)
                     })
                     .collect();
-                items.push(PItem::Entry("sops".to_owned(), PNode::Map(escaped)));
+                items.push(PlainItem::Entry("sops".to_owned(), PlainNode::Map(escaped)));
             }
-            vec![PNode::Map(items)]
+            vec![PlainNode::Map(items)]
         }
     };
     let fmt = if format == Format::Binary {

@@ -136,12 +136,12 @@ impl GoTime {
 }
 
 /// A tiny cursor for the fixed grammars below.
-struct Cur<'a> {
+struct Cursor<'a> {
     s: &'a [u8],
     i: usize,
 }
 
-impl Cur<'_> {
+impl Cursor<'_> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -236,7 +236,7 @@ fn u8_of(v: u32) -> Option<u8> {
 
 /// Go `time.Parse(time.RFC3339, s)` (also what `Time.UnmarshalText` accepts).
 pub(crate) fn parse_rfc3339(s: &str) -> Option<GoTime> {
-    let mut c = Cur {
+    let mut c = Cursor {
         s: s.as_bytes(),
         i: 0,
     };
@@ -274,7 +274,7 @@ pub(crate) fn parse_yaml_timestamp(s: &str) -> Option<GoTime> {
     if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return None;
     }
-    let mut c = Cur { s: b, i: 0 };
+    let mut c = Cursor { s: b, i: 0 };
     let year = i32::try_from(c.fixed(4)?).ok()?;
     c.eat(b'-').then_some(())?;
     let month = u8_of(c.one_or_two()?)?;

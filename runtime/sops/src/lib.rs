@@ -47,6 +47,8 @@ mod doc;
 mod emit;
 mod encrypt;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod gofmt;
 mod keys;
 mod mac;

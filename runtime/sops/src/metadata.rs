@@ -34,11 +34,11 @@ pub(crate) struct Metadata {
 /// Master key types other than age (reported, not usable).
 const OTHER_KEY_TYPES: [&str; 6] = ["pgp", "kms", "gcp_kms", "hckms", "azure_kv", "hc_vault"];
 
-struct Ctx<'a> {
+struct FieldReader<'a> {
     file: &'a str,
 }
 
-impl Ctx<'_> {
+impl FieldReader<'_> {
     fn invalid(&self, field: &str, reason: &str) -> SopsError {
         SopsError::InvalidMetadata {
             file: self.file.to_owned(),
@@ -155,7 +155,7 @@ pub(crate) fn take(documents: &mut [Vec<RawEntry>], file: &str) -> Result<Metada
     if !matches!(sops, RawNode::Map(_)) {
         return Err(no_metadata());
     }
-    let ctx = Ctx { file };
+    let ctx = FieldReader { file };
 
     let groups_node = ctx.list(sops.get("key_groups"), "key_groups")?;
     let key_groups = if groups_node.is_empty() {

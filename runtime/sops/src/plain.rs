@@ -91,11 +91,11 @@ impl Value {
 }
 
 /// A node of a document.
-pub(crate) enum PNode {
+pub(crate) enum PlainNode {
     /// A mapping: entries and comment lines in order.
-    Map(Vec<PItem>),
+    Map(Vec<PlainItem>),
     /// A sequence; comment lines are elements (as in sops).
-    List(Vec<PNode>),
+    List(Vec<PlainNode>),
     /// A comment element of a sequence (the text after `#`).
     Comment(Zeroizing<String>),
     /// A scalar, and whether the file stored it encrypted.
@@ -105,38 +105,40 @@ pub(crate) enum PNode {
 }
 
 /// An item of a mapping.
-pub(crate) enum PItem {
+pub(crate) enum PlainItem {
     /// A key and its value.
-    Entry(String, PNode),
+    Entry(String, PlainNode),
     /// A comment line (the text after `#`).
     Comment(Zeroizing<String>),
 }
 
-impl PNode {
+impl PlainNode {
     /// An independent deep copy.
-    pub(crate) fn duplicate(&self) -> PNode {
+    pub(crate) fn duplicate(&self) -> PlainNode {
         match self {
-            PNode::Map(items) => PNode::Map(
+            PlainNode::Map(items) => PlainNode::Map(
                 items
                     .iter()
                     .map(|i| match i {
-                        PItem::Entry(k, v) => PItem::Entry(k.clone(), v.duplicate()),
-                        PItem::Comment(c) => PItem::Comment(c.clone()),
+                        PlainItem::Entry(k, v) => PlainItem::Entry(k.clone(), v.duplicate()),
+                        PlainItem::Comment(c) => PlainItem::Comment(c.clone()),
                     })
                     .collect(),
             ),
-            PNode::List(items) => PNode::List(items.iter().map(PNode::duplicate).collect()),
-            PNode::Comment(c) => PNode::Comment(c.clone()),
-            PNode::Leaf(v, e) => PNode::Leaf(v.duplicate(), *e),
-            PNode::Null => PNode::Null,
+            PlainNode::List(items) => {
+                PlainNode::List(items.iter().map(PlainNode::duplicate).collect())
+            }
+            PlainNode::Comment(c) => PlainNode::Comment(c.clone()),
+            PlainNode::Leaf(v, e) => PlainNode::Leaf(v.duplicate(), *e),
+            PlainNode::Null => PlainNode::Null,
         }
     }
 
     /// The value of `key` in a mapping.
-    pub(crate) fn get(&self, key: &str) -> Option<&PNode> {
+    pub(crate) fn get(&self, key: &str) -> Option<&PlainNode> {
         match self {
-            PNode::Map(items) => items.iter().find_map(|i| match i {
-                PItem::Entry(k, v) if k == key => Some(v),
+            PlainNode::Map(items) => items.iter().find_map(|i| match i {
+                PlainItem::Entry(k, v) if k == key => Some(v),
                 _ => None,
             }),
             _ => None,
@@ -147,21 +149,21 @@ impl PNode {
     /// yaml.v3.
     pub(crate) fn to_public(&self, json: bool) -> Option<Node> {
         Some(match self {
-            PNode::Map(items) => Node::Map(
+            PlainNode::Map(items) => Node::Map(
                 items
                     .iter()
                     .filter_map(|i| match i {
-                        PItem::Entry(k, v) => v.to_public(json).map(|n| (k.clone(), n)),
-                        PItem::Comment(_) => None,
+                        PlainItem::Entry(k, v) => v.to_public(json).map(|n| (k.clone(), n)),
+                        PlainItem::Comment(_) => None,
                     })
                     .collect(),
             ),
-            PNode::List(items) => {
+            PlainNode::List(items) => {
                 Node::List(items.iter().filter_map(|n| n.to_public(json)).collect())
             }
-            PNode::Comment(_) => return None,
-            PNode::Null => Node::Null,
-            PNode::Leaf(v, enc) => {
+            PlainNode::Comment(_) => return None,
+            PlainNode::Null => Node::Null,
+            PlainNode::Leaf(v, enc) => {
                 let (text, kind) = v.public_text(json);
                 Node::Leaf(Leaf::new(SecretValue::new(text), kind, *enc))
             }

@@ -102,11 +102,13 @@ mod tests {
         parts.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    trait Old {
-        fn old(&self, path: &[String]) -> Option<bool>;
+    /// Whether a selection encrypts `path` (with no comments above it), as an `Option` so
+    /// that it chains after `Selection::from_field(..).ok()` in the assertions.
+    trait EncryptsPath {
+        fn encrypts(&self, path: &[String]) -> Option<bool>;
     }
-    impl Old for Selection {
-        fn old(&self, path: &[String]) -> Option<bool> {
+    impl EncryptsPath for Selection {
+        fn encrypts(&self, path: &[String]) -> Option<bool> {
             Some(self.should_encrypt(path, &Vec::new(), false))
         }
     }
@@ -114,17 +116,21 @@ mod tests {
     #[test]
     fn rules_follow_sops() {
         let unenc = Selection::UnencryptedSuffix("_unencrypted".to_owned());
-        assert_eq!(unenc.old(&p(&["a", "b"])), Some(true));
-        assert_eq!(unenc.old(&p(&["a_unencrypted", "b"])), Some(false));
+        assert_eq!(unenc.encrypts(&p(&["a", "b"])), Some(true));
+        assert_eq!(unenc.encrypts(&p(&["a_unencrypted", "b"])), Some(false));
         let enc = Selection::from_field("encrypted_regex", "^(data|stringData)$").ok();
-        let enc = enc.as_ref().and_then(|s| s.old(&p(&["stringData", "x"])));
+        let enc = enc
+            .as_ref()
+            .and_then(|s| s.encrypts(&p(&["stringData", "x"])));
         assert_eq!(enc, Some(true));
         let enc = Selection::from_field("encrypted_regex", "^(data|stringData)$").ok();
-        let enc = enc.as_ref().and_then(|s| s.old(&p(&["metadata", "data2"])));
+        let enc = enc
+            .as_ref()
+            .and_then(|s| s.encrypts(&p(&["metadata", "data2"])));
         assert_eq!(enc, Some(false));
         let suffix = Selection::EncryptedSuffix("Data".to_owned());
-        assert_eq!(suffix.old(&p(&["stringData", "port"])), Some(true));
-        assert_eq!(suffix.old(&p(&["kind"])), Some(false));
+        assert_eq!(suffix.encrypts(&p(&["stringData", "port"])), Some(true));
+        assert_eq!(suffix.encrypts(&p(&["kind"])), Some(false));
         assert!(Selection::from_field("encrypted_regex", "(").is_err());
     }
 }

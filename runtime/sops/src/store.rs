@@ -7,7 +7,7 @@ use agentsec_policy::{Authorized, SecretPath};
 use agentsec_secrets::{NameIndex, SecretStore, SecretValue, StoreError, StoredSecret};
 
 use crate::cipher::DataKey;
-use crate::decrypt::Sealed;
+use crate::decrypt::SealedValue;
 use crate::{DecryptOptions, Format, Identities, Node, SopsError, SopsFile};
 
 /// A SOPS file, MAC-verified once when opened, whose values are decrypted
@@ -22,7 +22,7 @@ use crate::{DecryptOptions, Format, Identities, Node, SopsError, SopsFile};
 /// plaintext after `open`.
 pub struct SopsStore {
     file: PathBuf,
-    root: SNode,
+    root: SealedNode,
     /// Boxed so that its address (which [`SopsStore::pin_with`] may lock)
     /// does not move with the store.
     key: Box<DataKey>,
@@ -35,20 +35,21 @@ pub struct SopsStore {
 }
 
 /// The store's tree: the file's first document with encrypted leaves kept
-/// sealed.
-enum SNode {
-    Map(Vec<(String, SNode)>),
-    List(Vec<SNode>),
-    Leaf(SLeaf),
+/// sealed (as their ciphertext, decrypted only when asked for).
+enum SealedNode {
+    Map(Vec<(String, SealedNode)>),
+    List(Vec<SealedNode>),
+    Leaf(SealedLeaf),
     Null,
 }
 
-enum SLeaf {
+/// A leaf of a [`SealedNode`] tree.
+enum SealedLeaf {
     /// A value the file keeps in clear (public in the file itself).
     Clear(SecretValue),
     /// An encrypted value, decrypted on the first request.
-    Sealed {
-        sealed: Box<Sealed>,
+    Encrypted {
+        sealed: Box<SealedValue>,
         plain: OnceLock<SecretValue>,
         binding: Binding,
     },
@@ -121,15 +122,15 @@ impl SopsStore {
         )?;
         let json = format != Format::Yaml;
         let tree = decrypted.tree();
-        let mut sealer = Sealer {
+        let mut builder = SealedTreeBuilder {
             sealed: sealed.into_iter().filter(|s| s.doc == 0),
             path: Vec::new(),
             keys: Vec::new(),
             file: &name,
         };
-        let root = sealer.node(tree.root(), Place::default())?;
-        if let Some(extra) = sealer.sealed.next() {
-            return Err(sealer.mismatch(&extra.path));
+        let root = builder.node(tree.root(), PathShape::default())?;
+        if let Some(extra) = builder.sealed.next() {
+            return Err(builder.mismatch(&extra.path));
         }
         let paths = served_paths(tree.root());
         let SopsFile { key, .. } = decrypted;
@@ -147,12 +148,12 @@ impl SopsStore {
     /// to `mlock` it), and on the data key and the unencrypted values now.
     #[must_use]
     pub fn pin_with(mut self, pin: fn(&[u8])) -> Self {
-        fn clear_values(node: &SNode, pin: fn(&[u8])) {
+        fn clear_values(node: &SealedNode, pin: fn(&[u8])) {
             match node {
-                SNode::Map(entries) => entries.iter().for_each(|(_, n)| clear_values(n, pin)),
-                SNode::List(items) => items.iter().for_each(|n| clear_values(n, pin)),
-                SNode::Leaf(SLeaf::Clear(value)) => pin(value.expose_secret()),
-                SNode::Leaf(SLeaf::Sealed { .. }) | SNode::Null => {}
+                SealedNode::Map(entries) => entries.iter().for_each(|(_, n)| clear_values(n, pin)),
+                SealedNode::List(items) => items.iter().for_each(|n| clear_values(n, pin)),
+                SealedNode::Leaf(SealedLeaf::Clear(value)) => pin(value.expose_secret()),
+                SealedNode::Leaf(SealedLeaf::Encrypted { .. }) | SealedNode::Null => {}
             }
         }
         clear_values(&self.root, pin);
@@ -175,12 +176,14 @@ impl SopsStore {
     /// How many encrypted values are held decrypted now: those asked for
     /// through [`SecretStore::get`] since the store was opened.
     pub fn decrypted(&self) -> usize {
-        fn count(node: &SNode) -> usize {
+        fn count(node: &SealedNode) -> usize {
             match node {
-                SNode::Map(entries) => entries.iter().map(|(_, n)| count(n)).sum(),
-                SNode::List(items) => items.iter().map(count).sum(),
-                SNode::Leaf(SLeaf::Sealed { plain, .. }) => usize::from(plain.get().is_some()),
-                SNode::Leaf(SLeaf::Clear(_)) | SNode::Null => 0,
+                SealedNode::Map(entries) => entries.iter().map(|(_, n)| count(n)).sum(),
+                SealedNode::List(items) => items.iter().map(count).sum(),
+                SealedNode::Leaf(SealedLeaf::Encrypted { plain, .. }) => {
+                    usize::from(plain.get().is_some())
+                }
+                SealedNode::Leaf(SealedLeaf::Clear(_)) | SealedNode::Null => 0,
             }
         }
         count(&self.root)
@@ -189,7 +192,7 @@ impl SopsStore {
     /// The plaintext of a sealed leaf: decrypted once, then kept.
     fn open_sealed<'a>(
         &self,
-        sealed: &Sealed,
+        sealed: &SealedValue,
         plain: &'a OnceLock<SecretValue>,
         path: &SecretPath,
     ) -> Result<&'a SecretValue, StoreError> {
@@ -214,7 +217,7 @@ impl SopsStore {
 
 /// Where a node sits, as far as binding is concerned.
 #[derive(Clone, Copy, Default)]
-struct Place {
+struct PathShape {
     /// A key on the way here contains `:`.
     colon: bool,
     /// A mapping on the way here is inside a list.
@@ -225,10 +228,10 @@ struct Place {
     in_sealed_list: bool,
 }
 
-impl Place {
+impl PathShape {
     /// The place of the value at key `key` of a mapping here.
-    fn below_key(self, key: &str) -> Place {
-        Place {
+    fn below_key(self, key: &str) -> PathShape {
+        PathShape {
             colon: self.colon || key.contains(':'),
             map_in_list: self.map_in_list || self.lists > 0,
             in_sealed_list: false,
@@ -237,8 +240,8 @@ impl Place {
     }
 
     /// The place of the elements of the list `items` here.
-    fn below_list(self, items: &[Node]) -> Place {
-        Place {
+    fn below_list(self, items: &[Node]) -> PathShape {
+        PathShape {
             lists: self.lists + 1,
             in_sealed_list: items
                 .iter()
@@ -270,7 +273,7 @@ impl Place {
 /// extra or misplaced ciphertext) fails the whole open, so an encrypted
 /// value is never kept as a clear (unredacted) one. The decrypted values of
 /// encrypted leaves are not copied.
-struct Sealer<'a, I> {
+struct SealedTreeBuilder<'a, I> {
     sealed: I,
     path: Vec<String>,
     /// The mapping keys on `path` (what the AAD is made of).
@@ -278,7 +281,7 @@ struct Sealer<'a, I> {
     file: &'a str,
 }
 
-impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
+impl<I: Iterator<Item = SealedValue>> SealedTreeBuilder<'_, I> {
     fn mismatch(&self, at: &[String]) -> SopsError {
         let shown = SecretPath::from_segments(at.iter())
             .map(|p| p.to_string())
@@ -293,7 +296,7 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
         }
     }
 
-    fn node(&mut self, node: &Node, place: Place) -> Result<SNode, SopsError> {
+    fn node(&mut self, node: &Node, place: PathShape) -> Result<SealedNode, SopsError> {
         Ok(match node {
             Node::Map(entries) => {
                 let mut out = Vec::with_capacity(entries.len());
@@ -306,7 +309,7 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
                     self.path.pop();
                     out.push((k.clone(), child?));
                 }
-                SNode::Map(out)
+                SealedNode::Map(out)
             }
             Node::List(items) => {
                 let below = place.below_list(items);
@@ -317,9 +320,9 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
                     self.path.pop();
                     out.push(child?);
                 }
-                SNode::List(out)
+                SealedNode::List(out)
             }
-            Node::Null => SNode::Null,
+            Node::Null => SealedNode::Null,
             Node::Leaf(leaf) if leaf.was_encrypted() => {
                 let one = match self.sealed.next() {
                     Some(one)
@@ -329,23 +332,23 @@ impl<I: Iterator<Item = Sealed>> Sealer<'_, I> {
                     }
                     _ => return Err(self.mismatch(&self.path)),
                 };
-                SNode::Leaf(SLeaf::Sealed {
+                SealedNode::Leaf(SealedLeaf::Encrypted {
                     sealed: Box::new(one),
                     plain: OnceLock::new(),
                     binding: place.binding(),
                 })
             }
-            Node::Leaf(leaf) => SNode::Leaf(SLeaf::Clear(leaf.value().duplicate())),
+            Node::Leaf(leaf) => SealedNode::Leaf(SealedLeaf::Clear(leaf.value().duplicate())),
         })
     }
 }
 
 /// The leaf paths a store serves for the public tree `root`, in file order: every clear leaf
-/// and every encrypted leaf bound to its path ([`Place::binding`]); never a `null` or an
+/// and every encrypted leaf bound to its path ([`PathShape::binding`]); never a `null` or an
 /// unbound value (never served, so never listed). [`SopsStore`] and [`SopsNames`] both list
 /// through this, so a review without the key sees exactly the names a run would.
 fn served_paths(root: &Node) -> Vec<SecretPath> {
-    fn walk(node: &Node, place: Place, segments: &mut Vec<String>, out: &mut Vec<SecretPath>) {
+    fn walk(node: &Node, place: PathShape, segments: &mut Vec<String>, out: &mut Vec<SecretPath>) {
         match node {
             Node::Leaf(leaf)
                 if leaf.was_encrypted() && matches!(place.binding(), Binding::Unbound(_)) => {}
@@ -373,7 +376,7 @@ fn served_paths(root: &Node) -> Vec<SecretPath> {
         }
     }
     let mut out = Vec::new();
-    walk(root, Place::default(), &mut Vec::new(), &mut out);
+    walk(root, PathShape::default(), &mut Vec::new(), &mut out);
     out
 }
 
@@ -383,9 +386,13 @@ impl SecretStore for SopsStore {
         let mut node = &self.root;
         for segment in path.segments() {
             let next = match node {
-                SNode::Map(entries) => entries.iter().find(|(k, _)| k == segment).map(|(_, v)| v),
-                SNode::List(items) => crate::tree::parse_index(segment).and_then(|i| items.get(i)),
-                SNode::Leaf(_) | SNode::Null => None,
+                SealedNode::Map(entries) => {
+                    entries.iter().find(|(k, _)| k == segment).map(|(_, v)| v)
+                }
+                SealedNode::List(items) => {
+                    crate::tree::parse_index(segment).and_then(|i| items.get(i))
+                }
+                SealedNode::Leaf(_) | SealedNode::Null => None,
             };
             node = next.ok_or_else(|| StoreError::NotFound {
                 path: path.to_string(),
@@ -393,15 +400,17 @@ impl SecretStore for SopsStore {
         }
         match node {
             // Clear in the file, so public: not redacted.
-            SNode::Leaf(SLeaf::Clear(value)) => Ok(StoredSecret::public(value.duplicate())),
-            SNode::Leaf(SLeaf::Sealed {
+            SealedNode::Leaf(SealedLeaf::Clear(value)) => {
+                Ok(StoredSecret::public(value.duplicate()))
+            }
+            SealedNode::Leaf(SealedLeaf::Encrypted {
                 binding: Binding::Unbound(reason),
                 ..
             }) => Err(StoreError::Unbound {
                 path: path.to_string(),
                 reason,
             }),
-            SNode::Leaf(SLeaf::Sealed {
+            SealedNode::Leaf(SealedLeaf::Encrypted {
                 sealed,
                 plain,
                 binding: Binding::Bound { scalar },
@@ -423,15 +432,15 @@ impl SecretStore for SopsStore {
                     self.open_sealed(sealed, plain, path)?.duplicate(),
                 ))
             }
-            SNode::Map(entries) => Err(StoreError::NotALeaf {
+            SealedNode::Map(entries) => Err(StoreError::NotALeaf {
                 path: path.to_string(),
                 children: entries.iter().map(|(k, _)| k.clone()).collect(),
             }),
-            SNode::List(items) => Err(StoreError::NotALeaf {
+            SealedNode::List(items) => Err(StoreError::NotALeaf {
                 path: path.to_string(),
                 children: (0..items.len()).map(|i| i.to_string()).collect(),
             }),
-            SNode::Null => Err(StoreError::NotFound {
+            SealedNode::Null => Err(StoreError::NotFound {
                 path: path.to_string(),
             }),
         }
@@ -533,9 +542,9 @@ mod tests {
         ))
     }
 
-    fn sealed(key: &DataKey, aad: &str, path: &[&str]) -> Sealed {
+    fn sealed(key: &DataKey, aad: &str, path: &[&str]) -> SealedValue {
         let text = crate::encrypt::seal(key, b"v", aad.as_bytes(), "str").expect("seals");
-        Sealed {
+        SealedValue {
             enc: crate::cipher::EncValue::parse(&text).expect("parses"),
             aad: aad.to_owned(),
             doc: 0,
@@ -543,26 +552,26 @@ mod tests {
         }
     }
 
-    fn pair(tree: &Node, sealed: Vec<Sealed>) -> Result<SNode, SopsError> {
-        let mut sealer = Sealer {
+    fn pair(tree: &Node, sealed: Vec<SealedValue>) -> Result<SealedNode, SopsError> {
+        let mut builder = SealedTreeBuilder {
             sealed: sealed.into_iter(),
             path: Vec::new(),
             keys: Vec::new(),
             file: "t.yaml",
         };
-        let root = sealer.node(tree, Place::default())?;
-        match sealer.sealed.next() {
-            Some(extra) => Err(sealer.mismatch(&extra.path)),
+        let root = builder.node(tree, PathShape::default())?;
+        match builder.sealed.next() {
+            Some(extra) => Err(builder.mismatch(&extra.path)),
             None => Ok(root),
         }
     }
 
-    fn all_sealed(node: &SNode) -> bool {
+    fn all_sealed(node: &SealedNode) -> bool {
         match node {
-            SNode::Map(e) => e.iter().all(|(_, n)| all_sealed(n)),
-            SNode::List(i) => i.iter().all(all_sealed),
-            SNode::Leaf(SLeaf::Sealed { .. }) | SNode::Null => true,
-            SNode::Leaf(SLeaf::Clear(_)) => false,
+            SealedNode::Map(e) => e.iter().all(|(_, n)| all_sealed(n)),
+            SealedNode::List(i) => i.iter().all(all_sealed),
+            SealedNode::Leaf(SealedLeaf::Encrypted { .. }) | SealedNode::Null => true,
+            SealedNode::Leaf(SealedLeaf::Clear(_)) => false,
         }
     }
 

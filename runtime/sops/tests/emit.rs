@@ -18,8 +18,82 @@ fn decrypted(file: &str, key: &str) -> SopsFile {
         .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
+/// Vectors from other projects: (encrypted file, key file, name of the expected output in
+/// `expected/`, without `.decrypted`).
+const EXTERNAL: &[(&str, &str, &str)] = &[
+    (
+        "external/flux/algorithms_age.yaml",
+        "external/flux/keys_age.txt",
+        "flux_algorithms_age.yaml",
+    ),
+    (
+        "external/flux/component_env.env",
+        "external/flux/keys_age.txt",
+        "flux_component_env.env",
+    ),
+    (
+        "external/flux/envs_env.env",
+        "external/flux/keys_age.txt",
+        "flux_envs_env.env",
+    ),
+    (
+        "external/flux/files_file.txt",
+        "external/flux/keys_age.txt",
+        "flux_files_file.txt",
+    ),
+    (
+        "external/flux/global_secret.yaml",
+        "external/flux/keys_age-global.txt",
+        "flux_global_secret.yaml",
+    ),
+    (
+        "external/flux/patches_merge1.yaml",
+        "external/flux/keys_age.txt",
+        "flux_patches_merge1.yaml",
+    ),
+    (
+        "external/flux/patches_merge2.yaml",
+        "external/flux/keys_age.txt",
+        "flux_patches_merge2.yaml",
+    ),
+    (
+        "external/flux/remote_env.env",
+        "external/flux/keys_age.txt",
+        "flux_remote_env.env",
+    ),
+    (
+        "external/helm-secrets/secrets.age.yaml",
+        "external/helm-secrets/key.txt",
+        "helm-secrets_secrets.age.yaml",
+    ),
+    (
+        "external/sops-age/secret.enc.env",
+        "external/sops-age/key.txt",
+        "sops-age_secret.enc.env",
+    ),
+    (
+        "external/sops-age/secret.enc.json",
+        "external/sops-age/key.txt",
+        "sops-age_secret.enc.json",
+    ),
+    (
+        "external/sops-age/secret.enc.yaml",
+        "external/sops-age/key.txt",
+        "sops-age_secret.enc.yaml",
+    ),
+];
+
 /// (encrypted file, key file, expected output).
 fn cases() -> Vec<(String, &'static str, String)> {
+    let mut out = generated_cases();
+    for (enc, key, exp) in EXTERNAL {
+        out.push(((*enc).to_owned(), key, format!("expected/{exp}.decrypted")));
+    }
+    out
+}
+
+/// Every `generated/expected/*.decrypted` with its encrypted file and key file.
+fn generated_cases() -> Vec<(String, &'static str, String)> {
     let mut out = Vec::new();
     let generated = vectors().join("generated/expected");
     let mut names: Vec<String> = std::fs::read_dir(&generated)
@@ -42,70 +116,6 @@ fn cases() -> Vec<(String, &'static str, String)> {
             key,
             format!("generated/expected/{n}"),
         ));
-    }
-    for (enc, key, exp) in [
-        (
-            "external/flux/algorithms_age.yaml",
-            "external/flux/keys_age.txt",
-            "flux_algorithms_age.yaml",
-        ),
-        (
-            "external/flux/component_env.env",
-            "external/flux/keys_age.txt",
-            "flux_component_env.env",
-        ),
-        (
-            "external/flux/envs_env.env",
-            "external/flux/keys_age.txt",
-            "flux_envs_env.env",
-        ),
-        (
-            "external/flux/files_file.txt",
-            "external/flux/keys_age.txt",
-            "flux_files_file.txt",
-        ),
-        (
-            "external/flux/global_secret.yaml",
-            "external/flux/keys_age-global.txt",
-            "flux_global_secret.yaml",
-        ),
-        (
-            "external/flux/patches_merge1.yaml",
-            "external/flux/keys_age.txt",
-            "flux_patches_merge1.yaml",
-        ),
-        (
-            "external/flux/patches_merge2.yaml",
-            "external/flux/keys_age.txt",
-            "flux_patches_merge2.yaml",
-        ),
-        (
-            "external/flux/remote_env.env",
-            "external/flux/keys_age.txt",
-            "flux_remote_env.env",
-        ),
-        (
-            "external/helm-secrets/secrets.age.yaml",
-            "external/helm-secrets/key.txt",
-            "helm-secrets_secrets.age.yaml",
-        ),
-        (
-            "external/sops-age/secret.enc.env",
-            "external/sops-age/key.txt",
-            "sops-age_secret.enc.env",
-        ),
-        (
-            "external/sops-age/secret.enc.json",
-            "external/sops-age/key.txt",
-            "sops-age_secret.enc.json",
-        ),
-        (
-            "external/sops-age/secret.enc.yaml",
-            "external/sops-age/key.txt",
-            "sops-age_secret.enc.yaml",
-        ),
-    ] {
-        out.push((enc.to_owned(), key, format!("expected/{exp}.decrypted")));
     }
     out
 }

@@ -215,33 +215,56 @@ fn value_that_should_be_encrypted_but_is_not() {
     assert_clean(&err);
 }
 
+/// The secret planted by [`planted_secret_never_appears_in_errors`].
+const PLANTED: &str = "s3cr3t-PLANTED-value-0xDEADBEEF";
+
 /// A known secret planted everywhere a reader error could echo it (key file lines, plaintext
 /// values, duplicate keys' values, syntax errors, bad ciphertexts, a MAC mismatch) never shows up
 /// in any error's `Display` or `Debug`, and decrypted values are redacted in `Debug`.
 #[test]
 fn planted_secret_never_appears_in_errors() {
-    const PLANTED: &str = "s3cr3t-PLANTED-value-0xDEADBEEF";
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut errors: Vec<SopsError> = Vec::new();
-
-    // A malformed key file line that contains the secret.
-    let key_file = dir.path().join("keys.txt");
-    std::fs::write(&key_file, format!("# ok\nAGE-SECRET-KEY-1{PLANTED}\n")).expect("write");
-    errors.push(
-        Identities::new()
-            .add_file(&key_file)
-            .expect_err("malformed"),
-    );
-    std::fs::write(&key_file, format!("{PLANTED}\n")).expect("write");
-    errors.push(
-        Identities::new()
-            .add_file(&key_file)
-            .expect_err("unknown type"),
-    );
-
-    // Plaintext where a ciphertext should be; a duplicate key with the secret as value; a
-    // syntax error right after the secret; an undecryptable value.
     let enc = std::fs::read_to_string(vectors().join("generated/enc/basic.yaml")).expect("read");
+    let mut errors = planted_key_file_errors(dir.path());
+    errors.extend(planted_document_errors(&enc));
+
+    for err in &errors {
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains(PLANTED), "planted secret in: {text}");
+            assert!(
+                !text.contains("DEADBEEF"),
+                "part of planted secret in: {text}"
+            );
+        }
+    }
+
+    // Values themselves are redacted in Debug.
+    let tree = decrypt("generated/enc/basic.yaml", MOCK).expect("decrypts");
+    let debug = format!("{tree:?}");
+    assert!(!debug.contains("Welcome to SOPS"), "{debug}");
+    assert!(debug.contains("REDACTED"));
+}
+
+/// A malformed key file line that contains the secret, and a key file that is only the secret.
+fn planted_key_file_errors(dir: &std::path::Path) -> Vec<SopsError> {
+    let key_file = dir.join("keys.txt");
+    std::fs::write(&key_file, format!("# ok\nAGE-SECRET-KEY-1{PLANTED}\n")).expect("write");
+    let malformed = Identities::new()
+        .add_file(&key_file)
+        .expect_err("malformed");
+    std::fs::write(&key_file, format!("{PLANTED}\n")).expect("write");
+    let unknown = Identities::new()
+        .add_file(&key_file)
+        .expect_err("unknown type");
+    vec![malformed, unknown]
+}
+
+/// Files that plant the secret where decryption refuses them (`enc` is the encrypted
+/// `basic.yaml`): plaintext where a ciphertext should be; a duplicate key with the secret as
+/// value; a syntax error right after the secret; an undecryptable value; bad JSON around it;
+/// a MAC mismatch on a file whose unencrypted value is the secret.
+fn planted_document_errors(enc: &str) -> Vec<SopsError> {
+    let mut errors = Vec::new();
     let sops_block = &enc[enc.find("\nsops:").expect("sops")..];
     for doc in [
         format!("password: {PLANTED}{sops_block}"),
@@ -275,7 +298,6 @@ fn planted_secret_never_appears_in_errors() {
         );
         errors.push(r.expect_err("refused"));
     }
-    // A MAC mismatch on a file whose unencrypted value is the secret.
     let tampered = enc.replace(
         "secret_unencrypted: visible",
         &format!("secret_unencrypted: {PLANTED}"),
@@ -288,20 +310,5 @@ fn planted_secret_never_appears_in_errors() {
         Default::default(),
     );
     errors.push(r.expect_err("MAC mismatch"));
-
-    for err in &errors {
-        for text in [err.to_string(), format!("{err:?}")] {
-            assert!(!text.contains(PLANTED), "planted secret in: {text}");
-            assert!(
-                !text.contains("DEADBEEF"),
-                "part of planted secret in: {text}"
-            );
-        }
-    }
-
-    // Values themselves are redacted in Debug.
-    let tree = decrypt("generated/enc/basic.yaml", MOCK).expect("decrypts");
-    let debug = format!("{tree:?}");
-    assert!(!debug.contains("Welcome to SOPS"), "{debug}");
-    assert!(debug.contains("REDACTED"));
+    errors
 }

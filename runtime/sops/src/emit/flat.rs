@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::EmitError;
 use crate::gofmt;
-use crate::plain::{PItem, PNode, Value};
+use crate::plain::{PlainItem, PlainNode, Value};
 
 /// `stores.ValToString` for a scalar (sops 3.11+ accepts non-strings in flat formats).
 fn val_to_string(v: &Value) -> Zeroizing<Vec<u8>> {
@@ -33,22 +33,22 @@ fn complex(key: &str) -> EmitError {
 }
 
 /// `KEY=value` lines (newlines in values written as `\n`), comments as `#text`.
-pub(crate) fn dotenv(doc: &PNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
+pub(crate) fn dotenv(doc: &PlainNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
     let mut out = Zeroizing::new(Vec::new());
-    let PNode::Map(items) = doc else {
+    let PlainNode::Map(items) = doc else {
         return Err(EmitError("dotenv output needs a mapping".to_owned()));
     };
     for item in items {
         match item {
-            PItem::Comment(c) => {
+            PlainItem::Comment(c) => {
                 out.push(b'#');
                 out.extend_from_slice(c.as_bytes());
                 out.push(b'\n');
             }
-            PItem::Entry(k, v) => {
+            PlainItem::Entry(k, v) => {
                 let value = match v {
-                    PNode::Leaf(v, _) => val_to_string(v),
-                    PNode::Null => Zeroizing::new(Vec::new()),
+                    PlainNode::Leaf(v, _) => val_to_string(v),
+                    PlainNode::Null => Zeroizing::new(Vec::new()),
                     _ => return Err(complex(k)),
                 };
                 out.extend_from_slice(k.as_bytes());
@@ -69,26 +69,26 @@ pub(crate) fn dotenv(doc: &PNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
 
 /// INI sections (`[name]`, keys aligned on `=` as gopkg.in/ini.v1 writes them), the
 /// `DEFAULT` section without a header; comments as `; text`.
-pub(crate) fn ini(doc: &PNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
-    let PNode::Map(sections) = doc else {
+pub(crate) fn ini(doc: &PlainNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
+    let PlainNode::Map(sections) = doc else {
         return Err(EmitError("INI output needs a mapping".to_owned()));
     };
     let mut out = Zeroizing::new(Vec::new());
     let mut first = true;
     for item in sections {
-        let PItem::Entry(name, body) = item else {
+        let PlainItem::Entry(name, body) = item else {
             continue;
         };
-        let PNode::Map(entries) = body else {
+        let PlainNode::Map(entries) = body else {
             return Err(EmitError(format!(
                 "INI output needs every top-level value to be a section; offending key {name}"
             )));
         };
-        let keys: Vec<(&String, &PNode)> = entries
+        let keys: Vec<(&String, &PlainNode)> = entries
             .iter()
             .filter_map(|e| match e {
-                PItem::Entry(k, v) => Some((k, v)),
-                PItem::Comment(_) => None,
+                PlainItem::Entry(k, v) => Some((k, v)),
+                PlainItem::Comment(_) => None,
             })
             .collect();
         if name == "DEFAULT" && entries.is_empty() {
@@ -107,8 +107,8 @@ pub(crate) fn ini(doc: &PNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
         let mut header_done = name == "DEFAULT";
         for e in entries {
             match e {
-                PItem::Comment(c) => pending.push(c.as_str()),
-                PItem::Entry(k, v) => {
+                PlainItem::Comment(c) => pending.push(c.as_str()),
+                PlainItem::Entry(k, v) => {
                     let comments = |out: &mut Vec<u8>, pending: &mut Vec<&str>| {
                         for c in pending.drain(..) {
                             out.extend_from_slice(b"; ");
@@ -122,8 +122,8 @@ pub(crate) fn ini(doc: &PNode) -> Result<Zeroizing<Vec<u8>>, EmitError> {
                         header_done = true;
                     }
                     let value = match v {
-                        PNode::Leaf(v, _) => val_to_string(v),
-                        PNode::Null => Zeroizing::new(Vec::new()),
+                        PlainNode::Leaf(v, _) => val_to_string(v),
+                        PlainNode::Null => Zeroizing::new(Vec::new()),
                         _ => return Err(complex(k)),
                     };
                     out.extend_from_slice(k.as_bytes());

@@ -4,10 +4,10 @@
 use zeroize::Zeroizing;
 
 use crate::gofmt;
-use crate::plain::{PItem, PNode, Value};
+use crate::plain::{PlainItem, PlainNode, Value};
 
 /// A whole document, with the trailing newline sops ≥ 3.10 writes.
-pub(crate) fn document(node: &PNode, indent: Option<usize>) -> Zeroizing<Vec<u8>> {
+pub(crate) fn document(node: &PlainNode, indent: Option<usize>) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(String::new());
     write(&mut out, node, 0, &unit(indent));
     out.push('\n');
@@ -15,7 +15,7 @@ pub(crate) fn document(node: &PNode, indent: Option<usize>) -> Zeroizing<Vec<u8>
 }
 
 /// One value (`EmitValue`): indented, no trailing newline.
-pub(crate) fn value(node: &PNode, indent: Option<usize>) -> Zeroizing<Vec<u8>> {
+pub(crate) fn value(node: &PlainNode, indent: Option<usize>) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(String::new());
     write(&mut out, node, 0, &unit(indent));
     Zeroizing::new(std::mem::take(&mut *out).into_bytes())
@@ -35,14 +35,14 @@ fn newline(out: &mut String, depth: usize, unit: &str) {
     }
 }
 
-fn write(out: &mut String, node: &PNode, depth: usize, unit: &str) {
+fn write(out: &mut String, node: &PlainNode, depth: usize, unit: &str) {
     match node {
-        PNode::Map(items) => {
-            let entries: Vec<(&String, &PNode)> = items
+        PlainNode::Map(items) => {
+            let entries: Vec<(&String, &PlainNode)> = items
                 .iter()
                 .filter_map(|i| match i {
-                    PItem::Entry(k, v) => Some((k, v)),
-                    PItem::Comment(_) => None,
+                    PlainItem::Entry(k, v) => Some((k, v)),
+                    PlainItem::Comment(_) => None,
                 })
                 .collect();
             if entries.is_empty() {
@@ -62,10 +62,10 @@ fn write(out: &mut String, node: &PNode, depth: usize, unit: &str) {
             newline(out, depth, unit);
             out.push('}');
         }
-        PNode::List(items) => {
-            let items: Vec<&PNode> = items
+        PlainNode::List(items) => {
+            let items: Vec<&PlainNode> = items
                 .iter()
-                .filter(|n| !matches!(n, PNode::Comment(_)))
+                .filter(|n| !matches!(n, PlainNode::Comment(_)))
                 .collect();
             if items.is_empty() {
                 out.push_str("[]");
@@ -82,13 +82,13 @@ fn write(out: &mut String, node: &PNode, depth: usize, unit: &str) {
             newline(out, depth, unit);
             out.push(']');
         }
-        PNode::Null => out.push_str("null"),
-        PNode::Comment(c) => {
+        PlainNode::Null => out.push_str("null"),
+        PlainNode::Comment(c) => {
             out.push_str("{\"Value\": ");
             string(out, c.as_bytes());
             out.push('}');
         }
-        PNode::Leaf(v, _) => match v {
+        PlainNode::Leaf(v, _) => match v {
             Value::Str(b) => string(out, b),
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Float(f) => out.push_str(&gofmt::float_json_text(*f)),

@@ -1,4 +1,4 @@
-//! Emitters: a [`PNode`] document back to bytes the way sops 3.11's stores print it.
+//! Emitters: a [`PlainNode`] document back to bytes the way sops 3.11's stores print it.
 
 pub(crate) mod flat;
 pub(crate) mod json;
@@ -7,7 +7,7 @@ pub(crate) mod yaml;
 use zeroize::Zeroizing;
 
 use crate::Format;
-use crate::plain::PNode;
+use crate::plain::PlainNode;
 
 /// Why a tree cannot be printed in a format (sops exit code 4).
 #[derive(Debug)]
@@ -16,12 +16,12 @@ pub(crate) struct EmitError(pub(crate) String);
 /// Prints whole documents (`EmitPlainFile` / `EmitEncryptedFile`): YAML prints every document,
 /// the other formats the first one.
 pub(crate) fn documents(
-    docs: &[PNode],
+    docs: &[PlainNode],
     format: Format,
     yaml_indent: usize,
     json_indent: Option<usize>,
 ) -> Result<Zeroizing<Vec<u8>>, EmitError> {
-    let empty = PNode::Map(Vec::new());
+    let empty = PlainNode::Map(Vec::new());
     let first = docs.first().unwrap_or(&empty);
     match format {
         Format::Yaml => Ok(yaml::documents(docs, yaml_indent)),
@@ -29,7 +29,7 @@ pub(crate) fn documents(
         Format::Dotenv => flat::dotenv(first),
         Format::Ini => flat::ini(first),
         Format::Binary => match first.get("data") {
-            Some(PNode::Leaf(crate::plain::Value::Str(b), _)) => Ok(b.clone()),
+            Some(PlainNode::Leaf(crate::plain::Value::Str(b), _)) => Ok(b.clone()),
             _ => Err(EmitError(
                 "binary output needs a top-level string `data`".to_owned(),
             )),
@@ -39,7 +39,7 @@ pub(crate) fn documents(
 
 /// Prints one value that is not a mapping (`EmitValue`, used by `--extract`).
 pub(crate) fn value(
-    node: &PNode,
+    node: &PlainNode,
     format: Format,
     yaml_indent: usize,
     json_indent: Option<usize>,

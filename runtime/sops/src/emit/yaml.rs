@@ -6,17 +6,17 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::gofmt;
-use crate::plain::{PItem, PNode, Value};
+use crate::plain::{PlainItem, PlainNode, Value};
 use crate::stores::yaml_scalar::resolves_to_string;
 
-struct Out {
+struct YamlWriter {
     buf: Zeroizing<String>,
     indent: usize,
 }
 
 /// All documents, `---` between them.
-pub(crate) fn documents(docs: &[PNode], indent: usize) -> Zeroizing<Vec<u8>> {
-    let mut out = Out {
+pub(crate) fn documents(docs: &[PlainNode], indent: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = YamlWriter {
         buf: Zeroizing::new(String::new()),
         indent: indent.clamp(2, 9),
     };
@@ -25,10 +25,10 @@ pub(crate) fn documents(docs: &[PNode], indent: usize) -> Zeroizing<Vec<u8>> {
             out.buf.push_str("---\n");
         }
         match doc {
-            PNode::Map(items) if items.iter().any(|i| matches!(i, PItem::Entry(..))) => {
+            PlainNode::Map(items) if items.iter().any(|i| matches!(i, PlainItem::Entry(..))) => {
                 out.map(items, 0)
             }
-            PNode::Map(items) => {
+            PlainNode::Map(items) => {
                 out.comments(items.iter().filter_map(comment_text), 0);
                 out.buf.push_str("{}\n");
             }
@@ -39,8 +39,8 @@ pub(crate) fn documents(docs: &[PNode], indent: usize) -> Zeroizing<Vec<u8>> {
 }
 
 /// One value as `yaml.Marshal` prints it (ends with a newline).
-pub(crate) fn value(node: &PNode, indent: usize) -> Zeroizing<Vec<u8>> {
-    let mut out = Out {
+pub(crate) fn value(node: &PlainNode, indent: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = YamlWriter {
         buf: Zeroizing::new(String::new()),
         indent: indent.clamp(2, 9),
     };
@@ -48,22 +48,22 @@ pub(crate) fn value(node: &PNode, indent: usize) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(std::mem::take(&mut *out.buf).into_bytes())
 }
 
-fn comment_text(item: &PItem) -> Option<&str> {
+fn comment_text(item: &PlainItem) -> Option<&str> {
     match item {
-        PItem::Comment(c) => Some(c.as_str()),
-        PItem::Entry(..) => None,
+        PlainItem::Comment(c) => Some(c.as_str()),
+        PlainItem::Entry(..) => None,
     }
 }
 
-fn is_empty_container(node: &PNode) -> bool {
+fn is_empty_container(node: &PlainNode) -> bool {
     match node {
-        PNode::Map(items) => !items.iter().any(|i| matches!(i, PItem::Entry(..))),
-        PNode::List(items) => !items.iter().any(|n| !matches!(n, PNode::Comment(_))),
+        PlainNode::Map(items) => !items.iter().any(|i| matches!(i, PlainItem::Entry(..))),
+        PlainNode::List(items) => !items.iter().any(|n| !matches!(n, PlainNode::Comment(_))),
         _ => false,
     }
 }
 
-impl Out {
+impl YamlWriter {
     fn pad(&mut self, n: usize) {
         for _ in 0..n {
             self.buf.push(' ');
@@ -79,11 +79,11 @@ impl Out {
         }
     }
 
-    fn top_value(&mut self, node: &PNode) {
+    fn top_value(&mut self, node: &PlainNode) {
         match node {
-            PNode::Map(items) if !is_empty_container(node) => self.map(items, 0),
-            PNode::List(items) if !is_empty_container(node) => self.list(items, 0),
-            PNode::Comment(c) => {
+            PlainNode::Map(items) if !is_empty_container(node) => self.map(items, 0),
+            PlainNode::List(items) if !is_empty_container(node) => self.list(items, 0),
+            PlainNode::Comment(c) => {
                 // sops' Comment struct marshalled: `value: <text>`.
                 self.buf.push_str("value: ");
                 self.scalar_str(c.as_bytes(), 0, false);
@@ -105,12 +105,12 @@ impl Out {
     }
 
     /// A block mapping whose keys are at column `at`.
-    fn map(&mut self, items: &[PItem], at: usize) {
+    fn map(&mut self, items: &[PlainItem], at: usize) {
         let mut pending: Vec<&str> = Vec::new();
         for item in items {
             match item {
-                PItem::Comment(c) => pending.push(c.as_str()),
-                PItem::Entry(k, v) => {
+                PlainItem::Comment(c) => pending.push(c.as_str()),
+                PlainItem::Entry(k, v) => {
                     self.comments(pending.drain(..), at);
                     self.pad(at);
                     self.scalar_str(k.as_bytes(), at, true);
@@ -123,13 +123,13 @@ impl Out {
     }
 
     /// The value of a mapping entry whose key is at column `at`.
-    fn after_key(&mut self, v: &PNode, at: usize) {
+    fn after_key(&mut self, v: &PlainNode, at: usize) {
         match v {
-            PNode::Map(items) if !is_empty_container(v) => {
+            PlainNode::Map(items) if !is_empty_container(v) => {
                 self.buf.push('\n');
                 self.map(items, self.nested(at));
             }
-            PNode::List(items) if !is_empty_container(v) => {
+            PlainNode::List(items) if !is_empty_container(v) => {
                 self.buf.push('\n');
                 self.list(items, self.nested(at));
             }
@@ -148,10 +148,10 @@ impl Out {
     }
 
     /// A block sequence whose `-` are at column `at`.
-    fn list(&mut self, items: &[PNode], at: usize) {
+    fn list(&mut self, items: &[PlainNode], at: usize) {
         let mut pending: Vec<&str> = Vec::new();
         for item in items {
-            if let PNode::Comment(c) = item {
+            if let PlainNode::Comment(c) = item {
                 pending.push(c.as_str());
                 continue;
             }
@@ -160,14 +160,14 @@ impl Out {
             self.buf.push_str("- ");
             let inner = self.item_indent(at);
             match item {
-                PNode::Map(entries) if !is_empty_container(item) => {
+                PlainNode::Map(entries) if !is_empty_container(item) => {
                     // The first key goes on the `- ` line.
                     let mut first = true;
                     let mut pend: Vec<&str> = Vec::new();
                     for e in entries {
                         match e {
-                            PItem::Comment(c) => pend.push(c.as_str()),
-                            PItem::Entry(k, v) => {
+                            PlainItem::Comment(c) => pend.push(c.as_str()),
+                            PlainItem::Entry(k, v) => {
                                 if first {
                                     first = false;
                                     if !pend.is_empty() {
@@ -193,9 +193,9 @@ impl Out {
                     }
                     self.comments(pend.drain(..), inner);
                 }
-                PNode::List(sub) if !is_empty_container(item) => {
+                PlainNode::List(sub) if !is_empty_container(item) => {
                     // The first element goes on the `- ` line.
-                    let mut tmp = Out {
+                    let mut tmp = YamlWriter {
                         buf: Zeroizing::new(String::new()),
                         indent: self.indent,
                     };
@@ -213,16 +213,16 @@ impl Out {
 
     /// A scalar or empty container after `key: ` or `- ` (`at`: the column of a literal
     /// block's content).
-    fn inline(&mut self, node: &PNode, at: usize) {
+    fn inline(&mut self, node: &PlainNode, at: usize) {
         match node {
-            PNode::Map(_) => self.buf.push_str("{}"),
-            PNode::List(_) => self.buf.push_str("[]"),
-            PNode::Null => self.buf.push_str("null"),
-            PNode::Comment(c) => {
+            PlainNode::Map(_) => self.buf.push_str("{}"),
+            PlainNode::List(_) => self.buf.push_str("[]"),
+            PlainNode::Null => self.buf.push_str("null"),
+            PlainNode::Comment(c) => {
                 self.buf.push('#');
                 self.buf.push_str(c);
             }
-            PNode::Leaf(v, _) => match v {
+            PlainNode::Leaf(v, _) => match v {
                 Value::Str(b) => self.scalar_str(b, at, false),
                 Value::Int(i) => self.buf.push_str(&i.to_string()),
                 Value::Float(f) => self.buf.push_str(&gofmt::float_yaml_text(*f)),
@@ -334,90 +334,110 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut special, mut line_breaks) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
-    let mut preceded_ws = true;
-    let chars: Vec<char> = s.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let next = chars.get(i + 1).copied();
-        let followed_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_ind = true,
-                '?' | ':' if followed_ws => block_ind = true,
-                '-' if followed_ws => block_ind = true,
-                _ => {}
-            }
-        } else {
-            match c {
-                ':' if followed_ws => block_ind = true,
-                '#' if preceded_ws => block_ind = true,
-                _ => {}
-            }
-        }
-        if !is_printable(c) {
-            special = true;
-        }
-        if c == ' ' {
-            if i == 0 {
-                leading_space = true;
-            }
-            if i + 1 == chars.len() {
-                trailing_space = true;
-            }
-            if prev_break {
-                break_space = true;
-            }
-            prev_space = true;
-            prev_break = false;
-        } else if is_break(c) {
-            line_breaks = true;
-            if i == 0 {
-                leading_break = true;
-            }
-            if i + 1 == chars.len() {
-                trailing_break = true;
-            }
-            if prev_space {
-                space_break = true;
-            }
-            prev_space = false;
-            prev_break = true;
-        } else {
-            prev_space = false;
-            prev_break = false;
-        }
-        preceded_ws = c == ' ' || c == '\t' || is_break(c);
-    }
+    let found = ScalarScan::of(s);
     let mut a = Analysis {
         block_plain_allowed: true,
         single_allowed: true,
         block_allowed: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if found.leading_space || found.leading_break || found.trailing_space || found.trailing_break {
         a.block_plain_allowed = false;
     }
-    if trailing_space {
+    if found.trailing_space {
         a.block_allowed = false;
     }
-    if break_space {
+    if found.break_space {
         a.block_plain_allowed = false;
         a.single_allowed = false;
     }
-    if space_break || special {
+    if found.space_break || found.special {
         a.block_plain_allowed = false;
         a.single_allowed = false;
         a.block_allowed = false;
     }
-    if line_breaks || block_ind {
+    if found.line_breaks || found.block_ind {
         a.block_plain_allowed = false;
     }
     a
+}
+
+/// What yaml.v3's scalar analysis finds in a non-empty scalar, before it decides the styles.
+#[derive(Default)]
+struct ScalarScan {
+    /// An indicator (or a document marker) that a plain scalar cannot start with or contain.
+    block_ind: bool,
+    /// A character that is not printable.
+    special: bool,
+    line_breaks: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    /// A space right after a line break.
+    break_space: bool,
+    /// A line break right after a space.
+    space_break: bool,
+}
+
+impl ScalarScan {
+    fn of(s: &str) -> ScalarScan {
+        let mut found = ScalarScan {
+            block_ind: s.starts_with("---") || s.starts_with("..."),
+            ..ScalarScan::default()
+        };
+        let (mut prev_space, mut prev_break) = (false, false);
+        let mut preceded_ws = true;
+        let chars: Vec<char> = s.chars().collect();
+        for (i, &c) in chars.iter().enumerate() {
+            let next = chars.get(i + 1).copied();
+            let followed_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
+            if is_indicator(c, i == 0, followed_ws, preceded_ws) {
+                found.block_ind = true;
+            }
+            if !is_printable(c) {
+                found.special = true;
+            }
+            let (first, last) = (i == 0, i + 1 == chars.len());
+            if c == ' ' {
+                found.leading_space |= first;
+                found.trailing_space |= last;
+                found.break_space |= prev_break;
+                prev_space = true;
+                prev_break = false;
+            } else if is_break(c) {
+                found.line_breaks = true;
+                found.leading_break |= first;
+                found.trailing_break |= last;
+                found.space_break |= prev_space;
+                prev_space = false;
+                prev_break = true;
+            } else {
+                prev_space = false;
+                prev_break = false;
+            }
+            preceded_ws = c == ' ' || c == '\t' || is_break(c);
+        }
+        found
+    }
+}
+
+/// Whether `c` is an indicator where it stands (block context): at the start of the scalar
+/// (`first`), or inside it.
+fn is_indicator(c: char, first: bool, followed_ws: bool, preceded_ws: bool) -> bool {
+    if first {
+        match c {
+            '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+            | '@' | '`' => true,
+            '?' | ':' | '-' => followed_ws,
+            _ => false,
+        }
+    } else {
+        match c {
+            ':' => followed_ws,
+            '#' => preceded_ws,
+            _ => false,
+        }
+    }
 }
 
 /// yaml.v3 `isOldBool`: YAML 1.1 booleans, quoted so that old readers keep them strings.
@@ -496,7 +516,7 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> String {
-        let mut o = Out {
+        let mut o = YamlWriter {
             buf: Zeroizing::new(String::new()),
             indent: 4,
         };

@@ -9,8 +9,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::yaml_comments::{self, YamlComment};
 use super::yaml_scalar::{Resolved, resolve};
@@ -60,7 +60,7 @@ enum Frame {
         pending: Option<(String, Option<usize>)>,
         anchor: usize,
         start_nodes: usize,
-        pos: Pos,
+        pos: ContainerPos,
         /// Comments that follow the entry still open (its value is a container on the stack
         /// above this frame); they go after that entry once it is complete.
         after: Vec<String>,
@@ -69,7 +69,7 @@ enum Frame {
         items: Vec<RawNode>,
         anchor: usize,
         start_nodes: usize,
-        pos: Pos,
+        pos: ContainerPos,
         /// As for `Map`: comments after the item that is still open.
         after: Vec<String>,
     },
@@ -77,7 +77,7 @@ enum Frame {
 
 /// Where a container starts and where its last item started (for comment placement).
 #[derive(Clone, Copy)]
-struct Pos {
+struct ContainerPos {
     line: usize,
     /// Column of the items (`None` for a mapping until its first key is seen).
     col: Option<usize>,
@@ -86,7 +86,7 @@ struct Pos {
 }
 
 impl Frame {
-    fn pos(&self) -> Pos {
+    fn pos(&self) -> ContainerPos {
         match self {
             Frame::Map { pos, .. } | Frame::Seq { pos, .. } => *pos,
         }
@@ -256,7 +256,7 @@ impl Builder<'_> {
     }
 
     fn event(&mut self, ev: Event, line: Option<usize>, col: usize) -> Result<(), SopsError> {
-        let pos = Pos {
+        let pos = ContainerPos {
             line: line.unwrap_or(0),
             col: matches!(ev, Event::SequenceStart(..)).then_some(col),
             last: None,
@@ -269,34 +269,9 @@ impl Builder<'_> {
             }
             Event::DocumentEnd => self.end_document(line),
             Event::Scalar(value, style, anchor, tag) => {
-                self.count(1, line)?;
-                let node = match resolve(&value, style, tag.as_ref()) {
-                    Ok(Resolved::Null) => RawNode::Null,
-                    Ok(Resolved::Value(v)) => RawNode::Scalar(RawScalar {
-                        value: v,
-                        raw: value,
-                        line,
-                    }),
-                    Err(problem) => {
-                        return Err(self.unsupported(line, format!("scalar is {problem}")));
-                    }
-                };
-                if anchor != 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
-                }
-                self.deliver(node, line)
+                self.scalar(value, style, anchor, tag.as_ref(), line)
             }
-            Event::Alias(id) => {
-                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
-                    return Err(self.unsupported(line, "alias to an unknown anchor".to_owned()));
-                };
-                // Count before cloning: a billion-laughs document stops here.
-                self.count(size, line)?;
-                let Some(node) = self.anchors.get(&id).map(|(node, _)| node.clone()) else {
-                    return Err(self.unsupported(line, "alias to an unknown anchor".to_owned()));
-                };
-                self.deliver(node, line)
-            }
+            Event::Alias(id) => self.alias(id, line),
             Event::SequenceStart(anchor, _tag) => {
                 let start_nodes = self.open(line)?;
                 self.stack.push(Frame::Seq {
@@ -323,38 +298,82 @@ impl Builder<'_> {
                 self.take_deferred();
                 Ok(())
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor, start, pos) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        mut items,
-                        anchor,
-                        start_nodes,
-                        pos,
-                        after,
-                    }) => {
-                        items.extend(after.into_iter().map(RawNode::Comment));
-                        (RawNode::List(items), anchor, start_nodes, pos)
-                    }
-                    Some(Frame::Map {
-                        mut entries,
-                        anchor,
-                        start_nodes,
-                        pos,
-                        after,
-                        ..
-                    }) => {
-                        entries.extend(after.into_iter().map(RawEntry::comment));
-                        (RawNode::Map(entries), anchor, start_nodes, pos)
-                    }
-                    None => return Err(self.unsupported(line, "unbalanced YAML events".to_owned())),
-                };
-                if anchor != 0 {
-                    let size = self.nodes.saturating_sub(start).saturating_add(1);
-                    self.anchors.insert(anchor, (node.clone(), size));
-                }
-                self.deliver(node, Some(pos.line))
-            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(line),
         }
+    }
+
+    /// A scalar, typed as yaml.v3 types it, and remembered under its anchor.
+    fn scalar(
+        &mut self,
+        value: String,
+        style: TScalarStyle,
+        anchor: usize,
+        tag: Option<&Tag>,
+        line: Option<usize>,
+    ) -> Result<(), SopsError> {
+        self.count(1, line)?;
+        let node = match resolve(&value, style, tag) {
+            Ok(Resolved::Null) => RawNode::Null,
+            Ok(Resolved::Value(v)) => RawNode::Scalar(RawScalar {
+                value: v,
+                raw: value,
+                line,
+            }),
+            Err(problem) => {
+                return Err(self.unsupported(line, format!("scalar is {problem}")));
+            }
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), 1));
+        }
+        self.deliver(node, line)
+    }
+
+    /// An alias: a copy of the anchored node, counted at its full size before it is made.
+    fn alias(&mut self, id: usize, line: Option<usize>) -> Result<(), SopsError> {
+        let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+            return Err(self.unsupported(line, "alias to an unknown anchor".to_owned()));
+        };
+        // Count before cloning: a billion-laughs document stops here.
+        self.count(size, line)?;
+        let Some(node) = self.anchors.get(&id).map(|(node, _)| node.clone()) else {
+            return Err(self.unsupported(line, "alias to an unknown anchor".to_owned()));
+        };
+        self.deliver(node, line)
+    }
+
+    /// The end of the innermost sequence or mapping: its trailing comments go in, it is
+    /// remembered under its anchor (with its size in nodes) and delivered to its parent.
+    fn close(&mut self, line: Option<usize>) -> Result<(), SopsError> {
+        let (node, anchor, start, pos) = match self.stack.pop() {
+            Some(Frame::Seq {
+                mut items,
+                anchor,
+                start_nodes,
+                pos,
+                after,
+            }) => {
+                items.extend(after.into_iter().map(RawNode::Comment));
+                (RawNode::List(items), anchor, start_nodes, pos)
+            }
+            Some(Frame::Map {
+                mut entries,
+                anchor,
+                start_nodes,
+                pos,
+                after,
+                ..
+            }) => {
+                entries.extend(after.into_iter().map(RawEntry::comment));
+                (RawNode::Map(entries), anchor, start_nodes, pos)
+            }
+            None => return Err(self.unsupported(line, "unbalanced YAML events".to_owned())),
+        };
+        if anchor != 0 {
+            let size = self.nodes.saturating_sub(start).saturating_add(1);
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        self.deliver(node, Some(pos.line))
     }
 
     /// Moves the comments waiting for a new container into it (now the top of the stack).

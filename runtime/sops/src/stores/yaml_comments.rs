@@ -23,23 +23,45 @@ pub(crate) struct YamlComment {
 
 /// Finds every comment of `text`, in order.
 pub(crate) fn scan(text: &str) -> Vec<YamlComment> {
-    let mut out = Vec::new();
-    // Some(indent of the line holding the indicator) while inside a block scalar.
-    let mut block_parent: Option<usize> = None;
-    let mut pending_block: Option<usize> = None;
-    // Inside a quoted scalar that continues on the next line.
-    let mut quote: Option<char> = None;
-    for (idx, line) in text.split('\n').enumerate() {
-        let line_no = idx + 1;
-        let line = line.strip_suffix('\r').unwrap_or(line);
+    let mut scanner = Scanner::default();
+    text.split('\n')
+        .enumerate()
+        .filter_map(|(idx, line)| scanner.line(line.strip_suffix('\r').unwrap_or(line), idx + 1))
+        .collect()
+}
+
+/// What the scanner carries from one line to the next.
+#[derive(Default)]
+struct Scanner {
+    /// Some(indent of the line holding the indicator) while inside a block scalar.
+    block_parent: Option<usize>,
+    /// A block scalar indicator seen on this line: its line's indent.
+    pending_block: Option<usize>,
+    /// Inside a quoted scalar that continues on the next line.
+    quote: Option<char>,
+}
+
+impl Scanner {
+    /// Scans line `line_no` (without its line break): the comment it ends with, if any.
+    fn line(&mut self, line: &str, line_no: usize) -> Option<YamlComment> {
         let indent = line.chars().take_while(|c| *c == ' ').count();
         let blank = line.trim().is_empty();
-        if let Some(parent) = block_parent {
+        if let Some(parent) = self.block_parent {
             if blank || indent > parent {
-                continue;
+                return None;
             }
-            block_parent = None;
+            self.block_parent = None;
         }
+        let comment = self.tokens(line, line_no, indent);
+        if let Some(p) = self.pending_block.take() {
+            self.block_parent = Some(p);
+        }
+        comment
+    }
+
+    /// Walks the characters of a line outside block scalars, through quoted scalars, up to
+    /// the `#` of a comment.
+    fn tokens(&mut self, line: &str, line_no: usize, indent: usize) -> Option<YamlComment> {
         let chars: Vec<char> = line.chars().collect();
         let mut i = 0;
         // The last significant character before the current position on this line.
@@ -49,7 +71,7 @@ pub(crate) fn scan(text: &str) -> Vec<YamlComment> {
         let mut seen_token = false;
         while i < chars.len() {
             let c = chars[i];
-            if let Some(q) = quote {
+            if let Some(q) = self.quote {
                 if q == '"' && c == '\\' {
                     i += 2;
                     continue;
@@ -59,7 +81,7 @@ pub(crate) fn scan(text: &str) -> Vec<YamlComment> {
                         i += 2;
                         continue;
                     }
-                    quote = None;
+                    self.quote = None;
                     prev_sig = Some(c);
                 }
                 i += 1;
@@ -67,13 +89,12 @@ pub(crate) fn scan(text: &str) -> Vec<YamlComment> {
             }
             let after_space = i == 0 || matches!(chars[i - 1], ' ' | '\t');
             if c == '#' && after_space {
-                out.push(YamlComment {
+                return Some(YamlComment {
                     line: line_no,
                     col: i,
                     text: chars[i + 1..].iter().collect(),
                     inline: seen_token,
                 });
-                break;
             }
             if c == ' ' || c == '\t' {
                 word_start = None;
@@ -92,21 +113,18 @@ pub(crate) fn scan(text: &str) -> Vec<YamlComment> {
             }
             seen_token = true;
             if (c == '"' || c == '\'') && at_value_start {
-                quote = Some(c);
+                self.quote = Some(c);
                 i += 1;
                 continue;
             }
             if (c == '|' || c == '>') && at_value_start {
-                pending_block = Some(indent);
+                self.pending_block = Some(indent);
             }
             prev_sig = Some(c);
             i += 1;
         }
-        if let Some(p) = pending_block.take() {
-            block_parent = Some(p);
-        }
+        None
     }
-    out
 }
 
 #[cfg(test)]

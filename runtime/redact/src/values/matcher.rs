@@ -1,0 +1,128 @@
+//! The automata over the needles, and replacing what they find in the output.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use zeroize::Zeroizing;
+
+/// One needle: secret material, wiped on drop.
+pub(super) struct Needle {
+    pub(super) bytes: Zeroizing<Vec<u8>>,
+    pub(super) marker: u32,
+}
+
+/// Automata over a range of the needles.
+#[derive(Default)]
+pub(super) struct Matcher {
+    /// Case-sensitive forms, and the marker of each pattern.
+    exact: Option<(AhoCorasick, Vec<u32>)>,
+    /// Forms matched in any ASCII case (hex).
+    folded: Option<(AhoCorasick, Vec<u32>)>,
+}
+
+impl Matcher {
+    pub(super) fn build(exact: &[Needle], folded: &[Needle]) -> Matcher {
+        let build = |needles: &[Needle], fold: bool| {
+            if needles.is_empty() {
+                return None;
+            }
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(fold)
+                .build(needles.iter().map(|n| n.bytes.as_slice()))
+                .ok()?;
+            Some((ac, needles.iter().map(|n| n.marker).collect()))
+        };
+        Matcher {
+            exact: build(exact, false),
+            folded: build(folded, true),
+        }
+    }
+
+    /// Every match in `haystack` as (start, end, marker).
+    pub(super) fn find(&self, haystack: &[u8], out: &mut Vec<Hit>) {
+        for (ac, markers) in self.exact.iter().chain(self.folded.iter()) {
+            for m in ac.find_iter(haystack) {
+                let marker = markers.get(m.pattern().as_usize()).copied().unwrap_or(0);
+                out.push(Hit {
+                    start: m.start(),
+                    end: m.end(),
+                    marker,
+                });
+            }
+        }
+    }
+}
+
+/// A match in source coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hit {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) marker: u32,
+}
+
+/// Sorted, non-overlapping hits: overlapping ones are joined and keep the
+/// marker of the one that starts first (the longest, on a tie).
+pub(super) fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
+    hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+    let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits {
+        match out.last_mut() {
+            Some(last) if h.start < last.end => last.end = last.end.max(h.end),
+            _ => out.push(h),
+        }
+    }
+    out
+}
+
+/// `segments` (one stream, in order) with each of the sorted, disjoint
+/// `hits` (offsets into the stream) replaced by its marker, in every segment
+/// it touches.
+pub(super) fn apply_segments<'m>(
+    segments: &[&[u8]],
+    hits: &[Hit],
+    marker: impl Fn(u32) -> &'m [u8],
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(segments.len());
+    let mut base = 0;
+    let mut next = 0;
+    for seg in segments {
+        let end = base + seg.len();
+        let mut text = Vec::with_capacity(seg.len());
+        let mut pos = base;
+        // Hits that ended before this segment are done.
+        while hits.get(next).is_some_and(|h| h.end <= base) {
+            next += 1;
+        }
+        let mut k = next;
+        while let Some(h) = hits.get(k).filter(|h| h.start < end) {
+            let from = h.start.max(base);
+            text.extend_from_slice(seg.get(pos - base..from - base).unwrap_or_default());
+            text.extend_from_slice(marker(h.marker));
+            pos = h.end.min(end);
+            k += 1;
+        }
+        text.extend_from_slice(seg.get(pos - base..).unwrap_or_default());
+        out.push(text);
+        base = end;
+    }
+    out
+}
+
+/// `segments` as one stream with each range in `ranges` (sorted, disjoint,
+/// stream offsets) replaced by `marker`: the shape redaction's use of
+/// [`apply_segments`].
+pub(crate) fn replace_ranges(
+    segments: &[&[u8]],
+    ranges: &[(usize, usize)],
+    marker: &[u8],
+) -> Vec<Vec<u8>> {
+    let hits: Vec<Hit> = ranges
+        .iter()
+        .map(|&(start, end)| Hit {
+            start,
+            end,
+            marker: 0,
+        })
+        .collect();
+    apply_segments(segments, &hits, |_| marker)
+}
