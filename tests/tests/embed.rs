@@ -314,3 +314,32 @@ fn a_run_is_cancelled_by_its_token_and_the_runtime_runs_the_next_skill() {
         "{events:?}"
     );
 }
+
+/// `Runtime::run` called from inside an async runtime (a server's request handler) does
+/// not panic: the run waits on a thread of its own.
+#[test]
+fn a_run_started_from_inside_an_async_runtime_completes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = broker(dir.path());
+    let runtime = Runtime::new(HostConfig::default().without_cache()).expect("runtime");
+    let probe = runtime.load_file(&skill("probe")).expect("probe");
+    let ops = json!({"ops": [{"get": "db.password", "expect": PASSWORD}]});
+    let server = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("executor");
+    let report = server.block_on(async {
+        runtime.run(
+            &probe,
+            RunRequest::new(
+                agent(),
+                ops.to_string(),
+                Arc::clone(&broker),
+                "in-async".into(),
+            ),
+        )
+    });
+    assert!(matches!(report.end, RunEnd::Ok(_)), "{:?}", report.end);
+    drop(server);
+    drop(runtime);
+}

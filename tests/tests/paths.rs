@@ -664,3 +664,42 @@ fn flattening_nested_lists_does_not_move_a_value_out_from_under_a_deny() {
     assert_eq!(kinds, ["denied", "denied"], "{r:?}");
     assert!(!run.stdout.contains("omega-Secret-2"), "{run:?}");
 }
+
+/// A `post` value moved by an edit to a position a readonly rule covers: a one-element
+/// list and a scalar share the sops AAD, so `solo: [ENC]` can become `solo: ENC` with the
+/// MAC intact. The level restriction at `solo.0` follows the value, as a deny would.
+#[test]
+fn restructuring_the_file_does_not_move_a_post_value_out_from_under_its_level() {
+    let s = Scratch::new();
+    let f = sops_encrypt(&s, "team.yaml", TEAM);
+    let orig = std::fs::read_to_string(&f).expect("test step");
+    let pol = s.write(
+        "work/post.yaml",
+        "access_control:\n  secrets:\n    \"*\":\n      allowed_agents: [ops/a]\n    \
+         solo.0:\n      allowed_agents: [ops/a]\n      access_level: post\n",
+    );
+    let (_, r) = probe(&s, &f, &pol, &["solo.0", "team.dev.token"]);
+    assert_eq!(kind(&r[0]), "denied", "post: no raw read: {r:?}");
+    assert_eq!(kind(&r[1]), "ok", "{r:?}");
+
+    let scalar = edited(
+        &s,
+        "scalar.yaml",
+        &replace_once(&orig, "solo:\n    - ", "solo: "),
+    );
+    let (run, r) = probe(&s, &scalar, &pol, &["solo", "team.dev.token"]);
+    assert_eq!(kind(&r[0]), "denied", "{r:?}");
+    let message = r[0]["message"].as_str().expect("test step");
+    assert!(
+        message.contains("rule `solo.0`") && message.contains("restricts it by its access level"),
+        "{message}"
+    );
+    assert_eq!(kind(&r[1]), "ok", "the rest is still served: {r:?}");
+    assert_no_leak("solo-only-S1", run.stdout.as_bytes(), "stdout");
+    let denied = s
+        .audit_records()
+        .into_iter()
+        .find(|rec| rec["secret_path"] == "solo" && rec["decision"] == "deny")
+        .expect("the refusal is on record");
+    assert_eq!(denied["rule"], "solo.0", "{denied}");
+}

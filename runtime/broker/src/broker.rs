@@ -18,8 +18,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::{AccessType, AuditLog, Decision as AuditDecision, Record, RunContext};
-use agentsec_policy::{AccessLevel, Decision, Operation, Policy, SecretPath};
-use agentsec_secrets::{SecretStore, StoreError, StoredSecret};
+use agentsec_policy::{AccessLevel, Decision, DenialReason, Operation, Policy, SecretPath};
+use agentsec_secrets::{NameIndex, SecretStore, StoreError, StoredSecret};
 
 use crate::audit_path::Recorded;
 use crate::caller::{Caller, Redaction};
@@ -43,6 +43,14 @@ pub enum AuditSync {
     /// An `fsync` per record, before its value is released (~0.15-3 ms each on a real
     /// disk; see `benches/README.md`).
     Record,
+}
+
+/// The rule that refused a request, for its audit record: and the level it grants, when
+/// it refused because that level does not permit the operation.
+#[derive(Clone, Copy)]
+struct Refusing<'a> {
+    rule: Option<&'a str>,
+    level: Option<AccessLevel>,
 }
 
 /// The policy, the store and the audit log, shared by every caller: one
@@ -83,7 +91,9 @@ impl Broker {
     }
 
     /// The store.
-    pub fn store(&self) -> &dyn SecretStore {
+    /// The store's names (a front door never reads values but through
+    /// [`Broker::request`], which decides, records and redacts first).
+    pub fn names(&self) -> &dyn NameIndex {
         &*self.store
     }
 
@@ -306,7 +316,23 @@ impl Broker {
             Decision::Deny(denial) => {
                 let rule = denial.rule().map(|r| r.pattern().to_string());
                 let message = denial.to_string();
-                return self.denied(caller, operation, shown, access, rule.as_deref(), message);
+                // A rule that grants the path at a level that does not permit the operation:
+                // the record says which level, so it does not read like a `denied_agents` deny.
+                let level = match denial.reason() {
+                    DenialReason::LevelForbids(r) => Some(*r.access_level()),
+                    _ => None,
+                };
+                return self.denied(
+                    caller,
+                    operation,
+                    shown,
+                    access,
+                    Refusing {
+                        rule: rule.as_deref(),
+                        level,
+                    },
+                    message,
+                );
             }
         };
         let allow = AllowRecord {
@@ -348,15 +374,24 @@ impl Broker {
         operation: Operation<'_>,
         shown: &Recorded,
         access: AccessType,
-        rule: Option<&str>,
+        refusing: Refusing<'_>,
         message: String,
     ) -> Result<Released, Refusal> {
         caller.stats.denied += 1;
-        let detail = shown.detail(operation_detail(&operation).as_deref());
+        let what = operation_detail(&operation);
+        let forbids = refusing
+            .level
+            .map(|level| format!("level {level} does not permit {}", operation.as_str()));
+        let base = match (what, forbids) {
+            (Some(w), Some(f)) => Some(format!("{w}; {f}")),
+            (w, f) => w.or(f),
+        };
+        let detail = shown.detail(base.as_deref());
         self.record(
             &mut caller.stop,
             &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                .rule(rule)
+                .rule(refusing.rule)
+                .access_level(refusing.level.as_ref().map(AccessLevel::as_str))
                 .detail(detail.as_deref()),
         )?;
         Err(Refusal::Denied(message))

@@ -1,10 +1,10 @@
 //! The agentsec request pipeline, with no WebAssembly in it: every front door (a skill's
 //! `get-secret`, a long-lived server, host-side HTTP injection, an SSH agent) asks the same
 //! [`Broker`], which counts the request, parses the path, asks the policy for the
-//! [`Operation`](agentsec_policy::Operation), writes the audit record and only then fetches
-//! the value from the [`SecretStore`](agentsec_secrets::SecretStore). The answer is a
-//! [`Released`] value (already learnt by the caller's [`Redaction`]) or a [`Refusal`]; a
-//! front door only translates it.
+//! [`Operation`](agentsec_policy::Operation), fetches the value from the
+//! [`SecretStore`](agentsec_secrets::SecretStore) with the policy's proof, has the caller's
+//! [`Redaction`] learn it, and writes the audit record before it hands the value out. The
+//! answer is a [`Released`] value or a [`Refusal`]; a front door only translates it.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};

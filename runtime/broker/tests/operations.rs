@@ -148,10 +148,20 @@ fn each_level_permits_its_operations_and_every_request_is_on_record() {
         (
             "inject".into(),
             "deny".into(),
-            Some("POST https://h.example:443".into())
+            Some("POST https://h.example:443; level readonly does not permit inject".into())
         )
     );
-    assert_eq!(row(3), ("read".into(), "deny".into(), None));
+    // A level denial says which level refused, unlike a `denied_agents` deny.
+    assert_eq!(
+        row(3),
+        (
+            "read".into(),
+            "deny".into(),
+            Some("level post does not permit read".into())
+        )
+    );
+    assert_eq!(log[3]["access_level"], "post");
+    assert_eq!(log[3]["rule"], "hooks");
     assert_eq!(row(4).0, "inject");
     assert_eq!(log[4]["access_level"], "post");
     assert_eq!(

@@ -182,8 +182,8 @@ fn a_post_secret_is_injected_but_never_read() {
             AccessType::Read,
             "hooks.deploy".into(),
             s("hooks"),
-            None,
-            None
+            s("post"),
+            s("level post does not permit read")
         )
     );
     let released = f

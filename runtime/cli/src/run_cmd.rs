@@ -23,7 +23,9 @@ use crate::project::{self, Project};
 use crate::units::{parse_duration, parse_size};
 
 /// How long after its deadline a run that is stuck inside a host call (where
-/// the epoch deadline cannot interrupt it) is stopped by ending the process.
+/// neither the epoch deadline nor abandoning an async call can reach it: a
+/// call blocked in the kernel) is stopped by ending the process. Its cancel
+/// token is tripped half-way, in case the call returns by itself.
 pub const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long the watchdog waits for its message to reach stderr before it
@@ -239,7 +241,7 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         request.run_id.as_str(),
     );
     let watchdog = Watchdog::start(
-        limits.timeout + DEADLINE_GRACE,
+        limits.timeout + DEADLINE_GRACE / 2,
         cancel,
         Arc::clone(broker.audit_log()),
         run_ctx,
@@ -272,7 +274,8 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
     let policy = Policy::load(&policy_paths).map_err(config)?;
-    let (limits, on_credential_shape) = Limits::resolve(&limit_flags(args), policy.sandbox());
+    let overrides = limit_flags(args);
+    let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
     let input = read_input(&args.input, limits.max_input)?;
     // A blocking SOPS_AGE_KEY_CMD must not outlive the run's own deadline.
     let mut key_sources = KeySources::from_process_env();
@@ -317,9 +320,9 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
     )
     .audit_sync(args.audit_sync.or(project.audit_sync).unwrap_or_default());
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
-    let request = RunRequest::new(agent, input, Arc::new(broker), run_id)
-        .limits(limits)
-        .on_credential_shape(on_credential_shape);
+    // The host merges the flags with the policy's `sandbox:` (as above, where the
+    // limits that apply before the run were needed).
+    let request = RunRequest::new(agent, input, Arc::new(broker), run_id).overrides(&overrides);
     Ok(Prepared {
         runtime,
         skill,
@@ -333,6 +336,9 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(&report.stdout);
     let _ = stderr.write_all(&report.stderr);
+    for warning in &report.warnings {
+        let _ = writeln!(stderr, "agentsec-run: warning: {warning}");
+    }
     let (code, message) = match report.end {
         RunEnd::Ok(result) => match write_result(&result) {
             Ok(()) => (exit::OK, None),
@@ -349,7 +355,7 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
             }
             (exit::DENIED, None)
         }
-        RunEnd::NotStarted(why) => (exit::CONFIG, Some(why)),
+        RunEnd::NotStarted(why) => (exit::CONFIG, Some(format!("error: {why}"))),
         RunEnd::Exited(0) => (
             exit::SKILL_ERROR,
             Some(format!(
@@ -538,11 +544,12 @@ fn record_run_event(audit: &Mutex<AuditLog>, run: &RunContext, detail: &str) -> 
     }
 }
 
-/// The last resort for a run that overstays its deadline by [`DEADLINE_GRACE`]: the
-/// runtime stops a skill at its deadline in wasm code and in async WASI calls, so only a
-/// host call blocked in the kernel (a hung audit disk) gets here. The watchdog trips the
-/// run's cancel token; if the run still has not returned after another grace period, it
-/// ends the process (`agentsec-run` makes one run; a server would abandon the thread).
+/// The last resort for a run that overstays its deadline: the runtime stops a skill at its
+/// deadline in wasm code and in async WASI calls, so only a host call blocked in the kernel
+/// (a hung audit disk) gets here. Half of [`DEADLINE_GRACE`] after the deadline the
+/// watchdog trips the run's cancel token; if the run has still not returned at the end of
+/// the grace, it ends the process (`agentsec-run` makes one run; a server would abandon the
+/// thread).
 struct Watchdog(std::sync::mpsc::Sender<()>);
 
 /// What the watchdog needs to put its intervention on record.
@@ -560,7 +567,7 @@ impl Watchdog {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
                 cancel.cancel();
                 if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(DEADLINE_GRACE)
+                    rx.recv_timeout(DEADLINE_GRACE / 2)
                 {
                     // Best effort, and never blocking: the stuck call may hold the log.
                     let _ = record_run_event(

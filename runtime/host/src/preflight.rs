@@ -43,7 +43,7 @@ pub(crate) fn check_declared_needs(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let known = if needs.iter().any(|n| n.literal_count() < n.len()) {
-        broker.store().list(&SecretPath::root()).unwrap_or_default()
+        broker.names().list(&SecretPath::root()).unwrap_or_default()
     } else {
         Vec::new()
     };

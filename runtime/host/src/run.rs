@@ -14,7 +14,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 
 use crate::engine::{LoadedSkill, Runtime};
-use crate::limits::{LimitKind, Limits};
+use crate::limits::{LimitKind, LimitOverrides, Limits};
 use crate::preflight::{NotStarted, check_declared_needs};
 use crate::secrets::SecretsCtx;
 use crate::state::{Limiter, SkillState, sandbox_wasi};
@@ -48,25 +48,39 @@ pub struct RunRequest {
 }
 
 impl RunRequest {
-    /// A run for `agent` with `input`, answered by `broker`, under the default limits.
+    /// A run for `agent` with `input`, answered by `broker`, under the limits
+    /// the broker's policy sets (`sandbox:`), else the defaults.
     pub fn new(
         agent: AgentId,
         input: impl Into<String>,
         broker: Arc<Broker>,
         run_id: String,
     ) -> Self {
+        let (limits, on_credential_shape) =
+            Limits::resolve(&LimitOverrides::default(), broker.policy().sandbox());
         RunRequest {
             agent,
             input: input.into(),
             broker,
-            limits: Limits::default(),
+            limits,
             run_id,
-            on_credential_shape: ShapeAction::default(),
+            on_credential_shape,
             cancel: CancelToken::new(),
         }
     }
 
-    /// Runs under `limits`.
+    /// Runs under `overrides` (each given limit wins over the policy's
+    /// `sandbox:`, which wins over the default; see [`Limits::resolve`]).
+    #[must_use]
+    pub fn overrides(mut self, overrides: &LimitOverrides) -> Self {
+        let (limits, on_credential_shape) =
+            Limits::resolve(overrides, self.broker.policy().sandbox());
+        self.limits = limits;
+        self.on_credential_shape = on_credential_shape;
+        self
+    }
+
+    /// Runs under exactly `limits` (the policy's `sandbox:` is not consulted).
     #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -140,6 +154,9 @@ pub struct RunReport {
     pub stderr: Vec<u8>,
     /// Counters.
     pub stats: RunStats,
+    /// What went wrong after the run without changing its outcome (the run's
+    /// end could not be recorded), for the caller to show.
+    pub warnings: Vec<String>,
 }
 
 impl RunReport {
@@ -149,6 +166,7 @@ impl RunReport {
             stdout: Vec::new(),
             stderr: Vec::new(),
             stats,
+            warnings: Vec::new(),
         }
     }
 }
@@ -169,9 +187,9 @@ impl Runtime {
     /// the output is redacted. The store (wasmtime's, with the skill's
     /// memory) and every secret copy it held are dropped before this returns.
     ///
-    /// It blocks the calling thread on that thread's own executor: call it
-    /// from a plain thread (one per concurrent run), not from a task of an
-    /// async runtime.
+    /// It blocks the calling thread until the run ends (one thread per
+    /// concurrent run); called from inside an async runtime, the run waits
+    /// on a thread of its own.
     pub fn run(&self, skill: &LoadedSkill, request: RunRequest) -> RunReport {
         let RunRequest {
             agent,
@@ -272,12 +290,28 @@ impl Runtime {
             let instance = skill.pre.instantiate_async(&mut *store).await?;
             instance.call_run(&mut *store, input).await
         };
-        match with_executor(|executor| executor.block_on(race(call, deadline, cancel))) {
-            Ok(outcome) => outcome,
-            Err(e) => Ok(Err(wasmtime::format_err!(
-                "cannot start the run's executor: {e}"
-            ))),
-        }
+        let executor = match self.executors.take() {
+            Ok(executor) => executor,
+            Err(e) => {
+                return Ok(Err(wasmtime::format_err!(
+                    "cannot start the run's executor: {e}"
+                )));
+            }
+        };
+        let outcome = if tokio::runtime::Handle::try_current().is_ok() {
+            // Called from inside an async runtime, where blocking on another one
+            // would panic: wait on a thread of its own.
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| executor.block_on(race(call, deadline, cancel)))
+                    .join()
+            })
+            .unwrap_or_else(|_| Ok(Err(wasmtime::format_err!("the run's thread panicked"))))
+        } else {
+            executor.block_on(race(call, deadline, cancel))
+        };
+        self.executors.put(executor);
+        outcome
     }
 }
 
@@ -330,50 +364,32 @@ fn finish(
         end = RunEnd::CredentialInOutput(shapes_found);
     }
     // Run-level events go on record too (a call-limit breach already is).
+    let mut warnings = Vec::new();
     if let Some(detail) = run_event(&end)
         && let Err(e) = broker.record_run_event(run, &detail)
     {
-        tracing::warn!(error = %e, "could not record the end of the run in the audit log");
+        warnings.push(format!(
+            "could not record the end of the run in the audit log: {e}"
+        ));
     }
     // Every record of this run is on disk before any output is returned.
-    if let Err(why) = broker.sync() {
-        return RunReport::bare(RunEnd::AuditNotDurable(why), stats);
-    }
-    if matches!(end, RunEnd::CredentialInOutput(_)) {
-        return RunReport::bare(end, stats);
-    }
+    let end = match broker.sync() {
+        Err(why) => RunEnd::AuditNotDurable(why),
+        Ok(()) => end,
+    };
+    // Nothing the skill produced is returned when its records are not durable, or when
+    // the run was asked to fail on credential shapes.
+    let withheld = matches!(
+        end,
+        RunEnd::AuditNotDurable(_) | RunEnd::CredentialInOutput(_)
+    );
     RunReport {
         end,
-        stdout,
-        stderr,
+        stdout: if withheld { Vec::new() } else { stdout },
+        stderr: if withheld { Vec::new() } else { stderr },
         stats,
+        warnings,
     }
-}
-
-thread_local! {
-    /// The executor runs of this thread wait on, made on the first run (building one per
-    /// run cost ~25 µs, a third of a small run).
-    static EXECUTOR: std::cell::RefCell<Option<tokio::runtime::Runtime>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Calls `f` with this thread's executor (a current-thread tokio runtime with timers and
-/// I/O). A run never outlives the call: its future is finished or dropped inside `f`.
-fn with_executor<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> std::io::Result<R> {
-    EXECUTOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?,
-            );
-        }
-        match slot.as_ref() {
-            Some(executor) => Ok(f(executor)),
-            None => Err(std::io::Error::other("no executor")),
-        }
-    })
 }
 
 /// `call`'s output, unless the deadline passes or `cancel` trips first.

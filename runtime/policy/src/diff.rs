@@ -8,17 +8,18 @@
 //! - an added allow is not contained in some allow of the old policy, where
 //!   contained means: the old rule's key covers every path the new key
 //!   covers, the old glob matches every agent the new glob matches, the old
-//!   `skills` admit every skill the new ones admit, and the access level is
-//!   the same (or the new one is `readonly`). So a new agent, a broader glob
-//!   (`ops/*` to `ops/**`), a broader key (`a.b` to `a` or `a.*`), a lifted
-//!   or widened `skills:` restriction and a changed access level all widen;
+//!   `skills` admit every skill the new ones admit, and the new access level
+//!   permits no operation the old one does not ([`AccessLevel::is_within`]:
+//!   `readonly` and `post` are within `read-write`). So a new agent, a
+//!   broader glob (`ops/*` to `ops/**`), a broader key (`a.b` to `a` or
+//!   `a.*`), a lifted or widened `skills:` restriction and a level that
+//!   permits more (`post` to `readonly` grants a read) all widen;
 //! - a removed deny is not contained in some deny of the new policy (same
 //!   reasoning, keys and globs only): a deny dropped or narrowed.
 //!
-//! If neither happens, no agent can read anything, for any skill, that the
-//! old policy refused it, at a level other than `readonly` that it did not
-//! have: every new allow was already an allow, and every old deny still
-//! denies. The containment checks recognise common cases and answer "not
+//! If neither happens, no agent can do anything, for any skill, that the old
+//! policy refused it: every new allow was already an allow at a level that
+//! permitted at least as much, and every old deny still denies. The containment checks recognise common cases and answer "not
 //! contained" when unsure, so a change is reported as widening rather than
 //! missed.
 
@@ -63,7 +64,8 @@ pub enum Widening {
     BroaderPath,
     /// The same grant now admits more skills (or any skill).
     BroaderSkills,
-    /// The same grant at a different access level (not `readonly`).
+    /// The same grant at an access level that permits an operation the old
+    /// one did not.
     AccessLevel,
     /// A deny removed or narrowed: agents it refused may now be allowed.
     DenyRemoved,

@@ -296,7 +296,8 @@ pub enum AccessLevelError {
     },
     /// Not a level agentsec knows (and so could not enforce).
     #[error(
-        "unknown access level `{level}`; known levels: readonly, read-write, post, sign (see `access_level` in the README)"
+        "unknown access level `{}`; known levels: readonly, read-write, post, sign (see `access_level` in the README)",
+        .level.escape_debug()
     )]
     Unknown {
         /// The level as written (at most [`MAX_ACCESS_LEVEL_LEN`](crate::MAX_ACCESS_LEVEL_LEN) bytes).

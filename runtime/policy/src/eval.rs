@@ -63,6 +63,7 @@ pub struct Authorized<'p> {
     path: &'p SecretPath,
     rule: RuleRef<'p>,
     policy: &'p Policy,
+    operation: Operation<'p>,
 }
 
 impl<'p> Authorized<'p> {
@@ -89,6 +90,70 @@ impl<'p> Authorized<'p> {
     /// The granting rule's access level (recorded in the audit log).
     pub fn access_level(&self) -> &'p AccessLevel {
         self.rule.access_level()
+    }
+
+    /// The operation the grant was evaluated for.
+    pub fn operation(&self) -> Operation<'p> {
+        self.operation
+    }
+
+    /// Whether the grant lets a store release the value: every operation
+    /// but [`Operation::List`], which names paths only (and which every
+    /// level permits, so a listing grant must never unlock a value).
+    pub fn releases_value(&self) -> bool {
+        !matches!(self.operation, Operation::List)
+    }
+
+    /// A rule that refuses this grant's operation at a position where sops'
+    /// AAD would also fit the value served here: the scalar at `list` (when
+    /// `list_as_scalar`) or any element `list.N`. A one-element list and a
+    /// scalar share an AAD, and every element of a list shares it, so
+    /// whoever can edit the file can move the value between these positions
+    /// without breaking the MAC. The policy is evaluated at each position
+    /// (index 0 and every index a rule names literally there) for the same
+    /// agent, skill and operation; a deny there, or a level there that does
+    /// not permit the operation (`post`, `sign`), then holds here too.
+    pub fn restricted_for_aad(
+        &self,
+        list: &SecretPath,
+        list_as_scalar: bool,
+    ) -> Option<RuleRef<'p>> {
+        let depth = list.len();
+        let mut indices: Vec<&str> = vec!["0"];
+        for rule in &self.policy.rules {
+            if let Some(PatternSegment::Literal(last)) = rule.pattern.segments().get(depth)
+                && rule.pattern.len() > depth
+                && last.bytes().all(|b| b.is_ascii_digit())
+                && !indices.contains(&last.as_ref())
+            {
+                indices.push(last);
+            }
+        }
+        let mut positions: Vec<SecretPath> = indices
+            .iter()
+            .filter_map(|index| list.child(index).ok())
+            .collect();
+        if list_as_scalar {
+            positions.push(list.clone());
+        }
+        positions.iter().find_map(|position| {
+            let refused =
+                match self
+                    .policy
+                    .evaluate(self.agent, self.skill, position, self.operation)
+                {
+                    Decision::Deny(denial) => match denial.reason() {
+                        DenialReason::DeniedBy(rule) | DenialReason::LevelForbids(rule) => {
+                            Some(rule.index())
+                        }
+                        _ => None,
+                    },
+                    Decision::Allow(_) => None,
+                };
+            refused
+                .and_then(|i| self.policy.rules.iter().find(|r| r.order == i))
+                .map(RuleRef::new)
+        })
     }
 
     /// A `denied_agents` rule matching this agent that covers some tree
@@ -320,7 +385,7 @@ impl Policy {
         agent: &'p AgentId,
         skill: &'p SkillRef,
         path: &'p SecretPath,
-        operation: Operation<'_>,
+        operation: Operation<'p>,
     ) -> Decision<'p> {
         let Covering {
             denied,
@@ -341,6 +406,7 @@ impl Policy {
                     path,
                     rule: RuleRef::new(rule),
                     policy: self,
+                    operation,
                 });
             }
             (None, None, Some(rule)) => DenialReason::SkillNotListed(RuleRef::new(rule)),

@@ -83,6 +83,11 @@ impl NameIndex for MemoryStore {
 impl SecretStore for MemoryStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
+        if !grant.releases_value() {
+            return Err(StoreError::ListingGrant {
+                path: path.to_string(),
+            });
+        }
         if let Some((_, stored)) = self.entries.iter().find(|(p, _)| p == path) {
             return Ok(StoredSecret {
                 value: stored.value.duplicate(),

@@ -67,15 +67,16 @@ pub enum StoreError {
         /// Why, and how to restructure the file.
         reason: &'static str,
     },
-    /// A `denied_agents` rule denies the agent another position in the store
-    /// where this value may have been (for a SOPS file: the same sops AAD,
-    /// where the value may have been before the file was restructured); a
-    /// deny always wins.
+    /// A rule refuses the agent this operation at another position in the
+    /// store where this value may have been (for a SOPS file: the same sops
+    /// AAD, where the value may have been before the file was restructured):
+    /// a `denied_agents` deny, or an access level that does not permit the
+    /// operation there. A deny (and a restriction) always wins.
     #[error(
-        "`{path}` is denied: rule `{rule}` ({location}) denies a position with the same sops \
-         AAD as this value (sops binds a value only to its mapping keys joined by `:`, not to \
-         list positions, so the file may have been restructured to move it here); a deny \
-         always wins"
+        "`{path}` is denied: rule `{rule}` ({location}) denies this, or restricts it by its \
+         access level, at a position with the same sops AAD as this value (sops binds a value \
+         only to its mapping keys joined by `:`, not to list positions, so the file may have \
+         been restructured to move it here); a deny always wins"
     )]
     DeniedElsewhere {
         /// The path asked for.
@@ -84,6 +85,13 @@ pub enum StoreError {
         rule: String,
         /// Where the rule is, `file:line`.
         location: String,
+    },
+    /// The grant was made for a listing ([`Authorized::releases_value`] is
+    /// false): it names paths and never unlocks a value.
+    #[error("`{path}`: a grant to list names releases no value")]
+    ListingGrant {
+        /// The path asked for.
+        path: String,
     },
     /// The backend cannot answer right now.
     #[error("the secret store is unavailable: {reason}")]

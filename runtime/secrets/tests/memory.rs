@@ -99,3 +99,41 @@ fn a_path_is_a_leaf_or_a_branch_never_both() {
         .expect("replaces");
     assert_eq!(get(&store, "a.b").expect("leaf"), (b"5".to_vec(), false));
 }
+
+/// A grant evaluated for a listing never unlocks a value: every level permits `List`,
+/// including `post` and `sign`, whose values only the host may use.
+#[test]
+fn a_listing_grant_releases_no_value() {
+    let mut store = MemoryStore::new();
+    store
+        .insert(
+            path("hooks.deploy"),
+            SecretValue::copy_from_slice(b"h"),
+            true,
+        )
+        .expect("inserts");
+    let policy = Policy::from_sources(&[(
+        "p.yaml",
+        "access_control:\n  secrets:\n    hooks:\n      allowed_agents: [a/b]\n      access_level: post\n",
+    )])
+    .expect("policy parses");
+    let agent = AgentId::parse("a/b").expect("agent");
+    let skill = SkillRef::new(
+        SkillName::parse("s").expect("name"),
+        SkillDigest::from_bytes([0; 32]),
+    );
+    let at = path("hooks.deploy");
+    let Decision::Allow(grant) = policy.evaluate(&agent, &skill, &at, Operation::List) else {
+        panic!("post permits listing");
+    };
+    assert!(!grant.releases_value());
+    assert!(matches!(
+        store.get(&grant),
+        Err(StoreError::ListingGrant { .. })
+    ));
+    assert!(
+        !policy
+            .evaluate(&agent, &skill, &at, Operation::Read)
+            .is_allowed()
+    );
+}

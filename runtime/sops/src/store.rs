@@ -383,6 +383,11 @@ fn served_paths(root: &Node) -> Vec<SecretPath> {
 impl SecretStore for SopsStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
+        if !grant.releases_value() {
+            return Err(StoreError::ListingGrant {
+                path: path.to_string(),
+            });
+        }
         let mut node = &self.root;
         for segment in path.segments() {
             let next = match node {
@@ -421,7 +426,19 @@ impl SecretStore for SopsStore {
                     Some((_, keys)) if !*scalar => keys,
                     _ => &segments[..],
                 };
-                if let Some(rule) = grant.denied_for_aad(keys) {
+                // The positions a one-element list and a scalar share (and
+                // the other elements of its list): a deny or a restricting
+                // level there holds here too.
+                let list = if *scalar {
+                    Some((path.clone(), false))
+                } else {
+                    SecretPath::from_segments(keys.iter().copied())
+                        .ok()
+                        .map(|list| (list, true))
+                };
+                let restricted =
+                    list.and_then(|(list, as_scalar)| grant.restricted_for_aad(&list, as_scalar));
+                if let Some(rule) = grant.denied_for_aad(keys).or(restricted) {
                     return Err(StoreError::DeniedElsewhere {
                         path: path.to_string(),
                         rule: rule.pattern().to_string(),
