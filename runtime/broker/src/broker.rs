@@ -114,10 +114,10 @@ impl Broker {
         raw_path: &str,
     ) -> Result<Released, Refusal> {
         let access = access_type(&operation);
-        self.refuse_if_stopped(caller)?;
         let parsed = within_path_limit(caller, raw_path)
             .and_then(|()| SecretPath::parse(raw_path).map_err(|e| e.to_string()));
         let shown = recorded(&*self.store, caller, raw_path, parsed.as_ref().ok());
+        self.refuse_if_stopped(caller, &shown, access)?;
         self.count(caller, &shown, access)?;
         // A listing releases no value: it is answered by `list`, never here (`List` is
         // permitted at every level, so treating it as a release would hand out values
@@ -166,10 +166,10 @@ impl Broker {
         caller: &mut Caller<R>,
         raw_prefix: &str,
     ) -> Result<Vec<String>, Refusal> {
-        self.refuse_if_stopped(caller)?;
         let parsed = within_path_limit(caller, raw_prefix)
             .and_then(|()| SecretPath::parse_prefix(raw_prefix).map_err(|e| e.to_string()));
         let shown = recorded(&*self.store, caller, raw_prefix, parsed.as_ref().ok());
+        self.refuse_if_stopped(caller, &shown, AccessType::List)?;
         self.count(caller, &shown, AccessType::List)?;
         let Ok(prefix) = parsed else {
             let detail = shown.detail(Some("invalid-path"));
@@ -249,8 +249,22 @@ impl Broker {
         }
     }
 
-    fn refuse_if_stopped<R: Redaction>(&self, caller: &mut Caller<R>) -> Result<(), Refusal> {
+    /// Refuses a stopped caller. The request that finds the cancel token tripped is
+    /// recorded (a denied request, `stopped: cancelled`); a stop for another reason was
+    /// recorded when it happened, and nothing the caller asks afterwards is.
+    fn refuse_if_stopped<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        shown: &Recorded,
+        access: AccessType,
+    ) -> Result<(), Refusal> {
         if caller.stop.is_none() && caller.cancel.is_cancelled() {
+            let detail = shown.detail(Some("stopped: the run was cancelled"));
+            self.record(
+                &mut caller.stop,
+                &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                    .detail(detail.as_deref()),
+            )?;
             caller.stop = Some(Stop::Cancelled);
         }
         match &caller.stop {

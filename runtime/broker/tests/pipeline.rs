@@ -377,11 +377,18 @@ fn a_listing_names_only_what_the_policy_lets_the_caller_list() {
 }
 
 #[test]
-fn a_cancelled_caller_is_refused_and_nothing_is_recorded() {
+fn a_cancelled_caller_is_refused_and_the_refusal_is_recorded_once() {
     let f = fixture();
     let mut c = caller(100, NoRedaction);
     c.cancel_token().cancel();
     let refused = f.broker.request(&mut c, Operation::Read, "db.password");
     assert!(matches!(refused, Err(Refusal::Stop(Stop::Cancelled))));
-    assert!(f.entries().is_empty());
+    assert_eq!(
+        f.entries().len(),
+        1,
+        "the request that found the token tripped"
+    );
+    let again = f.broker.request(&mut c, Operation::Read, "db.password");
+    assert!(matches!(again, Err(Refusal::Stop(Stop::Cancelled))));
+    assert_eq!(f.entries().len(), 1, "nothing more once stopped");
 }

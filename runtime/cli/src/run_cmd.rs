@@ -339,7 +339,17 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
     for warning in &report.warnings {
         let _ = writeln!(stderr, "agentsec-run: warning: {warning}");
     }
-    let (code, message) = match report.end {
+    let (code, message) = outcome(report.end, name, limits, report.stats.denied > 0);
+    if let Some(message) = message {
+        let _ = writeln!(stderr, "agentsec-run: {message}");
+    }
+    code
+}
+
+/// The exit code of a run that ended with `end`, and what to say about it (without the
+/// `agentsec-run: ` prefix). `denied`: the policy refused the skill something.
+fn outcome(end: RunEnd, name: &str, limits: &Limits, denied: bool) -> (u8, Option<String>) {
+    match end {
         RunEnd::Ok(result) => match write_result(&result) {
             Ok(()) => (exit::OK, None),
             Err(e) => (
@@ -349,12 +359,7 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
                 )),
             ),
         },
-        RunEnd::NeedsNotGranted(lines) => {
-            for line in lines {
-                let _ = writeln!(stderr, "agentsec-run: {line}");
-            }
-            (exit::DENIED, None)
-        }
+        RunEnd::NeedsNotGranted(lines) => (exit::DENIED, Some(lines.join("\nagentsec-run: "))),
         RunEnd::NotStarted(why) => (exit::CONFIG, Some(format!("error: {why}"))),
         RunEnd::Exited(0) => (
             exit::SKILL_ERROR,
@@ -368,7 +373,7 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
                 "skill `{name}` exited with failure status {status} (wasi:cli/exit) without returning a result"
             )),
         ),
-        RunEnd::SkillError(message) if report.stats.denied > 0 => (
+        RunEnd::SkillError(message) if denied => (
             exit::DENIED,
             Some(format!(
                 "skill `{name}` failed after a policy denial: {message}"
@@ -378,6 +383,14 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
             exit::SKILL_ERROR,
             Some(format!("skill `{name}` returned an error: {message}")),
         ),
+        stopped => stopped_outcome(stopped, name, limits),
+    }
+}
+
+/// [`outcome`] for a run that something stopped: a limit, a trap, the audit log, the
+/// output check.
+fn stopped_outcome(end: RunEnd, name: &str, limits: &Limits) -> (u8, Option<String>) {
+    match end {
         RunEnd::Limit(kind) => (
             exit::LIMIT,
             Some(format!(
@@ -420,11 +433,7 @@ fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
             exit::TRAP,
             Some(format!("skill `{name}` ended unexpectedly: {other:?}")),
         ),
-    };
-    if let Some(message) = message {
-        let _ = writeln!(stderr, "agentsec-run: {message}");
     }
-    code
 }
 
 /// How to raise the limit that stopped a run, for its message.

@@ -5,6 +5,13 @@
 //! size), then read the tree strictly: unknown keys, wrong types and
 //! duplicate keys are errors. The document's shape is read here, a rule in
 //! [`rules`], the `sandbox:` settings in [`sandbox`](mod@sandbox).
+//!
+//! Why not `marked-yaml` (which builds a positioned tree on yaml-rust2 too): its 0.8 loader
+//! stops after the first document without reading the rest (a `denied_agents` in a second
+//! document would be dropped silently: access widens), reports anchors and tags at the next
+//! node instead of the key, loses what was found in type errors ("found a list"), cannot
+//! tell an empty file from `{}`, has no nesting bound while building, and still panics on
+//! some inputs; seven of the parse-error tests would fail. Reviewed in the architecture issue.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -128,12 +128,12 @@ impl ExplainView<'_> {
         };
         let _ = writeln!(out, "agent {}, {skill} ({what})\n", self.agent);
         if e.grants.is_empty() {
-            out.push_str("may read nothing (deny by default)\n");
+            out.push_str("is granted nothing (deny by default)\n");
         } else {
             let mut t = if self.leaves {
-                Table::new(&["MAY READ", "ACCESS", "SKILLS", "RULE"])
+                Table::new(&["GRANTED", "ACCESS", "SKILLS", "RULE"])
             } else {
-                Table::new(&["MAY READ", "ACCESS", "SKILLS", "RULE", "EXCEPT (DENIED)"])
+                Table::new(&["GRANTED", "ACCESS", "SKILLS", "RULE", "EXCEPT (DENIED)"])
             };
             for g in &e.grants {
                 let mut row = vec![
@@ -203,7 +203,10 @@ pub(super) fn who_can_json(path: &SecretPath, who: &WhoCan<'_>) -> Value {
 
 pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "who can read {path} (a deny always wins)\n");
+    let _ = writeln!(
+        out,
+        "who can use {path} (a deny always wins; ACCESS says how)\n"
+    );
     let mut allowed = Table::new(&["ALLOWED", "ACCESS", "SKILLS", "RULE", "NOTE"]);
     let mut denied = Table::new(&["DENIED", "RULE", "NOTE"]);
     for e in &who.entries {
@@ -223,7 +226,7 @@ pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
         }
     }
     if allowed.is_empty() {
-        out.push_str("no agent may read it (deny by default)\n");
+        out.push_str("no agent may use it (deny by default)\n");
     } else {
         out.push_str(&allowed.render());
     }
