@@ -8,6 +8,12 @@ use agentsec_secrets::{NameIndex, SecretStore, SecretValue, StoreError, StoredSe
 
 use crate::cipher::DataKey;
 use crate::decrypt::SealedValue;
+mod binding;
+mod names;
+
+use binding::{Binding, PathShape, below, served_paths};
+pub use names::SopsNames;
+
 use crate::{DecryptOptions, Format, Identities, Node, SopsError, SopsFile};
 
 /// A SOPS file, MAC-verified once when opened, whose values are decrypted
@@ -54,47 +60,6 @@ enum SealedLeaf {
         binding: Binding,
     },
 }
-
-/// Whether an encrypted value is bound to the path it would be served under.
-///
-/// sops authenticates a value with its AAD: the mapping keys above it joined
-/// by `:`. List levels add nothing and a key may itself contain `:`, so one
-/// AAD can fit several tree positions, and the MAC (over values in order, not
-/// over keys) does not notice when a value is moved between them. agentsec
-/// authorises by path, so it serves an encrypted value only where its AAD
-/// names exactly one position:
-/// - no key above it contains `:` (`"prod:password"` has the AAD of
-///   `prod.password`);
-/// - no mapping above it sits inside a list (`team[1].prod.pw` has the AAD of
-///   `team.prod.pw` and of `team[0].prod.pw`), and at most one list level,
-///   its own parent;
-/// - a list holding it holds only encrypted values (nothing the MAC skips,
-///   such as `null`, `{}`, `[]` or, with `mac_only_encrypted`, a clear value,
-///   could have been inserted to shift its index).
-///
-/// A value in a list of encrypted values is then fixed to its index by the
-/// MAC's order. The positions that still share its AAD (a scalar at `keys`
-/// may have been the only element of a list at `keys`; a value at
-/// `prod.password` may have been at `"prod:password"`) are handled by the
-/// policy: [`Authorized::denied_for_aad`] makes a deny on any of them hold.
-#[derive(Clone, Copy)]
-enum Binding {
-    /// Served at its path; `scalar` when its parent is a mapping.
-    Bound { scalar: bool },
-    /// Never served: why its AAD does not pin it to its path.
-    Unbound(&'static str),
-}
-
-const UNBOUND_COLON: &str = "a key above it contains `:`, so its sops AAD (the keys joined by \
-    `:`) does not say which path it was encrypted for; rename the key without `:`";
-const UNBOUND_MAP_IN_LIST: &str = "it sits in a mapping inside a list, and sops' AAD does not \
-    include list positions, so the value could have been moved there from another path; key \
-    the list's entries by name instead (a mapping of mappings)";
-const UNBOUND_NESTED_LIST: &str = "it sits in a list inside a list, and sops' AAD does not \
-    include list positions; flatten the list";
-const UNBOUND_MIXED_LIST: &str = "its list also holds elements that are not encrypted values \
-    (null, empty, a mapping, a list or a clear value), which the MAC does not pin, so its \
-    index could have been shifted; make every element an encrypted value";
 
 impl std::fmt::Debug for SopsStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -215,58 +180,6 @@ impl SopsStore {
     }
 }
 
-/// Where a node sits, as far as binding is concerned.
-#[derive(Clone, Copy, Default)]
-struct PathShape {
-    /// A key on the way here contains `:`.
-    colon: bool,
-    /// A mapping on the way here is inside a list.
-    map_in_list: bool,
-    /// List levels on the way here.
-    lists: usize,
-    /// The parent is a list, and all its elements are encrypted values.
-    in_sealed_list: bool,
-}
-
-impl PathShape {
-    /// The place of the value at key `key` of a mapping here.
-    fn below_key(self, key: &str) -> PathShape {
-        PathShape {
-            colon: self.colon || key.contains(':'),
-            map_in_list: self.map_in_list || self.lists > 0,
-            in_sealed_list: false,
-            ..self
-        }
-    }
-
-    /// The place of the elements of the list `items` here.
-    fn below_list(self, items: &[Node]) -> PathShape {
-        PathShape {
-            lists: self.lists + 1,
-            in_sealed_list: items
-                .iter()
-                .all(|n| matches!(n, Node::Leaf(l) if l.was_encrypted())),
-            ..self
-        }
-    }
-
-    fn binding(self) -> Binding {
-        if self.colon {
-            Binding::Unbound(UNBOUND_COLON)
-        } else if self.map_in_list {
-            Binding::Unbound(UNBOUND_MAP_IN_LIST)
-        } else if self.lists > 1 {
-            Binding::Unbound(UNBOUND_NESTED_LIST)
-        } else if self.lists == 1 && !self.in_sealed_list {
-            Binding::Unbound(UNBOUND_MIXED_LIST)
-        } else {
-            Binding::Bound {
-                scalar: self.lists == 0,
-            }
-        }
-    }
-}
-
 /// Rebuilds the public tree with each encrypted leaf replaced by its
 /// ciphertext. A ciphertext is paired with a leaf only when it was read at
 /// that leaf's path with that leaf's AAD: any other pairing (a missing,
@@ -343,43 +256,6 @@ impl<I: Iterator<Item = SealedValue>> SealedTreeBuilder<'_, I> {
     }
 }
 
-/// The leaf paths a store serves for the public tree `root`, in file order: every clear leaf
-/// and every encrypted leaf bound to its path ([`PathShape::binding`]); never a `null` or an
-/// unbound value (never served, so never listed). [`SopsStore`] and [`SopsNames`] both list
-/// through this, so a review without the key sees exactly the names a run would.
-fn served_paths(root: &Node) -> Vec<SecretPath> {
-    fn walk(node: &Node, place: PathShape, segments: &mut Vec<String>, out: &mut Vec<SecretPath>) {
-        match node {
-            Node::Leaf(leaf)
-                if leaf.was_encrypted() && matches!(place.binding(), Binding::Unbound(_)) => {}
-            Node::Leaf(_) => {
-                if let Ok(path) = SecretPath::from_segments(segments.iter()) {
-                    out.push(path);
-                }
-            }
-            Node::Null => {}
-            Node::Map(entries) => {
-                for (key, child) in entries {
-                    segments.push(key.clone());
-                    walk(child, place.below_key(key), segments, out);
-                    segments.pop();
-                }
-            }
-            Node::List(items) => {
-                let below = place.below_list(items);
-                for (i, child) in items.iter().enumerate() {
-                    segments.push(i.to_string());
-                    walk(child, below, segments, out);
-                    segments.pop();
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, PathShape::default(), &mut Vec::new(), &mut out);
-    out
-}
-
 impl SecretStore for SopsStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
@@ -419,36 +295,7 @@ impl SecretStore for SopsStore {
                 sealed,
                 plain,
                 binding: Binding::Bound { scalar },
-            }) => {
-                let segments: Vec<&str> = path.segments().collect();
-                // A list element's AAD is its list's keys: drop its index.
-                let keys = match segments.split_last() {
-                    Some((_, keys)) if !*scalar => keys,
-                    _ => &segments[..],
-                };
-                // The positions a one-element list and a scalar share (and
-                // the other elements of its list): a deny or a restricting
-                // level there holds here too.
-                let list = if *scalar {
-                    Some((path.clone(), false))
-                } else {
-                    SecretPath::from_segments(keys.iter().copied())
-                        .ok()
-                        .map(|list| (list, true))
-                };
-                let restricted =
-                    list.and_then(|(list, as_scalar)| grant.restricted_for_aad(&list, as_scalar));
-                if let Some(rule) = grant.denied_for_aad(keys).or(restricted) {
-                    return Err(StoreError::DeniedElsewhere {
-                        path: path.to_string(),
-                        rule: rule.pattern().to_string(),
-                        location: format!("{}:{}", rule.origin(), rule.line()),
-                    });
-                }
-                Ok(StoredSecret::secret(
-                    self.open_sealed(sealed, plain, path)?.duplicate(),
-                ))
-            }
+            }) => self.serve_encrypted(grant, sealed, plain, *scalar),
             SealedNode::Map(entries) => Err(StoreError::NotALeaf {
                 path: path.to_string(),
                 children: entries.iter().map(|(k, _)| k.clone()).collect(),
@@ -464,81 +311,49 @@ impl SecretStore for SopsStore {
     }
 }
 
+impl SopsStore {
+    /// An encrypted leaf bound to its path: refused when a rule denies (or restricts by
+    /// its level) a position sharing its sops AAD; else decrypted (once) and served.
+    fn serve_encrypted(
+        &self,
+        grant: &Authorized<'_>,
+        sealed: &SealedValue,
+        plain: &OnceLock<SecretValue>,
+        scalar: bool,
+    ) -> Result<StoredSecret, StoreError> {
+        let path = grant.path();
+        let segments: Vec<&str> = path.segments().collect();
+        // A list element's AAD is its list's keys: drop its index.
+        let keys = match segments.split_last() {
+            Some((_, keys)) if !scalar => keys,
+            _ => &segments[..],
+        };
+        // The positions a one-element list and a scalar share (and
+        // the other elements of its list): a deny or a restricting
+        // level there holds here too.
+        let list = if scalar {
+            Some((path.clone(), false))
+        } else {
+            SecretPath::from_segments(keys.iter().copied())
+                .ok()
+                .map(|list| (list, true))
+        };
+        let restricted =
+            list.and_then(|(list, as_scalar)| grant.restricted_for_aad(&list, as_scalar));
+        if let Some(rule) = grant.denied_for_aad(keys).or(restricted) {
+            return Err(StoreError::DeniedElsewhere {
+                path: path.to_string(),
+                rule: rule.pattern().to_string(),
+                location: format!("{}:{}", rule.origin(), rule.line()),
+            });
+        }
+        Ok(StoredSecret::secret(
+            self.open_sealed(sealed, plain, path)?.duplicate(),
+        ))
+    }
+}
+
 impl NameIndex for SopsStore {
-    fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
-        Ok(below(&self.paths, prefix))
-    }
-}
-
-fn below(paths: &[SecretPath], prefix: &SecretPath) -> Vec<SecretPath> {
-    paths
-        .iter()
-        .filter(|p| p.starts_with(prefix))
-        .cloned()
-        .collect()
-}
-
-/// The key names of a SOPS file, read **without decrypting it**: no identity is loaded or
-/// looked for, so a policy reviewer or a CI job can check rules against the names of a
-/// production file without its key.
-///
-/// SOPS stores key names in clear; only values (and, with a comment rule, some comments)
-/// are encrypted. [`SopsNames::open`] reads the file through the same bounded reader, parser,
-/// metadata checks and partial-encryption rules as [`SopsStore::open`], and lists exactly the
-/// paths the store would list for the same file: encrypted values that are not bound to their
-/// path are left out here too. What it cannot check without the key is whether the values
-/// decrypt and the MAC verifies, so a file that lists fine here may still be refused by
-/// `agentsec-run`.
-///
-/// ```no_run
-/// use std::path::Path;
-/// use agentsec_secrets::NameIndex;
-/// use agentsec_sops::SopsNames;
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let names = SopsNames::open(Path::new("secrets.yaml"))?;
-/// for path in names.list(&"databases".parse()?)? {
-///     println!("{path}");
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct SopsNames {
-    file: PathBuf,
-    paths: Vec<SecretPath>,
-}
-
-impl SopsNames {
-    /// Reads the key names of `file` (format from its name, as [`SopsStore::open`]).
-    ///
-    /// # Errors
-    /// A missing, unreadable or oversized file, a syntax error, a file that is not SOPS (no
-    /// `sops` metadata), invalid metadata or a missing MAC, and a value the rules say is
-    /// encrypted that is not in sops' format; each names the file.
-    pub fn open(file: &Path) -> Result<SopsNames, SopsError> {
-        let name = file.display().to_string();
-        let format = Format::from_path(file)?;
-        let bytes = crate::read_file(file, &name)?;
-        let tree = crate::sopsfile::names_only(&bytes, format, &name)?;
-        Ok(SopsNames {
-            file: file.to_owned(),
-            paths: served_paths(tree.root()),
-        })
-    }
-
-    /// The file the names were read from.
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
-    /// Every leaf path, in file order (what `list` of the root returns).
-    pub fn paths(&self) -> &[SecretPath] {
-        &self.paths
-    }
-}
-
-impl NameIndex for SopsNames {
     fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
         Ok(below(&self.paths, prefix))
     }
