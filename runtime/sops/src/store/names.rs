@@ -14,7 +14,7 @@ use crate::{Format, SopsError};
 ///
 /// SOPS stores key names in clear; only values (and, with a comment rule, some comments)
 /// are encrypted. [`SopsNames::open`] reads the file through the same bounded reader, parser,
-/// metadata checks and partial-encryption rules as [`SopsStore::open`], and lists exactly the
+/// metadata checks and partial-encryption rules as [`SopsStore::open`](crate::SopsStore::open), and lists exactly the
 /// paths the store would list for the same file: encrypted values that are not bound to their
 /// path are left out here too. What it cannot check without the key is whether the values
 /// decrypt and the MAC verifies, so a file that lists fine here may still be refused by
@@ -40,7 +40,7 @@ pub struct SopsNames {
 }
 
 impl SopsNames {
-    /// Reads the key names of `file` (format from its name, as [`SopsStore::open`]).
+    /// Reads the key names of `file` (format from its name, as [`SopsStore::open`](crate::SopsStore::open)).
     ///
     /// # Errors
     /// A missing, unreadable or oversized file, a syntax error, a file that is not SOPS (no
