@@ -5,16 +5,33 @@
 
 use wasm_encoder::{
     Alias, CanonicalFunctionSection, CanonicalOption, CodeSection, Component,
-    ComponentAliasSection, ComponentExportKind, ComponentExportSection, ComponentTypeSection,
-    ComponentValType, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
-    InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection, PrimitiveValType,
-    TypeSection, ValType,
+    ComponentAliasSection, ComponentExportKind, ComponentExportSection, ComponentImportSection,
+    ComponentTypeRef, ComponentTypeSection, ComponentValType, ConstExpr, DataSection, ExportKind,
+    ExportSection, Function, FunctionSection, InstanceSection, InstanceType, MemorySection,
+    MemoryType, Module, ModuleArg, ModuleSection, PrimitiveValType, TypeSection, ValType,
 };
 
 /// A component whose core module has, besides its one-page main memory,
 /// `extra_memories` memories of `pages` 64 KiB pages each, and `functions`
 /// extra (empty) functions.
 pub fn generated_skill(extra_memories: u32, pages: u64, functions: u32) -> Vec<u8> {
+    skill_with_imports(extra_memories, pages, functions, &[])
+}
+
+/// The smallest generated skill, also importing an instance named `import` (with one
+/// function), as a
+/// component built for a host with other interfaces (e.g. `wasi:http/outgoing-handler@0.2.0`)
+/// would.
+pub fn generated_skill_importing(import: &str) -> Vec<u8> {
+    skill_with_imports(0, 0, 0, &[import])
+}
+
+fn skill_with_imports(
+    extra_memories: u32,
+    pages: u64,
+    functions: u32,
+    imports: &[&str],
+) -> Vec<u8> {
     let mut types = TypeSection::new();
     types.ty().function([ValType::I32; 4], [ValType::I32]); // 0: cabi_realloc
     types.ty().function([ValType::I32; 2], [ValType::I32]); // 1: run
@@ -70,6 +87,26 @@ pub fn generated_skill(extra_memories: u32, pages: u64, functions: u32) -> Vec<u
         .section(&data);
 
     let mut component = Component::new();
+    // Imported instances come first and take the first type indices.
+    let mut import_types = ComponentTypeSection::new();
+    let mut import_section = ComponentImportSection::new();
+    for (i, name) in imports.iter().enumerate() {
+        // An instance exporting one function, `handle: func()`, as a real interface would.
+        let mut instance = InstanceType::new();
+        instance
+            .ty()
+            .function()
+            .params(std::iter::empty::<(&str, ComponentValType)>())
+            .result(None);
+        instance.export("handle", ComponentTypeRef::Func(0));
+        import_types.instance(&instance);
+        import_section.import(*name, ComponentTypeRef::Instance(i as u32));
+    }
+    if !imports.is_empty() {
+        component.section(&import_types);
+        component.section(&import_section);
+    }
+    let first_type = imports.len() as u32;
     component.section(&ModuleSection(&module));
     let mut instances = InstanceSection::new();
     instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
@@ -93,12 +130,12 @@ pub fn generated_skill(extra_memories: u32, pages: u64, functions: u32) -> Vec<u
     ctypes
         .function()
         .params([("input", string)])
-        .result(Some(ComponentValType::Type(0)));
+        .result(Some(ComponentValType::Type(first_type)));
     component.section(&ctypes);
     let mut canon = CanonicalFunctionSection::new();
     canon.lift(
         0,
-        1,
+        first_type + 1,
         [
             CanonicalOption::UTF8,
             CanonicalOption::Memory(0),

@@ -30,6 +30,8 @@ pub enum Tool {
     Audit,
     /// `agentsec secrets`.
     Secrets,
+    /// `agentsec skill`.
+    Skill,
 }
 
 impl Tool {
@@ -40,6 +42,7 @@ impl Tool {
             Tool::Policy => "agentsec policy",
             Tool::Audit => "agentsec audit",
             Tool::Secrets => "agentsec secrets",
+            Tool::Skill => "agentsec skill",
         }
     }
 
@@ -50,6 +53,7 @@ impl Tool {
             Tool::Policy => exit::POLICY,
             Tool::Audit => exit::AUDIT,
             Tool::Secrets => exit::SECRETS,
+            Tool::Skill => exit::SKILL,
         }
     }
 
@@ -368,6 +372,41 @@ pub enum Error {
     Audit(AuditError),
     /// `agentsec secrets`.
     Secrets(SecretsError),
+    /// From `agentsec skill`.
+    Skill(SkillError),
+}
+
+/// Why an `agentsec skill` command failed before it could try every component.
+#[derive(Debug)]
+pub enum SkillError {
+    /// A FILE|DIR argument that cannot be read, or names no component.
+    Argument(String),
+    /// The runtime or its cache could not be set up.
+    Runtime(String),
+}
+
+impl fmt::Display for SkillError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkillError::Argument(m) | SkillError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl Failure for SkillError {
+    fn tool(&self) -> Tool {
+        Tool::Skill
+    }
+
+    fn exit_code(&self) -> u8 {
+        exit::admin::USAGE
+    }
+}
+
+impl From<SkillError> for Error {
+    fn from(e: SkillError) -> Self {
+        Error::Skill(e)
+    }
 }
 
 impl fmt::Display for Error {
@@ -376,6 +415,7 @@ impl fmt::Display for Error {
             Error::Policy(e) => e.fmt(f),
             Error::Audit(e) => e.fmt(f),
             Error::Secrets(e) => e.fmt(f),
+            Error::Skill(e) => e.fmt(f),
         }
     }
 }
@@ -386,6 +426,7 @@ impl Failure for Error {
             Error::Policy(e) => e.tool(),
             Error::Audit(e) => e.tool(),
             Error::Secrets(e) => e.tool(),
+            Error::Skill(e) => e.tool(),
         }
     }
 
@@ -394,6 +435,7 @@ impl Failure for Error {
             Error::Policy(e) => e.exit_code(),
             Error::Audit(e) => e.exit_code(),
             Error::Secrets(e) => e.exit_code(),
+            Error::Skill(e) => e.exit_code(),
         }
     }
 }
@@ -458,6 +500,8 @@ mod tests {
         let mut all: Vec<Box<dyn Failure>> = vec![
             Box::new(RunError::Config(String::new())),
             Box::new(RunError::Limit(String::new())),
+            Box::new(SkillError::Argument(String::new())),
+            Box::new(SkillError::Runtime(String::new())),
             Box::new(PolicyError::NoPolicy),
             Box::new(PolicyError::Output(io())),
             Box::new(AuditError::NoLog),

@@ -87,6 +87,22 @@ pub mod admin {
     pub const USAGE: u8 = 2;
 }
 
+/// `agentsec skill`.
+pub const SKILL: &[ExitCode] = &[
+    row(
+        admin::OK,
+        "every component was compiled into the cache (or was there already)",
+    ),
+    row(
+        admin::FAILED,
+        "a component could not be loaded (not a component, over a limit, or it does not link: stderr names it and why); the others were still compiled",
+    ),
+    row(
+        admin::USAGE,
+        "usage error (arguments, a FILE or DIR that cannot be read or holds no `.wasm`, a cache directory that cannot be used)",
+    ),
+];
+
 /// `agentsec policy`.
 pub const POLICY: &[ExitCode] = &[
     row(

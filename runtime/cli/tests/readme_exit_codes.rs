@@ -55,7 +55,13 @@ fn the_readme_tables_are_the_code_tables() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
     let section = section(&readme);
-    for tool in [Tool::Run, Tool::Policy, Tool::Audit, Tool::Secrets] {
+    for tool in [
+        Tool::Run,
+        Tool::Policy,
+        Tool::Audit,
+        Tool::Secrets,
+        Tool::Skill,
+    ] {
         let code = tool.exit_codes();
         let expected: Vec<(String, &str)> = code
             .iter()

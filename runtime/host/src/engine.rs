@@ -37,7 +37,17 @@ pub struct HostConfig {
     /// concurrent runs; `None` (the default) maps fresh memory per run.
     /// See [`HostConfig::pooling`].
     pub pooling: Option<Pooling>,
+    /// Called with the skill's name and size in bytes when compiling it (a
+    /// cache miss) takes longer than [`SLOW_COMPILE_NOTICE`], so that a
+    /// caller can say why the first run is slow; `None` says nothing.
+    pub on_slow_compile: Option<fn(&str, usize)>,
 }
+
+/// How long compiling may take before [`HostConfig::on_slow_compile`] is
+/// called. Reason: a Rust skill compiles in ~0.15 s; a Python or JavaScript
+/// one (12-18 MB, an interpreter inside) takes seconds, the first time only,
+/// and a silent pause that long looks like a hang.
+pub const SLOW_COMPILE_NOTICE: Duration = Duration::from_secs(1);
 
 /// Sizes of the pooling instance allocator (see [`HostConfig::pooling`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +122,7 @@ impl Default for HostConfig {
             max_code_size: limits::DEFAULT_MAX_CODE_SIZE,
             compile_timeout: limits::DEFAULT_COMPILE_TIMEOUT,
             pooling: None,
+            on_slow_compile: None,
         }
     }
 }
@@ -144,6 +155,13 @@ impl HostConfig {
         self.max_functions = limits.max_functions;
         self.max_code_size = limits.max_code_size;
         self.compile_timeout = limits.compile_timeout;
+        self
+    }
+
+    /// Calls `notice(name, bytes)` when a compile takes longer than
+    /// [`SLOW_COMPILE_NOTICE`] (see [`HostConfig::on_slow_compile`]).
+    pub fn on_slow_compile(mut self, notice: fn(&str, usize)) -> Self {
+        self.on_slow_compile = Some(notice);
         self
     }
 
@@ -277,6 +295,12 @@ impl Runtime {
         })
     }
 
+    /// Whether compiled components are cached (a cache directory was given and could be
+    /// opened).
+    pub fn caches(&self) -> bool {
+        self.cache.is_some()
+    }
+
     /// Reads (a regular file, at most `max_component_size` bytes, checked
     /// while reading), compiles (or loads from the cache) and links a
     /// component file.
@@ -344,10 +368,7 @@ impl Runtime {
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| HostError::Link {
-                path: PathBuf::from(name),
-                reason: format!("{e:#}"),
-            })?;
+            .map_err(|e| link_error(name, &e))?;
         let pre = SkillPre::new(pre).map_err(|e| HostError::Link {
             path: PathBuf::from(name),
             reason: format!("{e:#}"),
@@ -362,6 +383,32 @@ impl Runtime {
         })
     }
 }
+
+/// A link failure, naming the import the host does not provide when that is what failed.
+fn link_error(name: &str, e: &wasmtime::Error) -> HostError {
+    let reason = format!("{e:#}");
+    // wasmtime: "component imports instance `wasi:http/outgoing-handler@0.2.0`, but a
+    // matching implementation was not found in the linker" (or `func`, `resource`, ...).
+    let unprovided = reason
+        .contains("matching implementation was not found")
+        .then(|| reason.split('`').nth(1))
+        .flatten()
+        .filter(|import| !import.is_empty() && import.len() <= MAX_SHOWN_IMPORT_LEN);
+    match unprovided {
+        Some(import) => HostError::Unprovided {
+            path: PathBuf::from(name),
+            import: import.escape_debug().to_string(),
+        },
+        None => HostError::Link {
+            path: PathBuf::from(name),
+            reason,
+        },
+    }
+}
+
+/// Longest import name quoted in an error. Reason: names come from an untrusted component;
+/// real interface names are tens of bytes.
+const MAX_SHOWN_IMPORT_LEN: usize = 256;
 
 /// Refuses, in one line, bytes that are not a component, before wasmtime's
 /// parser sees them: its error quotes the first bytes of the file, and a file
@@ -398,7 +445,19 @@ impl Runtime {
                 let _ = tx.send(Component::new(&engine, &owned));
             })
             .map_err(|e| HostError::Engine(format!("cannot start the compile thread: {e}")))?;
-        match rx.recv_timeout(self.config.compile_timeout) {
+        let started = std::time::Instant::now();
+        let timeout = self.config.compile_timeout;
+        let mut received = rx.recv_timeout(timeout.min(SLOW_COMPILE_NOTICE));
+        if let (Err(std::sync::mpsc::RecvTimeoutError::Timeout), Some(notice)) =
+            (&received, self.config.on_slow_compile)
+            && timeout > SLOW_COMPILE_NOTICE
+        {
+            notice(name, bytes.len());
+        }
+        if matches!(received, Err(std::sync::mpsc::RecvTimeoutError::Timeout)) {
+            received = rx.recv_timeout(timeout.saturating_sub(started.elapsed()));
+        }
+        match received {
             Ok(Ok(component)) => Ok(component),
             Ok(Err(e)) => Err(HostError::Compile {
                 path: PathBuf::from(name),

@@ -96,6 +96,17 @@ pub enum HostError {
         /// What wasmtime reported.
         reason: String,
     },
+    /// The component imports an interface the host does not grant (e.g.
+    /// `wasi:http/outgoing-handler`, `wasi:sockets/tcp`).
+    #[error(
+        "skill `{path}` imports `{import}`, which agentsec does not grant: a skill gets WASI p2 (cli, clocks, random, io, and filesystem without any directory; no sockets, no HTTP) and agentsec:skill/secrets\n  hint: build it without that import (componentize-js: add its feature to `disableFeatures`, e.g. \"http\"; componentize-py: do not import the module that needs it; Rust: drop the crate that pulls it in), or satisfy it inside the component by composing in a stub that implements it (`wac plug` / `wasm-tools compose`)"
+    )]
+    Unprovided {
+        /// The file.
+        path: PathBuf,
+        /// The import, as the component names it.
+        import: String,
+    },
 }
 
 impl HostError {
@@ -117,6 +128,10 @@ impl HostError {
             HostError::Link { reason, .. } => HostError::Link {
                 path: path.to_owned(),
                 reason,
+            },
+            HostError::Unprovided { import, .. } => HostError::Unprovided {
+                path: path.to_owned(),
+                import,
             },
             HostError::NotComponent { what, .. } => HostError::NotComponent {
                 path: path.to_owned(),

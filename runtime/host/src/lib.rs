@@ -46,7 +46,10 @@ pub use agentsec_broker::{AuditSync, CancelToken, RunStats};
 /// Output redaction (the `agentsec-redact` crate).
 pub use agentsec_redact as redact;
 pub use agentsec_redact::ShapeAction;
-pub use engine::{HostConfig, LoadedSkill, POOLED_PER_RUN, Pooling, Runtime};
+pub use engine::{
+    HostConfig, LoadedSkill, MAX_IDLE_EXECUTORS, POOLED_PER_RUN, Pooling, Runtime,
+    SLOW_COMPILE_NOTICE,
+};
 pub use error::HostError;
 pub use limits::{LimitKind, LimitOverrides, Limits};
 pub use run::{RunEnd, RunReport, RunRequest};

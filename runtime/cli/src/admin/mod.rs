@@ -10,6 +10,7 @@ use crate::project::{self, Project};
 pub mod audit;
 pub mod policy;
 pub mod secrets;
+pub mod skill;
 
 /// Manage agent secrets, review access-control policies, check the audit log.
 ///
@@ -35,6 +36,9 @@ enum Command {
     /// Decrypt, encrypt and edit SOPS files (sops-compatible).
     #[command(subcommand)]
     Secrets(secrets::Command),
+    /// Prepare skills: compile components into the cache ahead of their first run.
+    #[command(subcommand)]
+    Skill(skill::Command),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -59,6 +63,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("policy") => Tool::Policy.prefix(),
         Some("audit") => Tool::Audit.prefix(),
         Some("secrets") => Tool::Secrets.prefix(),
+        Some("skill") => Tool::Skill.prefix(),
         _ => "agentsec",
     }
 }
@@ -69,6 +74,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Policy(command) => Ok(policy::run(command)?),
         Command::Audit(command) => Ok(audit::run(command)?),
         Command::Secrets(command) => Ok(secrets::run(command)?),
+        Command::Skill(command) => Ok(skill::run(command)?),
     }
 }
 

@@ -208,6 +208,14 @@ fn config<E: std::fmt::Display>(e: E) -> RunError {
     RunError::Config(e.to_string())
 }
 
+/// What `agentsec-run` says when compiling a skill takes a while (a cache miss).
+pub fn say_compiling(name: &str, bytes: usize) {
+    eprintln!(
+        "agentsec-run: compiling skill {name} ({:.1} MB), first run only...",
+        bytes as f64 / 1e6
+    );
+}
+
 /// What `main` has set up before the skill runs.
 struct Prepared {
     runtime: Runtime,
@@ -302,7 +310,12 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         audit_options = audit_options.max_size(max as u64);
     }
     let audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
-    let runtime = Runtime::new(HostConfig::default().with_load_limits(&limits)).map_err(config)?;
+    let runtime = Runtime::new(
+        HostConfig::default()
+            .with_load_limits(&limits)
+            .on_slow_compile(say_compiling),
+    )
+    .map_err(config)?;
     let skills_dir = args.skills_dir.as_ref().or(project.skills_dir.as_ref());
     let component =
         crate::skills_dir::resolve(skills_dir.map(PathBuf::as_path), skill_path).map_err(config)?;
