@@ -46,6 +46,7 @@ impl Matcher {
                     start: m.start(),
                     end: m.end(),
                     marker,
+                    rank: 0,
                 });
             }
         }
@@ -58,12 +59,40 @@ pub(super) struct Hit {
     pub(super) start: usize,
     pub(super) end: usize,
     pub(super) marker: u32,
+    /// Where it was found: 0 in the output itself, else the decoded view's
+    /// rank (see `views::search_views`). Decides between matches of the same
+    /// bytes.
+    pub(super) rank: u8,
+}
+
+/// The order of [`merge`]: by start, the longest first, then by rank.
+fn order(h: &Hit) -> (usize, std::cmp::Reverse<usize>, u8) {
+    (h.start, std::cmp::Reverse(h.end), h.rank)
+}
+
+/// `hits` sorted as [`merge`] sorts them (a stable sort), without those that
+/// lie inside one sorted before them: such a hit changes nothing in what
+/// [`merge`] makes of `hits` and of anything added to them later (whatever
+/// overlaps it overlaps the one around it, which also comes first). Keeps
+/// the hits held down to about one per match in the output, however many
+/// views find the same match again.
+pub(super) fn compact(hits: &mut Vec<Hit>) {
+    hits.sort_by_key(order);
+    let mut reach = None;
+    hits.retain(|h| {
+        if reach.is_some_and(|end| h.end <= end) {
+            return false;
+        }
+        reach = Some(h.end);
+        true
+    });
 }
 
 /// Sorted, non-overlapping hits: overlapping ones are joined and keep the
-/// marker of the one that starts first (the longest, on a tie).
+/// marker of the one that starts first (the longest, on a tie; then the one
+/// of lower rank, then the one found first).
 pub(super) fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
-    hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
+    hits.sort_by_key(order);
     let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
     for h in hits {
         match out.last_mut() {
@@ -122,7 +151,46 @@ pub(crate) fn replace_ranges(
             start,
             end,
             marker: 0,
+            rank: 0,
         })
         .collect();
     apply_segments(segments, &hits, |_| marker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hits that overlap, nest and repeat, with a few markers and ranks.
+    fn hits(seed: u64, count: usize) -> Vec<Hit> {
+        let mut x = seed;
+        (0..count)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let start = (x % 64) as usize;
+                Hit {
+                    start,
+                    end: start + 1 + (x >> 8) as usize % 12,
+                    marker: (x >> 16) as u32 % 3,
+                    rank: (x >> 24) as u8 % 3,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compacting_between_batches_changes_nothing_merge_makes() {
+        for seed in 1..300 {
+            let (a, b) = (hits(seed, 40), hits(seed * 7919, 40));
+            let all = merge(a.iter().chain(&b).copied().collect());
+            let mut held = a.clone();
+            compact(&mut held);
+            assert!(held.len() <= a.len());
+            held.extend_from_slice(&b);
+            compact(&mut held);
+            assert_eq!(merge(held), all, "seed {seed}");
+        }
+    }
 }
