@@ -12,12 +12,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// Peak heap of `Redactor::redact_segments` (the redacted copy it returns included),
-/// per byte of output, at most, for each output below. Measured (2026-12-02): 4.3 bytes per
-/// byte for the log lines, 10.0 at worst (escapes of alternating shapes, `\n\x41`, where
-/// no two units share a run of the offset map); 95.8 for the log lines before the decoded
-/// views were built one at a time with sparse `u32` offset maps. The margin is for the
-/// growth steps of a `Vec` landing elsewhere, not for a view built whole again.
-const MAX_PEAK_HEAP_PER_OUTPUT_BYTE: usize = 14;
+/// per byte of output, at most, for each output below. Measured (2026-12-02, 3 MiB): 3.7
+/// bytes per byte for the log lines, 7.8 at worst (a value back to back with the triggers of
+/// every view: the hits dominate), 6.4 for the densest offset maps (escapes of alternating
+/// shapes, `\n\x41`); 95.8 for the log lines before the decoded views were built one at a
+/// time with sparse `u32` offset maps. The margin is for a `Vec`'s growth steps landing
+/// elsewhere, not for dense offset maps again (16 bytes per byte of each view).
+const MAX_PEAK_HEAP_PER_OUTPUT_BYTE: usize = 12;
 
 /// Each of stdout, stderr and result, as `agentsec-run` allows by default.
 const SEGMENT_BYTES: usize = 1 << 20;

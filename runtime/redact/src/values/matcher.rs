@@ -77,7 +77,7 @@ fn order(h: &Hit) -> (usize, std::cmp::Reverse<usize>, u8) {
 /// the hits held down to about one per match in the output, however many
 /// views find the same match again.
 pub(super) fn compact(hits: &mut Vec<Hit>) {
-    hits.sort_by_key(order);
+    sort(hits);
     let mut reach = None;
     hits.retain(|h| {
         if reach.is_some_and(|end| h.end <= end) {
@@ -92,7 +92,7 @@ pub(super) fn compact(hits: &mut Vec<Hit>) {
 /// marker of the one that starts first (the longest, on a tie; then the one
 /// of lower rank, then the one found first).
 pub(super) fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
-    hits.sort_by_key(order);
+    sort(&mut hits);
     let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
     for h in hits {
         match out.last_mut() {
@@ -103,6 +103,15 @@ pub(super) fn merge(mut hits: Vec<Hit>) -> Vec<Hit> {
     out
 }
 
+/// Sorts `hits` by [`order`], stably; without the stable sort's scratch
+/// space (half the hits) when they are in order already, as the hits of the
+/// output alone are.
+fn sort(hits: &mut [Hit]) {
+    if !hits.is_sorted_by_key(order) {
+        hits.sort_by_key(order);
+    }
+}
+
 /// `segments` (one stream, in order) with each of the sorted, disjoint
 /// `hits` (offsets into the stream) replaced by its marker, in every segment
 /// it touches.
@@ -111,26 +120,40 @@ pub(super) fn apply_segments<'m>(
     hits: &[Hit],
     marker: impl Fn(u32) -> &'m [u8],
 ) -> Vec<Vec<u8>> {
+    let marker = &marker;
     let mut out = Vec::with_capacity(segments.len());
     let mut base = 0;
     let mut next = 0;
     for seg in segments {
         let end = base + seg.len();
-        let mut text = Vec::with_capacity(seg.len());
-        let mut pos = base;
         // Hits that ended before this segment are done.
         while hits.get(next).is_some_and(|h| h.end <= base) {
             next += 1;
         }
-        let mut k = next;
-        while let Some(h) = hits.get(k).filter(|h| h.start < end) {
-            let from = h.start.max(base);
-            text.extend_from_slice(seg.get(pos - base..from - base).unwrap_or_default());
-            text.extend_from_slice(marker(h.marker));
-            pos = h.end.min(end);
-            k += 1;
-        }
-        text.extend_from_slice(seg.get(pos - base..).unwrap_or_default());
+        // The pieces of the redacted segment, in order.
+        let pieces = || {
+            let mut pos = base;
+            let mut k = next;
+            std::iter::from_fn(move || {
+                if let Some(h) = hits.get(k).filter(|h| h.start < end) {
+                    let from = h.start.max(base);
+                    let kept = seg.get(pos - base..from - base).unwrap_or_default();
+                    pos = h.end.min(end);
+                    k += 1;
+                    Some([kept, marker(h.marker)])
+                } else if pos <= end {
+                    let rest = seg.get(pos - base..).unwrap_or_default();
+                    pos = end + 1;
+                    Some([rest, &[]])
+                } else {
+                    None
+                }
+            })
+            .flatten()
+        };
+        // Sized exactly: a segment full of short values grows many times over.
+        let mut text = Vec::with_capacity(pieces().map(<[u8]>::len).sum());
+        pieces().for_each(|p| text.extend_from_slice(p));
         out.push(text);
         base = end;
     }

@@ -12,9 +12,12 @@
 //! that map each match back to the bytes that spell it. The views are built
 //! and searched one at a time, and map back only the bytes their decoder
 //! changed, so the heap redaction needs grows by a few bytes per output byte
-//! (about 4 for JSON logs, 10 for the most hostile output we know of;
-//! `tests/peak_memory.rs` bounds it), not by the ~100 that building every
-//! view at once with a source range per byte cost.
+//! (about 4 for JSON logs, 8 for the most hostile output `tests/peak_memory.rs`
+//! tries, which bounds it), not by the ~100 that building every view at once
+//! with a source range per byte cost. Besides, each match costs 24 bytes
+//! while redacting and is replaced by its marker in the copy returned: a
+//! short value repeated throughout the output costs most (a 3-byte value,
+//! 16 bytes per output byte; a 1-byte one, 56).
 //!
 //! Everything written to one sink is redacted as one stream
 //! ([`Redactor::redact_segments`]), so a value split across the skill's

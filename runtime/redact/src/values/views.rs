@@ -135,35 +135,55 @@ struct DecodedView {
 /// one shape at a fixed distance (`\n\n\n`, `%41 %41 `) is one entry; a
 /// byte between two units was copied, and maps 1:1 from where the last one
 /// ended. Offsets are `u32`: the stream is at most
-/// [`MAX_REDACTED_STREAM_BYTES`] long. So a map takes a few bytes per
-/// decoded unit at most, and next to nothing for repetitive output.
+/// [`MAX_REDACTED_STREAM_BYTES`] long. So a map takes at most 12 bytes per
+/// decoded unit (4 per byte of base, as a unit is 2 bytes or more, and no
+/// two units of one shape are in separate entries but for distances over
+/// [`u8::MAX`]), and next to nothing for repetitive output. Entries are held
+/// in chunks of [`CHUNK_RUNS`], so the map grows without copying itself.
 #[derive(Default)]
 struct OffsetMap {
-    /// In order: view offsets ascending, base offsets ascending.
-    runs: Vec<Run>,
+    /// In order: view offsets ascending, base offsets ascending; every chunk
+    /// but the last full.
+    chunks: Vec<Vec<Run>>,
 }
 
-/// `count` decoded units, each `n` view bytes from `len` base bytes, the
-/// first at view offset `at` and base offset `src`, with `gap` copied bytes
-/// between one and the next. A dropped line break is a unit with `n == 0`.
+/// Entries of an [`OffsetMap`] per chunk (48 KiB).
+const CHUNK_RUNS: usize = 4096;
+
+/// `count` decoded units, each `n` view bytes from `len` base bytes (packed
+/// in `shape`), the first at view offset `at` and base offset `src`, with
+/// `gap` copied bytes between one and the next. A dropped line break is a
+/// unit with `n == 0`.
 #[derive(Clone, Copy)]
 struct Run {
     at: u32,
     src: u32,
-    count: u32,
-    gap: u16,
-    len: u8,
-    n: u8,
+    count: u16,
+    gap: u8,
+    /// `n << 4 | len`: both are under 16 (see [`shape`]).
+    shape: u8,
+}
+
+/// `n` and `len` packed into a [`Run::shape`]; `None` if either is 16 or more.
+fn shape(n: usize, len: usize) -> Option<u8> {
+    let (n, len) = (u8::try_from(n).ok()?, u8::try_from(len).ok()?);
+    (n < 16 && len < 16).then_some(n << 4 | len)
 }
 
 impl Run {
+    /// View bytes and base bytes of each unit.
+    fn n_len(&self) -> (usize, usize) {
+        (usize::from(self.shape >> 4), usize::from(self.shape & 0xF))
+    }
+
     /// View and base offsets just past the last unit.
     fn ends(&self) -> (usize, usize) {
-        let before = wide(self.count).saturating_sub(1);
+        let before = usize::from(self.count).saturating_sub(1);
         let gap = usize::from(self.gap);
+        let (n, len) = self.n_len();
         (
-            wide(self.at) + before * (usize::from(self.n) + gap) + usize::from(self.n),
-            wide(self.src) + before * (usize::from(self.len) + gap) + usize::from(self.len),
+            wide(self.at) + before * (n + gap) + n,
+            wide(self.src) + before * (len + gap) + len,
         )
     }
 }
@@ -179,17 +199,16 @@ fn wide(i: u32) -> usize {
 }
 
 impl OffsetMap {
-    /// Records that the `len` base bytes at `src` decoded to the `n` view
-    /// bytes at `at` (after every unit recorded so far).
-    fn push(&mut self, at: usize, src: usize, n: u8, len: u8) {
-        if let Some(last) = self.runs.last_mut()
-            && last.n == n
-            && last.len == len
-            && last.count < u32::MAX
+    /// Records that the base bytes at `src` decoded, as a unit of `shape`,
+    /// to the view bytes at `at` (after every unit recorded so far).
+    fn push(&mut self, at: usize, src: usize, shape: u8) {
+        if let Some(last) = self.chunks.last_mut().and_then(|c| c.last_mut())
+            && last.shape == shape
+            && last.count < u16::MAX
         {
             let gap = at.checked_sub(last.ends().0);
             if last.count == 1
-                && let Some(gap) = gap.and_then(|g| u16::try_from(g).ok())
+                && let Some(gap) = gap.and_then(|g| u8::try_from(g).ok())
             {
                 last.gap = gap;
                 last.count = 2;
@@ -200,24 +219,41 @@ impl OffsetMap {
                 return;
             }
         }
-        self.runs.push(Run {
+        let run = Run {
             at: offset(at),
             src: offset(src),
             count: 1,
             gap: 0,
-            len,
-            n,
-        });
+            shape,
+        };
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK_RUNS => chunk.push(run),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK_RUNS);
+                chunk.push(run);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The last run that starts at or before view byte `i`.
+    fn run_before(&self, i: usize) -> Option<&Run> {
+        let starts = |r: &Run| wide(r.at) <= i;
+        let c = self
+            .chunks
+            .partition_point(|c| c.first().is_some_and(starts));
+        let chunk = self.chunks.get(c.checked_sub(1)?)?;
+        chunk.get(chunk.partition_point(starts).checked_sub(1)?)
     }
 
     /// The base range that view byte `i` came from.
     fn range(&self, i: usize) -> (usize, usize) {
-        let k = self.runs.partition_point(|r| wide(r.at) <= i);
-        let Some(r) = k.checked_sub(1).and_then(|k| self.runs.get(k)) else {
+        let Some(r) = self.run_before(i) else {
             return (i, i + 1);
         };
         let (view_end, src_end) = r.ends();
-        let (n, len, gap) = (usize::from(r.n), usize::from(r.len), usize::from(r.gap));
+        let (n, len) = r.n_len();
+        let gap = usize::from(r.gap);
         if i >= view_end || n + gap == 0 {
             let s = src_end + (i.saturating_sub(view_end));
             return (s, s + 1);
@@ -304,13 +340,14 @@ impl DecodedView {
         while let Some(&b) = src.get(i) {
             // A unit is at most 4 bytes from 12 (`\uD83D\uDE00`).
             let unit = step(src, i).and_then(|(out, n, len)| {
-                Some((out, u8::try_from(n).ok()?, u8::try_from(len.max(1)).ok()?))
+                let len = len.max(1);
+                Some((out, n, len, shape(n, len)?))
             });
             match unit {
-                Some((out, n, len)) => {
-                    map.push(bytes.len(), i, n, len);
-                    bytes.extend_from_slice(out.get(..usize::from(n)).unwrap_or_default());
-                    i += usize::from(len);
+                Some((out, n, len, shape)) => {
+                    map.push(bytes.len(), i, shape);
+                    bytes.extend_from_slice(out.get(..n).unwrap_or_default());
+                    i += len;
                 }
                 None => {
                     bytes.push(b);
