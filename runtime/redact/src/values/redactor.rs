@@ -153,13 +153,19 @@ impl Redactor {
     /// A stream longer than [`MAX_REDACTED_STREAM_BYTES`] is not searched:
     /// every segment becomes [`TOO_LONG_MARKER`] (nothing unredacted leaves).
     pub fn redact_segments(&mut self, segments: &[&[u8]]) -> Vec<Vec<u8>> {
+        self.redact_within(segments, MAX_REDACTED_STREAM_BYTES)
+    }
+
+    /// [`Redactor::redact_segments`] for streams of at most `max_stream`
+    /// bytes (at most [`MAX_REDACTED_STREAM_BYTES`]).
+    pub(super) fn redact_within(&mut self, segments: &[&[u8]], max_stream: usize) -> Vec<Vec<u8>> {
         if self.is_empty() {
             return segments.iter().map(|s| s.to_vec()).collect();
         }
         let len = segments
             .iter()
             .fold(0usize, |n, s| n.saturating_add(s.len()));
-        if len > MAX_REDACTED_STREAM_BYTES {
+        if len > max_stream.min(MAX_REDACTED_STREAM_BYTES) {
             return segments.iter().map(|_| TOO_LONG_MARKER.to_vec()).collect();
         }
         self.prepare();
