@@ -136,9 +136,7 @@ struct DecodedView {
 /// byte between two units was copied, and maps 1:1 from where the last one
 /// ended. Offsets are `u32`: the stream is at most
 /// [`MAX_REDACTED_STREAM_BYTES`] long. So a map takes at most 12 bytes per
-/// decoded unit (4 per byte of base, as a unit is 2 bytes or more, and no
-/// two units of one shape are in separate entries but for distances over
-/// [`u8::MAX`]), and next to nothing for repetitive output. Entries are held
+/// decoded unit, and next to nothing for repetitive output. Entries are held
 /// in chunks of [`CHUNK_RUNS`], so the map grows without copying itself.
 #[derive(Default)]
 struct OffsetMap {
