@@ -23,8 +23,8 @@ mod values;
 
 pub use shapes::{ShapeAction, redact_shapes, redact_shapes_segments};
 pub use values::{
-    FORMS, Form, MAX_REDACTION_NEEDLE_BYTES, MIN_EMBEDDED_BASE64_CHARS, MIN_ENCODED_REDACTION_LEN,
-    MIN_LINE_NEEDLE_LEN, NeedleLimit, Redactor,
+    FORMS, Form, MAX_REDACTED_STREAM_BYTES, MAX_REDACTION_NEEDLE_BYTES, MIN_EMBEDDED_BASE64_CHARS,
+    MIN_ENCODED_REDACTION_LEN, MIN_LINE_NEEDLE_LEN, NeedleLimit, Redactor, TOO_LONG_MARKER,
 };
 
 impl agentsec_broker::Redaction for Redactor {

@@ -9,7 +9,15 @@
 //! (leftmost-longest), so redacting output costs one pass over it whatever the
 //! number of values; the forms that no fixed needle can cover (any mix of
 //! escaped and plain characters) are matched on *decoded views* of the output
-//! that map each match back to the bytes that spell it.
+//! that map each match back to the bytes that spell it. The views are built
+//! and searched one at a time, and map back only the bytes their decoder
+//! changed, so the heap redaction needs grows by a few bytes per output byte
+//! (about 4 for JSON logs, 8 for the most hostile output `tests/peak_memory.rs`
+//! tries, which bounds it), not by the ~100 that building every view at once
+//! with a source range per byte cost. Besides, each match costs 24 bytes
+//! while redacting and is replaced by its marker in the copy returned: a
+//! short value repeated throughout the output costs most (a 3-byte value,
+//! 16 bytes per output byte; a 1-byte one, 56).
 //!
 //! Everything written to one sink is redacted as one stream
 //! ([`Redactor::redact_segments`]), so a value split across the skill's
@@ -29,7 +37,7 @@ mod views;
 mod tests;
 
 pub(crate) use matcher::replace_ranges;
-pub use redactor::Redactor;
+pub use redactor::{Redactor, TOO_LONG_MARKER};
 
 /// Encoded forms are only matched for values at least this long: the
 /// encodings of a one- or two-byte value are short strings that occur by
@@ -52,12 +60,22 @@ pub const MIN_EMBEDDED_BASE64_CHARS: usize = 8;
 /// Bytes of needles (all forms of all values released in one run) the
 /// redactor holds at most. A form costs about 16 bytes of needles per byte of
 /// value, and the automaton about 10x its needles in memory: 16 MiB bounds
-/// the host's memory for redaction to a few hundred MiB and its set-up to
+/// the host's memory for the automaton to a few hundred MiB (the output adds a
+/// few bytes per byte; see [`MAX_REDACTED_STREAM_BYTES`]) and its set-up to
 /// well under a second, while allowing ~1 MiB of released values per run
 /// (a thousand 1 KiB secrets). A release that would pass it is refused
 /// before the value leaves the host: a value that cannot be redacted is not
 /// released (`agentsec-run` exits 4: the redaction limit).
 pub const MAX_REDACTION_NEEDLE_BYTES: usize = 16 << 20;
+
+/// Bytes of output (all segments of one stream, [`Redactor::redact_segments`])
+/// redaction searches at most: offsets into it, and into its decoded views,
+/// are held as `u32` (4 GiB), which keeps the memory redaction needs to a
+/// few bytes per output byte. `agentsec-run` allows 1 MiB for each of three
+/// segments by default, so only a `--max-output` over ~1.3 GiB comes near
+/// it; a longer stream is replaced whole by [`TOO_LONG_MARKER`], never
+/// passed on unredacted.
+pub const MAX_REDACTED_STREAM_BYTES: usize = u32::MAX as usize;
 
 /// The spellings of a value that redaction recognises. [`FORMS`] lists them
 /// all; every form has a test in this module and one through `agentsec-run`

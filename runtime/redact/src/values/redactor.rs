@@ -5,10 +5,10 @@ use std::hash::{BuildHasher as _, RandomState};
 
 use zeroize::Zeroizing;
 
-use super::matcher::{Hit, Matcher, Needle, apply_segments, merge};
+use super::matcher::{Hit, Matcher, Needle, apply_segments, compact, merge};
 use super::needles::needles_of;
-use super::views::views;
-use super::{MAX_REDACTION_NEEDLE_BYTES, NeedleLimit};
+use super::views::search_views;
+use super::{MAX_REDACTED_STREAM_BYTES, MAX_REDACTION_NEEDLE_BYTES, NeedleLimit};
 
 /// Values registered since the automaton was last built are searched with a
 /// second, small automaton; once they are this many (or more than the built
@@ -149,19 +149,38 @@ impl Redactor {
     /// Redacts `segments` as one stream, in the order given: the order they
     /// are written to one sink. A value that spans the end of one segment
     /// and the start of the next is replaced in both, by the marker in each.
+    ///
+    /// A stream longer than [`MAX_REDACTED_STREAM_BYTES`] is not searched:
+    /// every segment becomes [`TOO_LONG_MARKER`] (nothing unredacted leaves).
     pub fn redact_segments(&mut self, segments: &[&[u8]]) -> Vec<Vec<u8>> {
+        self.redact_within(segments, MAX_REDACTED_STREAM_BYTES)
+    }
+
+    /// [`Redactor::redact_segments`] for streams of at most `max_stream`
+    /// bytes (at most [`MAX_REDACTED_STREAM_BYTES`]).
+    pub(super) fn redact_within(&mut self, segments: &[&[u8]], max_stream: usize) -> Vec<Vec<u8>> {
         if self.is_empty() {
             return segments.iter().map(|s| s.to_vec()).collect();
+        }
+        let len = segments
+            .iter()
+            .fold(0usize, |n, s| n.saturating_add(s.len()));
+        if len > max_stream.min(MAX_REDACTED_STREAM_BYTES) {
+            return segments.iter().map(|_| TOO_LONG_MARKER.to_vec()).collect();
         }
         self.prepare();
         let joined: Zeroizing<Vec<u8>> = Zeroizing::new(segments.concat());
         let mut hits = Vec::new();
         self.find(&joined, &mut hits);
-        for view in views(&joined) {
-            let mut found = Vec::new();
-            self.find(&view.bytes, &mut found);
-            hits.extend(found.into_iter().filter_map(|h| view.to_source(h)));
-        }
+        let mut found = Vec::new();
+        search_views(&joined, |rank, bytes, to_source| {
+            found.clear();
+            self.find(bytes, &mut found);
+            hits.extend(found.drain(..).filter_map(|h| to_source(Hit { rank, ..h })));
+            compact(&mut hits);
+        });
+        drop(found);
+        drop(joined);
         let hits = merge(hits);
         let markers: Vec<&[u8]> = self.markers.iter().map(Vec::as_slice).collect();
         apply_segments(segments, &hits, |m| {
@@ -199,6 +218,10 @@ impl Redactor {
         }
     }
 }
+
+/// What each segment of a stream too long to redact becomes (see
+/// [`Redactor::redact_segments`]).
+pub const TOO_LONG_MARKER: &[u8] = b"[REDACTED:output too long to redact]";
 
 /// The marker for `path`, safe to land inside a JSON string or a shell word:
 /// quotes, backslashes and control characters of a bracketed path become `_`.

@@ -339,3 +339,21 @@ fn debug_never_shows_needles() {
     let shown = format!("{:?}", redactor());
     assert!(!shown.contains("s3cr3t"));
 }
+
+#[test]
+fn a_stream_too_long_to_redact_is_replaced_whole() {
+    let mut r = redactor();
+    let segments: [&[u8]; 2] = [b"x=s3cr3t/p@ss+", b"word?;"];
+    assert_eq!(
+        r.redact_within(&segments, 19),
+        vec![TOO_LONG_MARKER.to_vec(); 2]
+    );
+    // At the limit, it is redacted as usual.
+    assert_eq!(
+        r.redact_within(&segments, 20),
+        vec![
+            format!("x={MARK}").into_bytes(),
+            format!("{MARK};").into_bytes()
+        ]
+    );
+}
