@@ -353,5 +353,6 @@ def _check_build(expected_needs: List[str]) -> None:
     if list(dict.fromkeys(_declared)) != list(dict.fromkeys(expected_needs)):
         raise RuntimeError(
             f"needs() at import declared {_declared!r}, the source declares "
-            f"{expected_needs!r}; call needs() at module level with string literals"
+            f"{expected_needs!r}; call needs() only in the skill's module (app.py), "
+            "at module level, with string literals"
         )

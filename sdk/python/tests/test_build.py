@@ -141,3 +141,9 @@ def test_a_real_build_carries_the_section_and_leaves_the_source_alone(tmp_path):
     with pytest.raises(BuildError, match="no function is decorated with @agentsec_skill.skill"):
         build.build(skill, tmp_path / "bad.wasm", quiet=True)
     assert not (tmp_path / "bad.wasm").exists()
+
+    # needs() hidden in a helper module: the import-time cross-check catches it.
+    (skill / "helper.py").write_text("import agentsec_skill\nagentsec_skill.needs('hidden.path')\n")
+    (skill / "app.py").write_text("import helper\nfrom agentsec_skill import skill\nskill(lambda i: i)\n")
+    with pytest.raises(BuildError, match=r"needs\(\) at import declared \['hidden.path'\], the source declares \[\]"):
+        build.build(skill, tmp_path / "bad.wasm", quiet=True)
