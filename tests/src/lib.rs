@@ -74,6 +74,84 @@ pub fn skill(name: &str) -> PathBuf {
     path
 }
 
+/// The languages a skill can be written in, each with its build command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// `cargo build --target wasm32-wasip2` (the `agentsec-skill` crate).
+    Rust,
+    /// `python3 sdk/python/build.py` (componentize-py).
+    Python,
+    /// `node sdk/js/build.mjs` (componentize-js).
+    JavaScript,
+}
+
+/// The component of skill `dir` (relative to the repository root, e.g.
+/// `example-skills/py-release-notes`) in `lang`, built from source once per test process,
+/// named after the directory (`py-release-notes` -> `py_release_notes.wasm`) in a
+/// directory of that language's skills.
+pub fn lang_skill(lang: Lang, dir: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(Lang, String, PathBuf)>> =
+        std::sync::Mutex::new(Vec::new());
+    let name = Path::new(dir)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace('-', "_");
+    if lang == Lang::Rust {
+        return skill(&name);
+    }
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, path)) = built.iter().find(|(l, d, _)| *l == lang && d == dir) {
+        return path.clone();
+    }
+    let out_dir = lang_skills_dir(lang);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(format!("{name}.wasm"));
+    let mut cmd = match lang {
+        Lang::Python => {
+            let mut cmd = Command::new("python3");
+            cmd.arg(root().join("sdk/python/build.py"));
+            if std::env::var_os("COMPONENTIZE_PY").is_none() {
+                cmd.env(
+                    "COMPONENTIZE_PY",
+                    root().join(".venv-py/bin/componentize-py"),
+                );
+            }
+            cmd
+        }
+        Lang::JavaScript => {
+            let mut cmd = Command::new("node");
+            cmd.arg(root().join("sdk/js/build.mjs"));
+            cmd
+        }
+        Lang::Rust => unreachable!("built by cargo above"),
+    };
+    let output = cmd
+        .arg(root().join(dir))
+        .arg("-o")
+        .arg(&out)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building {dir} ({lang:?}) failed (is the toolchain installed? tests/run.sh installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    built.push((lang, dir.to_owned(), out.clone()));
+    out
+}
+
+/// Where [`lang_skill`] puts the components of `lang`: a trusted skills directory
+/// (`agentsec-run --skills`), so their names count.
+pub fn lang_skills_dir(lang: Lang) -> PathBuf {
+    match lang {
+        Lang::Rust => skills_dir(),
+        Lang::Python => skills_target().join("python"),
+        Lang::JavaScript => skills_target().join("javascript"),
+    }
+}
+
 /// One of our binaries (`agentsec-run`, `agentsec`), built if needed.
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();

@@ -421,7 +421,9 @@ impl Policy {
             reason,
             verb: match operation {
                 Operation::Read => "read",
-                Operation::List => "list",
+                // A listing refusal is never shown (names are filtered); a declared need is
+                // checked as one, and is reported as before the operations existed.
+                Operation::List => "read",
                 Operation::Inject { .. } => "use",
                 Operation::Sign { .. } => "sign with",
             },

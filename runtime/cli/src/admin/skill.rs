@@ -31,6 +31,9 @@ pub enum Command {
         /// Cache directory [default: $XDG_CACHE_HOME/agentsec, else ~/.cache/agentsec].
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
+        /// Deadline for compiling each component, e.g. `2m` [default: 30s, as agentsec-run].
+        #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+        compile_timeout: Option<std::time::Duration>,
     },
 }
 
@@ -40,13 +43,24 @@ pub enum Command {
 /// A usage error: an unreadable argument, or a cache that cannot be used.
 pub fn run(command: Command) -> Result<u8, SkillError> {
     match command {
-        Command::Precompile { paths, cache_dir } => precompile(&paths, cache_dir),
+        Command::Precompile {
+            paths,
+            cache_dir,
+            compile_timeout,
+        } => precompile(&paths, cache_dir, compile_timeout),
     }
 }
 
-fn precompile(paths: &[PathBuf], cache_dir: Option<PathBuf>) -> Result<u8, SkillError> {
+fn precompile(
+    paths: &[PathBuf],
+    cache_dir: Option<PathBuf>,
+    compile_timeout: Option<std::time::Duration>,
+) -> Result<u8, SkillError> {
     let files = components(paths)?;
     let mut config = HostConfig::default();
+    if let Some(timeout) = compile_timeout {
+        config.compile_timeout = timeout;
+    }
     if let Some(dir) = cache_dir {
         config = config.with_cache_dir(dir);
     }
