@@ -39,6 +39,22 @@ step demo/skills/release_notes.wasm --agent ops/changelog \
     --input '{"repo": "acme/api", "version": "v1.4.0", "changes": ["Faster deploys"]}'
 step demo/skills/release_notes.wasm --agent ops/intern
 
+# The same skill in Python (sdk/python): componentize-py is installed once in .venv-py.
+echo
+echo "== building the Python twin, py-release-notes (first time: installs componentize-py)"
+if [ ! -x .venv-py/bin/componentize-py ]; then
+    python3 -m venv .venv-py
+    .venv-py/bin/pip install --quiet --disable-pip-version-check --require-hashes \
+        -r sdk/python/requirements-build.txt
+fi
+COMPONENTIZE_PY="$PWD/.venv-py/bin/componentize-py" \
+    python3 sdk/python/build.py example-skills/py-release-notes -o demo/skills/py_release_notes.wasm
+chmod 644 demo/skills/py_release_notes.wasm
+# Its first run compiles an 18 MB component (it says so); a debug build needs more than
+# the default 30 s compile deadline on a small machine.
+step demo/skills/py_release_notes.wasm --agent ops/changelog --compile-timeout 5m \
+    --input '{"repo": "acme/api", "version": "v1.4.0", "changes": ["Faster deploys"]}'
+
 echo
 echo "\$ tail -n 2 demo/audit.log    # one hash-chained line per request, never a value"
 tail -n 2 demo/audit.log
