@@ -11,7 +11,7 @@ import { getSecret, needs, skill } from 'agentsec-skill';
 
 needs('communication.github.token');
 
-export const run = skill((input) => {
+export const run = skill((/** @type {string} */ input) => {
   let parsed;
   try {
     parsed = JSON.parse(input.trim() === '' ? '{}' : input);
@@ -21,7 +21,7 @@ export const run = skill((input) => {
   const repo = stringOr(parsed?.repo, 'acme/api');
   const version = stringOr(parsed?.version, 'v0.1.0');
   const changes = Array.isArray(parsed?.changes)
-    ? parsed.changes.filter((c) => typeof c === 'string')
+    ? parsed.changes.filter((/** @type {unknown} */ c) => typeof c === 'string')
     : [];
 
   const token = getSecret('communication.github.token');

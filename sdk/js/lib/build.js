@@ -5,19 +5,14 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { componentize } from '@bytecodealliance/componentize-js';
 
 import { NEEDS_SECTION, appendCustomSection, needsPayload } from './section.js';
 import { SourceError, rewriteSpecifiers, scanGraph } from './scan.js';
+import { DEFAULT_WIT, SDK_DIR, WORLD } from './wit.js';
 
-const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export { DEFAULT_WIT, WORLD };
 
-/** The WIT package skills are built against: the repository's `wit/`. */
-export const DEFAULT_WIT = resolve(SDK_DIR, '..', '..', 'wit');
-
-/** The world every skill targets (`wit/skill.wit`). */
-export const WORLD = 'skill';
 
 /**
  * StarlingMonkey features left out of every skill. The host links WASI p2

@@ -6,6 +6,7 @@
 // (`sdk/rust`): `getSecret` returns a `Secret` that never prints its value and
 // throws one of four typed errors; `listSecrets` lists names; `needs` declares
 // the paths the build writes into the `agentsec:needs` custom section.
+/// <reference path="../types/wit/interfaces/agentsec-skill-secrets.d.ts" />
 import * as wit from 'agentsec:skill/secrets@0.1.0';
 
 /** Name of the custom section that holds a skill's declared needs. */
@@ -67,6 +68,8 @@ export class Secret {
   }
 }
 
+/** @typedef {import('agentsec:skill/secrets@0.1.0').Error['tag']} SecretErrorKind */
+
 /**
  * Why the host did not return a secret; the base class of `Denied`,
  * `NotFound`, `InvalidPath` and `Unavailable`. `message` is the host's
@@ -75,13 +78,13 @@ export class Secret {
  */
 export class SecretError extends Error {
   /**
-   * @param {string} kind
+   * @param {SecretErrorKind} kind
    * @param {string} message
    */
   constructor(kind, message) {
     super(message);
     this.name = new.target.name;
-    /** @type {'denied' | 'not-found' | 'invalid-path' | 'unavailable'} */
+    /** The WIT case: `denied`, `not-found`, `invalid-path` or `unavailable`. */
     this.kind = kind;
   }
 
@@ -122,6 +125,7 @@ export class Unavailable extends SecretError {
   }
 }
 
+/** @type {Record<SecretErrorKind, new (message: string) => SecretError>} */
 const BY_KIND = {
   denied: Denied,
   'not-found': NotFound,
@@ -137,13 +141,18 @@ const BY_KIND = {
  * @returns {SecretError | undefined}
  */
 function fromWitError(thrown) {
-  const payload = thrown && typeof thrown === 'object' ? thrown.payload : undefined;
+  /** @type {any} */
+  const payload = thrown && typeof thrown === 'object' ? /** @type {any} */ (thrown).payload : undefined;
   if (!payload || typeof payload !== 'object' || !Object.hasOwn(BY_KIND, payload.tag)) {
     return undefined;
   }
-  return new BY_KIND[payload.tag](String(payload.val));
+  return new BY_KIND[/** @type {SecretErrorKind} */ (payload.tag)](String(payload.val));
 }
 
+/**
+ * @param {string} what
+ * @param {unknown} path
+ */
 function checkPath(what, path) {
   if (typeof path !== 'string') {
     throw new TypeError(`${what}: the path must be a string, not ${typeof path}`);
@@ -216,6 +225,7 @@ export function errorText(thrown) {
   return String(thrown);
 }
 
+/** @param {unknown} value */
 function outputText(value) {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
@@ -237,7 +247,8 @@ export function skill(fn) {
   if (typeof fn !== 'function') {
     throw new TypeError('skill: pass the function that implements run');
   }
-  return function run(input) {
+  return function run(/** @type {string} */ input) {
+    /** @type {any} */
     let out;
     try {
       out = fn(input);
@@ -245,7 +256,7 @@ export function skill(fn) {
       throw errorText(thrown);
     }
     if (out && typeof out.then === 'function') {
-      return out.then(outputText, (thrown) => {
+      return out.then(outputText, (/** @type {unknown} */ thrown) => {
         throw errorText(thrown);
       });
     }
