@@ -13,6 +13,9 @@ import { DEFAULT_WIT, SDK_DIR, WORLD } from './wit.js';
 
 export { DEFAULT_WIT, WORLD };
 
+/** Where the SDK is staged next to the skill's modules for componentize. */
+const STAGED_SDK_DIR = '__agentsec_skill_sdk__';
+
 
 /**
  * StarlingMonkey features left out of every skill. The host links WASI p2
@@ -84,12 +87,17 @@ export async function buildSkill(skill, options = {}) {
     throw new SourceError(at ? `${at.where}: ${e.message}` : e.message);
   }
 
+  // The skill's modules keep their paths relative to its directory (so
+  // componentize's messages name `index.js:2:1`); the SDK goes beside them.
   const stage = mkdtempSync(join(tmpdir(), 'agentsec-js-'));
-  const sdkEntry = join(stage, 'agentsec-skill', 'index.js');
+  const sdkEntry = join(stage, STAGED_SDK_DIR, 'index.js');
+  if (graph.has(join(root, STAGED_SDK_DIR, 'index.js'))) {
+    throw new SourceError(`${join(root, STAGED_SDK_DIR)}: this directory name is reserved for the SDK in the build`);
+  }
   mkdirSync(dirname(sdkEntry), { recursive: true });
   copyFileSync(join(SDK_DIR, 'src', 'index.js'), sdkEntry);
   for (const [, mod] of graph) {
-    const target = join(stage, 'skill', mod.rel);
+    const target = join(stage, mod.rel);
     mkdirSync(dirname(target), { recursive: true });
     if (mod.js) {
       const spec = relativeSpecifier(dirname(target), sdkEntry);
@@ -106,11 +114,15 @@ export async function buildSkill(skill, options = {}) {
   try {
     process.chdir(stage);
     result = await componentize({
-      sourcePath: join(stage, 'skill', relative(root, entry)),
+      sourcePath: join(stage, relative(root, entry)),
       witPath: wit,
       worldName: WORLD,
       disableFeatures: DISABLED_FEATURES,
     });
+  } catch (e) {
+    // componentize's own message names the module and line (e.g. an
+    // exception in top-level code, a missing `run` export); its stack does not help.
+    throw new SourceError(`componentize failed for ${root}:\n${e instanceof Error ? e.message : e}`);
   } finally {
     process.chdir(cwd);
     rmSync(stage, { recursive: true, force: true });
