@@ -85,7 +85,7 @@ test('a path that is not a string is refused before the host is asked', () => {
 });
 
 test('listSecrets gives names only and defaults to the whole store', () => {
-  assert.deepEqual(listSecrets('communication.'), [
+  assert.deepEqual(listSecrets('communication'), [
     'communication.github.token',
     'communication.slack.bot_token',
   ]);
