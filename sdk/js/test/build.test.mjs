@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentWit } from '@bytecodealliance/jco-transpile/wasm-tools';
@@ -38,13 +38,14 @@ function cli(...args) {
   return spawnSync(process.execPath, [BUILD, ...args], { encoding: 'utf8' });
 }
 
-test('the CLI refuses misuse (exit 2) and unreadable needs (exit 1, file:line)', () => {
+test('the CLI refuses misuse (exit 2) and unreadable needs (exit 1, file:line)', (t) => {
   const usage = cli(EXAMPLE);
   assert.equal(usage.status, 2);
   assert.match(usage.stderr, /usage: node sdk\/js\/build\.mjs SKILL_DIR\|ENTRY\.js -o OUT\.wasm/);
   assert.equal(cli('--bogus').status, 2);
 
   const dir = mkdtempSync(join(tmpdir(), 'agentsec-js-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(
     join(dir, 'index.js'),
     "import { needs, skill } from 'agentsec-skill';\nconst p = 'a.b';\nneeds(p);\nexport const run = skill(() => '');\n",

@@ -1,7 +1,7 @@
 // Reading needs() and imports from a skill's sources.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,8 +53,9 @@ test('needs() the build could not read is a build error naming the line', () => 
   assert.throws(() => scanModule('m.js', 'export const = ;'), /m\.js:1:\d+: cannot parse/);
 });
 
-test('the graph follows relative imports and stays in the skill directory', () => {
+test('the graph follows relative imports and stays in the skill directory', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agentsec-js-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'lib'));
   writeFileSync(join(dir, 'package.json'), '{"main": "main.mjs"}');
   writeFileSync(
