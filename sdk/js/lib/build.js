@@ -16,7 +16,6 @@ export { DEFAULT_WIT, WORLD };
 /** Where the SDK is staged next to the skill's modules for componentize. */
 const STAGED_SDK_DIR = '__agentsec_skill_sdk__';
 
-
 /**
  * StarlingMonkey features left out of every skill. The host links WASI p2
  * (clocks, random, cli, io, filesystem, sockets with no network granted) and
