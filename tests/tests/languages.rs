@@ -57,7 +57,10 @@ const MARKER: &str = "[REDACTED:communication.github.token]";
 fn warm_cache() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
+        // Emptied once per test process: Python and JS builds are not reproducible, so
+        // every run of the suite adds new ~35 MB artifacts that would otherwise pile up.
         let dir = lang_skills_dir(Lang::Rust).join("../../lang-cache");
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("cache dir");
         dir.canonicalize().expect("cache dir")
     })
