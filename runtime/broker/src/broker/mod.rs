@@ -119,11 +119,11 @@ impl Broker {
         // permitted at every level, so treating it as a release would hand out values
         // that only the host may use).
         if operation == Operation::List {
-            let detail = shown.detail(Some("invalid-operation: list releases no value"));
-            self.record(
-                &mut caller.stop,
-                &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                    .detail(detail.as_deref()),
+            self.record_refused(
+                caller,
+                &shown,
+                access,
+                "invalid-operation: list releases no value",
             )?;
             return Err(Refusal::InvalidPath(
                 "a listing releases no value; ask Broker::list".to_owned(),
@@ -132,12 +132,7 @@ impl Broker {
         let path = match parsed {
             Ok(path) => path,
             Err(e) => {
-                let detail = shown.detail(Some("invalid-path"));
-                self.record(
-                    &mut caller.stop,
-                    &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                        .detail(detail.as_deref()),
-                )?;
+                self.record_refused(caller, &shown, access, "invalid-path")?;
                 return Err(Refusal::InvalidPath(format!("invalid secret path: {e}")));
             }
         };
@@ -168,17 +163,7 @@ impl Broker {
         self.refuse_if_stopped(caller, &shown, AccessType::List)?;
         self.count(caller, &shown, AccessType::List)?;
         let Ok(prefix) = parsed else {
-            let detail = shown.detail(Some("invalid-path"));
-            self.record(
-                &mut caller.stop,
-                &Record::new(
-                    &caller.run,
-                    &shown.path,
-                    AccessType::List,
-                    AuditDecision::Deny,
-                )
-                .detail(detail.as_deref()),
-            )?;
+            self.record_refused(caller, &shown, AccessType::List, "invalid-path")?;
             return Ok(Vec::new());
         };
         let names: Vec<String> = match self.store.list(&prefix) {
@@ -214,11 +199,7 @@ impl Broker {
     /// # Errors
     /// The record could not be written (the message says why).
     pub fn record_run_event(&self, run: &RunContext, detail: &str) -> Result<(), String> {
-        let record = Record::new(run, "", AccessType::Run, AuditDecision::Deny).detail(detail);
-        match self.audit.lock() {
-            Ok(mut log) => log.append(&record).map(drop).map_err(|e| e.to_string()),
-            Err(_) => Err("audit log lock poisoned".to_owned()),
-        }
+        self.record_now(&Record::new(run, "", AccessType::Run, AuditDecision::Deny).detail(detail))
     }
 
     /// Appends `record` and syncs it now (for checks made before a run starts, such as
@@ -255,18 +236,30 @@ impl Broker {
         access: AccessType,
     ) -> Result<(), Refusal> {
         if caller.stop.is_none() && caller.cancel.is_cancelled() {
-            let detail = shown.detail(Some("stopped: the run was cancelled"));
-            self.record(
-                &mut caller.stop,
-                &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                    .detail(detail.as_deref()),
-            )?;
+            self.record_refused(caller, shown, access, "stopped: the run was cancelled")?;
             caller.stop = Some(Stop::Cancelled);
         }
         match &caller.stop {
             Some(stop) => Err(Refusal::Stop(stop.clone())),
             None => Ok(()),
         }
+    }
+
+    /// Records a refused request: denied, the path as recorded, `why` (then the
+    /// unknown-path note, if any) as its detail.
+    fn record_refused<R: Redaction>(
+        &self,
+        caller: &mut Caller<R>,
+        shown: &Recorded,
+        access: AccessType,
+        why: &str,
+    ) -> Result<(), Refusal> {
+        let detail = shown.detail(Some(why));
+        self.record(
+            &mut caller.stop,
+            &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
+                .detail(detail.as_deref()),
+        )
     }
 
     /// Appends one audit record; an error stops the caller.
@@ -299,12 +292,7 @@ impl Broker {
             "limit: more than {} secret calls in one run",
             caller.limits.max_calls
         );
-        let detail = shown.detail(Some(&limit));
-        self.record(
-            &mut caller.stop,
-            &Record::new(&caller.run, &shown.path, access, AuditDecision::Deny)
-                .detail(detail.as_deref()),
-        )?;
+        self.record_refused(caller, shown, access, &limit)?;
         Err(stop(&mut caller.stop, Stop::SecretCalls))
     }
 }
