@@ -222,6 +222,14 @@ fn declared_needs_are_checked_before_the_run() {
         assert!(r.stderr.contains(TOKEN_PATH), "{:?}: {r:?}", case.lang);
         let records = s.audit_records();
         assert!(
+            records
+                .iter()
+                .any(|r| r["secret_path"] == TOKEN_PATH
+                    && r["detail"] == "declared need not granted"),
+            "{:?}: the refused need is on record: {records:?}",
+            case.lang
+        );
+        assert!(
             records.iter().all(|r| r["decision"] == "deny"),
             "nothing released: {records:?}"
         );

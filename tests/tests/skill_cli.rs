@@ -37,28 +37,39 @@ fn precompile_fills_the_cache_agentsec_run_uses() {
         "{again:?}"
     );
 
-    // agentsec-run with the same cache: the run works (and finds the compiled code).
-    let run = s
-        .command(&bin("agentsec-run"))
-        .arg(dir.join("probe.wasm"))
-        .args([
-            "--agent",
-            "ops/release-manager",
-            "--input",
-            r#"{"ops": []}"#,
-        ])
-        .arg("--secrets")
-        .arg(root().join("demo/secrets.yaml"))
-        .arg("--policy")
-        .arg(root().join("tests/testdata/policies/e2e.yaml"))
-        .arg("--audit-log")
-        .arg(s.audit_log())
-        .env("SOPS_AGE_KEY_FILE", demo_key())
-        .env("AGENTSEC_LOG", "debug")
-        .output()
-        .expect("agentsec-run runs");
-    let run = Run::from(run);
-    assert_eq!(run.code, 0, "{run:?}");
+    // agentsec-run with the same cache loads the compiled code: with a 1 ms compile
+    // deadline it could not compile, so it must not need to (and with a cold cache it fails).
+    let quick = |cache: &std::path::Path| {
+        let out = s
+            .command(&bin("agentsec-run"))
+            .arg(dir.join("probe.wasm"))
+            .args([
+                "--agent",
+                "ops/release-manager",
+                "--input",
+                r#"{"ops": []}"#,
+            ])
+            .args(["--compile-timeout", "1ms"])
+            .arg("--secrets")
+            .arg(root().join("demo/secrets.yaml"))
+            .arg("--policy")
+            .arg(root().join("tests/testdata/policies/e2e.yaml"))
+            .arg("--audit-log")
+            .arg(s.audit_log())
+            .env("SOPS_AGE_KEY_FILE", demo_key())
+            .env("XDG_CACHE_HOME", cache)
+            .output()
+            .expect("agentsec-run runs");
+        Run::from(out)
+    };
+    let warm = quick(&s.path("cache"));
+    assert_eq!(warm.code, 0, "{warm:?}");
+    assert!(!warm.stderr.contains("ignoring cache artifact"), "{warm:?}");
+    let cold = quick(&s.path("cold-cache"));
+    assert_eq!(
+        cold.code, 4,
+        "a cold cache must compile, and 1 ms is too short: {cold:?}"
+    );
 
     // A file that is not a component: named, exit 1, and the others are still done.
     let junk = s.write("work/skills2/junk.wasm", "not a component");
