@@ -39,6 +39,11 @@ if [ ! -x .venv-py/bin/componentize-py ] || [ ! -x .venv-py/bin/pytest ]; then
 fi
 export COMPONENTIZE_PY="$PWD/.venv-py/bin/componentize-py"
 # JavaScript skills: componentize-js 0.23.0 and friends, pinned in sdk/js/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null \
+    || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "tests/run.sh: the JavaScript SDK needs Node.js 20 or later with npm (https://nodejs.org)" >&2
+    exit 1
+fi
 if [ ! -d sdk/js/node_modules/@bytecodealliance/componentize-js ]; then
     (cd sdk/js && npm ci --prefer-offline --no-audit --no-fund --silent)
 fi
