@@ -14,7 +14,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::key::ChainKey;
-use crate::record::{AccessType, Decision, Record};
+use crate::record::{AccessType, CallerInfo, Decision, Record};
 
 /// The `prev` of the first entry of a chain: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -116,6 +116,10 @@ impl ChainInfo<'static> {
 pub(crate) struct Entry<'a> {
     pub(crate) ts: Cow<'a, str>,
     pub(crate) agent_id: Cow<'a, str>,
+    /// Who asked (uid, user, pid). Absent in logs written before it existed and in
+    /// records of no caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) caller: Option<Cow<'a, CallerInfo>>,
     pub(crate) skill: SkillRef<'a>,
     pub(crate) secret_path: Cow<'a, str>,
     pub(crate) access_type: AccessType,
@@ -140,6 +144,7 @@ impl<'a> Entry<'a> {
         Self {
             ts: Cow::Borrowed(ts),
             agent_id: Cow::Borrowed(run.agent_id()),
+            caller: run.caller().map(Cow::Borrowed),
             skill: SkillRef {
                 name: Cow::Borrowed(run.skill_name()),
                 sha256: Cow::Borrowed(run.skill_sha256()),

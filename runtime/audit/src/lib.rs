@@ -51,15 +51,16 @@
 //!
 //! The log is UTF-8 JSON lines: one entry per line, each ending in `\n`, at
 //! most [`MAX_RECORD_SIZE`] bytes including the `\n`. An entry has exactly
-//! these keys, always all present (except `chain`), in this order:
+//! these keys, always all present (except `chain` and `caller`), in this order:
 //!
 //! | key | value |
 //! |---|---|
 //! | `ts` | time of the append, RFC 3339 in UTC with exactly 6 fractional digits: `2025-01-02T03:04:05.123456Z` |
 //! | `agent_id` | string |
+//! | `caller` | only when known: object `{"uid": integer, "user": string, "pid": integer}` (keys in that order; `user` and `pid` absent when unknown): who asked, as the kernel proved it |
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
 //! | `secret_path` | string |
-//! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), or `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`) |
+//! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`), or `"reload"` (a long-lived host loaded, or refused, a changed policy or secrets file; empty `secret_path`, `detail` names the file) |
 //! | `decision` | `"allow"` or `"deny"` |
 //! | `rule` | string or `null`: the policy rule that decided |
 //! | `access_level` | string or `null`: the level the rule grants |
@@ -182,6 +183,6 @@ pub use error::{AuditError, KeyError, VerifyError};
 pub use key::{CHAIN_KEY_LEN, ChainKey, MAX_KEY_PLAINTEXT};
 pub use log::{Appended, AuditLog, LogOptions};
 pub use read::{AuditEntry, ReadSummary, read_entries};
-pub use record::{AccessType, Decision, Record, RunContext, new_run_id};
+pub use record::{AccessType, CallerInfo, Decision, Record, RunContext, new_run_id};
 pub use rotate::log_files;
 pub use verify::{VerifyOptions, VerifyReport, verify, verify_with};

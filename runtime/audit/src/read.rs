@@ -7,7 +7,9 @@ use std::path::Path;
 
 use crate::entry::{self, TagKind};
 use crate::error::VerifyError;
-use crate::record::{AccessType, Decision};
+use std::borrow::Cow;
+
+use crate::record::{AccessType, CallerInfo, Decision};
 use crate::verify::{Lines, RawLine};
 
 /// One entry of a log, as written.
@@ -18,6 +20,8 @@ pub struct AuditEntry {
     pub ts: String,
     /// `agent_id`.
     pub agent_id: String,
+    /// `caller`, where the record has one.
+    pub caller: Option<CallerInfo>,
     /// `skill.name`.
     pub skill_name: String,
     /// `skill.sha256`.
@@ -83,6 +87,7 @@ pub fn read_entries<P: AsRef<Path>>(
         each(AuditEntry {
             ts: e.ts.into_owned(),
             agent_id: e.agent_id.into_owned(),
+            caller: e.caller.map(Cow::into_owned),
             skill_name: e.skill.name.into_owned(),
             skill_sha256: e.skill.sha256.into_owned(),
             secret_path: e.secret_path.into_owned(),

@@ -20,7 +20,7 @@ const RUN_ID_BYTES: usize = 16;
 /// What the skill asked to do with a secret.
 ///
 /// Serialized as the lowercase name: `read`, `write`, `list`, `inject`,
-/// `sign` or `run`.
+/// `sign`, `run` or `reload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -41,11 +41,16 @@ pub enum AccessType {
     /// stopped the skill, it trapped, or its output was refused. The
     /// `secret_path` is empty and `detail` says what happened.
     Run,
+    /// A long-lived host (`agentsec serve`) loaded a changed policy or
+    /// secrets file (`allow`), or refused one that does not parse or verify
+    /// and kept the old version in force (`deny`). `secret_path` is empty,
+    /// `detail` names the file (and why it was refused).
+    Reload,
 }
 
 impl AccessType {
-    /// The name used in the log: `read`, `write`, `list`, `inject`, `sign`
-    /// or `run`.
+    /// The name used in the log: `read`, `write`, `list`, `inject`, `sign`,
+    /// `run` or `reload`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
@@ -54,6 +59,7 @@ impl AccessType {
             Self::Inject => "inject",
             Self::Sign => "sign",
             Self::Run => "run",
+            Self::Reload => "reload",
         }
     }
 }
@@ -92,11 +98,27 @@ impl fmt::Display for Decision {
     }
 }
 
+/// Who made a request, as the kernel proved it: the calling process's uid (and user
+/// name, and pid where known). `caller` in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerInfo {
+    /// The caller's uid.
+    pub uid: u32,
+    /// Its user name, if the uid has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The caller's process id, where known (a socket peer's pid at connect time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
 /// The identity of one skill run, set once when the run starts and shared by
 /// every record of that run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunContext {
     agent_id: String,
+    caller: Option<CallerInfo>,
     skill_name: String,
     skill_sha256: String,
     run_id: String,
@@ -116,15 +138,28 @@ impl RunContext {
     ) -> Self {
         Self {
             agent_id: agent_id.into(),
+            caller: None,
             skill_name: skill_name.into(),
             skill_sha256: skill_sha256.into(),
             run_id: run_id.into(),
         }
     }
 
+    /// Who asked for the run (`caller` in the log; absent when not set).
+    #[must_use]
+    pub fn with_caller(mut self, caller: CallerInfo) -> Self {
+        self.caller = Some(caller);
+        self
+    }
+
     /// The agent the skill runs for (`agent_id` in the log).
     pub fn agent_id(&self) -> &str {
         &self.agent_id
+    }
+
+    /// Who asked for the run, if known.
+    pub fn caller(&self) -> Option<&CallerInfo> {
+        self.caller.as_ref()
     }
 
     /// The skill's name (`skill.name` in the log).

@@ -396,3 +396,54 @@ fn tail_found_across_read_chunks() -> TestResult {
     assert_eq!(verify(&[&path])?.entries, 4);
     Ok(())
 }
+
+/// `caller` sits after `agent_id`, verifies, and reads back; records without one omit it.
+#[test]
+fn caller_is_recorded_after_the_agent_and_verifies() {
+    use agentsec_audit::{AccessType, AuditLog, CallerInfo, Decision, Record, RunContext};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.log");
+    let caller = CallerInfo {
+        uid: 1001,
+        user: Some("deploy".to_owned()),
+        pid: Some(4242),
+    };
+    let with =
+        RunContext::new("ops/a", "s", "ab".repeat(32), "cd".repeat(16)).with_caller(caller.clone());
+    let without = RunContext::new("ops/a", "s", "ab".repeat(32), "ce".repeat(16));
+    let mut log = AuditLog::open(&path).unwrap();
+    log.append(&Record::new(
+        &with,
+        "a.b",
+        AccessType::Read,
+        Decision::Allow,
+    ))
+    .unwrap();
+    log.append(&Record::new(
+        &without,
+        "a.b",
+        AccessType::Reload,
+        Decision::Deny,
+    ))
+    .unwrap();
+    drop(log);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains(
+            r#""agent_id":"ops/a","caller":{"uid":1001,"user":"deploy","pid":4242},"skill":"#
+        ),
+        "{first}"
+    );
+    assert!(!text.lines().nth(1).unwrap().contains("caller"));
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains(r#""access_type":"reload""#)
+    );
+    verify(&[&path]).unwrap();
+    let mut callers = Vec::new();
+    agentsec_audit::read_entries(&[&path], |e| callers.push(e.caller)).unwrap();
+    assert_eq!(callers, vec![Some(caller), None]);
+}

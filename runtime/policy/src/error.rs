@@ -418,6 +418,24 @@ pub enum InvalidPolicy {
         /// What is wrong and an example.
         reason: String,
     },
+    /// An `identity:` or `agents:` value that is not valid.
+    #[error("`{field}`: {reason}")]
+    BadIdentity {
+        /// The key (`identity`, `agents`, `unix_users`, ...).
+        field: &'static str,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
+    /// The same agent bound in two files, or `identity:` set differently by two files.
+    #[error(
+        "{what} is also set at {first}; conflicts are reported, never resolved: set it in one file"
+    )]
+    IdentityConflict {
+        /// What (`agents.ops/x`, `identity`).
+        what: String,
+        /// The other definition.
+        first: Location,
+    },
     /// The same `sandbox:` field set by two files.
     #[error(
         "`sandbox.{field}` is also set at {first}; conflicts are reported, never resolved: set it in one file"

@@ -70,6 +70,7 @@ mod eval;
 mod explain;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod identity;
 mod index;
 mod lint;
 pub mod needs;
@@ -89,6 +90,9 @@ pub use error::{
 };
 pub use eval::{Authorized, Decision, Denial, DenialReason};
 pub use explain::{ExplainedDenial, ExplainedGrant, Explanation, SkillFilter};
+pub use identity::{
+    AgentBinding, IdentityGrant, IdentityMode, IdentityRefusal, Peer, UnixPrincipal,
+};
 pub use lint::Warning;
 pub use needs::UnmetNeed;
 pub use parse::{MAX_NESTING_DEPTH, MAX_POLICY_FILE_SIZE, MAX_RULES};

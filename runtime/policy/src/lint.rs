@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use crate::agent::AgentGlob;
+use crate::agent::{AgentGlob, AgentId};
 use crate::contain::{glob_contains, matches_every_agent, pattern_contains};
 use crate::error::Location;
+use crate::identity::IdentityMode;
 use crate::path::SecretPath;
 use crate::policy::Policy;
 use crate::rule::RuleRef;
@@ -62,6 +63,15 @@ pub enum Warning<'p> {
         /// The name entry.
         name: &'p SkillName,
     },
+    /// An `allowed_agents` entry that no `agents:` binding covers while the policy's
+    /// identity mode is optional: anyone who can reach the host can act as it. Reported
+    /// once per entry text, at its first rule.
+    UnboundAgent {
+        /// The first rule that names it.
+        rule: RuleRef<'p>,
+        /// The entry (an agent id, or a glob that bindings of exact ids cannot cover).
+        glob: &'p AgentGlob,
+    },
 }
 
 impl Warning<'_> {
@@ -74,6 +84,7 @@ impl Warning<'_> {
             Self::MatchesEveryAgent { .. } => "matches-every-agent",
             Self::AuditFalse { .. } => "audit-false",
             Self::NameOnlySkill { .. } => "name-only-skill",
+            Self::UnboundAgent { .. } => "unbound-agent",
         }
     }
 
@@ -84,7 +95,8 @@ impl Warning<'_> {
             | Self::ShadowedAllow { rule, .. }
             | Self::MatchesEveryAgent { rule, .. }
             | Self::AuditFalse { rule }
-            | Self::NameOnlySkill { rule, .. } => Some(rule.location()),
+            | Self::NameOnlySkill { rule, .. }
+            | Self::UnboundAgent { rule, .. } => Some(rule.location()),
             Self::Uncovered { .. } => None,
         }
     }
@@ -141,6 +153,21 @@ impl fmt::Display for Warning<'_> {
                 rule.pattern(),
                 name.as_str().replace('-', "_")
             ),
+            Self::UnboundAgent { rule, glob } => {
+                if glob.as_str().contains(['*', '?', '[', '{']) {
+                    write!(
+                        f,
+                        "`{glob}` in allowed_agents of rule `{}` is a glob, and no `agents:` binding proves who may act as the ids it matches: anyone who can reach the host can act as them; list the ids and bind each under `agents:` (with `identity: required`)",
+                        rule.pattern()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "agent `{glob}` (allowed_agents of rule `{}`) is not bound under `agents:`: anyone who can reach the host can act as it; bind it, e.g. `{glob}: {{ unix_users: [USER] }}`, and set `identity: required`",
+                        rule.pattern()
+                    )
+                }
+            }
         }
     }
 }
@@ -200,6 +227,9 @@ impl Policy {
                 }
             }
         }
+        if self.identity_mode() == IdentityMode::Optional {
+            self.lint_unbound(&mut out);
+        }
         if let Some(known) = known {
             for path in known {
                 if !self.rules.iter().any(|r| r.pattern.covers(path)) {
@@ -208,5 +238,22 @@ impl Policy {
             }
         }
         out
+    }
+
+    /// [`Warning::UnboundAgent`] for every distinct `allowed_agents` entry no binding covers.
+    fn lint_unbound<'p>(&'p self, out: &mut Vec<Warning<'p>>) {
+        let mut seen = std::collections::HashSet::new();
+        for rule in &self.rules {
+            for glob in &rule.allowed.globs {
+                let bound = AgentId::parse(glob.as_str())
+                    .is_ok_and(|id| !glob.as_str().contains('*') && self.binding(&id).is_some());
+                if !bound && seen.insert(glob.as_str()) {
+                    out.push(Warning::UnboundAgent {
+                        rule: RuleRef::new(rule),
+                        glob,
+                    });
+                }
+            }
+        }
     }
 }

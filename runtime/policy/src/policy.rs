@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{InvalidPolicy, Location, PolicyError};
+use crate::identity::{AgentBinding, Identities, IdentityMode};
 use crate::index::Index;
 use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, SandboxField, parse_source};
 use crate::path::PathPattern;
@@ -25,6 +26,7 @@ pub struct Policy {
     pub(crate) rules: Vec<Rule>,
     pub(crate) index: Index,
     pub(crate) sandbox: Sandbox,
+    pub(crate) identities: Identities,
 }
 
 impl Policy {
@@ -110,13 +112,25 @@ impl Policy {
             for def in parsed.rules {
                 merged.add_rule(def)?;
             }
+            if let Some((mode, at)) = parsed.identity {
+                merged.set_identity(mode, at)?;
+            }
+            for binding in parsed.bindings {
+                merged.add_binding(binding)?;
+            }
         }
-        let Merged { rules, sandbox, .. } = merged;
+        let Merged {
+            rules,
+            sandbox,
+            identities,
+            ..
+        } = merged;
         let index = Index::new(&rules);
         Ok(Self {
             rules,
             index,
             sandbox,
+            identities,
         })
     }
 
@@ -145,9 +159,46 @@ struct Merged {
     rule_at: HashMap<PathPattern, Location>,
     sandbox: Sandbox,
     sandbox_field_at: Vec<(&'static str, Location)>,
+    identities: Identities,
+    identity_at: Option<Location>,
 }
 
 impl Merged {
+    /// Sets `identity:` (set `at`), unless another file set it differently.
+    fn set_identity(&mut self, mode: IdentityMode, at: Location) -> Result<(), PolicyError> {
+        if let Some(first) = &self.identity_at
+            && self.identities.mode != mode
+        {
+            return Err(PolicyError::Invalid {
+                at,
+                kind: InvalidPolicy::IdentityConflict {
+                    what: format!("`identity` (`{}` there)", self.identities.mode.as_str()),
+                    first: first.clone(),
+                },
+            });
+        }
+        self.identities.mode = mode;
+        self.identity_at.get_or_insert(at);
+        Ok(())
+    }
+
+    /// Adds one `agents:` binding, unless another file bound the same agent.
+    fn add_binding(&mut self, binding: AgentBinding) -> Result<(), PolicyError> {
+        if let Some(first) = self.identities.bindings.get(&binding.agent) {
+            return Err(PolicyError::Invalid {
+                at: binding.at.clone(),
+                kind: InvalidPolicy::IdentityConflict {
+                    what: format!("`agents.{}`", binding.agent),
+                    first: first.at.clone(),
+                },
+            });
+        }
+        self.identities
+            .bindings
+            .insert(binding.agent.clone(), binding);
+        Ok(())
+    }
+
     /// Sets one `sandbox:` field (set `at`), unless another file set it.
     fn add_sandbox_field(&mut self, field: SandboxField, at: Location) -> Result<(), PolicyError> {
         if let Some(first) = self

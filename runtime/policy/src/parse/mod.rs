@@ -19,8 +19,10 @@ use std::sync::Arc;
 use yaml_rust2::scanner::Marker;
 
 use crate::error::{InvalidPolicy, Location, PolicyError, snippet};
+use crate::identity::{AgentBinding, IdentityMode};
 use crate::rule::RuleDef;
 
+mod identity;
 mod rules;
 mod sandbox;
 mod tree;
@@ -67,6 +69,10 @@ pub(crate) struct Parsed {
     pub(crate) rules: Vec<RuleDef>,
     /// `sandbox:` fields set by this file, each with where it was set.
     pub(crate) sandbox: Vec<(SandboxField, Location)>,
+    /// `identity:`, with where it was set.
+    pub(crate) identity: Option<(IdentityMode, Location)>,
+    /// `agents:` bindings.
+    pub(crate) bindings: Vec<AgentBinding>,
 }
 
 /// Reads the node tree of one policy file strictly; every error it makes
@@ -189,7 +195,7 @@ impl FileReader<'_> {
             .collect()
     }
 
-    /// The whole file: `access_control:` (required) and `sandbox:`.
+    /// The whole file: `access_control:` (required), `sandbox:`, `identity:`, `agents:`.
     fn document(&self, root: Option<&Node>) -> Result<Parsed, PolicyError> {
         let root = match root {
             None => {
@@ -204,17 +210,21 @@ impl FileReader<'_> {
         let hint = "; a policy starts with `access_control:` and a `secrets:` mapping of rules";
         let mut access_control = None;
         let mut sandbox = Vec::new();
+        let mut identity = None;
+        let mut bindings = Vec::new();
         for (key, k, v) in self.mapping(root, "the document", hint)? {
             match key {
                 "access_control" => access_control = Some(v),
                 "sandbox" => sandbox = self.sandbox(v)?,
+                "identity" => identity = Some(self.identity_mode(v)?),
+                "agents" => bindings = self.bindings(v)?,
                 _ => {
                     return Err(self.err(
                         k,
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "the top level",
-                            expected: "`access_control` or `sandbox`",
+                            expected: "one of access_control, agents, identity, sandbox",
                         },
                     ));
                 }
@@ -230,7 +240,12 @@ impl FileReader<'_> {
             ));
         };
         let rules = self.rules(self.secrets_of(ac)?)?;
-        Ok(Parsed { rules, sandbox })
+        Ok(Parsed {
+            rules,
+            sandbox,
+            identity,
+            bindings,
+        })
     }
 
     /// The `secrets:` mapping of `access_control:` (`ac`), its only key.
