@@ -32,6 +32,8 @@ pub enum Tool {
     Secrets,
     /// `agentsec skill`.
     Skill,
+    /// `agentsec serve`.
+    Serve,
 }
 
 impl Tool {
@@ -43,6 +45,7 @@ impl Tool {
             Tool::Audit => "agentsec audit",
             Tool::Secrets => "agentsec secrets",
             Tool::Skill => "agentsec skill",
+            Tool::Serve => "agentsec serve",
         }
     }
 
@@ -54,6 +57,7 @@ impl Tool {
             Tool::Audit => exit::AUDIT,
             Tool::Secrets => exit::SECRETS,
             Tool::Skill => exit::SKILL,
+            Tool::Serve => exit::SERVE,
         }
     }
 
@@ -374,6 +378,8 @@ pub enum Error {
     Secrets(SecretsError),
     /// From `agentsec skill`.
     Skill(SkillError),
+    /// From `agentsec serve`.
+    Serve(ServeError),
 }
 
 /// Why an `agentsec skill` command failed before it could try every component.
@@ -403,6 +409,33 @@ impl Failure for SkillError {
     }
 }
 
+/// Why `agentsec serve` could not start (or `--check` failed): the configuration, the
+/// store, the audit log or the socket.
+#[derive(Debug)]
+pub struct ServeError(pub String);
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Failure for ServeError {
+    fn tool(&self) -> Tool {
+        Tool::Serve
+    }
+
+    fn exit_code(&self) -> u8 {
+        exit::admin::USAGE
+    }
+}
+
+impl From<ServeError> for Error {
+    fn from(e: ServeError) -> Self {
+        Error::Serve(e)
+    }
+}
+
 impl From<SkillError> for Error {
     fn from(e: SkillError) -> Self {
         Error::Skill(e)
@@ -416,6 +449,7 @@ impl fmt::Display for Error {
             Error::Audit(e) => e.fmt(f),
             Error::Secrets(e) => e.fmt(f),
             Error::Skill(e) => e.fmt(f),
+            Error::Serve(e) => e.fmt(f),
         }
     }
 }
@@ -427,6 +461,7 @@ impl Failure for Error {
             Error::Audit(e) => e.tool(),
             Error::Secrets(e) => e.tool(),
             Error::Skill(e) => e.tool(),
+            Error::Serve(e) => e.tool(),
         }
     }
 
@@ -436,6 +471,7 @@ impl Failure for Error {
             Error::Audit(e) => e.exit_code(),
             Error::Secrets(e) => e.exit_code(),
             Error::Skill(e) => e.exit_code(),
+            Error::Serve(e) => e.exit_code(),
         }
     }
 }
@@ -502,6 +538,7 @@ mod tests {
             Box::new(RunError::Limit(String::new())),
             Box::new(SkillError::Argument(String::new())),
             Box::new(SkillError::Runtime(String::new())),
+            Box::new(ServeError(String::new())),
             Box::new(PolicyError::NoPolicy),
             Box::new(PolicyError::Output(io())),
             Box::new(AuditError::NoLog),

@@ -103,6 +103,18 @@ pub const SKILL: &[ExitCode] = &[
     ),
 ];
 
+/// `agentsec serve`.
+pub const SERVE: &[ExitCode] = &[
+    row(
+        admin::OK,
+        "stopped by SIGTERM or SIGINT after the runs in progress finished (`--check`: the configuration is valid)",
+    ),
+    row(
+        admin::USAGE,
+        "usage or configuration error (arguments, policy, secrets, keys, audit log, skills directory, a socket that is in use or cannot be created)",
+    ),
+];
+
 /// `agentsec policy`.
 pub const POLICY: &[ExitCode] = &[
     row(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use agentsec_audit::RunContext;
+use agentsec_audit::{CallerInfo, RunContext};
 use agentsec_broker::{Broker, Caller, CallerLimits, CancelToken, RunStats, Stop};
 use agentsec_policy::AgentId;
 use wasmtime::component::ResourceTable;
@@ -45,6 +45,9 @@ pub struct RunRequest {
     pub on_credential_shape: ShapeAction,
     /// Trips to stop the run from another thread ([`RunEnd::Cancelled`]).
     pub cancel: CancelToken,
+    /// Who asked for the run, as the front door proved it (`caller` in every audit
+    /// record of the run).
+    pub caller: Option<CallerInfo>,
 }
 
 impl RunRequest {
@@ -66,7 +69,16 @@ impl RunRequest {
             run_id,
             on_credential_shape,
             cancel: CancelToken::new(),
+            caller: None,
         }
+    }
+
+    /// Records `caller` (the OS identity the front door proved) on every audit record
+    /// of the run.
+    #[must_use]
+    pub fn caller(mut self, caller: CallerInfo) -> Self {
+        self.caller = Some(caller);
+        self
     }
 
     /// Runs under `overrides` (each given limit wins over the policy's
@@ -199,13 +211,17 @@ impl Runtime {
             run_id,
             on_credential_shape,
             cancel,
+            caller,
         } = request;
-        let run = RunContext::new(
+        let mut run = RunContext::new(
             agent.as_str(),
             skill.name.as_str(),
             skill.sha256.as_str(),
             run_id,
         );
+        if let Some(caller) = caller {
+            run = run.with_caller(caller);
+        }
         match check_declared_needs(skill, &agent, &broker, &run) {
             Ok(()) => {}
             Err(NotStarted::Invalid(why)) => {

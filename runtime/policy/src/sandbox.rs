@@ -18,6 +18,8 @@
 //!   max_code_size: 4MiB          # bytes of function bodies, to compile it
 //!   compile_timeout: 10s         # deadline for compiling (cache miss)
 //!   max_redaction_bytes: 4MiB    # redaction needles for the values a run releases
+//!   max_agent_runs: 2            # agentsec serve: runs of one agent id at once
+//!   max_agent_rate: 50           # agentsec serve: runs one agent id may start per second
 //! ```
 //!
 //! Several policy files may each set different fields; the same field in
@@ -67,6 +69,10 @@ pub struct Sandbox {
     pub max_redaction_bytes: Option<u64>,
     /// `compile_timeout`.
     pub compile_timeout: Option<Duration>,
+    /// `max_agent_runs` (`agentsec serve`: runs of one agent id at once).
+    pub max_agent_runs: Option<u64>,
+    /// `max_agent_rate` (`agentsec serve`: runs one agent id may start per second).
+    pub max_agent_rate: Option<u64>,
 }
 
 /// Parses a duration: `2s`, `500ms`, `1m30s` (humantime syntax); zero is refused.

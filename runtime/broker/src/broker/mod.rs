@@ -86,7 +86,16 @@ impl Broker {
         &self.policy
     }
 
-    /// The store.
+    /// The policy, shared (a server builds the next version of its broker from it).
+    pub fn policy_arc(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy)
+    }
+
+    /// The store, shared (as [`Broker::policy_arc`]).
+    pub fn store_arc(&self) -> Arc<dyn SecretStore> {
+        Arc::clone(&self.store)
+    }
+
     /// The store's names (a front door never reads values but through
     /// [`Broker::request`], which decides, records and redacts first).
     pub fn names(&self) -> &dyn NameIndex {

@@ -10,6 +10,7 @@ use crate::project::{self, Project};
 pub mod audit;
 pub mod policy;
 pub mod secrets;
+pub mod serve;
 pub mod skill;
 
 /// Manage agent secrets, review access-control policies, check the audit log.
@@ -39,6 +40,9 @@ enum Command {
     /// Prepare skills: compile components into the cache ahead of their first run.
     #[command(subcommand)]
     Skill(skill::Command),
+    /// Serve skills on a unix socket: a long-lived host that owns the keys and identifies
+    /// its callers by their OS user.
+    Serve(Box<serve::Args>),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -64,6 +68,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("audit") => Tool::Audit.prefix(),
         Some("secrets") => Tool::Secrets.prefix(),
         Some("skill") => Tool::Skill.prefix(),
+        Some("serve") => Tool::Serve.prefix(),
         _ => "agentsec",
     }
 }
@@ -75,6 +80,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Audit(command) => Ok(audit::run(command)?),
         Command::Secrets(command) => Ok(secrets::run(command)?),
         Command::Skill(command) => Ok(skill::run(command)?),
+        Command::Serve(args) => Ok(serve::run(*args)?),
     }
 }
 

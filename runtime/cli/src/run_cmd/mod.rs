@@ -13,6 +13,8 @@ use agentsec_host::{
     AuditSync, HostConfig, LimitOverrides, Limits, LoadedSkill, RunRequest, Runtime, ShapeAction,
 };
 use agentsec_policy::{AgentId, Policy};
+use agentsec_server::identity::OsIdentity;
+use agentsec_server::{Refused, Rendered};
 use agentsec_sops::{Identities, KeySources, SopsStore};
 use clap::Parser;
 
@@ -21,9 +23,11 @@ use crate::exit;
 use crate::project::{self, Project};
 use crate::units::{parse_duration, parse_size};
 
+mod client;
 mod report;
 
 use report::report_end;
+pub use report::{render, render_refusal, write_rendered};
 
 /// How long after its deadline a run that is stuck inside a host call (where
 /// neither the epoch deadline nor abandoning an async call can reach it: a
@@ -69,6 +73,26 @@ pub struct Args {
     #[arg(long, value_name = "JSON|@FILE", default_value = "{}")]
     pub input: String,
 
+    /// Where secrets, policy and audit come from.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+
+    /// Limits of the run.
+    #[command(flatten)]
+    pub limits: LimitFlags,
+
+    /// Run through `agentsec serve` on SOCKET [default: $AGENTSEC_SOCKET, else
+    /// $XDG_RUNTIME_DIR/agentsec/agentsec.sock]: the daemon holds the keys and
+    /// decides who you are from the socket (your OS user), not from --agent alone.
+    /// SKILL is sent as bytes when it is a file here, else it names a skill
+    /// installed in the daemon's skills directory.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
+    pub connect: Option<PathBuf>,
+}
+
+/// Where secrets, the policy and the audit log come from (`agentsec-run`, `agentsec serve`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigFlags {
     /// SOPS-encrypted secrets file [default: from agentsec.yaml].
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,
@@ -103,7 +127,11 @@ pub struct Args {
     /// released [default: `audit_sync` from agentsec.yaml, else run].
     #[arg(long, value_name = "WHEN", value_parser = crate::project::parse_audit_sync)]
     pub audit_sync: Option<AuditSync>,
+}
 
+/// Limits of a run (`agentsec-run`, `agentsec serve`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitFlags {
     /// Wall-clock deadline, e.g. `2s`, `500ms` [default: the policy's
     /// `sandbox.timeout`, else 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -185,7 +213,7 @@ fn parse_shape_action(text: &str) -> Result<ShapeAction, String> {
 }
 
 /// The limits asked for on the command line (each `None` when not given).
-fn limit_flags(args: &Args) -> LimitOverrides {
+pub fn limit_flags(args: &LimitFlags) -> LimitOverrides {
     let mut o = LimitOverrides::default();
     o.timeout = args.timeout;
     o.max_memory = args.max_memory;
@@ -237,20 +265,30 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         }
         return Ok(exit::OK);
     }
+    if let Some(socket) = connect_socket(&args) {
+        return client::run(&args, &socket);
+    }
+    let prepared = match prepare(&args, &project)? {
+        Ok(prepared) => prepared,
+        Err(refused) => return Ok(write_rendered(&refused, "")),
+    };
     let Prepared {
         runtime,
         skill,
         request,
         limits,
-    } = prepare(&args, &project)?;
+    } = prepared;
     let cancel = request.cancel.clone();
     let broker = Arc::clone(&request.broker);
-    let run_ctx = RunContext::new(
+    let mut run_ctx = RunContext::new(
         request.agent.as_str(),
         skill.name(),
         skill.sha256(),
         request.run_id.as_str(),
     );
+    if let Some(caller) = &request.caller {
+        run_ctx = run_ctx.with_caller(caller.clone());
+    }
     let watchdog = Watchdog::start(
         limits.timeout + DEADLINE_GRACE / 2,
         cancel,
@@ -262,54 +300,185 @@ pub fn main(args: Args) -> Result<u8, RunError> {
     Ok(report_end(report, skill.name(), &limits))
 }
 
-/// Everything before the run, failing fast: the policy parses, the secrets decrypt and
-/// their MAC verifies, the audit log is writable, the component loads and links.
-fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
+/// The daemon socket to run through: `--connect [SOCKET]`, else `AGENTSEC_SOCKET`.
+fn connect_socket(args: &Args) -> Option<PathBuf> {
+    match &args.connect {
+        Some(path) if path.as_os_str().is_empty() => Some(
+            std::env::var_os("AGENTSEC_SOCKET")
+                .filter(|s| !s.is_empty())
+                .map_or_else(agentsec_server::default_socket, PathBuf::from),
+        ),
+        Some(path) => Some(path.clone()),
+        None => std::env::var_os("AGENTSEC_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// Where secrets, the policy, the keys and the audit log come from, from the flags and
+/// agentsec.yaml: what `agentsec-run` opens once and `agentsec serve` opens again on
+/// every reload.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The SOPS file.
+    pub secrets_file: PathBuf,
+    /// Policy files and directories.
+    pub policy_paths: Vec<PathBuf>,
+    /// The audit log.
+    pub audit_path: PathBuf,
+    age_key_file: Option<PathBuf>,
+    audit_key: Option<PathBuf>,
+    audit_max_size: Option<usize>,
+    /// When audit records are fsynced.
+    pub audit_sync: AuditSync,
+}
+
+impl Sources {
+    /// Resolves the flags against agentsec.yaml.
+    ///
+    /// # Errors
+    /// A missing policy, secrets file or audit log location.
+    pub fn new(flags: &ConfigFlags, project: &Project) -> Result<Sources, RunError> {
+        let secrets_file = secrets_path(flags, project)?;
+        let policy_paths = if flags.policy.is_empty() {
+            project.policy.clone()
+        } else {
+            flags.policy.clone()
+        };
+        if policy_paths.is_empty() {
+            return Err(config(
+                "no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)",
+            ));
+        }
+        let audit_path = match flags
+            .audit_log
+            .clone()
+            .or_else(|| project.audit_log.clone())
+        {
+            Some(path) => path,
+            None => {
+                default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?
+            }
+        };
+        Ok(Sources {
+            secrets_file,
+            policy_paths,
+            audit_path,
+            age_key_file: project.age_key_file.clone(),
+            audit_key: flags
+                .audit_key
+                .clone()
+                .or_else(|| project.audit_key.clone()),
+            audit_max_size: flags.audit_max_size,
+            audit_sync: flags.audit_sync.or(project.audit_sync).unwrap_or_default(),
+        })
+    }
+
+    /// Reads and checks the policy.
+    ///
+    /// # Errors
+    /// The policy's own error (file:line:column).
+    pub fn policy(&self) -> Result<Policy, RunError> {
+        Policy::load(&self.policy_paths).map_err(config)
+    }
+
+    /// The age identities (a `SOPS_AGE_KEY_CMD` is bounded by `key_cmd_timeout`).
+    ///
+    /// # Errors
+    /// A key source that cannot be read.
+    pub fn identities(&self, key_cmd_timeout: Duration) -> Result<Identities, RunError> {
+        let mut key_sources = KeySources::from_process_env();
+        key_sources.cap_key_cmd_timeout(key_cmd_timeout);
+        let mut identities = Identities::discover(&key_sources).map_err(config)?;
+        if let Some(key_file) = &self.age_key_file {
+            identities.add_file(key_file).map_err(config)?;
+        }
+        Ok(identities)
+    }
+
+    /// Decrypts the secrets file (its MAC verified), its plaintext locked in memory.
+    ///
+    /// # Errors
+    /// The file cannot be read, decrypted or verified.
+    pub fn store(&self, identities: &Identities) -> Result<SopsStore, RunError> {
+        Ok(SopsStore::open(&self.secrets_file, identities)
+            .map_err(config)?
+            .pin_with(|bytes| {
+                agentsec_host::hardening::lock_in_memory(bytes);
+            }))
+    }
+
+    /// Opens the audit log (keyed when an audit key is configured).
+    ///
+    /// # Errors
+    /// The log or its key cannot be opened.
+    pub fn audit(&self, identities: &Identities) -> Result<AuditLog, RunError> {
+        let mut options = LogOptions::new();
+        if let Some(key_file) = &self.audit_key {
+            let key = crate::audit_key::load_with(key_file, identities).map_err(config)?;
+            options = options.key(key);
+        }
+        if let Some(max) = self.audit_max_size {
+            options = options.max_size(max as u64);
+        }
+        AuditLog::open_with(&self.audit_path, options).map_err(config)
+    }
+}
+
+/// Whether the calling process may act as `agent` (the policy's `agents:` bindings, the
+/// same rule as `agentsec serve` applies to its peers). A refusal is recorded in `audit`
+/// and rendered.
+fn check_local_identity(
+    policy: &Policy,
+    agent: &AgentId,
+    me: &OsIdentity,
+    audit: &mut AuditLog,
+    skill: &str,
+) -> Result<(), Rendered> {
+    let Err(refusal) = me.with_peer(|peer| policy.check_identity(agent, peer)) else {
+        return Ok(());
+    };
+    let message = refusal.to_string();
+    let run_id = agentsec_audit::new_run_id().unwrap_or_default();
+    let run = RunContext::new(agent.as_str(), skill, "", run_id).with_caller(me.caller_info());
+    let detail = format!("identity: {message}");
+    let record = Record::new(&run, "", AccessType::Run, AuditDecision::Deny).detail(&*detail);
+    if let Err(e) = audit.append(&record) {
+        return Err(render_refusal(
+            Refused::Usage,
+            &format!("error: the refusal could not be recorded: {e}"),
+        ));
+    }
+    Err(render_refusal(Refused::Identity, &message))
+}
+
+/// Everything before the run, failing fast: the policy parses, the caller may act as the
+/// agent, the secrets decrypt and their MAC verifies, the audit log is writable, the
+/// component loads and links. `Ok(Err(_))`: refused, rendered.
+fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>, RunError> {
     let (Some(skill_path), Some(agent)) = (&args.skill, &args.agent) else {
         return Err(config("pass SKILL.wasm and --agent ID"));
     };
     let agent: AgentId = agent.parse().map_err(|e| config(format!("--agent: {e}")))?;
-    let secrets_file = secrets_path(args, project)?;
-    let policy_paths = if args.policy.is_empty() {
-        project.policy.clone()
-    } else {
-        args.policy.clone()
-    };
-    if policy_paths.is_empty() {
-        return Err(config(
-            "no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)",
-        ));
-    }
-    let audit_path = match args.audit_log.clone().or_else(|| project.audit_log.clone()) {
-        Some(path) => path,
-        None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
-    };
-    let policy = Policy::load(&policy_paths).map_err(config)?;
-    let overrides = limit_flags(args);
+    let sources = Sources::new(&args.config, project)?;
+    let policy = sources.policy()?;
+    let overrides = limit_flags(&args.limits);
     let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
     let input = read_input(&args.input, limits.max_input)?;
     // A blocking SOPS_AGE_KEY_CMD must not outlive the run's own deadline.
-    let mut key_sources = KeySources::from_process_env();
-    key_sources.cap_key_cmd_timeout(limits.timeout);
-    let mut identities = Identities::discover(&key_sources).map_err(config)?;
-    if let Some(key_file) = &project.age_key_file {
-        identities.add_file(key_file).map_err(config)?;
+    let identities = sources.identities(limits.timeout)?;
+    let mut audit = sources.audit(&identities)?;
+    let me = OsIdentity::of_this_process().map_err(config)?;
+    let shown_name = skill_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().replace('_', "-"))
+        .filter(|n| agentsec_policy::SkillName::parse(n).is_ok())
+        .unwrap_or_else(|| "skill".to_owned());
+    if let Err(refused) = check_local_identity(&policy, &agent, &me, &mut audit, &shown_name) {
+        return Ok(Err(refused));
     }
-    let store = SopsStore::open(&secrets_file, &identities)
-        .map_err(config)?
-        .pin_with(|bytes| {
-            agentsec_host::hardening::lock_in_memory(bytes);
-        });
-    let mut audit_options = LogOptions::new();
-    if let Some(key_file) = args.audit_key.as_ref().or(project.audit_key.as_ref()) {
-        let key = crate::audit_key::load_with(key_file, &identities).map_err(config)?;
-        audit_options = audit_options.key(key);
-    }
+    let store = sources.store(&identities)?;
     drop(identities);
-    if let Some(max) = args.audit_max_size {
-        audit_options = audit_options.max_size(max as u64);
-    }
-    let audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let runtime = Runtime::new(
         HostConfig::default()
             .with_load_limits(&limits)
@@ -334,17 +503,19 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         Arc::new(store),
         Arc::new(Mutex::new(audit)),
     )
-    .audit_sync(args.audit_sync.or(project.audit_sync).unwrap_or_default());
+    .audit_sync(sources.audit_sync);
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // The host merges the flags with the policy's `sandbox:` (as above, where the
     // limits that apply before the run were needed).
-    let request = RunRequest::new(agent, input, Arc::new(broker), run_id).overrides(&overrides);
-    Ok(Prepared {
+    let request = RunRequest::new(agent, input, Arc::new(broker), run_id)
+        .overrides(&overrides)
+        .caller(me.caller_info());
+    Ok(Ok(Prepared {
         runtime,
         skill,
         request,
         limits,
-    })
+    }))
 }
 
 fn max_input_hint(e: &agentsec_policy::bounded::ReadError) -> &'static str {
@@ -356,7 +527,7 @@ fn max_input_hint(e: &agentsec_policy::bounded::ReadError) -> &'static str {
 
 /// `--input`: inline JSON, `@-` (stdin) or `@FILE` (a regular file), at
 /// most `limit` bytes, checked while reading.
-fn read_input(arg: &str, limit: u64) -> Result<String, RunError> {
+pub(crate) fn read_input(arg: &str, limit: u64) -> Result<String, RunError> {
     use agentsec_policy::bounded::{read_file, read_stream};
     let mut bytes = Vec::new();
     match arg.strip_prefix('@') {
@@ -386,7 +557,7 @@ fn read_input(arg: &str, limit: u64) -> Result<String, RunError> {
     Ok(text)
 }
 
-fn secrets_path(args: &Args, project: &Project) -> Result<PathBuf, RunError> {
+fn secrets_path(args: &ConfigFlags, project: &Project) -> Result<PathBuf, RunError> {
     if let Some(path) = &args.secrets {
         return Ok(path.clone());
     }

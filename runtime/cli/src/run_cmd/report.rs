@@ -3,37 +3,83 @@
 use std::io::Write as _;
 
 use agentsec_host::{LimitKind, Limits, RunEnd, RunReport};
+use agentsec_server::{Refused, Rendered};
 
 use crate::exit;
 
 /// Writes what the run produced and says how it ended; returns the exit code.
 pub(super) fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr.write_all(&report.stdout);
-    let _ = stderr.write_all(&report.stderr);
+    write_rendered(&render(report, name, limits), name)
+}
+
+/// What a run's report comes to on stdout and stderr, and its exit code: the one
+/// rendering of a local run and of a run through `agentsec serve`.
+pub fn render(report: RunReport, name: &str, limits: &Limits) -> Rendered {
+    let mut stderr = Vec::with_capacity(report.stdout.len() + report.stderr.len());
+    stderr.extend_from_slice(&report.stdout);
+    stderr.extend_from_slice(&report.stderr);
     for warning in &report.warnings {
         let _ = writeln!(stderr, "agentsec-run: warning: {warning}");
     }
-    let (code, message) = outcome(report.end, name, limits, report.stats.denied > 0);
+    let denied = report.stats.denied > 0;
+    let (exit_code, stdout, message) = outcome(report.end, name, limits, denied);
     if let Some(message) = message {
         let _ = writeln!(stderr, "agentsec-run: {message}");
     }
-    code
+    Rendered {
+        exit_code,
+        stdout,
+        stderr,
+    }
 }
 
-/// The exit code of a run that ended with `end`, and what to say about it (without the
-/// `agentsec-run: ` prefix). `denied`: the policy refused the skill something.
-fn outcome(end: RunEnd, name: &str, limits: &Limits, denied: bool) -> (u8, Option<String>) {
-    match end {
-        RunEnd::Ok(result) => match write_result(&result) {
-            Ok(()) => (exit::OK, None),
-            Err(e) => (
-                exit::OUTPUT_FAILED,
-                Some(format!(
-                    "the result of skill `{name}` could not be written to stdout ({e}); it is lost"
-                )),
-            ),
-        },
+/// A refusal before or instead of a run, rendered as `agentsec-run` reports it.
+pub fn render_refusal(kind: Refused, message: &str) -> Rendered {
+    let exit_code = match kind {
+        Refused::Identity => exit::DENIED,
+        Refused::Limit | Refused::ShuttingDown => exit::LIMIT,
+        _ => exit::CONFIG,
+    };
+    Rendered {
+        exit_code,
+        stdout: Vec::new(),
+        stderr: format!("agentsec-run: {message}\n").into_bytes(),
+    }
+}
+
+/// Writes a rendered run: stderr, then the result on stdout (flushed). A result that
+/// cannot be written is lost, and says so (exit 6).
+pub fn write_rendered(rendered: &Rendered, name: &str) -> u8 {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(&rendered.stderr);
+    if rendered.exit_code == exit::OK && !rendered.stdout.is_empty() {
+        if let Err(e) = write_result(&rendered.stdout) {
+            let _ = writeln!(
+                stderr,
+                "agentsec-run: the result of skill `{name}` could not be written to stdout ({e}); it is lost"
+            );
+            return exit::OUTPUT_FAILED;
+        }
+    }
+    rendered.exit_code
+}
+
+/// The exit code of a run that ended with `end`, its stdout (the result and a final
+/// newline), and what to say about it (without the `agentsec-run: ` prefix). `denied`: the
+/// policy refused the skill something.
+fn outcome(
+    end: RunEnd,
+    name: &str,
+    limits: &Limits,
+    denied: bool,
+) -> (u8, Vec<u8>, Option<String>) {
+    let (code, message) = match end {
+        RunEnd::Ok(mut result) => {
+            if !result.ends_with('\n') {
+                result.push('\n');
+            }
+            return (exit::OK, result.into_bytes(), None);
+        }
         RunEnd::NeedsNotGranted(lines) => (exit::DENIED, Some(lines.join("\nagentsec-run: "))),
         RunEnd::NotStarted(why) => (exit::CONFIG, Some(format!("error: {why}"))),
         RunEnd::Exited(0) => (
@@ -59,7 +105,8 @@ fn outcome(end: RunEnd, name: &str, limits: &Limits, denied: bool) -> (u8, Optio
             Some(format!("skill `{name}` returned an error: {message}")),
         ),
         stopped => stopped_outcome(stopped, name, limits),
-    }
+    };
+    (code, Vec::new(), message)
 }
 
 /// [`outcome`] for a run that something stopped: a limit, a trap, the audit log, the
@@ -130,13 +177,10 @@ fn limit_hint(kind: LimitKind, limits: &Limits) -> String {
     }
 }
 
-/// The result and a final newline, flushed: a closed or full stdout is an
+/// The result (with its final newline), flushed: a closed or full stdout is an
 /// error (Rust ignores `SIGPIPE`, so a closed pipe is `EPIPE` here).
-fn write_result(result: &str) -> std::io::Result<()> {
+fn write_result(result: &[u8]) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(result.as_bytes())?;
-    if !result.ends_with('\n') {
-        stdout.write_all(b"\n")?;
-    }
+    stdout.write_all(result)?;
     stdout.flush()
 }

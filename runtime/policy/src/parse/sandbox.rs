@@ -22,6 +22,8 @@ pub(crate) enum SandboxField {
     MaxCodeSize(u64),
     MaxRedactionBytes(u64),
     CompileTimeout(std::time::Duration),
+    MaxAgentRuns(u64),
+    MaxAgentRate(u64),
 }
 
 impl SandboxField {
@@ -41,6 +43,8 @@ impl SandboxField {
             SandboxField::MaxCodeSize(_) => "max_code_size",
             SandboxField::MaxRedactionBytes(_) => "max_redaction_bytes",
             SandboxField::CompileTimeout(_) => "compile_timeout",
+            SandboxField::MaxAgentRuns(_) => "max_agent_runs",
+            SandboxField::MaxAgentRate(_) => "max_agent_rate",
         }
     }
 
@@ -61,6 +65,8 @@ impl SandboxField {
             SandboxField::MaxCodeSize(v) => sandbox.max_code_size = Some(v),
             SandboxField::MaxRedactionBytes(v) => sandbox.max_redaction_bytes = Some(v),
             SandboxField::CompileTimeout(v) => sandbox.compile_timeout = Some(v),
+            SandboxField::MaxAgentRuns(v) => sandbox.max_agent_runs = Some(v),
+            SandboxField::MaxAgentRate(v) => sandbox.max_agent_rate = Some(v),
         }
     }
 }
@@ -114,6 +120,12 @@ impl FileReader<'_> {
             "max_instances" => SandboxField::MaxInstances(self.count_setting(v, "max_instances")?),
             "max_functions" => SandboxField::MaxFunctions(self.count_setting(v, "max_functions")?),
             "max_path_len" => SandboxField::MaxPathLen(self.count_setting(v, "max_path_len")?),
+            "max_agent_runs" => {
+                SandboxField::MaxAgentRuns(self.count_setting(v, "max_agent_runs")?)
+            }
+            "max_agent_rate" => {
+                SandboxField::MaxAgentRate(self.count_setting(v, "max_agent_rate")?)
+            }
             "on_credential_shape" => SandboxField::OnCredentialShape(
                 match self.setting_text(v, "on_credential_shape")? {
                     "redact" => ShapeSetting::Redact,
@@ -133,7 +145,7 @@ impl FileReader<'_> {
                     InvalidPolicy::UnknownKey {
                         key: snippet(key),
                         context: "sandbox",
-                        expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len, max_input, max_functions, max_code_size, max_redaction_bytes, compile_timeout",
+                        expected: "one of timeout, max_memory, max_output, max_secret_calls, on_credential_shape, max_table_elements, max_instances, max_component_size, max_path_len, max_input, max_functions, max_code_size, max_redaction_bytes, compile_timeout, max_agent_runs, max_agent_rate",
                     },
                 ));
             }

@@ -1,0 +1,291 @@
+//! `agentsec serve`: the long-lived host that owns the keys (see `agentsec-server`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentsec_host::{HostConfig, Limits, Runtime};
+use agentsec_secrets::SecretStore;
+use agentsec_server::{Loader, Outcome, Rendered, Server, ServerConfig};
+
+use crate::error::{ServeError, Tool};
+use crate::exit;
+use crate::project;
+use crate::run_cmd::{ConfigFlags, LimitFlags, Sources, limit_flags, render, render_refusal};
+
+/// Serve skills on a unix socket to callers the kernel identifies: the daemon holds the
+/// keys, the decrypted store, the policy and the compiled components; each caller's OS
+/// user must be bound to the agent id it asks for (the policy's `agents:`). Reloads the
+/// policy and the secrets when they change (or on SIGHUP); SIGTERM stops accepting, lets
+/// runs finish and syncs the audit log.
+#[derive(Debug, clap::Args)]
+#[command(after_help = exit::help(exit::SERVE), after_long_help = exit::help(exit::SERVE))]
+pub struct Args {
+    /// Unix socket to listen on; it exists only once the policy and the store are loaded
+    /// [default: $XDG_RUNTIME_DIR/agentsec/agentsec.sock; /run/agentsec/agentsec.sock
+    /// for root].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Group whose members may connect: the socket becomes mode 0660 and owned by it
+    /// [default: none, mode 0600: only the daemon's own user].
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Skills directory: the skills clients may run by name (a client may also send a
+    /// component's bytes, which then matches only `sha256:` entries of `skills:`).
+    /// [default: `skills_dir` from agentsec.yaml, else none].
+    #[arg(long = "skills", value_name = "DIR")]
+    pub skills_dir: Option<PathBuf>,
+
+    /// Runs at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Requests queued before a client that sends more waits [default: 32 per worker].
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+
+    /// Runs of one agent id at once (others wait their turn) [default:
+    /// `sandbox.max_agent_runs`, else the number of workers].
+    #[arg(long, value_name = "N")]
+    pub max_agent_runs: Option<usize>,
+
+    /// Runs one agent id may start per second; more are refused (exit 4), 0 for no
+    /// limit [default: `sandbox.max_agent_rate`, else 10000].
+    #[arg(long, value_name = "N")]
+    pub max_agent_rate: Option<u32>,
+
+    /// Connections at once [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Check the configuration (policy, secrets, keys, audit log, skills directory and
+    /// every component in it) and exit without serving.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Where secrets, policy and audit come from.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+
+    /// Limits of each run.
+    #[command(flatten)]
+    pub limits: LimitFlags,
+}
+
+/// Longest skill name a client may ask for. Reason: a file name in the skills directory;
+/// the bound keeps the lookup and its error message short.
+const MAX_SKILL_NAME: usize = 255;
+
+/// How the daemon reads the flags' files again on every reload.
+struct CliLoader {
+    sources: Sources,
+    skills_dir: Option<PathBuf>,
+    key_cmd_timeout: Duration,
+}
+
+impl Loader for CliLoader {
+    fn policy(&self) -> Result<agentsec_policy::Policy, String> {
+        self.sources.policy().map_err(|e| e.to_string())
+    }
+
+    fn store(&self) -> Result<Arc<dyn SecretStore>, String> {
+        let identities = self
+            .sources
+            .identities(self.key_cmd_timeout)
+            .map_err(|e| e.to_string())?;
+        let store = self.sources.store(&identities).map_err(|e| e.to_string())?;
+        Ok(Arc::new(store))
+    }
+
+    fn policy_files(&self) -> Vec<PathBuf> {
+        self.sources.policy_paths.clone()
+    }
+
+    fn store_files(&self) -> Vec<PathBuf> {
+        vec![self.sources.secrets_file.clone()]
+    }
+
+    fn installed_skill(&self, name: &str) -> Result<PathBuf, String> {
+        installed_skill(self.skills_dir.as_deref(), name)
+    }
+}
+
+/// The component file of the skill `name` in `dir`: `NAME.wasm` (or `NAME` with `-` as
+/// `_`), a regular file directly in the trusted skills directory. A name with a `/`, a
+/// NUL or a leading `.` is refused before any file is touched: the daemon opens only
+/// files of its own skills directory, never a path a client names.
+fn installed_skill(dir: Option<&Path>, name: &str) -> Result<PathBuf, String> {
+    let Some(dir) = dir else {
+        return Err(format!(
+            "no skill `{}` here: agentsec serve has no skills directory (--skills DIR); send the component instead",
+            name.escape_debug()
+        ));
+    };
+    if name.is_empty()
+        || name.len() > MAX_SKILL_NAME
+        || name.starts_with('.')
+        || name.contains(['/', '\0', '\\'])
+    {
+        return Err(format!(
+            "`{}` is not a skill name: name a component of the daemon's skills directory (no `/`, no leading `.`)",
+            name.escape_debug()
+        ));
+    }
+    let stem = name.strip_suffix(".wasm").unwrap_or(name);
+    for candidate in [
+        format!("{stem}.wasm"),
+        format!("{}.wasm", stem.replace('-', "_")),
+    ] {
+        let path = dir.join(&candidate);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        let resolved = crate::skills_dir::resolve(Some(dir), &path)?;
+        if !resolved.named {
+            return Err(format!(
+                "`{}` in the skills directory resolves outside it; the daemon runs only components that are in it",
+                name.escape_debug()
+            ));
+        }
+        return Ok(resolved.path);
+    }
+    Err(format!(
+        "no skill `{}` in the daemon's skills directory",
+        name.escape_debug()
+    ))
+}
+
+fn render_outcome(outcome: Outcome<'_>) -> Rendered {
+    match outcome {
+        Outcome::Ran {
+            report,
+            skill,
+            limits,
+        } => render(report, skill, limits),
+        Outcome::Refused { kind, message } => render_refusal(kind, &message),
+        _ => render_refusal(agentsec_server::Refused::Usage, "error: unexpected outcome"),
+    }
+}
+
+/// Runs `agentsec serve`.
+///
+/// # Errors
+/// A configuration that does not load, or a socket that cannot be set up.
+pub fn run(args: Args) -> Result<u8, ServeError> {
+    agentsec_host::hardening::harden_process();
+    let cwd = std::env::current_dir().map_err(|e| ServeError(e.to_string()))?;
+    let project = project::discover(&cwd)
+        .map_err(|e| ServeError(e.to_string()))?
+        .unwrap_or_default();
+    let err = |e: crate::error::RunError| ServeError(e.to_string());
+    let sources = Sources::new(&args.config, &project).map_err(err)?;
+    let policy = sources.policy().map_err(err)?;
+    let overrides = limit_flags(&args.limits);
+    let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
+    let skills_dir = args.skills_dir.clone().or(project.skills_dir.clone());
+    if let Some(dir) = &skills_dir {
+        crate::trust::check_dir(dir).map_err(|why| {
+            ServeError(format!(
+                "skills directory: {why}; only a directory that the daemon's user or root own and no one else can write may name skills"
+            ))
+        })?;
+    }
+    let identities = sources.identities(limits.timeout).map_err(err)?;
+    let audit = sources.audit(&identities).map_err(err)?;
+    drop(identities);
+    let mut config = ServerConfig::new(
+        args.socket
+            .clone()
+            .unwrap_or_else(agentsec_server::default_socket),
+    );
+    if let Some(workers) = args.workers {
+        config.workers = workers.max(1);
+        config.queue = config.workers * agentsec_server::DEFAULT_QUEUE_PER_WORKER;
+        config.max_agent_runs = config.workers;
+    }
+    if let Some(queue) = args.queue {
+        config.queue = queue.max(1);
+    }
+    match (args.max_agent_runs, policy.sandbox().max_agent_runs) {
+        (Some(n), _) => config.max_agent_runs = n.max(1),
+        (None, Some(n)) => config.max_agent_runs = usize::try_from(n).unwrap_or(usize::MAX).max(1),
+        (None, None) => {}
+    }
+    match (args.max_agent_rate, policy.sandbox().max_agent_rate) {
+        (Some(n), _) => config.max_agent_rate = n,
+        (None, Some(n)) => config.max_agent_rate = u32::try_from(n).unwrap_or(u32::MAX),
+        (None, None) => {}
+    }
+    if let Some(n) = args.max_connections {
+        config.max_connections = n.max(1);
+    }
+    if let Some(group) = &args.socket_group {
+        let gid = agentsec_server::identity::group_id(group).ok_or_else(|| {
+            ServeError(format!(
+                "--socket-group: no group `{}` on this system",
+                group.escape_debug()
+            ))
+        })?;
+        config.socket_group = Some(gid);
+    }
+    config.overrides = overrides;
+    config.audit_sync = sources.audit_sync;
+    let pooled = u32::try_from(config.workers).unwrap_or(u32::MAX);
+    let mut host = HostConfig::default()
+        .with_load_limits(&limits)
+        .pooling(pooled);
+    if let Some(pooling) = host.pooling.as_mut() {
+        // Each slot must hold the largest memory a run may have.
+        pooling.max_memory = pooling.max_memory.max(limits.max_memory);
+    }
+    let runtime = Runtime::new(host).map_err(|e| ServeError(e.to_string()))?;
+    let loader = CliLoader {
+        sources,
+        skills_dir,
+        key_cmd_timeout: limits.timeout,
+    };
+    if args.check {
+        return check(&loader, &runtime);
+    }
+    let server = Server::start(
+        config,
+        Box::new(loader),
+        runtime,
+        Arc::new(Mutex::new(audit)),
+        Box::new(render_outcome),
+    )
+    .map_err(|e| ServeError(e.to_string()))?;
+    Tool::Serve.note(format!("listening on {}", server.socket().display()));
+    server
+        .run_until_signalled()
+        .map_err(|e| ServeError(format!("cannot install signal handlers: {e}")))?;
+    Tool::Serve.note("stopped");
+    Ok(exit::admin::OK)
+}
+
+/// `--check`: the store opens and verifies, and every installed component loads.
+fn check(loader: &CliLoader, runtime: &Runtime) -> Result<u8, ServeError> {
+    loader.store().map_err(ServeError)?;
+    let mut skills = 0;
+    if let Some(dir) = &loader.skills_dir {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| ServeError(format!("skills directory {}: {e}", dir.display())))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                runtime
+                    .load_file(&path)
+                    .map_err(|e| ServeError(format!("skills directory: {e}")))?;
+                skills += 1;
+            }
+        }
+    }
+    Tool::Serve.note(format!(
+        "configuration ok: policy, secrets ({}), audit log ({}), {skills} skills",
+        loader.sources.secrets_file.display(),
+        loader.sources.audit_path.display()
+    ));
+    Ok(exit::admin::OK)
+}
