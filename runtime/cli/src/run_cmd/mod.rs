@@ -86,8 +86,12 @@ pub struct Args {
     /// decides who you are from the socket (your OS user), not from --agent alone.
     /// SKILL is sent as bytes when it is a file here, else it names a skill
     /// installed in the daemon's skills directory.
-    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "")]
-    pub connect: Option<PathBuf>,
+    #[arg(long, value_name = "SOCKET")]
+    #[expect(
+        clippy::option_option,
+        reason = "clap's way of saying: absent, given alone, or given a value"
+    )]
+    pub connect: Option<Option<PathBuf>>,
 }
 
 /// Where secrets, the policy and the audit log come from (`agentsec-run`, `agentsec serve`).
@@ -303,12 +307,12 @@ pub fn main(args: Args) -> Result<u8, RunError> {
 /// The daemon socket to run through: `--connect [SOCKET]`, else `AGENTSEC_SOCKET`.
 fn connect_socket(args: &Args) -> Option<PathBuf> {
     match &args.connect {
-        Some(path) if path.as_os_str().is_empty() => Some(
+        Some(None) => Some(
             std::env::var_os("AGENTSEC_SOCKET")
                 .filter(|s| !s.is_empty())
                 .map_or_else(agentsec_server::default_socket, PathBuf::from),
         ),
-        Some(path) => Some(path.clone()),
+        Some(Some(path)) => Some(path.clone()),
         None => std::env::var_os("AGENTSEC_SOCKET")
             .filter(|s| !s.is_empty())
             .map(PathBuf::from),
