@@ -4,6 +4,7 @@
 //!
 //! The daemon runs as root (the service user here); two users created by the test
 //! (`useradd`, CI is root) connect through a socket of group `agentsec-t-clients`.
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt as _;

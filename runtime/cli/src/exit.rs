@@ -52,15 +52,15 @@ pub const RUN: &[ExitCode] = &[
     ),
     row(
         CONFIG,
-        "usage or configuration error (flags, policy, secrets file, keys, audit log, component); the skill did not run",
+        "usage or configuration error (flags, policy, secrets file, keys, audit log, component, a daemon that cannot be reached with `--connect`); the skill did not run",
     ),
     row(
         DENIED,
-        "a policy denial: the skill returned an error after one, or a declared need is not granted and the skill did not run (stderr names the rule to change)",
+        "a policy denial: the skill returned an error after one, a declared need is not granted, or your OS user may not act as the agent id (`agents:`); in the last two the skill did not run (stderr names the rule to change)",
     ),
     row(
         LIMIT,
-        "a limit stopped the skill (`--timeout`, `--max-memory`, `--max-output`, `--max-secret-calls`, `--max-redaction-bytes`, stack), or refused to compile it (`--max-functions`, `--max-code-size`, `--compile-timeout`)",
+        "a limit stopped the skill (`--timeout`, `--max-memory`, `--max-output`, `--max-secret-calls`, `--max-redaction-bytes`, stack), refused to compile it (`--max-functions`, `--max-code-size`, `--compile-timeout`), or refused to start it (`agentsec serve`: the agent's run rate, a shutdown)",
     ),
     row(
         TRAP,

@@ -61,6 +61,7 @@ fn the_readme_tables_are_the_code_tables() {
         Tool::Audit,
         Tool::Secrets,
         Tool::Skill,
+        Tool::Serve,
     ] {
         let code = tool.exit_codes();
         let expected: Vec<(String, &str)> = code

@@ -87,10 +87,6 @@ pub struct Args {
     /// SKILL is sent as bytes when it is a file here, else it names a skill
     /// installed in the daemon's skills directory.
     #[arg(long, value_name = "SOCKET")]
-    #[expect(
-        clippy::option_option,
-        reason = "clap's way of saying: absent, given alone, or given a value"
-    )]
     pub connect: Option<Option<PathBuf>>,
 }
 
@@ -471,7 +467,11 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     let input = read_input(&args.input, limits.max_input)?;
     // A blocking SOPS_AGE_KEY_CMD must not outlive the run's own deadline.
     let identities = sources.identities(limits.timeout)?;
+    // The store first: a file that does not verify stops the run before anything,
+    // the audit log included, is touched (a local caller could decrypt it anyway).
+    let store = sources.store(&identities)?;
     let mut audit = sources.audit(&identities)?;
+    drop(identities);
     let me = OsIdentity::of_this_process().map_err(config)?;
     let shown_name = skill_path
         .file_stem()
@@ -481,8 +481,6 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     if let Err(refused) = check_local_identity(&policy, &agent, &me, &mut audit, &shown_name) {
         return Ok(Err(refused));
     }
-    let store = sources.store(&identities)?;
-    drop(identities);
     let runtime = Runtime::new(
         HostConfig::default()
             .with_load_limits(&limits)

@@ -52,14 +52,15 @@ pub fn render_refusal(kind: Refused, message: &str) -> Rendered {
 pub fn write_rendered(rendered: &Rendered, name: &str) -> u8 {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(&rendered.stderr);
-    if rendered.exit_code == exit::OK && !rendered.stdout.is_empty() {
-        if let Err(e) = write_result(&rendered.stdout) {
-            let _ = writeln!(
-                stderr,
-                "agentsec-run: the result of skill `{name}` could not be written to stdout ({e}); it is lost"
-            );
-            return exit::OUTPUT_FAILED;
-        }
+    if rendered.exit_code == exit::OK
+        && !rendered.stdout.is_empty()
+        && let Err(e) = write_result(&rendered.stdout)
+    {
+        let _ = writeln!(
+            stderr,
+            "agentsec-run: the result of skill `{name}` could not be written to stdout ({e}); it is lost"
+        );
+        return exit::OUTPUT_FAILED;
     }
     rendered.exit_code
 }
