@@ -304,6 +304,8 @@ pub enum SecretsError {
     },
     /// No recipients to encrypt for: why.
     NoRecipients(&'static str),
+    /// A malformed `--encryption-context` (sops' 6).
+    KmsContext(String),
     /// Stopped by the user or the editor, or refused before anything was written.
     Failed(String),
     /// No editor could be started.
@@ -329,6 +331,7 @@ impl fmt::Display for SecretsError {
             SecretsError::Read(m)
             | SecretsError::Write(m)
             | SecretsError::Failed(m)
+            | SecretsError::KmsContext(m)
             | SecretsError::NoEditor(m) => f.write_str(m),
             SecretsError::Cwd(e) => write!(f, "cannot read the current directory: {e}"),
             SecretsError::InvalidPath { command, reason } => write!(
@@ -357,6 +360,7 @@ impl Failure for SecretsError {
             SecretsError::Cwd(_) => secrets::CONFIG,
             SecretsError::InvalidPath { .. } => secrets::BAD_PATH,
             SecretsError::NoRecipients(_) => secrets::NO_RECIPIENTS,
+            SecretsError::KmsContext(_) => secrets::KMS_CONTEXT,
             SecretsError::Failed(_) => secrets::FAILED,
             SecretsError::NoEditor(_) => secrets::NO_EDITOR,
         }
@@ -518,6 +522,7 @@ mod tests {
                 reason: String::new(),
             }),
             Box::new(SecretsError::NoRecipients("")),
+            Box::new(SecretsError::KmsContext(String::new())),
             Box::new(SecretsError::Failed(String::new())),
             Box::new(SecretsError::NoEditor(String::new())),
         ];

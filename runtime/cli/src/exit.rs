@@ -148,6 +148,8 @@ pub mod secrets {
     pub const WRITE: u8 = 3;
     /// The current directory cannot be read, or `.sops.yaml` is invalid (sops' 5).
     pub const CONFIG: u8 = 5;
+    /// A malformed `--encryption-context` (sops' 6).
+    pub const KMS_CONTEXT: u8 = 6;
     /// A `set`/`unset` path or `set` value that does not parse (sops' 7).
     pub const BAD_PATH: u8 = 7;
     /// No recipients: no `.sops.yaml`, no creation rule, no `--age` (sops' 61).
@@ -182,10 +184,17 @@ pub const SECRETS: &[ExitCode] = &[
         "the current directory or `.sops.yaml` cannot be read, or an option in it is invalid",
     ),
     row(
+        secrets::KMS_CONTEXT,
+        "a malformed `--encryption-context` (not `key:value,...`)",
+    ),
+    row(
         secrets::BAD_PATH,
         "a `set`/`unset` path or a `set` value that does not parse",
     ),
-    row(23, "encryption failed (the random generator or AES-GCM)"),
+    row(
+        23,
+        "encryption failed (the random generator, AES-GCM, or a master key: gpg, Vault Transit or KMS refused)",
+    ),
     row(
         25,
         "a value that will not decrypt or does not match its type",
@@ -193,7 +202,7 @@ pub const SECRETS: &[ExitCode] = &[
     row(51, "the MAC is missing, will not decrypt or does not match"),
     row(
         secrets::NO_RECIPIENTS,
-        "no recipients: no `.sops.yaml`, no creation rule for FILE, and no `--age`",
+        "no recipients: no `.sops.yaml`, no creation rule for FILE, and no `--age`, `--pgp`, `--hc-vault-transit` or `--kms`",
     ),
     row(91, "a bad `--extract` path"),
     row(secrets::NOT_FOUND, "FILE does not exist"),

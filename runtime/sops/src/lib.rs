@@ -52,6 +52,7 @@ pub mod fuzz;
 mod gofmt;
 mod keys;
 mod mac;
+mod masterkey;
 mod metadata;
 mod plain;
 mod rules;
@@ -71,6 +72,7 @@ pub use keys::{
     DataKeyReport, GroupReport, Identities, KEY_CMD_TIMEOUT, KeyAttempt, KeySources,
     MAX_KEY_CMD_TIMEOUT, UnsupportedIdentity,
 };
+pub use masterkey::{AwsCredentials, KeyServices, KeySpec, KmsKey, Token};
 pub use sopsfile::{EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext};
 pub use store::{SopsNames, SopsStore};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use agentsec_policy::SecretPath;
 use agentsec_sops::{
-    DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
-    SopsFile, encrypt_plaintext,
+    DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, KeyServices,
+    KeySpec, KmsKey, SopsConfig, SopsFile, encrypt_plaintext,
 };
 use clap::Subcommand;
 use zeroize::Zeroizing;
@@ -55,14 +55,30 @@ pub enum Command {
         #[arg(long)]
         ignore_mac: bool,
     },
-    /// Encrypt a plaintext FILE for age recipients (from --age or the first matching
-    /// .sops.yaml creation rule, searched from the current directory upward).
+    /// Encrypt a plaintext FILE for master keys (from --age, --pgp, --hc-vault-transit, --kms
+    /// or the first matching .sops.yaml creation rule, searched from the current directory
+    /// upward). Any key flag (or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, SOPS_VAULT_URIS,
+    /// SOPS_KMS_ARN) replaces the .sops.yaml keys with one group of the keys given.
     Encrypt {
         /// The plaintext file.
         file: PathBuf,
-        /// Comma-separated age recipients; overrides the .sops.yaml keys.
+        /// Comma-separated age recipients.
         #[arg(long, value_name = "R1,R2")]
         age: Option<String>,
+        /// Comma-separated OpenPGP fingerprints (encrypted to through gpg).
+        #[arg(long, value_name = "FPR,...")]
+        pgp: Option<String>,
+        /// Comma-separated Vault Transit key URIs
+        /// (`https://vault:8200/v1/<engine>/keys/<key>`); the address must be VAULT_ADDR or in
+        /// SOPS_HC_VAULT_ALLOWLIST.
+        #[arg(long, value_name = "URI,...")]
+        hc_vault_transit: Option<String>,
+        /// Comma-separated AWS KMS key ARNs.
+        #[arg(long, value_name = "ARN,...")]
+        kms: Option<String>,
+        /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
+        #[arg(long, value_name = "K:V,...")]
+        encryption_context: Option<String>,
         /// Replace FILE instead of printing to stdout.
         #[arg(long)]
         in_place: bool,
@@ -136,8 +152,22 @@ pub fn run(command: Command) -> Result<u8, SecretsError> {
         Command::Encrypt {
             file,
             age,
+            pgp,
+            hc_vault_transit,
+            kms,
+            encryption_context,
             in_place,
-        } => encrypt(&file, age, in_place),
+        } => encrypt(
+            &file,
+            KeyFlags {
+                age,
+                pgp,
+                hc_vault_transit,
+                kms,
+                encryption_context,
+            },
+            in_place,
+        ),
         Command::Edit { file } => edit::edit(&file),
         Command::Set { file, path } => set(&file, &path),
         Command::Unset { file, path } => unset(&file, &path),
@@ -228,8 +258,79 @@ fn decrypt(
     stdout(&out)
 }
 
-/// `encrypt`: for `--age` (or `SOPS_AGE_RECIPIENTS`), else the matching `.sops.yaml` rule.
-fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), SecretsError> {
+/// The key flags of `encrypt`, each falling back to its sops variable.
+struct KeyFlags {
+    age: Option<String>,
+    pgp: Option<String>,
+    hc_vault_transit: Option<String>,
+    kms: Option<String>,
+    encryption_context: Option<String>,
+}
+
+fn split_list(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `--encryption-context k:v,k2:v2` (sops' syntax); a pair without `:` is refused (sops' exit
+/// code 6).
+fn parse_context(text: &str) -> Result<Vec<(String, String)>, SecretsError> {
+    split_list(text)
+        .map(|pair| match pair.split_once(':') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(SecretsError::KmsContext(format!(
+                "--encryption-context: {pair:?} is not key:value"
+            ))),
+        })
+        .collect()
+}
+
+impl KeyFlags {
+    /// One key group from the flags (or their variables), or `None` when none is given.
+    fn group(self) -> Result<Option<Vec<KeySpec>>, SecretsError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let age = self.age.or_else(|| var("SOPS_AGE_RECIPIENTS"));
+        let pgp = self.pgp.or_else(|| var("SOPS_PGP_FP"));
+        let vault = self.hc_vault_transit.or_else(|| var("SOPS_VAULT_URIS"));
+        let kms = self.kms.or_else(|| var("SOPS_KMS_ARN"));
+        if age.is_none() && pgp.is_none() && vault.is_none() && kms.is_none() {
+            return Ok(None);
+        }
+        let context = self
+            .encryption_context
+            .as_deref()
+            .map(parse_context)
+            .transpose()?
+            .unwrap_or_default();
+        let profile = var("AWS_PROFILE");
+        let mut group = Vec::new();
+        group.extend(age.iter().flat_map(|l| split_list(l)).map(KeySpec::Age));
+        group.extend(pgp.iter().flat_map(|l| split_list(l)).map(KeySpec::Pgp));
+        group.extend(kms.iter().flat_map(|l| split_list(l)).map(|arn| {
+            let mut key = KmsKey::parse(&arn, context.clone());
+            key.aws_profile = profile.clone();
+            KeySpec::Kms(key)
+        }));
+        group.extend(
+            vault
+                .iter()
+                .flat_map(|l| split_list(l))
+                .map(KeySpec::HcVaultTransit),
+        );
+        Ok(Some(group))
+    }
+}
+
+/// What the non-age master keys need, from the environment.
+fn key_services() -> KeyServices {
+    KeyServices::from_process_env()
+}
+
+/// `encrypt`: for the key flags (or their sops variables), else the matching `.sops.yaml`
+/// rule.
+fn encrypt(file: &Path, flags: KeyFlags, in_place: bool) -> Result<(), SecretsError> {
     let format = format_of(file, None)?;
     let bytes = read(file)?;
     let cfg = config()?;
@@ -237,14 +338,8 @@ fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), Secre
         Some(Some(rule)) => rule.config,
         _ => EncryptConfig::default(),
     };
-    if let Some(list) = age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
-        enc.key_groups = vec![
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ];
+    if let Some(group) = flags.group()? {
+        enc.key_groups = vec![group];
         enc.shamir_threshold = None;
     }
     if enc.key_groups.iter().all(Vec::is_empty) {
@@ -253,6 +348,7 @@ fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), Secre
              command line options",
         ));
     }
+    enc.services = key_services();
     let out = encrypt_plaintext(&bytes, format, &file.display().to_string(), &enc)?;
     if in_place {
         write_atomic(file, &out)
@@ -302,11 +398,13 @@ fn updatekeys(file: &Path, yes: bool) -> Result<(), SecretsError> {
         "config file has no creation rules",
     ))?;
     let f = open(file, None, false)?;
+    let current = f.key_specs();
+    let wanted = &rule.config.key_groups;
+    if !print_key_diff(&current, wanted) {
+        eprintln!("File {} already up to date", file.display());
+        return Ok(());
+    }
     if !yes {
-        eprintln!(
-            "The file's key groups will become: {:?}",
-            rule.config.key_groups
-        );
         eprint!("Is this okay? (y/n):");
         let mut answer = String::new();
         std::io::stdin()
@@ -316,10 +414,38 @@ fn updatekeys(file: &Path, yes: bool) -> Result<(), SecretsError> {
             return Err(SecretsError::Failed("Changes not applied".to_owned()));
         }
     }
-    let out = f.with_recipients(&rule.config.key_groups, None, cfg.emit)?;
+    let threshold = rule.config.shamir_threshold;
+    let out = f.with_recipients(wanted, threshold, cfg.emit)?;
     write_atomic(file, &out)?;
     eprintln!("File {} synced with new keys", file.display());
     Ok(())
+}
+
+/// Prints, per key group, the keys `updatekeys` adds (`+++ KEY`) and removes (`--- KEY`), as
+/// sops does; whether anything changes.
+fn print_key_diff(current: &[Vec<KeySpec>], wanted: &[Vec<KeySpec>]) -> bool {
+    let mut changed = current.len() != wanted.len();
+    for i in 0..current.len().max(wanted.len()) {
+        let old = current.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let new = wanted.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let added: Vec<&KeySpec> = new.iter().filter(|k| !old.contains(k)).collect();
+        let removed: Vec<&KeySpec> = old.iter().filter(|k| !new.contains(k)).collect();
+        if added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        changed = true;
+        eprintln!("Group {}", i + 1);
+        for k in old.iter().filter(|k| new.contains(k)) {
+            eprintln!("    {k}");
+        }
+        for k in added {
+            eprintln!("+++ {k}");
+        }
+        for k in removed {
+            eprintln!("--- {k}");
+        }
+    }
+    changed
 }
 
 /// The path of a `set` or `unset`: the one path parser ([`SecretPath`]), dotted or bracket
