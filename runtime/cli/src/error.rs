@@ -32,6 +32,8 @@ pub enum Tool {
     Secrets,
     /// `agentsec skill`.
     Skill,
+    /// `agentsec exec`.
+    Exec,
 }
 
 impl Tool {
@@ -43,6 +45,7 @@ impl Tool {
             Tool::Audit => "agentsec audit",
             Tool::Secrets => "agentsec secrets",
             Tool::Skill => "agentsec skill",
+            Tool::Exec => "agentsec exec",
         }
     }
 
@@ -54,6 +57,7 @@ impl Tool {
             Tool::Audit => exit::AUDIT,
             Tool::Secrets => exit::SECRETS,
             Tool::Skill => exit::SKILL,
+            Tool::Exec => exit::EXEC,
         }
     }
 
@@ -378,6 +382,47 @@ pub enum Error {
     Secrets(SecretsError),
     /// From `agentsec skill`.
     Skill(SkillError),
+    /// From `agentsec exec`.
+    Exec(ExecError),
+}
+
+/// Why `agentsec exec` did not run the command (the child never started).
+#[derive(Debug)]
+pub enum ExecError {
+    /// Bad arguments, or the policy, secrets, keys or audit log could not be set up.
+    Config(String),
+    /// The policy refused a path (every refusal is on the audit record).
+    Denied(String),
+    /// The program exists but cannot be run.
+    CannotRun(String),
+    /// The program was not found.
+    NotFound(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::Config(m) => f.write_str(m),
+            ExecError::Denied(m) => write!(f, "refused, the command was not started:\n{m}"),
+            ExecError::CannotRun(m) => write!(f, "cannot run {m}"),
+            ExecError::NotFound(p) => write!(f, "{p}: command not found (searched PATH)"),
+        }
+    }
+}
+
+impl Failure for ExecError {
+    fn tool(&self) -> Tool {
+        Tool::Exec
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            ExecError::Config(_) => exit::exec::CONFIG,
+            ExecError::Denied(_) => exit::exec::DENIED,
+            ExecError::CannotRun(_) => exit::exec::CANNOT_RUN,
+            ExecError::NotFound(_) => exit::exec::NOT_FOUND,
+        }
+    }
 }
 
 /// Why an `agentsec skill` command failed before it could try every component.
@@ -407,6 +452,12 @@ impl Failure for SkillError {
     }
 }
 
+impl From<ExecError> for Error {
+    fn from(e: ExecError) -> Self {
+        Error::Exec(e)
+    }
+}
+
 impl From<SkillError> for Error {
     fn from(e: SkillError) -> Self {
         Error::Skill(e)
@@ -420,6 +471,7 @@ impl fmt::Display for Error {
             Error::Audit(e) => e.fmt(f),
             Error::Secrets(e) => e.fmt(f),
             Error::Skill(e) => e.fmt(f),
+            Error::Exec(e) => e.fmt(f),
         }
     }
 }
@@ -431,6 +483,7 @@ impl Failure for Error {
             Error::Audit(e) => e.tool(),
             Error::Secrets(e) => e.tool(),
             Error::Skill(e) => e.tool(),
+            Error::Exec(e) => e.tool(),
         }
     }
 
@@ -440,6 +493,7 @@ impl Failure for Error {
             Error::Audit(e) => e.exit_code(),
             Error::Secrets(e) => e.exit_code(),
             Error::Skill(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
         }
     }
 }

@@ -160,6 +160,35 @@ pub mod secrets {
     pub const NO_EDITOR: u8 = 201;
 }
 
+/// `agentsec exec`'s own codes; otherwise it exits with the child's status (128 + N when
+/// the child was killed by signal N), so a child's code may coincide with one of these.
+pub mod exec {
+    /// The policy refused a path: the command was not started (as `agentsec-run`'s denied).
+    pub const DENIED: u8 = super::DENIED;
+    /// Bad arguments, or the policy, secrets, keys or audit log could not be set up (as
+    /// `env(1)`'s own failure).
+    pub const CONFIG: u8 = 125;
+    /// The program exists but cannot be run (as `env(1)`).
+    pub const CANNOT_RUN: u8 = 126;
+    /// The program was not found (as `env(1)`).
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// `agentsec exec`.
+pub const EXEC: &[ExitCode] = &[
+    row(OK, "the command exited 0"),
+    row(
+        exec::DENIED,
+        "the policy refused a path: the command was not started (or the command exited 3)",
+    ),
+    row(
+        exec::CONFIG,
+        "bad arguments, or the policy, secrets, keys or audit log could not be set up",
+    ),
+    row(exec::CANNOT_RUN, "the program cannot be run"),
+    row(exec::NOT_FOUND, "the program was not found"),
+];
+
 /// `agentsec secrets`.
 pub const SECRETS: &[ExitCode] = &[
     row(secrets::OK, "success (`edit`: also when nothing changed)"),

@@ -8,6 +8,7 @@ use crate::error::{Error, Tool};
 use crate::project::{self, Project};
 
 pub mod audit;
+pub mod exec;
 pub mod policy;
 pub mod secrets;
 pub mod skill;
@@ -39,6 +40,9 @@ enum Command {
     /// Prepare skills: compile components into the cache ahead of their first run.
     #[command(subcommand)]
     Skill(skill::Command),
+    /// Run a program that is not a skill with only the named secrets (each decided by the
+    /// policy for --agent and audited) in a clean environment, its output redacted.
+    Exec(exec::ExecArgs),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -64,6 +68,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("audit") => Tool::Audit.prefix(),
         Some("secrets") => Tool::Secrets.prefix(),
         Some("skill") => Tool::Skill.prefix(),
+        Some("exec") => Tool::Exec.prefix(),
         _ => "agentsec",
     }
 }
@@ -75,6 +80,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Audit(command) => Ok(audit::run(command)?),
         Command::Secrets(command) => Ok(secrets::run(command)?),
         Command::Skill(command) => Ok(skill::run(command)?),
+        Command::Exec(args) => Ok(exec::run(args)?),
     }
 }
 
