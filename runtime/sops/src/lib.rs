@@ -225,6 +225,13 @@ pub fn decrypt_bytes(
     Ok(file.tree())
 }
 
+/// Whether `bytes` is a SOPS file (what `sops filestatus` reports): it parses, has `sops`
+/// metadata with a MAC, and its values are in sops' format. No key is used, so nothing here
+/// is authenticated.
+pub fn is_encrypted(bytes: &[u8], format: Format, name: &str) -> bool {
+    sopsfile::names_only(bytes, format, name).is_ok()
+}
+
 /// Parses a **plaintext** file into a tree typed exactly as decryption types it (same scalar
 /// resolution, same leaf texts), without any `sops` metadata handling. Meant for tests and
 /// tools that compare a decrypted file with its plaintext twin; a top-level `sops` key is kept

@@ -218,6 +218,9 @@ pub fn run(args: ExecArgs) -> Result<u8, ExecError> {
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
     }
+    for origin in &project.hc_vault_allowlist {
+        identities.services_mut().allow_vault_address(origin);
+    }
     let store = SopsStore::open(&secrets_file, &identities).map_err(config)?;
     let mut audit_options = LogOptions::new();
     if let Some(key_file) = &project.audit_key {

@@ -35,8 +35,7 @@ enum Command {
     #[command(subcommand)]
     Audit(audit::Command),
     /// Decrypt, encrypt and edit SOPS files (sops-compatible).
-    #[command(subcommand)]
-    Secrets(secrets::Command),
+    Secrets(secrets::SecretsArgs),
     /// Prepare skills: compile components into the cache ahead of their first run.
     #[command(subcommand)]
     Skill(skill::Command),

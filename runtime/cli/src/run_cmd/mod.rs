@@ -295,6 +295,9 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
     if let Some(key_file) = &project.age_key_file {
         identities.add_file(key_file).map_err(config)?;
     }
+    for origin in &project.hc_vault_allowlist {
+        identities.services_mut().allow_vault_address(origin);
+    }
     let store = SopsStore::open(&secrets_file, &identities)
         .map_err(config)?
         .pin_with(|bytes| {
