@@ -259,3 +259,73 @@ fn read_small(path: &Path) -> Option<Zeroizing<String>> {
         .ok()
         .map(|s| Zeroizing::new(s.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A planted token and AWS secret appear in no `Debug` of the services or of the
+    /// identities that carry them.
+    #[test]
+    fn secrets_are_not_in_debug() {
+        let env = |name: &str| -> Option<OsString> {
+            match name {
+                "VAULT_TOKEN" => Some("hvs.planted-token-9f1e".into()),
+                "AWS_ACCESS_KEY_ID" => Some("AKIDPUBLIC".into()),
+                "AWS_SECRET_ACCESS_KEY" => Some("planted-aws-secret-77c2".into()),
+                "AWS_SESSION_TOKEN" => Some("planted-session-31d0".into()),
+                "SOPS_HC_VAULT_ALLOWLIST" => Some("https://vault.example:8200, http://b:1".into()),
+                _ => None,
+            }
+        };
+        let services = KeyServices::from_env_fn(env);
+        let shown = format!("{services:?}");
+        for planted in [
+            "planted-token-9f1e",
+            "planted-aws-secret-77c2",
+            "planted-session-31d0",
+        ] {
+            assert!(!shown.contains(planted), "{shown}");
+        }
+        assert!(shown.contains("AKIDPUBLIC"));
+        assert_eq!(
+            services.vault_allowlist(),
+            ["https://vault.example:8200", "http://b:1"]
+        );
+        let sources = crate::KeySources::from_env_fn(env);
+        let ids = crate::Identities::discover(&sources).unwrap();
+        let shown = format!("{sources:?} {ids:?}");
+        for planted in [
+            "planted-token-9f1e",
+            "planted-aws-secret-77c2",
+            "planted-session-31d0",
+        ] {
+            assert!(!shown.contains(planted), "{shown}");
+        }
+    }
+
+    #[test]
+    fn shared_credentials_file_by_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(
+            &file,
+            "[default]\naws_access_key_id = A1\naws_secret_access_key = s1\n\n[ci]\naws_access_key_id=A2\naws_secret_access_key=s2\naws_session_token = t2\n",
+        )
+        .unwrap();
+        let f = file.clone();
+        let services = KeyServices::from_env_fn(move |name| {
+            (name == "AWS_SHARED_CREDENTIALS_FILE").then(|| f.clone().into_os_string())
+        });
+        let d = services.aws_credentials(None).unwrap();
+        assert_eq!(
+            (d.access_key_id.as_str(), d.secret_access_key.expose()),
+            ("A1", "s1")
+        );
+        let ci = services.aws_credentials(Some("ci")).unwrap();
+        assert_eq!(ci.access_key_id, "A2");
+        assert_eq!(ci.session_token.as_ref().map(Token::expose), Some("t2"));
+        let missing = services.aws_credentials(Some("nope")).unwrap_err();
+        assert!(missing.contains("[nope]"), "{missing}");
+    }
+}

@@ -236,3 +236,71 @@ impl TransitKey {
         Ok(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_and_odd_addresses_refused() {
+        assert_eq!(
+            normalize_origin("HTTPS://Vault.Example/").unwrap(),
+            "https://vault.example:443"
+        );
+        assert_eq!(
+            normalize_origin("http://127.0.0.1:8200").unwrap(),
+            "http://127.0.0.1:8200"
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]:8200").unwrap(),
+            "http://[::1]:8200"
+        );
+        for bad in [
+            "vault:8200",
+            "ftp://vault",
+            "https://user@evil.example",
+            "https://vault.example/prefix",
+            "https://vault.example:99999",
+            "https://vault.example?x=1",
+        ] {
+            assert!(normalize_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn transit_uris_parse_and_paths_are_checked() {
+        let k = TransitKey::from_uri("https://v:8200/v1/team/transit/keys/sops").unwrap();
+        assert_eq!(
+            (
+                k.address.as_str(),
+                k.engine_path.as_str(),
+                k.key_name.as_str()
+            ),
+            ("https://v:8200", "team/transit", "sops")
+        );
+        for bad in [
+            "https://v:8200/transit/keys/sops",
+            "https://v:8200/v1/transit/sops",
+            "https://v:8200/v1/../sys/keys/x",
+            "https://v:8200/v1/transit/keys/a%2Fb",
+        ] {
+            assert!(TransitKey::from_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_refused_address_is_refused_before_the_token_is_looked_at() {
+        let key = TransitKey {
+            address: "http://127.0.0.1:1".to_owned(),
+            engine_path: "transit".to_owned(),
+            key_name: "sops".to_owned(),
+        };
+        let mut services = KeyServices::default();
+        let err = key.decrypt("vault:v1:x", &services).unwrap_err();
+        assert!(err.contains("is not allowed"), "{err}");
+        services.allow_vault_address("http://127.0.0.1:1/");
+        // Allowed now: it gets as far as asking for a token.
+        let err = key.decrypt("vault:v1:x", &services).unwrap_err();
+        assert!(err.contains("no Vault token"), "{err}");
+    }
+}
