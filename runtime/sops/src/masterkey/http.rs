@@ -1,6 +1,8 @@
 //! The one HTTP client of the master keys (Vault Transit, AWS KMS): blocking `ureq` with
 //! rustls, **no redirects** (a 3xx is an error: a standby's 307 must not carry the token to
-//! another host), a deadline per request, a bounded response.
+//! another host), a deadline per request, a bounded response. TLS certificates are checked
+//! against the system's trust store (`rustls-platform-verifier`: `/etc/ssl/certs`, or
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR`), so a Vault behind a company CA works as it does for sops.
 
 use std::time::Duration;
 
@@ -26,6 +28,11 @@ pub(crate) fn send(
         .max_redirects(0)
         .http_status_as_error(false)
         .timeout_global(Some(HTTP_TIMEOUT))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .build()
         .into();
     let mut req = ureq::http::Request::builder().method(method).uri(url);
