@@ -33,14 +33,14 @@ pub(crate) fn unwrap_age(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8
     Ok(buf)
 }
 
-/// Tries the master keys of one group, age first, then PGP, then the others in file order
-/// (sops' default decryption order), until one unwraps its part (the data key, or a Shamir
+/// Tries the master keys of one group in sops' decryption order (`SOPS_DECRYPTION_ORDER`,
+/// default age first, then PGP, then the others in file order) until one unwraps its part (the data key, or a Shamir
 /// share): what happened to each, and the part if one did.
 fn unwrap_group(group: &KeyGroup, ids: &Identities) -> (GroupReport, Option<Zeroizing<Vec<u8>>>) {
     let mut attempts = Vec::new();
     let mut part = None;
     let mut order: Vec<_> = group.keys.iter().collect();
-    order.sort_by_key(|k| k.decryption_rank());
+    order.sort_by_key(|k| ids.services().decryption_rank(k.kind()));
     for k in order {
         match k.unwrap(ids) {
             Ok(p) => {

@@ -159,16 +159,6 @@ impl MasterKey {
         }
     }
 
-    /// Where sops tries this key type by default (`age`, then `pgp`, then the rest in file
-    /// order).
-    pub(crate) fn decryption_rank(&self) -> u8 {
-        match self {
-            MasterKey::Age { .. } => 0,
-            MasterKey::Pgp { .. } => 1,
-            _ => 2,
-        }
-    }
-
     /// How reports name the key: the recipient, fingerprint, Transit URI or ARN (all public).
     pub(crate) fn label(&self) -> String {
         match self {

@@ -78,6 +78,8 @@ impl AwsCredentials {
 ///   credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`) for the
 ///   key's `aws_profile`, `AWS_PROFILE` or `default`; the endpoint `AWS_ENDPOINT_URL_KMS`, else
 ///   `AWS_ENDPOINT_URL`, else `https://kms.<region>.amazonaws.com` (region from the ARN).
+/// - `SOPS_DECRYPTION_ORDER`: the key types a group tries first, comma-separated (default
+///   `age,pgp`; the others follow in file order).
 #[derive(Clone, Default)]
 pub struct KeyServices {
     pub(crate) gpg_exec: Option<PathBuf>,
@@ -90,6 +92,8 @@ pub struct KeyServices {
     pub(crate) aws_profile: Option<String>,
     pub(crate) aws_credentials_file: Option<PathBuf>,
     pub(crate) aws_endpoint_kms: Option<String>,
+    /// `SOPS_DECRYPTION_ORDER`: key types to try first, in order (default `age,pgp`).
+    pub(crate) decryption_order: Vec<String>,
 }
 
 impl fmt::Debug for KeyServices {
@@ -107,6 +111,7 @@ impl fmt::Debug for KeyServices {
             .field("aws_profile", &self.aws_profile)
             .field("aws_credentials_file", &self.aws_credentials_file)
             .field("aws_endpoint_kms", &self.aws_endpoint_kms)
+            .field("decryption_order", &self.decryption_order)
             .finish()
     }
 }
@@ -163,6 +168,17 @@ impl KeyServices {
                 .map(PathBuf::from)
                 .or_else(|| home.map(|h| h.join(".aws").join("credentials"))),
             aws_endpoint_kms: text("AWS_ENDPOINT_URL_KMS").or_else(|| text("AWS_ENDPOINT_URL")),
+            decryption_order: text("SOPS_DECRYPTION_ORDER")
+                .map(|l| {
+                    let mut order: Vec<String> = Vec::new();
+                    for t in l.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        if !order.iter().any(|o| o == t) {
+                            order.push(t.to_owned());
+                        }
+                    }
+                    order
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -178,6 +194,19 @@ impl KeyServices {
         if !a.is_empty() && !self.vault_allowlist.iter().any(|x| x == a) {
             self.vault_allowlist.push(a.to_owned());
         }
+    }
+
+    /// Where a key of type `kind` (`age`, `pgp`, `hc_vault`, `kms`) comes in the order keys of
+    /// a group are tried: its position in `SOPS_DECRYPTION_ORDER` (default `age,pgp`), types
+    /// not named after those, in file order.
+    pub(crate) fn decryption_rank(&self, kind: &str) -> usize {
+        const DEFAULT: [&str; 2] = ["age", "pgp"];
+        let pos = if self.decryption_order.is_empty() {
+            DEFAULT.iter().position(|k| *k == kind)
+        } else {
+            self.decryption_order.iter().position(|k| k == kind)
+        };
+        pos.unwrap_or(usize::MAX)
     }
 
     /// The Vault origins a token may be sent to (besides `VAULT_ADDR`).
@@ -302,6 +331,19 @@ mod tests {
         ] {
             assert!(!shown.contains(planted), "{shown}");
         }
+    }
+
+    #[test]
+    fn decryption_order_from_the_environment() {
+        let default = KeyServices::default();
+        assert!(default.decryption_rank("age") < default.decryption_rank("pgp"));
+        assert!(default.decryption_rank("pgp") < default.decryption_rank("kms"));
+        let services = KeyServices::from_env_fn(|n| {
+            (n == "SOPS_DECRYPTION_ORDER").then(|| "kms, pgp,kms".into())
+        });
+        assert_eq!(services.decryption_order, ["kms", "pgp"]);
+        assert!(services.decryption_rank("kms") < services.decryption_rank("pgp"));
+        assert!(services.decryption_rank("pgp") < services.decryption_rank("age"));
     }
 
     #[test]
