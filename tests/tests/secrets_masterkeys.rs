@@ -398,3 +398,62 @@ fn updatekeys_shows_added_and_removed_keys_across_types() {
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stderr.contains("already up to date"), "{again:?}");
 }
+
+/// The store `agentsec-run` and `agentsec exec` open reads Transit-wrapped files too, with
+/// the allowlist from agentsec.yaml (`hc_vault_allowlist:`) and no VAULT_ADDR.
+#[test]
+fn exec_reads_a_transit_file_allowed_by_agentsec_yaml() {
+    let s = Scratch::new();
+    let bao = openbao(TOKEN);
+    let uri = format!("{}/v1/transit/keys/sops", bao.addr);
+    s.write("work/p.yaml", &plain());
+    let enc = real_sops(
+        &s,
+        &["encrypt", "--hc-vault-transit", &uri, "p.yaml"],
+        &[("VAULT_ADDR", bao.addr.as_str()), ("VAULT_TOKEN", TOKEN)],
+    );
+    assert_eq!(enc.code, 0, "{enc:?}");
+    s.write("work/secrets.yaml", &enc.stdout);
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    db:\n      allowed_agents: [ops/*]\n",
+    );
+    let exec = |s: &Scratch| {
+        agentsec(
+            s,
+            &[
+                "exec",
+                "--agent",
+                "ops/mcp",
+                "--secrets",
+                "secrets.yaml",
+                "--policy",
+                "policy.yaml",
+                "--audit-log",
+                "audit.log",
+                "--env",
+                "P=db.password",
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo \"got $P\"",
+            ],
+            &[("VAULT_TOKEN", TOKEN)],
+        )
+    };
+    // Not allowed yet: refused at start-up, before any request, the child never runs.
+    let out = exec(&s);
+    assert_eq!(out.code, 125, "{out:?}");
+    assert!(out.stderr.contains("is not allowed"), "{out:?}");
+    s.write(
+        "work/agentsec.yaml",
+        &format!("hc_vault_allowlist: [{}]\n", bao.addr),
+    );
+    let out = exec(&s);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "got [REDACTED:db.password]\n", "{out:?}");
+    for text in [&out.stdout, &out.stderr] {
+        assert_no_leak(TOKEN, text.as_bytes(), "output");
+        assert_no_leak(SECRET, text.as_bytes(), "output");
+    }
+}
