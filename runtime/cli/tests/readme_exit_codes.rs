@@ -62,6 +62,7 @@ fn the_readme_tables_are_the_code_tables() {
         Tool::Secrets,
         Tool::Skill,
         Tool::Serve,
+        Tool::Exec,
     ] {
         let code = tool.exit_codes();
         let expected: Vec<(String, &str)> = code

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::doc::{RawNode, RawScalar, Scalar};
 use crate::error::SopsError;
+use crate::masterkey::{KeyServices, KeySpec, KmsKey};
 use crate::rules::SELECTION_FIELDS;
 use crate::sopsfile::{EmitOptions, EncryptConfig};
 
@@ -154,14 +155,109 @@ impl SopsConfig {
         ))
     }
 
+    /// A `kms` entry of a key group: `{arn, role, context, aws_profile}`.
+    fn kms_entry(&self, k: &RawNode, group: usize, index: usize) -> Result<KmsKey, SopsError> {
+        let field = format!("key_groups[{group}].kms[{index}]");
+        let arn = text(k.get("arn"))
+            .filter(|a| !a.trim().is_empty())
+            .ok_or_else(|| config_error(&self.path, format!("{field}.arn is missing")))?;
+        let mut context = Vec::new();
+        match k.get("context") {
+            None | Some(RawNode::Null) => {}
+            Some(RawNode::Map(entries)) => {
+                for e in entries {
+                    let v = text(Some(&e.value)).ok_or_else(|| {
+                        config_error(
+                            &self.path,
+                            format!("{field}.context.{} must be a string", e.key),
+                        )
+                    })?;
+                    context.push((e.key.clone(), v));
+                }
+            }
+            Some(_) => {
+                return Err(config_error(
+                    &self.path,
+                    format!("{field}.context must be a mapping"),
+                ));
+            }
+        }
+        Ok(KmsKey {
+            arn: arn.trim().to_owned(),
+            role: text(k.get("role")).filter(|r| !r.is_empty()),
+            context,
+            aws_profile: text(k.get("aws_profile")).filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// Key types of sops that this build does not support, named in the error.
+    fn unsupported_keys(&self, node: &RawNode) -> Result<(), SopsError> {
+        for kind in ["gcp_kms", "azure_keyvault", "hckms"] {
+            let present = match node.get(kind) {
+                None | Some(RawNode::Null) => false,
+                Some(RawNode::List(l)) => !l.is_empty(),
+                Some(other) => text(Some(other)).is_some_and(|t| !t.trim().is_empty()),
+            };
+            if present {
+                return Err(config_error(
+                    &self.path,
+                    format!(
+                        "`{kind}` keys are not supported by agentsec (age, pgp, kms and \
+                         hc_vault_transit_uri are); encrypt with the real sops, or use one of \
+                         the supported key types"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn to_rule(&self, rule: &RawNode) -> Result<CreationRule, SopsError> {
         let mut key_groups = Vec::new();
         if let Some(RawNode::List(groups)) = rule.get("key_groups") {
-            for g in groups {
-                key_groups.push(key_list(g.get("age")));
+            for (i, g) in groups.iter().enumerate() {
+                if g.get("merge").is_some() {
+                    return Err(config_error(
+                        &self.path,
+                        format!(
+                            "key_groups[{i}].merge is not supported: list the keys of the group \
+                             directly"
+                        ),
+                    ));
+                }
+                let mut group: Vec<KeySpec> = Vec::new();
+                group.extend(key_list(g.get("age")).into_iter().map(KeySpec::Age));
+                group.extend(key_list(g.get("pgp")).into_iter().map(KeySpec::Pgp));
+                if let Some(RawNode::List(kms)) = g.get("kms") {
+                    for (j, k) in kms.iter().enumerate() {
+                        group.push(KeySpec::Kms(self.kms_entry(k, i, j)?));
+                    }
+                }
+                group.extend(
+                    key_list(g.get("hc_vault"))
+                        .into_iter()
+                        .map(KeySpec::HcVaultTransit),
+                );
+                self.unsupported_keys(g)?;
+                key_groups.push(group);
             }
         } else {
-            key_groups.push(key_list(rule.get("age")));
+            let mut group: Vec<KeySpec> = Vec::new();
+            group.extend(key_list(rule.get("age")).into_iter().map(KeySpec::Age));
+            group.extend(key_list(rule.get("pgp")).into_iter().map(KeySpec::Pgp));
+            let profile = text(rule.get("aws_profile")).filter(|p| !p.is_empty());
+            group.extend(key_list(rule.get("kms")).into_iter().map(|k| {
+                let mut key = KmsKey::parse(&k, Vec::new());
+                key.aws_profile = profile.clone();
+                KeySpec::Kms(key)
+            }));
+            group.extend(
+                key_list(rule.get("hc_vault_transit_uri"))
+                    .into_iter()
+                    .map(KeySpec::HcVaultTransit),
+            );
+            self.unsupported_keys(rule)?;
+            key_groups.push(group);
         }
         let mut selection = None;
         for field in SELECTION_FIELDS {
@@ -187,6 +283,7 @@ impl SopsConfig {
                 selection,
                 mac_only_encrypted,
                 emit: self.emit,
+                services: KeyServices::default(),
             },
         })
     }

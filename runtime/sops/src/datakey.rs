@@ -15,7 +15,7 @@ use crate::shamir;
 const MAX_WRAPPED_PAYLOAD: u64 = 64;
 
 /// Unwraps one age-armored blob with all identities at once (as sops does).
-fn unwrap_age(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(crate) fn unwrap_age(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String> {
     let reader = age::armor::ArmoredReader::new(enc.as_bytes());
     let decryptor = age::Decryptor::new(reader).map_err(|e| format!("malformed age blob: {e}"))?;
     let mut out = decryptor.decrypt(ids.as_age()).map_err(|e| match e {
@@ -33,41 +33,37 @@ fn unwrap_age(enc: &str, ids: &Identities) -> Result<Zeroizing<Vec<u8>>, String>
     Ok(buf)
 }
 
-/// Tries the age keys of one group in order until one unwraps its part (the data key, or a
-/// Shamir share): what happened to each, and the part if one did.
+/// Tries the master keys of one group in sops' decryption order (`SOPS_DECRYPTION_ORDER`,
+/// default age first, then PGP, then the others in file order) until one unwraps its part (the data key, or a Shamir
+/// share): what happened to each, and the part if one did.
 fn unwrap_group(group: &KeyGroup, ids: &Identities) -> (GroupReport, Option<Zeroizing<Vec<u8>>>) {
     let mut attempts = Vec::new();
     let mut part = None;
-    if ids.is_empty() {
-        for k in &group.age {
-            attempts.push(KeyAttempt {
-                recipient: k.recipient.clone(),
-                failure: Some("no usable age identity loaded".to_owned()),
-            });
-        }
-    } else {
-        for k in &group.age {
-            match unwrap_age(&k.enc, ids) {
-                Ok(p) => {
-                    attempts.push(KeyAttempt {
-                        recipient: k.recipient.clone(),
-                        failure: None,
-                    });
-                    part = Some(p);
-                    break;
-                }
-                Err(why) => attempts.push(KeyAttempt {
-                    recipient: k.recipient.clone(),
-                    failure: Some(why),
-                }),
+    let mut order: Vec<_> = group.keys.iter().collect();
+    order.sort_by_key(|k| ids.services().decryption_rank(k.kind()));
+    for k in order {
+        match k.unwrap(ids) {
+            Ok(p) => {
+                attempts.push(KeyAttempt {
+                    recipient: k.label(),
+                    failure: None,
+                });
+                part = Some(p);
+                break;
             }
+            Err(why) => attempts.push(KeyAttempt {
+                recipient: k.label(),
+                failure: Some(why),
+            }),
         }
     }
     if part.is_none() {
         for other in &group.other {
             attempts.push(KeyAttempt {
                 recipient: format!("{other} master key(s)"),
-                failure: Some("this key type is not supported (age only)".to_owned()),
+                failure: Some(
+                    "this key type is not supported (age, pgp, hc_vault and kms are)".to_owned(),
+                ),
             });
         }
     }
@@ -113,7 +109,7 @@ pub(crate) fn recover(meta: &Metadata, ids: &Identities, file: &str) -> Result<D
     if meta
         .key_groups
         .iter()
-        .all(|g| g.age.is_empty() && g.other.is_empty())
+        .all(|g| g.keys.is_empty() && g.other.is_empty())
     {
         return Err(report(Some("the metadata lists no master keys".to_owned())));
     }

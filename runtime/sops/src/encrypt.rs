@@ -16,6 +16,7 @@ use crate::cipher::DataKey;
 use crate::decrypt::aad;
 use crate::error::SopsError;
 use crate::mac::MacHasher;
+use crate::masterkey::{MasterKey, has, list_of};
 use crate::plain::{PlainItem, PlainNode, Value};
 use crate::rules::{CommentStack, Selection};
 
@@ -227,7 +228,7 @@ fn is_x25519(r: &str) -> bool {
 
 /// The file's sops metadata, as the tree sops 3.11 writes (YAML/JSON struct order).
 pub(crate) struct NewMetadata<'a> {
-    pub(crate) groups: &'a [Vec<(String, String)>],
+    pub(crate) groups: &'a [Vec<MasterKey>],
     pub(crate) shamir_threshold: usize,
     pub(crate) lastmodified: &'a str,
     pub(crate) mac: &'a str,
@@ -240,22 +241,10 @@ fn s(text: &str) -> PlainNode {
     PlainNode::Leaf(Value::str(text), false)
 }
 
-fn age_list(keys: &[(String, String)]) -> PlainNode {
-    PlainNode::List(
-        keys.iter()
-            .map(|(r, e)| {
-                PlainNode::Map(vec![
-                    PlainItem::Entry("recipient".to_owned(), s(r)),
-                    PlainItem::Entry("enc".to_owned(), s(e)),
-                ])
-            })
-            .collect(),
-    )
-}
-
 impl NewMetadata<'_> {
     pub(crate) fn tree(&self) -> PlainNode {
         let mut m = Vec::new();
+        let mut pgp_top = None;
         if self.groups.len() > 1 {
             m.push(PlainItem::Entry(
                 "shamir_threshold".to_owned(),
@@ -267,25 +256,45 @@ impl NewMetadata<'_> {
                     self.groups
                         .iter()
                         .map(|g| {
-                            PlainNode::Map(vec![
-                                PlainItem::Entry(
-                                    "hc_vault".to_owned(),
-                                    PlainNode::List(Vec::new()),
-                                ),
-                                PlainItem::Entry("age".to_owned(), age_list(g)),
-                            ])
+                            // sops 3.10-3.12's keygroup struct: `hc_vault` and `age` are
+                            // always written, the other lists only when non-empty.
+                            let mut items = Vec::new();
+                            if has(g, "kms") {
+                                items.push(PlainItem::Entry("kms".to_owned(), list_of(g, "kms")));
+                            }
+                            items.push(PlainItem::Entry(
+                                "hc_vault".to_owned(),
+                                list_of(g, "hc_vault"),
+                            ));
+                            items.push(PlainItem::Entry("age".to_owned(), list_of(g, "age")));
+                            if has(g, "pgp") {
+                                items.push(PlainItem::Entry("pgp".to_owned(), list_of(g, "pgp")));
+                            }
+                            PlainNode::Map(items)
                         })
                         .collect(),
                 ),
             ));
         } else if let Some(g) = self.groups.first() {
-            m.push(PlainItem::Entry("age".to_owned(), age_list(g)));
+            // The metadata struct's order: kms, (gcp_kms, azure_kv,) hc_vault, age,
+            // lastmodified, mac, pgp.
+            for kind in ["kms", "hc_vault", "age"] {
+                if has(g, kind) {
+                    m.push(PlainItem::Entry(kind.to_owned(), list_of(g, kind)));
+                }
+            }
+            if has(g, "pgp") {
+                pgp_top = Some(list_of(g, "pgp"));
+            }
         }
         m.push(PlainItem::Entry(
             "lastmodified".to_owned(),
             s(self.lastmodified),
         ));
         m.push(PlainItem::Entry("mac".to_owned(), s(self.mac)));
+        if let Some(pgp) = pgp_top {
+            m.push(PlainItem::Entry("pgp".to_owned(), pgp));
+        }
         if let Some((field, value)) = &self.selection {
             m.push(PlainItem::Entry((*field).to_owned(), s(value)));
         }

@@ -52,6 +52,7 @@ pub mod fuzz;
 mod gofmt;
 mod keys;
 mod mac;
+mod masterkey;
 mod metadata;
 mod plain;
 mod rules;
@@ -71,6 +72,7 @@ pub use keys::{
     DataKeyReport, GroupReport, Identities, KEY_CMD_TIMEOUT, KeyAttempt, KeySources,
     MAX_KEY_CMD_TIMEOUT, UnsupportedIdentity,
 };
+pub use masterkey::{AwsCredentials, KeyServices, KeySpec, KmsKey, Token};
 pub use sopsfile::{EmitOptions, EncryptConfig, ExtractPath, SopsFile, encrypt_plaintext};
 pub use store::{SopsNames, SopsStore};
 pub use tree::{Leaf, LeafKind, Leaves, Lookup, Node, SecretTree, lookup_in};
@@ -221,6 +223,13 @@ pub fn decrypt_bytes(
 ) -> Result<SecretTree, SopsError> {
     let file = SopsFile::decrypt(bytes, format, name, ids, opts)?;
     Ok(file.tree())
+}
+
+/// Whether `bytes` is a SOPS file (what `sops filestatus` reports): it parses, has `sops`
+/// metadata with a MAC, and its values are in sops' format. No key is used, so nothing here
+/// is authenticated.
+pub fn is_encrypted(bytes: &[u8], format: Format, name: &str) -> bool {
+    sopsfile::names_only(bytes, format, name).is_ok()
 }
 
 /// Parses a **plaintext** file into a tree typed exactly as decryption types it (same scalar

@@ -8,6 +8,7 @@ use crate::error::{Error, Tool};
 use crate::project::{self, Project};
 
 pub mod audit;
+pub mod exec;
 pub mod policy;
 pub mod secrets;
 pub mod serve;
@@ -35,14 +36,16 @@ enum Command {
     #[command(subcommand)]
     Audit(audit::Command),
     /// Decrypt, encrypt and edit SOPS files (sops-compatible).
-    #[command(subcommand)]
-    Secrets(secrets::Command),
+    Secrets(secrets::SecretsArgs),
     /// Prepare skills: compile components into the cache ahead of their first run.
     #[command(subcommand)]
     Skill(skill::Command),
     /// Serve skills on a unix socket: a long-lived host that owns the keys and identifies
     /// its callers by their OS user.
     Serve(Box<serve::Args>),
+    /// Run a program that is not a skill with only the named secrets (each decided by the
+    /// policy for --agent and audited) in a clean environment, its output redacted.
+    Exec(exec::ExecArgs),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -69,6 +72,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("secrets") => Tool::Secrets.prefix(),
         Some("skill") => Tool::Skill.prefix(),
         Some("serve") => Tool::Serve.prefix(),
+        Some("exec") => Tool::Exec.prefix(),
         _ => "agentsec",
     }
 }
@@ -81,6 +85,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Secrets(command) => Ok(secrets::run(command)?),
         Command::Skill(command) => Ok(skill::run(command)?),
         Command::Serve(args) => Ok(serve::run(*args)?),
+        Command::Exec(args) => Ok(exec::run(args)?),
     }
 }
 

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use agentsec_policy::SecretPath;
 use agentsec_sops::{
-    DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, SopsConfig,
-    SopsFile, encrypt_plaintext,
+    DecryptOptions, EmitOptions, EncryptConfig, ExtractPath, Format, Identities, KeyServices,
+    KeySpec, KmsKey, SopsConfig, SopsFile, encrypt_plaintext,
 };
 use clap::Subcommand;
 use zeroize::Zeroizing;
@@ -33,9 +33,23 @@ use crate::exit;
 pub(crate) use write::replace_file;
 use write::write_atomic;
 
+/// `agentsec secrets`: options of every subcommand, and the subcommand.
+#[derive(Debug, clap::Args)]
+#[command(after_help = exit::help(exit::SECRETS))]
+pub struct SecretsArgs {
+    /// Use this .sops.yaml (creation rules, `stores:` indents) instead of searching from the
+    /// current directory upward, as sops' `--config`.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The `--config` given, for [`config`].
+static CONFIG_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// `agentsec secrets` subcommands.
 #[derive(Debug, Subcommand)]
-#[command(after_help = exit::help(exit::SECRETS))]
 pub enum Command {
     /// Decrypt FILE to stdout, byte-identical to `sops decrypt`.
     Decrypt {
@@ -54,34 +68,77 @@ pub enum Command {
         /// Skip the MAC check. Recovery only: the output may have been tampered with.
         #[arg(long)]
         ignore_mac: bool,
+        /// Write the plaintext to FILE (created 0600, replaced atomically) instead of stdout.
+        #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+        output: Option<PathBuf>,
+        /// Replace FILE with its plaintext (as `sops decrypt -i`).
+        #[arg(long, short = 'i')]
+        in_place: bool,
     },
-    /// Encrypt a plaintext FILE for age recipients (from --age or the first matching
-    /// .sops.yaml creation rule, searched from the current directory upward).
+    /// Print `{"encrypted":true}` or `{"encrypted":false}`: whether FILE is a SOPS file (has
+    /// `sops` metadata with a MAC), as `sops filestatus`. Reads no key.
+    Filestatus {
+        /// The file.
+        file: PathBuf,
+        /// Read FILE as this format (yaml, json, dotenv, ini, binary) instead of by name.
+        #[arg(long, value_name = "T")]
+        input_type: Option<String>,
+    },
+    /// Encrypt a plaintext FILE for master keys (from --age, --pgp, --hc-vault-transit, --kms
+    /// or the first matching .sops.yaml creation rule, searched from the current directory
+    /// upward). Any key flag (or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, SOPS_VAULT_URIS,
+    /// SOPS_KMS_ARN) replaces the .sops.yaml keys with one group of the keys given.
     Encrypt {
         /// The plaintext file.
         file: PathBuf,
-        /// Comma-separated age recipients; overrides the .sops.yaml keys.
+        /// Comma-separated age recipients.
         #[arg(long, value_name = "R1,R2")]
         age: Option<String>,
+        /// Comma-separated OpenPGP fingerprints (encrypted to through gpg).
+        #[arg(long, value_name = "FPR,...")]
+        pgp: Option<String>,
+        /// Comma-separated Vault Transit key URIs
+        /// (`https://vault:8200/v1/<engine>/keys/<key>`); the address must be VAULT_ADDR or in
+        /// SOPS_HC_VAULT_ALLOWLIST.
+        #[arg(long, value_name = "URI,...")]
+        hc_vault_transit: Option<String>,
+        /// Comma-separated AWS KMS key ARNs.
+        #[arg(long, value_name = "ARN,...")]
+        kms: Option<String>,
+        /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
+        #[arg(long, value_name = "K:V,...")]
+        encryption_context: Option<String>,
         /// Replace FILE instead of printing to stdout.
-        #[arg(long)]
+        #[arg(long, short = 'i')]
         in_place: bool,
+        /// Write the encrypted file to FILE (replaced atomically) instead of stdout.
+        #[arg(long, value_name = "FILE", conflicts_with = "in_place")]
+        output: Option<PathBuf>,
     },
     /// Open the decrypted FILE in $SOPS_EDITOR or $EDITOR (default vi) and re-encrypt it with
     /// the same data key when it changed. The plaintext stays in memory (a memfd, or a private
-    /// file on the /dev/shm tmpfs), never on disk. Unchanged: FILE untouched, exit 0.
+    /// file on the /dev/shm tmpfs), never on disk. Unchanged: FILE untouched, exit 0. A FILE
+    /// that does not exist starts from sops' example document and is encrypted for the
+    /// matching .sops.yaml rule.
     Edit {
         /// The SOPS file.
         file: PathBuf,
     },
     /// Set the value at PATH (`db.password` or `'["db"]["password"]'`) to the JSON value read
-    /// from stdin, in place. A path that does not parse is refused (exit 7), as is an index
-    /// past the end of a list or a key on a list; the file is then untouched.
+    /// from stdin (or `--value-file`), in place; never from the command line. A path that does
+    /// not parse is refused (exit 7), as is an index past the end of a list or a key on a
+    /// list; the file is then untouched.
     Set {
         /// The SOPS file.
         file: PathBuf,
         /// Where: a dotted path or sops' bracket form (never empty).
         path: String,
+        /// Read the JSON value from FILE (as sops 3.10+ `--value-file`).
+        #[arg(long, value_name = "FILE", conflicts_with = "value_stdin")]
+        value_file: Option<PathBuf>,
+        /// Read the JSON value from stdin (the default; as sops 3.10+ `--value-stdin`).
+        #[arg(long)]
+        value_stdin: bool,
     },
     /// Remove the key or list element at PATH, in place (exit 7 for a path that does not
     /// parse, 1 for one that names nothing; the file is then untouched).
@@ -118,28 +175,55 @@ pub enum Command {
 }
 
 /// Runs one `agentsec secrets` command: exit 0, or the error that ended it.
-pub fn run(command: Command) -> Result<u8, SecretsError> {
-    match command {
+pub fn run(args: SecretsArgs) -> Result<u8, SecretsError> {
+    if let Some(path) = args.config {
+        let _ = CONFIG_FILE.set(path);
+    }
+    match args.command {
         Command::Decrypt {
             file,
             extract,
             input_type,
             output_type,
             ignore_mac,
+            output,
+            in_place,
         } => decrypt(
             &file,
             extract.as_deref(),
             input_type.as_deref(),
             output_type.as_deref(),
             ignore_mac,
+            if in_place { Some(file.clone()) } else { output },
         ),
+        Command::Filestatus { file, input_type } => filestatus(&file, input_type.as_deref()),
         Command::Encrypt {
             file,
             age,
+            pgp,
+            hc_vault_transit,
+            kms,
+            encryption_context,
             in_place,
-        } => encrypt(&file, age, in_place),
+            output,
+        } => encrypt(
+            &file,
+            KeyFlags {
+                age,
+                pgp,
+                hc_vault_transit,
+                kms,
+                encryption_context,
+            },
+            if in_place { Some(file.clone()) } else { output },
+        ),
         Command::Edit { file } => edit::edit(&file),
-        Command::Set { file, path } => set(&file, &path),
+        Command::Set {
+            file,
+            path,
+            value_file,
+            value_stdin: _,
+        } => set(&file, &path, value_file.as_deref()),
         Command::Unset { file, path } => unset(&file, &path),
         Command::Rotate { file } => rotate(&file),
         Command::Updatekeys { file, yes } => updatekeys(&file, yes),
@@ -171,6 +255,9 @@ fn read(file: &Path) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
 }
 
 fn config() -> Result<Option<SopsConfig>, SecretsError> {
+    if let Some(path) = CONFIG_FILE.get() {
+        return Ok(Some(SopsConfig::load(path)?));
+    }
     let cwd = std::env::current_dir().map_err(SecretsError::Cwd)?;
     Ok(SopsConfig::find(&cwd)?)
 }
@@ -182,7 +269,10 @@ fn emit_options() -> EmitOptions {
 fn open(file: &Path, input: Option<&str>, ignore_mac: bool) -> Result<SopsFile, SecretsError> {
     let format = format_of(file, input)?;
     let bytes = read(file)?;
-    let ids = Identities::from_process_env()?;
+    let mut ids = Identities::from_process_env()?;
+    for origin in vault_allowlist() {
+        ids.services_mut().allow_vault_address(&origin);
+    }
     let opts = if ignore_mac {
         DecryptOptions::ignoring_mac()
     } else {
@@ -211,6 +301,7 @@ fn decrypt(
     input_type: Option<&str>,
     output_type: Option<&str>,
     ignore_mac: bool,
+    output_file: Option<PathBuf>,
 ) -> Result<(), SecretsError> {
     // `--extract ''` prints the whole file, as in sops (a read, never a write).
     let path = extract
@@ -225,11 +316,109 @@ fn decrypt(
         Some(p) => f.extract(&p, output, opts)?,
         None => f.emit(output, opts)?,
     };
-    stdout(&out)
+    match output_file {
+        // Plaintext: a new file is created 0600 (an existing one keeps its mode).
+        Some(target) => write_atomic(&target, &out),
+        None => stdout(&out),
+    }
 }
 
-/// `encrypt`: for `--age` (or `SOPS_AGE_RECIPIENTS`), else the matching `.sops.yaml` rule.
-fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), SecretsError> {
+/// `filestatus`: whether FILE has `sops` metadata with a MAC (read without any key).
+fn filestatus(file: &Path, input_type: Option<&str>) -> Result<(), SecretsError> {
+    let format = format_of(file, input_type)?;
+    // sops' filestatus exits 1 for a file it cannot read, a missing one included.
+    let bytes =
+        read(file).map_err(|e| SecretsError::Failed(format!("cannot check file status: {e}")))?;
+    let encrypted = agentsec_sops::is_encrypted(&bytes, format, &file.display().to_string());
+    stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
+}
+
+/// The key flags of `encrypt`, each falling back to its sops variable.
+struct KeyFlags {
+    age: Option<String>,
+    pgp: Option<String>,
+    hc_vault_transit: Option<String>,
+    kms: Option<String>,
+    encryption_context: Option<String>,
+}
+
+fn split_list(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `--encryption-context k:v,k2:v2` (sops' syntax); a pair without `:` is refused (sops' exit
+/// code 6).
+fn parse_context(text: &str) -> Result<Vec<(String, String)>, SecretsError> {
+    split_list(text)
+        .map(|pair| match pair.split_once(':') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(SecretsError::KmsContext(format!(
+                "--encryption-context: {pair:?} is not key:value"
+            ))),
+        })
+        .collect()
+}
+
+impl KeyFlags {
+    /// One key group from the flags (or their variables), or `None` when none is given.
+    fn group(self) -> Result<Option<Vec<KeySpec>>, SecretsError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let age = self.age.or_else(|| var("SOPS_AGE_RECIPIENTS"));
+        let pgp = self.pgp.or_else(|| var("SOPS_PGP_FP"));
+        let vault = self.hc_vault_transit.or_else(|| var("SOPS_VAULT_URIS"));
+        let kms = self.kms.or_else(|| var("SOPS_KMS_ARN"));
+        if age.is_none() && pgp.is_none() && vault.is_none() && kms.is_none() {
+            return Ok(None);
+        }
+        let context = self
+            .encryption_context
+            .as_deref()
+            .map(parse_context)
+            .transpose()?
+            .unwrap_or_default();
+        let profile = var("AWS_PROFILE");
+        let mut group = Vec::new();
+        group.extend(age.iter().flat_map(|l| split_list(l)).map(KeySpec::Age));
+        group.extend(pgp.iter().flat_map(|l| split_list(l)).map(KeySpec::Pgp));
+        group.extend(kms.iter().flat_map(|l| split_list(l)).map(|arn| {
+            let mut key = KmsKey::parse(&arn, context.clone());
+            key.aws_profile = profile.clone();
+            KeySpec::Kms(key)
+        }));
+        group.extend(
+            vault
+                .iter()
+                .flat_map(|l| split_list(l))
+                .map(KeySpec::HcVaultTransit),
+        );
+        Ok(Some(group))
+    }
+}
+
+/// What the non-age master keys need, from the environment, plus the Vault origins allowed
+/// by the agentsec.yaml in force.
+fn key_services() -> KeyServices {
+    let mut services = KeyServices::from_process_env();
+    for origin in vault_allowlist() {
+        services.allow_vault_address(&origin);
+    }
+    services
+}
+
+/// `hc_vault_allowlist:` of the agentsec.yaml in force (none if there is none, or it cannot
+/// be read: the allowlist can only widen, so an unreadable file allows nothing more).
+fn vault_allowlist() -> Vec<String> {
+    super::defaults()
+        .map(|p| p.hc_vault_allowlist)
+        .unwrap_or_default()
+}
+
+/// `encrypt`: for the key flags (or their sops variables), else the matching `.sops.yaml`
+/// rule.
+fn encrypt(file: &Path, flags: KeyFlags, output: Option<PathBuf>) -> Result<(), SecretsError> {
     let format = format_of(file, None)?;
     let bytes = read(file)?;
     let cfg = config()?;
@@ -237,14 +426,8 @@ fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), Secre
         Some(Some(rule)) => rule.config,
         _ => EncryptConfig::default(),
     };
-    if let Some(list) = age.or_else(|| std::env::var("SOPS_AGE_RECIPIENTS").ok()) {
-        enc.key_groups = vec![
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ];
+    if let Some(group) = flags.group()? {
+        enc.key_groups = vec![group];
         enc.shamir_threshold = None;
     }
     if enc.key_groups.iter().all(Vec::is_empty) {
@@ -253,24 +436,70 @@ fn encrypt(file: &Path, age: Option<String>, in_place: bool) -> Result<(), Secre
              command line options",
         ));
     }
+    enc.services = key_services();
     let out = encrypt_plaintext(&bytes, format, &file.display().to_string(), &enc)?;
-    if in_place {
-        write_atomic(file, &out)
-    } else {
-        stdout(&out)
+    match output {
+        Some(target) => write_atomic(&target, &out),
+        None => stdout(&out),
     }
 }
 
+/// The `.sops.yaml` rule's encryption settings for `file`, with the key services, for a new
+/// file (`edit` of a file that does not exist).
+fn rule_config(file: &Path) -> Result<EncryptConfig, SecretsError> {
+    let cfg = config()?;
+    let mut enc = match cfg.as_ref().map(|c| c.rule_for(file)).transpose()? {
+        Some(Some(rule)) => rule.config,
+        _ => EncryptConfig::default(),
+    };
+    if let Some(group) = (KeyFlags {
+        age: None,
+        pgp: None,
+        hc_vault_transit: None,
+        kms: None,
+        encryption_context: None,
+    })
+    .group()?
+    {
+        enc.key_groups = vec![group];
+        enc.shamir_threshold = None;
+    }
+    if enc.key_groups.iter().all(Vec::is_empty) {
+        return Err(SecretsError::NoRecipients(
+            "config file not found, or has no creation rules, and no keys provided through \
+             command line options",
+        ));
+    }
+    enc.services = key_services();
+    Ok(enc)
+}
+
 /// `set`: the JSON value on stdin at `path`, in place.
-fn set(file: &Path, path: &str) -> Result<(), SecretsError> {
+fn set(file: &Path, path: &str, value_file: Option<&Path>) -> Result<(), SecretsError> {
     let path = write_path(path, "set")?;
     let mut bytes = Zeroizing::new(Vec::new());
     let limit = agentsec_sops::MAX_FILE_SIZE as u64;
-    agentsec_policy::bounded::read_stream(std::io::stdin().lock(), limit, &mut bytes)
-        .map_err(|e| SecretsError::Read(format!("could not read the value from stdin: {e}")))?;
+    let source = match value_file {
+        Some(f) => {
+            agentsec_policy::bounded::read_file(f, limit, &mut bytes).map_err(|e| {
+                SecretsError::Read(format!(
+                    "could not read the value from {}: {e}",
+                    f.display()
+                ))
+            })?;
+            f.display().to_string()
+        }
+        None => {
+            agentsec_policy::bounded::read_stream(std::io::stdin().lock(), limit, &mut bytes)
+                .map_err(|e| {
+                    SecretsError::Read(format!("could not read the value from stdin: {e}"))
+                })?;
+            "stdin".to_owned()
+        }
+    };
     let value = Zeroizing::new(
         String::from_utf8(std::mem::take(&mut *bytes))
-            .map_err(|_| SecretsError::Read("the value on stdin is not UTF-8 text".to_owned()))?,
+            .map_err(|_| SecretsError::Read(format!("the value in {source} is not UTF-8 text")))?,
     );
     let mut f = open(file, None, false)?;
     f.set(&path, value.trim_end_matches('\n'))?;
@@ -290,6 +519,21 @@ fn unset(file: &Path, path: &str) -> Result<(), SecretsError> {
 /// `rotate`: a new data key, every value re-encrypted, in place.
 fn rotate(file: &Path) -> Result<(), SecretsError> {
     let f = open(file, None, false)?;
+    // As sops: the new data key goes to the file's own keys; say so when the matching
+    // .sops.yaml rule names others (that is `updatekeys`' job).
+    if let Ok(Some(cfg)) = config()
+        && let Ok(Some(rule)) = cfg.rule_for(file)
+        && !rule.config.key_groups.iter().all(Vec::is_empty)
+        && rule.config.key_groups != f.key_specs()
+    {
+        note(format_args!(
+            "warning: the keys of {} differ from its creation rule in {}; rotate keeps the \
+             file's keys (run `agentsec secrets updatekeys {}` to apply the rule)",
+            file.display(),
+            cfg.path.display(),
+            file.display()
+        ));
+    }
     let out = f.reencrypt(true, emit_options())?;
     write_atomic(file, &out)
 }
@@ -302,11 +546,13 @@ fn updatekeys(file: &Path, yes: bool) -> Result<(), SecretsError> {
         "config file has no creation rules",
     ))?;
     let f = open(file, None, false)?;
+    let current = f.key_specs();
+    let wanted = &rule.config.key_groups;
+    if !print_key_diff(&current, wanted) {
+        eprintln!("File {} already up to date", file.display());
+        return Ok(());
+    }
     if !yes {
-        eprintln!(
-            "The file's key groups will become: {:?}",
-            rule.config.key_groups
-        );
         eprint!("Is this okay? (y/n):");
         let mut answer = String::new();
         std::io::stdin()
@@ -316,10 +562,38 @@ fn updatekeys(file: &Path, yes: bool) -> Result<(), SecretsError> {
             return Err(SecretsError::Failed("Changes not applied".to_owned()));
         }
     }
-    let out = f.with_recipients(&rule.config.key_groups, None, cfg.emit)?;
+    let threshold = rule.config.shamir_threshold;
+    let out = f.with_recipients(wanted, threshold, cfg.emit)?;
     write_atomic(file, &out)?;
     eprintln!("File {} synced with new keys", file.display());
     Ok(())
+}
+
+/// Prints, per key group, the keys `updatekeys` adds (`+++ KEY`) and removes (`--- KEY`), as
+/// sops does; whether anything changes.
+fn print_key_diff(current: &[Vec<KeySpec>], wanted: &[Vec<KeySpec>]) -> bool {
+    let mut changed = current.len() != wanted.len();
+    for i in 0..current.len().max(wanted.len()) {
+        let old = current.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let new = wanted.get(i).map(Vec::as_slice).unwrap_or(&[]);
+        let added: Vec<&KeySpec> = new.iter().filter(|k| !old.contains(k)).collect();
+        let removed: Vec<&KeySpec> = old.iter().filter(|k| !new.contains(k)).collect();
+        if added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        changed = true;
+        eprintln!("Group {}", i + 1);
+        for k in old.iter().filter(|k| new.contains(k)) {
+            eprintln!("    {k}");
+        }
+        for k in added {
+            eprintln!("+++ {k}");
+        }
+        for k in removed {
+            eprintln!("--- {k}");
+        }
+    }
+    changed
 }
 
 /// The path of a `set` or `unset`: the one path parser ([`SecretPath`]), dotted or bracket

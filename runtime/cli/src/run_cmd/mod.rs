@@ -327,6 +327,7 @@ pub struct Sources {
     /// The audit log.
     pub audit_path: PathBuf,
     age_key_file: Option<PathBuf>,
+    hc_vault_allowlist: Vec<String>,
     audit_key: Option<PathBuf>,
     audit_max_size: Option<usize>,
     /// When audit records are fsynced.
@@ -365,6 +366,7 @@ impl Sources {
             policy_paths,
             audit_path,
             age_key_file: project.age_key_file.clone(),
+            hc_vault_allowlist: project.hc_vault_allowlist.clone(),
             audit_key: flags
                 .audit_key
                 .clone()
@@ -392,6 +394,9 @@ impl Sources {
         let mut identities = Identities::discover(&key_sources).map_err(config)?;
         if let Some(key_file) = &self.age_key_file {
             identities.add_file(key_file).map_err(config)?;
+        }
+        for origin in &self.hc_vault_allowlist {
+            identities.services_mut().allow_vault_address(origin);
         }
         Ok(identities)
     }

@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::MAX_KEY_SOURCE_SIZE;
 use crate::error::SopsError;
+use crate::masterkey::KeyServices;
 
 mod key_cmd;
 mod report;
@@ -86,6 +87,7 @@ pub struct Identities {
     ssh: Vec<age::ssh::Identity>,
     unsupported: Vec<(String, UnsupportedIdentity)>,
     searched: Vec<String>,
+    services: KeyServices,
 }
 
 impl fmt::Debug for Identities {
@@ -94,6 +96,7 @@ impl fmt::Debug for Identities {
             .field("usable", &self.len())
             .field("unsupported", &self.unsupported)
             .field("searched", &self.searched)
+            .field("services", &self.services)
             .finish()
     }
 }
@@ -110,6 +113,7 @@ impl Identities {
     /// reports it, listing the locations searched.
     pub fn discover(sources: &KeySources) -> Result<Self, SopsError> {
         let mut ids = Identities::new();
+        ids.services = sources.services.clone();
         for (path, explicit) in sources.ssh_key_files() {
             if explicit || path.exists() {
                 ids.add_ssh_file(&path);
@@ -227,6 +231,18 @@ impl Identities {
             }
         }
         Ok(())
+    }
+
+    /// What the other master key types (`pgp`, `hc_vault`, `kms`) use: gpg, the Vault token
+    /// and allowlist, AWS credentials.
+    pub fn services(&self) -> &KeyServices {
+        &self.services
+    }
+
+    /// Mutable [`Identities::services`] (e.g. to add allowlisted Vault addresses from
+    /// configuration).
+    pub fn services_mut(&mut self) -> &mut KeyServices {
+        &mut self.services
     }
 
     /// Number of usable identities.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::masterkey::KeyServices;
+
 /// Where identities are looked for. Build it from the process environment with
 /// [`KeySources::from_process_env`], or from any lookup function (tests, a sanitised
 /// environment) with [`KeySources::from_env_fn`].
@@ -30,6 +32,9 @@ pub struct KeySources {
     /// `AGENTSEC_KEY_CMD_TIMEOUT` (seconds, e.g. `2` or `0.5`); a caller with its own deadline
     /// (`agentsec-run --timeout`) lowers it further.
     pub key_cmd_timeout: Option<Duration>,
+    /// What `pgp`, `hc_vault` and `kms` master keys need (gpg, Vault token and allowlist, AWS
+    /// credentials), read from the same environment.
+    pub services: KeyServices,
 }
 
 /// How long `SOPS_AGE_KEY_CMD` may run before it and every process it started are killed and
@@ -60,6 +65,7 @@ impl fmt::Debug for KeySources {
             .field("xdg_config_home", &self.xdg_config_home)
             .field("home", &self.home)
             .field("key_cmd_timeout", &self.key_cmd_timeout)
+            .field("services", &self.services)
             .finish()
     }
 }
@@ -72,6 +78,7 @@ impl KeySources {
 
     /// Reads the variables through `get` (e.g. a map in tests). Empty values count as unset.
     pub fn from_env_fn(get: impl Fn(&str) -> Option<OsString>) -> Self {
+        let services = KeyServices::from_env_fn(&get);
         let non_empty = |name: &str| get(name).filter(|v| !v.is_empty());
         KeySources {
             sops_age_ssh_private_key_file: non_empty("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
@@ -87,6 +94,7 @@ impl KeySources {
                 .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<f64>().ok()))
                 .filter(|secs| secs.is_finite() && *secs > 0.0)
                 .map(|secs| Duration::from_secs_f64(secs.min(MAX_KEY_CMD_TIMEOUT.as_secs_f64()))),
+            services,
         }
     }
 

@@ -117,6 +117,8 @@ pub struct SopsFile {
     pub(crate) key: DataKey,
     pub(crate) format: Format,
     pub(crate) name: String,
+    /// The key services it was decrypted with, to wrap the data key again.
+    pub(crate) services: crate::masterkey::KeyServices,
 }
 
 impl std::fmt::Debug for SopsFile {
@@ -195,6 +197,7 @@ impl SopsFile {
                 key,
                 format,
                 name: name.to_owned(),
+                services: ids.services().clone(),
             },
             sealed,
         ))

@@ -7,6 +7,7 @@ use super::{EmitOptions, SopsFile, parse_plain};
 use crate::cipher::DataKey;
 use crate::error::SopsError;
 use crate::mac::MacHasher;
+use crate::masterkey::{KeyServices, KeySpec, MasterKey};
 use crate::plain::{PlainItem, PlainNode};
 use crate::rules::Selection;
 use crate::{Format, MAX_FILE_SIZE};
@@ -15,8 +16,8 @@ use crate::{Format, MAX_FILE_SIZE};
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct EncryptConfig {
-    /// Age recipients per key group (one group unless Shamir is wanted).
-    pub key_groups: Vec<Vec<String>>,
+    /// Master keys per key group (one group unless Shamir is wanted); a group may mix types.
+    pub key_groups: Vec<Vec<KeySpec>>,
     /// Groups needed to recover the key (only with ≥ 2 groups; default: all).
     pub shamir_threshold: Option<usize>,
     /// One of `unencrypted_suffix`, `encrypted_suffix`, `unencrypted_regex`,
@@ -27,13 +28,15 @@ pub struct EncryptConfig {
     pub mac_only_encrypted: bool,
     /// Output indents.
     pub emit: EmitOptions,
+    /// What non-age keys need (gpg, Vault token and allowlist, AWS credentials).
+    pub services: KeyServices,
 }
 
 impl EncryptConfig {
-    /// One key group with these recipients, sops defaults otherwise.
+    /// One key group with these age recipients, sops defaults otherwise.
     pub fn for_recipients(recipients: Vec<String>) -> Self {
         EncryptConfig {
-            key_groups: vec![recipients],
+            key_groups: vec![recipients.into_iter().map(KeySpec::Age).collect()],
             ..EncryptConfig::default()
         }
     }
@@ -89,7 +92,12 @@ pub fn encrypt_plaintext(
                 .map_err(|e| encrypt_error(format!("{field}: {e}"), 5))?,
         ),
     };
-    let wrapped = wrap_key(&key, &config.key_groups, config.shamir_threshold)?;
+    let wrapped = wrap_key(
+        &key,
+        &config.key_groups,
+        config.shamir_threshold,
+        &config.services,
+    )?;
     let out = seal_documents(
         &docs,
         &key,
@@ -104,16 +112,18 @@ pub fn encrypt_plaintext(
     Ok(out)
 }
 
-/// Wraps the data key (or its Shamir shares) for every recipient: per group, (recipient, enc).
+/// Wraps the data key (or its Shamir shares) for every master key, group by group.
 fn wrap_key(
     key: &DataKey,
-    groups: &[Vec<String>],
+    groups: &[Vec<KeySpec>],
     threshold: Option<usize>,
-) -> Result<Vec<Vec<(String, String)>>, SopsError> {
-    let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    services: &KeyServices,
+) -> Result<Vec<Vec<MasterKey>>, SopsError> {
+    let groups: Vec<&Vec<KeySpec>> = groups.iter().filter(|g| !g.is_empty()).collect();
     if groups.is_empty() {
         return Err(encrypt_error(
-            "no age recipients: pass --age or add a creation rule with `age:` to .sops.yaml"
+            "no master keys: pass --age, --pgp, --hc-vault-transit or --kms, or add a creation \
+             rule with `age:`, `pgp:`, `hc_vault_transit_uri:` or `kms:` to .sops.yaml"
                 .to_owned(),
             111,
         ));
@@ -132,11 +142,7 @@ fn wrap_key(
     groups
         .iter()
         .zip(parts.iter())
-        .map(|(g, part)| {
-            g.iter()
-                .map(|r| Ok((r.trim().to_owned(), crate::encrypt::wrap_for(r, part)?)))
-                .collect()
-        })
+        .map(|(g, part)| g.iter().map(|spec| spec.wrap(part, services)).collect())
         .collect()
 }
 
@@ -150,7 +156,7 @@ fn seal_documents(
     key: &DataKey,
     selection: Option<&Selection>,
     mac_only_encrypted: bool,
-    wrapped: &[Vec<(String, String)>],
+    wrapped: &[Vec<MasterKey>],
     threshold: Option<usize>,
     version: &str,
     format: Format,
@@ -189,50 +195,68 @@ fn seal_documents(
 }
 
 impl SopsFile {
-    /// Re-encrypts the (possibly edited) documents under the same data key and recipients,
-    /// with a new MAC and `lastmodified` (`sops set`/`unset`/`edit`). With `rotate`, a new data
-    /// key is generated and wrapped for the same recipients (`sops rotate`).
+    /// Re-encrypts the (possibly edited) documents under the same data key and master keys,
+    /// with a new MAC and `lastmodified` (`sops set`/`unset`/`edit`): the wrapped keys are kept
+    /// as they are, as sops keeps them, so no key service is asked. With `rotate`, a new data
+    /// key is generated and wrapped for the same master keys (`sops rotate`).
     pub fn reencrypt(&self, rotate: bool, emit: EmitOptions) -> Result<Vec<u8>, SopsError> {
-        let groups: Vec<Vec<String>> = self
+        let threshold = (self.meta.shamir_threshold > 0).then_some(self.meta.shamir_threshold);
+        if rotate {
+            let fresh = crate::encrypt::new_data_key()?;
+            let threshold = threshold.map(|t| t.min(self.meta.key_groups.len().max(1)));
+            let wrapped = wrap_key(&fresh, &self.key_specs(), threshold, &self.services)?;
+            return self.seal_with(&fresh, &wrapped, threshold, emit);
+        }
+        let kept: Vec<Vec<MasterKey>> = self
             .meta
             .key_groups
             .iter()
-            .map(|g| g.age.iter().map(|k| k.recipient.clone()).collect())
+            .map(|g| g.keys.clone())
+            .filter(|g| !g.is_empty())
             .collect();
-        self.write_with(rotate, &groups, None, emit)
+        if kept.is_empty() {
+            return Err(encrypt_error(
+                "the file has no master key this build can write back".to_owned(),
+                111,
+            ));
+        }
+        self.seal_with(&self.key, &kept, threshold.or(Some(kept.len())), emit)
     }
 
-    /// Re-wraps the data key for new recipients (`sops updatekeys`); values, MAC and
+    /// The file's master keys per group, as keys to encrypt for (what `rotate` re-wraps for,
+    /// and what `updatekeys` compares with the creation rule).
+    pub fn key_specs(&self) -> Vec<Vec<KeySpec>> {
+        self.meta
+            .key_groups
+            .iter()
+            .map(|g| g.keys.iter().map(MasterKey::spec).collect())
+            .collect()
+    }
+
+    /// Re-wraps the data key for new master keys (`sops updatekeys`); values, MAC and
     /// `lastmodified` are re-written unchanged in meaning.
     pub fn with_recipients(
         &self,
-        groups: &[Vec<String>],
+        groups: &[Vec<KeySpec>],
         threshold: Option<usize>,
         emit: EmitOptions,
     ) -> Result<Vec<u8>, SopsError> {
-        self.write_with(false, groups, threshold, emit)
-    }
-
-    fn write_with(
-        &self,
-        rotate: bool,
-        groups: &[Vec<String>],
-        threshold: Option<usize>,
-        emit: EmitOptions,
-    ) -> Result<Vec<u8>, SopsError> {
-        let fresh;
-        let key = if rotate {
-            fresh = crate::encrypt::new_data_key()?;
-            &fresh
-        } else {
-            &self.key
-        };
         let threshold = threshold.or(if self.meta.shamir_threshold > 0 {
             Some(self.meta.shamir_threshold.min(groups.len().max(1)))
         } else {
             None
         });
-        let wrapped = wrap_key(key, groups, threshold)?;
+        let wrapped = wrap_key(&self.key, groups, threshold, &self.services)?;
+        self.seal_with(&self.key, &wrapped, threshold, emit)
+    }
+
+    fn seal_with(
+        &self,
+        key: &DataKey,
+        wrapped: &[Vec<MasterKey>],
+        threshold: Option<usize>,
+        emit: EmitOptions,
+    ) -> Result<Vec<u8>, SopsError> {
         let binary = self.format == Format::Binary;
         seal_documents(
             &self.docs,
@@ -243,7 +267,7 @@ impl SopsFile {
                 Some(&self.meta.selection)
             },
             self.meta.mac_only_encrypted,
-            &wrapped,
+            wrapped,
             threshold,
             self.meta
                 .version

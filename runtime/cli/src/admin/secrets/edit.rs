@@ -266,7 +266,70 @@ fn is_vim(program: &str) -> bool {
 }
 
 /// Runs `agentsec secrets edit FILE`.
+/// The document a new file starts from, as sops' `edit` of a file that does not exist.
+fn template(format: agentsec_sops::Format) -> &'static str {
+    use agentsec_sops::Format;
+    match format {
+        Format::Json => {
+            "{\n\t\"hello\": \"Welcome to SOPS! Edit this file as you please!\",\n\t\"example_key\": \"example_value\",\n\t\"example_array\": [\n\t\t\"example_value1\",\n\t\t\"example_value2\"\n\t],\n\t\"example_number\": 1234.56789,\n\t\"example_booleans\": [\n\t\ttrue,\n\t\tfalse\n\t]\n}\n"
+        }
+        Format::Dotenv => {
+            "hello=Welcome to SOPS! Edit this file as you please!\nexample_key=example_value\n"
+        }
+        Format::Ini => {
+            "[Section]\nhello = Welcome to SOPS! Edit this file as you please!\nexample_key = example_value\n"
+        }
+        Format::Binary => "Welcome to SOPS! Edit this file as you please!\n",
+        _ => {
+            "hello: Welcome to SOPS! Edit this file as you please!\nexample_key: example_value\n# Example comment\nexample_array:\n    - example_value1\n    - example_value2\nexample_number: 1234.56789\nexample_booleans:\n    - true\n    - false\n"
+        }
+    }
+}
+
+/// `edit` of a FILE that does not exist: the template in the editor, then the text encrypted
+/// for the matching `.sops.yaml` rule (keys are checked before the editor opens).
+fn edit_new(file: &Path) -> Result<(), SecretsError> {
+    let format = agentsec_sops::Format::from_path(file)?;
+    let config = super::rule_config(file)?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or_else(|| "plaintext".to_owned());
+    let buffer = Buffer::create(&name)?;
+    buffer
+        .write(template(format).as_bytes())
+        .map_err(|e| SecretsError::Failed(format!("cannot prepare the edit buffer: {e}")))?;
+    let mut cmd = editor_command(&buffer.path)?;
+    let status = cmd.status().map_err(|e| {
+        SecretsError::NoEditor(format!(
+            "could not run the editor {:?}: {e}; set SOPS_EDITOR or EDITOR",
+            cmd.get_program()
+        ))
+    })?;
+    if !status.success() {
+        return Err(SecretsError::Failed(format!(
+            "the editor exited with {status}; {} was not created",
+            file.display()
+        )));
+    }
+    let after = buffer
+        .read()
+        .map_err(|why| SecretsError::Read(format!("cannot read the edited text back: {why}")))?;
+    drop(buffer);
+    let out =
+        agentsec_sops::encrypt_plaintext(&after, format, &file.display().to_string(), &config)
+            .map_err(|source| SecretsError::EditRejected {
+                file: file.to_owned(),
+                source,
+            })?;
+    write_atomic(file, &out)
+}
+
 pub(super) fn edit(file: &Path) -> Result<(), SecretsError> {
+    if !file.exists() && file.symlink_metadata().is_err() {
+        return edit_new(file);
+    }
     let mut f = open(file, None, false)?;
     let emit = emit_options();
     let before = f.emit(f.format(), emit)?;
