@@ -12,6 +12,7 @@
 )]
 
 pub mod components;
+pub mod peers;
 pub mod probe;
 
 use std::path::{Path, PathBuf};

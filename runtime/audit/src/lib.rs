@@ -175,6 +175,8 @@ mod log;
 mod read;
 mod record;
 mod rotate;
+#[cfg(feature = "sinks")]
+pub mod sink;
 mod verify;
 
 pub use entry::{GENESIS_HASH, MAX_RECORD_SIZE};

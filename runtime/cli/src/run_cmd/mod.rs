@@ -104,6 +104,14 @@ pub struct Args {
     #[arg(long, value_name = "WHEN", value_parser = crate::project::parse_audit_sync)]
     pub audit_sync: Option<AuditSync>,
 
+    /// Also ship every audit record to this sink (postgres://USER@HOST:PORT/DB,
+    /// syslog+tcp://HOST:PORT, syslog+unix:///dev/log); repeatable. The
+    /// local log is written first and stays the source of truth; records a
+    /// sink does not take now go with the next run or `agentsec audit ship`
+    /// [default: `audit.sinks` from agentsec.yaml].
+    #[arg(long = "audit-sink", value_name = "URL")]
+    pub audit_sinks: Vec<String>,
+
     /// Wall-clock deadline, e.g. `2s`, `500ms` [default: the policy's
     /// `sandbox.timeout`, else 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -222,6 +230,9 @@ struct Prepared {
     skill: LoadedSkill,
     request: RunRequest,
     limits: Limits,
+    /// The audit log and the sinks it is shipped to after the run.
+    audit_path: PathBuf,
+    sinks: Vec<agentsec_audit::sink::SinkUrl>,
 }
 
 /// Runs `agentsec-run` and returns its exit code.
@@ -242,6 +253,8 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         skill,
         request,
         limits,
+        audit_path,
+        sinks,
     } = prepare(&args, &project)?;
     let cancel = request.cancel.clone();
     let broker = Arc::clone(&request.broker);
@@ -259,7 +272,11 @@ pub fn main(args: Args) -> Result<u8, RunError> {
     );
     let report = runtime.run(&skill, request);
     watchdog.stop();
-    Ok(report_end(report, skill.name(), &limits))
+    let code = report_end(report, skill.name(), &limits);
+    // `ship: async`: the result is out; the records follow, and whatever a
+    // sink does not take now stays behind its cursor for the next ship.
+    crate::ship::after_run("agentsec-run", &audit_path, &sinks);
+    Ok(code)
 }
 
 /// Everything before the run, failing fast: the policy parses, the secrets decrypt and
@@ -284,6 +301,12 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         Some(path) => path,
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
+    let sinks = crate::ship::sinks(&args.audit_sinks, project).map_err(config)?;
+    if project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty() {
+        return Err(config(
+            "`audit.ship: sync` is not supported by agentsec-run yet; use `ship: async` (the default) and `agentsec audit ship` to wait for the sinks",
+        ));
+    }
     let policy = Policy::load(&policy_paths).map_err(config)?;
     let overrides = limit_flags(args);
     let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
@@ -344,6 +367,8 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         skill,
         request,
         limits,
+        audit_path,
+        sinks,
     })
 }
 
