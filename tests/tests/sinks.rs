@@ -8,7 +8,7 @@
     reason = "test helpers: a failure should stop the test loudly"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -586,7 +586,7 @@ fn syslog_sink_delivers_rfc5424_octet_counted_messages_to_rsyslog() {
             "{message}"
         );
         assert!(
-            message.contains(&format!(" agentsec - audit [agentsec@32473 log_id=\"")),
+            message.contains(" agentsec - audit [agentsec@32473 log_id=\""),
             "{message}"
         );
         assert!(message.contains(&format!(" seq=\"{seq}\" ")), "{message}");
@@ -637,5 +637,4 @@ fn sink_urls_and_config_are_checked_before_the_run() {
     assert!(!s.audit_log().exists(), "nothing ran");
     let ship = agentsec(&s, &["audit", "ship", "--audit-sink", "kafka://x"]);
     assert_eq!(ship.code, 2, "{ship:?}");
-    let _ = PathBuf::new();
 }

@@ -180,22 +180,10 @@ pub enum SinkError {
     /// local log was rewritten after it was shipped (or two logs claim the
     /// same host and log id).
     #[error(
-        "audit sink {sink}: host {host} log {log_id} seq {seq} is already in the store with hash {stored}, but the local log has {local}; the local log was rewritten after it was shipped (a fork): run `agentsec audit verify --from {sink}` and investigate"
+        "audit sink {}: host {} log {} seq {} is already in the store with hash {}, but the local log has {}; the local log was rewritten after it was shipped (a fork): run `agentsec audit verify --from {}` and investigate",
+        .0.sink, .0.host, .0.log_id, .0.seq, .0.stored, .0.local, .0.sink
     )]
-    Fork {
-        /// The sink's URL.
-        sink: String,
-        /// The host.
-        host: String,
-        /// The log id.
-        log_id: String,
-        /// The seq.
-        seq: u64,
-        /// The hash in the store.
-        stored: String,
-        /// The hash in the local log.
-        local: String,
-    },
+    Fork(Box<Fork>),
     /// The local log or a cursor could not be read or written.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -214,4 +202,22 @@ pub enum SinkError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Where the store and the local log disagree ([`SinkError::Fork`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Fork {
+    /// The sink's URL.
+    pub sink: String,
+    /// The host.
+    pub host: String,
+    /// The log id.
+    pub log_id: String,
+    /// The seq.
+    pub seq: u64,
+    /// The hash in the store.
+    pub stored: String,
+    /// The hash in the local log.
+    pub local: String,
 }

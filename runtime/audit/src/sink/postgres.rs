@@ -119,14 +119,14 @@ pub(super) fn insert(
             .find(|s| i64::try_from(s.seq).ok() == Some(seq))
             && local.hash != stored
         {
-            return Err(SinkError::Fork {
+            return Err(SinkError::Fork(Box::new(super::Fork {
                 sink: sink.to_owned(),
                 host: chain.host.clone(),
                 log_id: chain.log_id.clone(),
                 seq: local.seq,
                 stored,
                 local: local.hash.clone(),
-            });
+            })));
         }
     }
     Ok(())
