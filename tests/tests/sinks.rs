@@ -638,3 +638,61 @@ fn sink_urls_and_config_are_checked_before_the_run() {
     let ship = agentsec(&s, &["audit", "ship", "--audit-sink", "kafka://x"]);
     assert_eq!(ship.code, 2, "{ship:?}");
 }
+
+#[test]
+fn records_name_the_store_file_its_hash_and_the_env() {
+    use sha2::{Digest, Sha256};
+    let s = Scratch::new();
+    let run = probe(&s, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let file = root().join("demo/secrets.yaml");
+    let sha = hex::encode(Sha256::digest(std::fs::read(&file).unwrap()));
+    for record in s.audit_records() {
+        assert_eq!(
+            record["store"],
+            json!({"kind": "sops", "path": file.display().to_string(), "sha256": sha}),
+            "{record}"
+        );
+    }
+    // `--env` picks secrets.NAME.yaml next to the default file, and says so.
+    s.write(
+        "work/agentsec.yaml",
+        &format!("secrets: {}\n", root().join("demo/secrets.yaml").display()),
+    );
+    let mut stores = Vec::new();
+    for env in ["dev", "prod"] {
+        let before = s.audit_records().len();
+        let out = s
+            .command(&bin("agentsec-run"))
+            .arg(skill("probe"))
+            .args(["--agent", "ops/release-manager", "--env", env, "--policy"])
+            .arg(root().join("tests/testdata/policies/e2e.yaml"))
+            .args([
+                "--input",
+                r#"{"ops":[{"get":"databases.postgres.production.port"}]}"#,
+                "--audit-log",
+            ])
+            .arg(s.audit_log())
+            .env("SOPS_AGE_KEY_FILE", demo_key())
+            .output()
+            .unwrap();
+        let records = s.audit_records();
+        assert!(
+            records.len() > before,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = records[before]["store"].clone();
+        let path = root().join(format!("demo/secrets.{env}.yaml"));
+        assert_eq!(store["env"], env, "{store}");
+        assert_eq!(store["path"], path.display().to_string(), "{store}");
+        assert_eq!(
+            store["sha256"],
+            hex::encode(Sha256::digest(std::fs::read(&path).unwrap()))
+        );
+        stores.push(store);
+    }
+    assert_ne!(stores[0], stores[1]);
+    let verify = agentsec(&s, &["audit", "verify", s.audit_log().to_str().unwrap()]);
+    assert_eq!(verify.code, 0, "{verify:?}");
+}

@@ -58,6 +58,7 @@
 //! | `ts` | time of the append, RFC 3339 in UTC with exactly 6 fractional digits: `2025-01-02T03:04:05.123456Z` |
 //! | `agent_id` | string |
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
+//! | `store` | only when the host names it: object `{"kind": "sops", "path": string, "sha256": string, "env": string}` (a SOPS file, the SHA-256 of its bytes, the `--env` that chose it; `env` absent without one) or `{"kind": "vault", "addr": string, "mount": string, "kv_version": integer}`; keys in that order, absent ones left out. Absent in logs written before it existed |
 //! | `secret_path` | string |
 //! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), or `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`) |
 //! | `decision` | `"allow"` or `"deny"` |
@@ -184,6 +185,6 @@ pub use error::{AuditError, KeyError, VerifyError};
 pub use key::{CHAIN_KEY_LEN, ChainKey, MAX_KEY_PLAINTEXT};
 pub use log::{Appended, AuditLog, LogOptions};
 pub use read::{AuditEntry, ReadSummary, read_entries};
-pub use record::{AccessType, Decision, Record, RunContext, new_run_id};
+pub use record::{AccessType, Decision, Record, RunContext, StoreRef, new_run_id};
 pub use rotate::log_files;
 pub use verify::{VerifyOptions, VerifyReport, verify, verify_with};

@@ -22,6 +22,8 @@ pub struct AuditEntry {
     pub skill_name: String,
     /// `skill.sha256`.
     pub skill_sha256: String,
+    /// `store`, when the record names one.
+    pub store: Option<crate::record::StoreRef>,
     /// `secret_path`.
     pub secret_path: String,
     /// `access_type`.
@@ -101,6 +103,7 @@ impl AuditEntry {
             agent_id: e.agent_id.into_owned(),
             skill_name: e.skill.name.into_owned(),
             skill_sha256: e.skill.sha256.into_owned(),
+            store: e.store.map(std::borrow::Cow::into_owned),
             secret_path: e.secret_path.into_owned(),
             access_type: e.access_type,
             decision: e.decision,

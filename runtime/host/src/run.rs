@@ -205,7 +205,8 @@ impl Runtime {
             skill.name.as_str(),
             skill.sha256.as_str(),
             run_id,
-        );
+        )
+        .with_store(broker.audit_store().cloned());
         match check_declared_needs(skill, &agent, &broker, &run) {
             Ok(()) => {}
             Err(NotStarted::Invalid(why)) => {

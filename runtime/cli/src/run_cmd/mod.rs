@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentsec_audit::{
-    AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext,
+    AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext, StoreRef,
 };
 use agentsec_broker::{Broker, CancelToken};
 use agentsec_host::{
@@ -263,7 +263,8 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         skill.name(),
         skill.sha256(),
         request.run_id.as_str(),
-    );
+    )
+    .with_store(broker.audit_store().cloned());
     let watchdog = Watchdog::start(
         limits.timeout + DEADLINE_GRACE / 2,
         cancel,
@@ -352,12 +353,15 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
     if component.named {
         skill.vouch_name();
     }
+    let store_ref = StoreRef::sops(secrets_file.display().to_string(), store.file_sha256())
+        .env(args.env.clone());
     let broker = Broker::new(
         Arc::new(policy),
         Arc::new(store),
         Arc::new(Mutex::new(audit)),
     )
-    .audit_sync(args.audit_sync.or(project.audit_sync).unwrap_or_default());
+    .audit_sync(args.audit_sync.or(project.audit_sync).unwrap_or_default())
+    .store_ref(store_ref);
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // The host merges the flags with the policy's `sandbox:` (as above, where the
     // limits that apply before the run were needed).
