@@ -696,3 +696,57 @@ fn records_name_the_store_file_its_hash_and_the_env() {
     let verify = agentsec(&s, &["audit", "verify", s.audit_log().to_str().unwrap()]);
     assert_eq!(verify.code, 0, "{verify:?}");
 }
+
+#[test]
+fn ship_sync_waits_for_every_sink_and_fails_closed_when_one_is_down() {
+    let s = Scratch::new();
+    let pg = store(&s);
+    let url = pg.url("agentsec");
+    s.write(
+        "work/agentsec.yaml",
+        &format!("audit:\n  sinks: [{url}]\n  ship: sync\n"),
+    );
+    let show = s
+        .command(&bin("agentsec-run"))
+        .args(["--show-config", "--format", "json"])
+        .output()
+        .unwrap();
+    let show: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(show["ship"], "sync");
+    assert_eq!(show["audit_sinks"], json!([url]));
+    for _ in 0..2 {
+        let run = probe(&s, &[]);
+        assert_eq!(run.code, 0, "{run:?}");
+        // No shipping after the run in sync mode: every record went before
+        // its value was released.
+        assert!(!run.stderr.contains("not yet shipped"), "{run:?}");
+        assert_eq!(
+            stored_hashes(&pg, &hostname()),
+            local_hashes(&s.audit_log())
+        );
+    }
+    // The sink goes down: the first request fails closed, nothing released.
+    pg.stop();
+    let run = probe(&s, &[]);
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(run.stderr.contains("was not acknowledged"), "{run:?}");
+    assert_no_leak(
+        PROD_PASSWORD,
+        run.stdout.as_bytes(),
+        "stdout of a run whose sink is down",
+    );
+    assert_no_leak(
+        PROD_PASSWORD,
+        run.stderr.as_bytes(),
+        "stderr of a run whose sink is down",
+    );
+    // Back up: the record of the refused request is shipped first, and
+    // nothing is lost or doubled.
+    pg.start_server();
+    let run = probe(&s, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        stored_hashes(&pg, &hostname()),
+        local_hashes(&s.audit_log())
+    );
+}

@@ -183,7 +183,7 @@ mod verify;
 pub use entry::{GENESIS_HASH, MAX_RECORD_SIZE};
 pub use error::{AuditError, KeyError, VerifyError};
 pub use key::{CHAIN_KEY_LEN, ChainKey, MAX_KEY_PLAINTEXT};
-pub use log::{Appended, AuditLog, LogOptions};
+pub use log::{AppendHook, Appended, AuditLog, LogOptions};
 pub use read::{AuditEntry, ReadSummary, read_entries};
 pub use record::{AccessType, Decision, Record, RunContext, StoreRef, new_run_id};
 pub use rotate::log_files;

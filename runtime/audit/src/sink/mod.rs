@@ -18,12 +18,14 @@ mod cursor;
 mod postgres;
 mod ship;
 mod store;
+mod sync;
 mod syslog;
 
 pub use cursor::{Cursor, cursor_dir};
 pub use postgres::{AGENTSEC_TABLE, init as init_postgres};
 pub use ship::{ChainId, SHIP_BATCH, ShipOptions, SinkReport, chain_id, ship};
 pub use store::{StoreChain, StoreProblem, StoreRow, store_chains, store_rows};
+pub use sync::SyncShipper;
 
 /// How long connecting to a sink may take before the attempt counts as failed.
 ///

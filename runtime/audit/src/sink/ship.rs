@@ -317,14 +317,14 @@ fn ship_one(
 }
 
 /// An open connection to a sink.
-enum Connection {
+pub(crate) enum Connection {
     Postgres(Box<::postgres::Client>),
     /// Syslog connects per batch (the close is its acknowledgement).
     Syslog,
 }
 
 impl Connection {
-    fn open(sink: &SinkUrl) -> Result<Self, SinkError> {
+    pub(crate) fn open(sink: &SinkUrl) -> Result<Self, SinkError> {
         match sink {
             SinkUrl::Postgres { url } => {
                 postgres::connect(url).map(|c| Self::Postgres(Box::new(c)))
@@ -333,7 +333,7 @@ impl Connection {
         }
     }
 
-    fn send(
+    pub(crate) fn send(
         &mut self,
         sink: &SinkUrl,
         chain: &ChainId,

@@ -303,11 +303,6 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         None => default_audit_log().ok_or_else(|| config("no audit log: pass --audit-log FILE"))?,
     };
     let sinks = crate::ship::sinks(&args.audit_sinks, project).map_err(config)?;
-    if project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty() {
-        return Err(config(
-            "`audit.ship: sync` is not supported by agentsec-run yet; use `ship: async` (the default) and `agentsec audit ship` to wait for the sinks",
-        ));
-    }
     let policy = Policy::load(&policy_paths).map_err(config)?;
     let overrides = limit_flags(args);
     let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
@@ -332,6 +327,15 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
     drop(identities);
     if let Some(max) = args.audit_max_size {
         audit_options = audit_options.max_size(max as u64);
+    }
+    let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
+    if ship_sync {
+        // `ship: sync`: the backlog goes now (a sink that is down stops the
+        // run before it starts), then every record before its value is released.
+        let shipper =
+            agentsec_audit::sink::SyncShipper::start(&audit_path, &sinks, &crate::ship::hostname())
+                .map_err(|e| config(format!("ship: sync: {e}")))?;
+        audit_options = audit_options.after_append(Arc::new(shipper));
     }
     let audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let runtime = Runtime::new(
@@ -372,7 +376,8 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         request,
         limits,
         audit_path,
-        sinks,
+        // Synced sinks already have every record.
+        sinks: if ship_sync { Vec::new() } else { sinks },
     })
 }
 
