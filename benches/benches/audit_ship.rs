@@ -37,7 +37,12 @@ fn bench_dir() -> PathBuf {
 }
 
 fn context() -> RunContext {
-    RunContext::new("ops/release-manager", "db-healthcheck", "ab".repeat(32), "cd".repeat(16))
+    RunContext::new(
+        "ops/release-manager",
+        "db-healthcheck",
+        "ab".repeat(32),
+        "cd".repeat(16),
+    )
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -49,9 +54,14 @@ fn append_n(log: &mut AuditLog, n: usize) -> Duration {
     let run = context();
     let start = Instant::now();
     for _ in 0..n {
-        let record = Record::new(&run, "databases.postgres.production.password", AccessType::Read, Decision::Allow)
-            .rule("databases.postgres.production")
-            .access_level("readonly");
+        let record = Record::new(
+            &run,
+            "databases.postgres.production.password",
+            AccessType::Read,
+            Decision::Allow,
+        )
+        .rule("databases.postgres.production")
+        .access_level("readonly");
         log.append_unsynced(&record).unwrap();
     }
     start.elapsed()
@@ -99,8 +109,11 @@ fn main() {
         let mut log = AuditLog::open(&path).unwrap();
         plain.push(append_n(&mut log, APPENDS));
         let path = dir.path().join(format!("sync-{round}.log"));
-        let shipper = SyncShipper::start(&path, std::slice::from_ref(&sink), &format!("sync-{round}")).unwrap();
-        let mut log = AuditLog::open_with(&path, LogOptions::new().after_append(Arc::new(shipper))).unwrap();
+        let shipper =
+            SyncShipper::start(&path, std::slice::from_ref(&sink), &format!("sync-{round}"))
+                .unwrap();
+        let mut log =
+            AuditLog::open_with(&path, LogOptions::new().after_append(Arc::new(shipper))).unwrap();
         synced.push(append_n(&mut log, APPENDS));
     }
     let (p, s) = (median(plain), median(synced));

@@ -214,15 +214,18 @@ impl SyncShipper {
     }
 }
 
-impl Drop for SyncShipper {
-    fn drop(&mut self) {
-        let states = match self.state.get_mut() {
-            Ok(s) => std::mem::take(s),
-            Err(_) => return,
+impl SyncShipper {
+    /// Writes the cursors of the sinks that acknowledged records since the
+    /// last write (under the shipping lock, never moving a cursor back).
+    /// Call it when a run ends; dropping the shipper does it too.
+    pub fn flush(&self) {
+        let Ok(mut states) = self.state.lock() else {
+            return;
         };
-        let mut states = states;
-        // Under the shipping lock, as `ship` moves cursors.
         let dir = super::cursor_dir(&self.log);
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
         if let Ok(lock) = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -233,5 +236,11 @@ impl Drop for SyncShipper {
             self.store_cursors(&mut states);
             let _ = fs4::fs_std::FileExt::unlock(&lock);
         }
+    }
+}
+
+impl Drop for SyncShipper {
+    fn drop(&mut self) {
+        self.flush();
     }
 }

@@ -233,6 +233,8 @@ struct Prepared {
     /// The audit log and the sinks it is shipped to after the run.
     audit_path: PathBuf,
     sinks: Vec<agentsec_audit::sink::SinkUrl>,
+    /// `ship: sync`: the shipper, whose cursors are written when the run ends.
+    synced: Option<Arc<agentsec_audit::sink::SyncShipper>>,
 }
 
 /// Runs `agentsec-run` and returns its exit code.
@@ -255,6 +257,7 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         limits,
         audit_path,
         sinks,
+        synced,
     } = prepare(&args, &project)?;
     let cancel = request.cancel.clone();
     let broker = Arc::clone(&request.broker);
@@ -277,6 +280,9 @@ pub fn main(args: Args) -> Result<u8, RunError> {
     // `ship: async`: the result is out; the records follow, and whatever a
     // sink does not take now stays behind its cursor for the next ship.
     crate::ship::after_run("agentsec-run", &audit_path, &sinks);
+    if let Some(shipper) = synced {
+        shipper.flush();
+    }
     Ok(code)
 }
 
@@ -329,13 +335,16 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         audit_options = audit_options.max_size(max as u64);
     }
     let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
+    let mut synced = None;
     if ship_sync {
         // `ship: sync`: the backlog goes now (a sink that is down stops the
         // run before it starts), then every record before its value is released.
         let shipper =
             agentsec_audit::sink::SyncShipper::start(&audit_path, &sinks, &crate::ship::hostname())
                 .map_err(|e| config(format!("ship: sync: {e}")))?;
-        audit_options = audit_options.after_append(Arc::new(shipper));
+        let shipper = Arc::new(shipper);
+        audit_options = audit_options.after_append(Arc::clone(&shipper) as _);
+        synced = Some(shipper);
     }
     let audit = AuditLog::open_with(&audit_path, audit_options).map_err(config)?;
     let runtime = Runtime::new(
@@ -378,6 +387,7 @@ fn prepare(args: &Args, project: &Project) -> Result<Prepared, RunError> {
         audit_path,
         // Synced sinks already have every record.
         sinks: if ship_sync { Vec::new() } else { sinks },
+        synced,
     })
 }
 
