@@ -86,6 +86,7 @@ fn main() {
         let options = ShipOptions {
             host: format!("bench-{round}"),
             retry_for: Duration::ZERO,
+            wait_for_lock: true,
         };
         let start = Instant::now();
         let reports = ship(&path, std::slice::from_ref(&sink), &options).unwrap();

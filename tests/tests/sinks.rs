@@ -750,3 +750,49 @@ fn ship_sync_waits_for_every_sink_and_fails_closed_when_one_is_down() {
         local_hashes(&s.audit_log())
     );
 }
+
+#[test]
+fn a_rotating_log_ships_across_its_segments_and_resumes_after_them() {
+    let s = Scratch::new();
+    let pg = store(&s);
+    let url = pg.url("agentsec");
+    let log = s.path("work/rotating.log");
+    let append = |n: usize| {
+        let mut audit =
+            AuditLog::open_with(&log, agentsec_audit::LogOptions::new().max_size(4096)).unwrap();
+        let run = RunContext::new("ops/ci", "deploy", "ab".repeat(32), "cd".repeat(16));
+        for _ in 0..n {
+            let record = Record::new(&run, "db.password", AccessType::Read, Decision::Allow);
+            audit.append(&record).unwrap();
+        }
+    };
+    append(60);
+    assert!(agentsec_audit::log_files(&log).unwrap().len() > 3);
+    let ship = agentsec(
+        &s,
+        &["audit", "ship", log.to_str().unwrap(), "--audit-sink", &url],
+    );
+    assert_eq!(ship.code, 0, "{ship:?}");
+    // More segments later: the shipped ones are skipped, the rest follow.
+    append(60);
+    let ship = agentsec(
+        &s,
+        &[
+            "audit",
+            "ship",
+            log.to_str().unwrap(),
+            "--audit-sink",
+            &url,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(ship.code, 0, "{ship:?}");
+    assert_eq!(ship.json()[0]["shipped"], 60);
+    assert_eq!(stored_hashes(&pg, &hostname()), local_hashes(&log));
+    let verify = agentsec(
+        &s,
+        &["audit", "verify", "--from", &url, log.to_str().unwrap()],
+    );
+    assert_eq!(verify.code, 0, "{verify:?}");
+}

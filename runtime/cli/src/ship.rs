@@ -53,6 +53,9 @@ pub fn after_run(prefix: &str, log: &Path, sinks: &[SinkUrl]) {
     let options = ShipOptions {
         host: hostname(),
         retry_for: AFTER_RUN_RETRY,
+        // Another run (or `audit ship`) is shipping this log: it, or the
+        // next ship, takes this run's records too; a run does not wait.
+        wait_for_lock: false,
     };
     match ship(log, sinks, &options) {
         Ok(reports) => {
@@ -60,6 +63,9 @@ pub fn after_run(prefix: &str, log: &Path, sinks: &[SinkUrl]) {
                 warn_unshipped(prefix, &report);
             }
         }
+        Err(agentsec_audit::sink::SinkError::Busy { .. }) => eprintln!(
+            "{prefix}: note: another process is shipping this audit log now; this run's records stay behind the cursor for the next run or `agentsec audit ship`"
+        ),
         Err(e) => eprintln!("{prefix}: warning: audit records not shipped: {e}"),
     }
 }

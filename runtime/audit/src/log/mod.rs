@@ -20,6 +20,8 @@ mod durability;
 mod file;
 mod lock;
 mod tail;
+#[cfg(feature = "sinks")]
+pub(crate) use tail::last_entry;
 #[cfg(test)]
 mod tests;
 

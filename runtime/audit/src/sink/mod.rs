@@ -196,6 +196,13 @@ pub enum SinkError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// Another process is shipping this log right now (and
+    /// [`ShipOptions::wait_for_lock`] was not set).
+    #[error("{}: another process is shipping this log now", path.display())]
+    Busy {
+        /// The log.
+        path: PathBuf,
+    },
     /// The local log cannot be shipped as it is.
     #[error("{}: {reason}", path.display())]
     Log {

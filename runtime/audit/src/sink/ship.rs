@@ -66,6 +66,9 @@ pub struct ShipOptions {
     /// How long to keep retrying a sink that is down (with backoff) before
     /// giving up on it for this call; zero: one attempt.
     pub retry_for: Duration,
+    /// Whether to wait for another shipper of the same log to finish;
+    /// without, a log being shipped already is [`SinkError::Busy`].
+    pub wait_for_lock: bool,
 }
 
 /// What [`ship`] did for one sink.
@@ -89,31 +92,47 @@ pub struct SinkReport {
 /// # Errors
 /// A log that cannot be read, is empty, or whose first entry is not seq 1.
 pub fn chain_id(log: &Path, host: &str) -> Result<ChainId, SinkError> {
+    use std::io::{BufRead as _, Read as _};
     let files = files_of(log)?;
-    let mut first = None;
-    crate::read_entries(&files[..1.min(files.len())], |e| {
-        if first.is_none() {
-            first = Some((e.seq, e.hash));
-        }
-    })
-    .map_err(|e| SinkError::Log {
-        path: log.to_path_buf(),
-        reason: e.to_string(),
+    let first_file = &files[0];
+    let file = fs::File::open(first_file).map_err(|source| SinkError::Io {
+        what: "cannot read the audit log",
+        path: first_file.clone(),
+        source,
     })?;
+    // Only the first line: its hash is the log's id.
+    let mut line = Vec::new();
+    std::io::BufReader::new(file)
+        .take(crate::MAX_RECORD_SIZE as u64)
+        .read_until(b'\n', &mut line)
+        .map_err(|source| SinkError::Io {
+            what: "cannot read the audit log",
+            path: first_file.clone(),
+            source,
+        })?;
+    let first = std::str::from_utf8(&line)
+        .ok()
+        .and_then(|l| l.strip_suffix('\n'))
+        .and_then(crate::AuditEntry::parse_line);
     match first {
-        Some((1, hash)) => Ok(ChainId {
+        Some(e) if e.seq == 1 => Ok(ChainId {
             host: host.to_owned(),
-            log_id: hash[..LOG_ID_LEN.min(hash.len())].to_owned(),
+            log_id: e.hash[..LOG_ID_LEN.min(e.hash.len())].to_owned(),
         }),
-        Some((seq, _)) => Err(SinkError::Log {
+        Some(e) => Err(SinkError::Log {
             path: log.to_path_buf(),
             reason: format!(
-                "the oldest entry is seq {seq}, not 1 (older segments were moved away); the log's id comes from its first entry"
+                "the oldest entry is seq {}, not 1 (older segments were moved away); the log's id comes from its first entry",
+                e.seq
             ),
         }),
-        None => Err(SinkError::Log {
+        None if line.is_empty() => Err(SinkError::Log {
             path: log.to_path_buf(),
             reason: "the log has no entries yet".to_owned(),
+        }),
+        None => Err(SinkError::Log {
+            path: first_file.clone(),
+            reason: "its first line is not an audit entry; run `agentsec audit verify`".to_owned(),
         }),
     }
 }
@@ -173,7 +192,13 @@ pub fn ship(
         .truncate(false)
         .open(&lock_path)
         .map_err(io("cannot open the shipping lock", &lock_path))?;
-    FileExt::lock_exclusive(&lock).map_err(io("cannot lock", &lock_path))?;
+    if options.wait_for_lock {
+        FileExt::lock_exclusive(&lock).map_err(io("cannot lock", &lock_path))?;
+    } else if !FileExt::try_lock_exclusive(&lock).map_err(io("cannot lock", &lock_path))? {
+        return Err(SinkError::Busy {
+            path: log.to_path_buf(),
+        });
+    }
     let chain = chain_id(log, &options.host)?;
     let mut reports = Vec::with_capacity(sinks.len());
     for sink in sinks {
@@ -215,6 +240,22 @@ fn read_after(
     let mut batch = Vec::new();
     let mut pending = 0u64;
     let mut at_cursor = None;
+    // Rotated segments whose last entry the sink already has are skipped
+    // whole (their last line is read backwards), so a ship reads only the
+    // files it has something to send from.
+    let mut skip = 0;
+    for segment in &files[..files.len().saturating_sub(1)] {
+        match crate::log::last_entry(segment) {
+            Some((seq, hash)) if seq <= after => {
+                if seq == after {
+                    at_cursor = Some(hash);
+                }
+                skip += 1;
+            }
+            _ => break,
+        }
+    }
+    let files = &files[skip..];
     crate::read_entries(files, |e| {
         if e.seq == after {
             at_cursor = Some(e.hash.clone());

@@ -114,6 +114,7 @@ fn catch_up(log: &Path, host: &str, state: &mut SinkState) -> Result<(), SinkErr
     let options = ShipOptions {
         host: host.to_owned(),
         retry_for: std::time::Duration::ZERO,
+        wait_for_lock: true,
     };
     let mut reports = ship(log, std::slice::from_ref(&state.sink), &options)?;
     let report = reports.pop().ok_or_else(|| SinkError::Log {

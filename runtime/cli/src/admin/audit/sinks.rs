@@ -102,6 +102,7 @@ pub fn ship_command(args: &ShipArgs) -> Result<u8, AuditError> {
         &ShipOptions {
             host,
             retry_for: args.retry_for,
+            wait_for_lock: true,
         },
     )
     .map_err(sink_error)?;
