@@ -796,3 +796,58 @@ fn a_rotating_log_ships_across_its_segments_and_resumes_after_them() {
     );
     assert_eq!(verify.code, 0, "{verify:?}");
 }
+
+#[test]
+fn syslog_unix_sink_sends_one_datagram_per_record() {
+    let s = Scratch::new();
+    let socket_path = s.path("tmp/log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let log = s.path("work/unix.log");
+    write_log(&log, "ops/ci", 3);
+    let url = format!("syslog+unix://{}", socket_path.display());
+    let ship = agentsec(
+        &s,
+        &[
+            "audit",
+            "ship",
+            log.to_str().unwrap(),
+            "--audit-sink",
+            &url,
+            "--host",
+            "ci-runner-7",
+        ],
+    );
+    assert_eq!(ship.code, 0, "{ship:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for (i, line) in lines.iter().enumerate() {
+        let mut buf = vec![0u8; 65536];
+        let n = socket.recv(&mut buf).unwrap();
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(message.starts_with("<86>1 "), "{message}");
+        assert!(
+            message.contains(" ci-runner-7 agentsec - audit "),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!(" seq=\"{}\" ", i + 1)),
+            "{message}"
+        );
+        assert!(message.ends_with(line.as_str()), "{message}");
+    }
+    // Nothing is sent twice once acknowledged.
+    let ship = agentsec(
+        &s,
+        &["audit", "ship", log.to_str().unwrap(), "--audit-sink", &url],
+    );
+    assert_eq!(ship.code, 0, "{ship:?}");
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(socket.recv(&mut buf).is_err());
+}
