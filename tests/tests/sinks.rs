@@ -450,6 +450,42 @@ fn verify_from_checks_every_host_and_names_the_tampered_one() {
             && gap.stdout.contains("entry seq 7 was edited"),
         "{gap:?}"
     );
+    // Reordered rows (a third host): two entries swapped by seq column.
+    let gamma = s.path("gamma/audit.log");
+    std::fs::create_dir_all(gamma.parent().unwrap()).unwrap();
+    write_log(&gamma, "ops/gamma", 5);
+    let ship = agentsec(
+        &s,
+        &[
+            "audit",
+            "ship",
+            gamma.to_str().unwrap(),
+            "--audit-sink",
+            &url,
+            "--host",
+            "gamma",
+        ],
+    );
+    assert_eq!(ship.code, 0, "{ship:?}");
+    pg.psql(
+        "postgres",
+        "UPDATE agentsec_audit SET seq = seq + 1000 WHERE host = 'gamma' AND seq IN (2, 3)",
+    )
+    .unwrap();
+    pg.psql(
+        "postgres",
+        "UPDATE agentsec_audit SET seq = 1005 - seq WHERE host = 'gamma' AND seq IN (1002, 1003)",
+    )
+    .unwrap();
+    let reordered = agentsec(&s, &["audit", "verify", "--from", &url]);
+    assert_eq!(reordered.code, 1, "{reordered:?}");
+    assert!(
+        reordered.stdout.contains("BROKEN: host gamma log")
+            && reordered
+                .stdout
+                .contains("rows were reordered: the row at seq 2 holds entry seq 3"),
+        "{reordered:?}"
+    );
 }
 
 #[test]

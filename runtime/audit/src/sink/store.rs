@@ -48,6 +48,14 @@ pub enum StoreProblem {
         /// What disagrees.
         reason: String,
     },
+    /// The row at `seq` holds the entry of another seq: rows were reordered
+    /// or renumbered.
+    Reordered {
+        /// The row's seq column.
+        seq: u64,
+        /// The seq written in its entry.
+        entry_seq: u64,
+    },
     /// The row at `seq` does not link to the previous one (`prev` is not the
     /// previous entry's hash): entries were reordered, or two histories
     /// (a fork) were mixed.
@@ -75,6 +83,10 @@ impl std::fmt::Display for StoreProblem {
                 "seq {missing} is missing (the next entry in the store is seq {found}): entries were deleted, or not shipped yet"
             ),
             Self::Edited { seq, reason } => write!(f, "entry seq {seq} was edited: {reason}"),
+            Self::Reordered { seq, entry_seq } => write!(
+                f,
+                "rows were reordered: the row at seq {seq} holds entry seq {entry_seq}"
+            ),
             Self::BrokenLink { seq } => write!(
                 f,
                 "entry seq {seq} does not link to seq {}: entries were reordered or replaced (a fork)",
@@ -288,10 +300,10 @@ impl<'k> ChainCheck<'k> {
             }
         }
         if decoded.entry.seq != seq {
-            return self.fail(edited(&format!(
-                "the row's seq column says {seq} but its entry says {}",
-                decoded.entry.seq
-            )));
+            return self.fail(StoreProblem::Reordered {
+                seq,
+                entry_seq: decoded.entry.seq,
+            });
         }
         if decoded.stored_hash != row.hash || *decoded.entry.prev != *row.prev {
             return self.fail(edited(
