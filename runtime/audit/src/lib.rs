@@ -158,6 +158,16 @@
 //! succeed); open the log again to go on. See `benches/README.md` for what
 //! each costs.
 //!
+//! # Sinks (feature `sinks`)
+//!
+//! `sink::ship` copies every entry after a sink's durable cursor to a
+//! central PostgreSQL table or a syslog receiver, at least once, and
+//! `sink::store_chains` checks every host's chain in the store as
+//! [`verify`] checks a file (the rows keep each line exactly as written).
+//! `sink::SyncShipper` is an [`AppendHook`] that makes each append wait for
+//! the sinks' acknowledgement. The local log is always written first. Off by
+//! default: a crate that only appends (the broker) links no database client.
+//!
 //! # What the chain proves
 //!
 //! Editing, deleting, inserting or reordering entries is detected by
