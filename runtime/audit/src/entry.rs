@@ -14,7 +14,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::key::ChainKey;
-use crate::record::{AccessType, CallerInfo, Decision, Record};
+use crate::record::{AccessType, CallerInfo, Decision, Record, StoreRef};
 
 /// The `prev` of the first entry of a chain: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -121,6 +121,10 @@ pub(crate) struct Entry<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) caller: Option<Cow<'a, CallerInfo>>,
     pub(crate) skill: SkillRef<'a>,
+    /// Where the values come from; absent when the host did not say (and
+    /// in logs written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) store: Option<Cow<'a, StoreRef>>,
     pub(crate) secret_path: Cow<'a, str>,
     pub(crate) access_type: AccessType,
     pub(crate) decision: Decision,
@@ -149,6 +153,7 @@ impl<'a> Entry<'a> {
                 name: Cow::Borrowed(run.skill_name()),
                 sha256: Cow::Borrowed(run.skill_sha256()),
             },
+            store: run.store().map(Cow::Borrowed),
             secret_path: Cow::Borrowed(record.secret_path),
             access_type: record.access_type,
             decision: record.decision,
@@ -331,7 +336,7 @@ pub(crate) fn loose_seq(line: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::RunContext;
+    use crate::record::{RunContext, StoreRef};
 
     fn sample_line(path: &str) -> (Vec<u8>, String) {
         let run = RunContext::new("ops/a", "skill", "ab".repeat(32), "cd".repeat(16));
@@ -360,6 +365,25 @@ mod tests {
         assert_eq!(decoded.check(None), TagCheck::Valid);
         assert_eq!(decoded.entry.seq, 1);
         assert_eq!(loose_seq(&line), Some(1));
+    }
+
+    #[test]
+    fn store_is_after_skill_and_round_trips() {
+        let run = RunContext::new("ops/a", "skill", "ab".repeat(32), "cd".repeat(16)).with_store(
+            Some(StoreRef::sops("s.yaml", "ef".repeat(32)).env(Some("prod".to_owned()))),
+        );
+        let record = Record::new(&run, "p", AccessType::Read, Decision::Allow);
+        let entry = Entry::new(&record, "2025-01-02T03:04:05.000006Z", 1, GENESIS_HASH);
+        let (line, _) = encode(&entry, None).expect("encodes");
+        let text = std::str::from_utf8(&line).expect("utf-8");
+        let sha = "ef".repeat(32);
+        assert!(
+            text.contains(&format!("}},\"store\":{{\"kind\":\"sops\",\"path\":\"s.yaml\",\"sha256\":\"{sha}\",\"env\":\"prod\"}},\"secret_path\":\"p\"")),
+            "{text}"
+        );
+        let decoded = decode(&line[..line.len() - 1]).expect("decodes");
+        assert_eq!(decoded.check(None), TagCheck::Valid);
+        assert_eq!(decoded.entry.store.as_deref(), run.store());
     }
 
     #[test]

@@ -15,6 +15,22 @@ use crate::entry::MAX_RECORD_SIZE;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
+    /// The record was written to the local log, but the hook that must see
+    /// every record ([`crate::AppendHook`], e.g. `ship: sync` waiting for the
+    /// sinks) failed: fail closed as for any failed append.
+    #[error(
+        "audit record seq {seq} is in {} but was not acknowledged: {reason}",
+        path.display()
+    )]
+    AfterAppend {
+        /// The log file.
+        path: PathBuf,
+        /// The record's seq.
+        seq: u64,
+        /// What failed.
+        reason: String,
+    },
+
     /// The directory for the log could not be created.
     #[error(
         "cannot create the audit log directory {}: {source}; create it or choose another --audit-log path",

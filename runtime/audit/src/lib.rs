@@ -59,6 +59,7 @@
 //! | `agent_id` | string |
 //! | `caller` | only when known: object `{"uid": integer, "user": string, "pid": integer}` (keys in that order; `user` and `pid` absent when unknown): who asked, as the kernel proved it |
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
+//! | `store` | only when the host names it: object `{"kind": "sops", "path": string, "sha256": string, "env": string}` (a SOPS file, the SHA-256 of its bytes, the `--env` that chose it; `env` absent without one) or `{"kind": "vault", "addr": string, "mount": string, "kv_version": integer}`; keys in that order, absent ones left out. Absent in logs written before it existed |
 //! | `secret_path` | string |
 //! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`), or `"reload"` (a long-lived host loaded, or refused, a changed policy or secrets file; empty `secret_path`, `detail` names the file) |
 //! | `decision` | `"allow"` or `"deny"` |
@@ -158,6 +159,16 @@
 //! succeed); open the log again to go on. See `benches/README.md` for what
 //! each costs.
 //!
+//! # Sinks (feature `sinks`)
+//!
+//! `sink::ship` copies every entry after a sink's durable cursor to a
+//! central PostgreSQL table or a syslog receiver, at least once, and
+//! `sink::store_chains` checks every host's chain in the store as
+//! [`verify`] checks a file (the rows keep each line exactly as written).
+//! `sink::SyncShipper` is an [`AppendHook`] that makes each append wait for
+//! the sinks' acknowledgement. The local log is always written first. Off by
+//! default: a crate that only appends (the broker) links no database client.
+//!
 //! # What the chain proves
 //!
 //! Editing, deleting, inserting or reordering entries is detected by
@@ -176,13 +187,15 @@ mod log;
 mod read;
 mod record;
 mod rotate;
+#[cfg(feature = "sinks")]
+pub mod sink;
 mod verify;
 
 pub use entry::{GENESIS_HASH, MAX_RECORD_SIZE};
 pub use error::{AuditError, KeyError, VerifyError};
 pub use key::{CHAIN_KEY_LEN, ChainKey, MAX_KEY_PLAINTEXT};
-pub use log::{Appended, AuditLog, LogOptions};
+pub use log::{AppendHook, Appended, AuditLog, LogOptions};
 pub use read::{AuditEntry, ReadSummary, read_entries};
-pub use record::{AccessType, CallerInfo, Decision, Record, RunContext, new_run_id};
+pub use record::{AccessType, CallerInfo, Decision, Record, RunContext, StoreRef, new_run_id};
 pub use rotate::log_files;
 pub use verify::{VerifyOptions, VerifyReport, verify, verify_with};

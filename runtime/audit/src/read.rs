@@ -26,6 +26,8 @@ pub struct AuditEntry {
     pub skill_name: String,
     /// `skill.sha256`.
     pub skill_sha256: String,
+    /// `store`, when the record names one.
+    pub store: Option<crate::record::StoreRef>,
     /// `secret_path`.
     pub secret_path: String,
     /// `access_type`.
@@ -79,17 +81,34 @@ pub fn read_entries<P: AsRef<Path>>(
             summary.skipped += 1;
             continue;
         };
-        let Ok(decoded) = entry::decode(&bytes) else {
+        let Some(parsed) = AuditEntry::from_line(&bytes) else {
             summary.skipped += 1;
             continue;
         };
+        each(parsed);
+        summary.entries += 1;
+    }
+    Ok(summary)
+}
+
+impl AuditEntry {
+    /// Parses one line of a log (without its `\n`; e.g. a row's `line` in the
+    /// central store): `None` if it is not a canonical entry. The tag is not
+    /// checked.
+    pub fn parse_line(line: &str) -> Option<AuditEntry> {
+        Self::from_line(line.as_bytes())
+    }
+
+    fn from_line(bytes: &[u8]) -> Option<AuditEntry> {
+        let decoded = entry::decode(bytes).ok()?;
         let e = decoded.entry;
-        each(AuditEntry {
+        Some(AuditEntry {
             ts: e.ts.into_owned(),
             agent_id: e.agent_id.into_owned(),
             caller: e.caller.map(Cow::into_owned),
             skill_name: e.skill.name.into_owned(),
             skill_sha256: e.skill.sha256.into_owned(),
+            store: e.store.map(Cow::into_owned),
             secret_path: e.secret_path.into_owned(),
             access_type: e.access_type,
             decision: e.decision,
@@ -102,9 +121,7 @@ pub fn read_entries<P: AsRef<Path>>(
             hash: decoded.stored_hash,
             keyed: decoded.kind == TagKind::Hmac,
             // `decode` parsed it as JSON, so it is UTF-8.
-            line: String::from_utf8_lossy(&bytes).into_owned(),
-        });
-        summary.entries += 1;
+            line: String::from_utf8_lossy(bytes).into_owned(),
+        })
     }
-    Ok(summary)
 }

@@ -113,6 +113,71 @@ pub struct CallerInfo {
     pub pid: Option<u32>,
 }
 
+/// Where the values of a run come from (`store` in the log): a SOPS file
+/// (its path and the SHA-256 of its bytes, and the `--env` that chose it),
+/// or a Vault/OpenBao KV mount. None of it is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreRef {
+    /// `sops` or `vault`.
+    pub kind: String,
+    /// SOPS: the file's path, as the operator named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// SOPS: the SHA-256 of the file's bytes (lowercase hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Vault: the server's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Vault: the KV mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount: Option<String>,
+    /// Vault: the KV version (1 or 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_version: Option<u8>,
+    /// The environment (`--env`) that chose the store, if any: a read of
+    /// `prod` and one of `dev` are told apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+impl StoreRef {
+    /// A SOPS file at `path` whose bytes hash to `sha256`.
+    pub fn sops(path: impl Into<String>, sha256: impl Into<String>) -> Self {
+        Self {
+            kind: "sops".to_owned(),
+            path: Some(path.into()),
+            sha256: Some(sha256.into()),
+            addr: None,
+            mount: None,
+            kv_version: None,
+            env: None,
+        }
+    }
+
+    /// A Vault/OpenBao KV `mount` (version `kv_version`) at `addr`.
+    pub fn vault(addr: impl Into<String>, mount: impl Into<String>, kv_version: u8) -> Self {
+        Self {
+            kind: "vault".to_owned(),
+            path: None,
+            sha256: None,
+            addr: Some(addr.into()),
+            mount: Some(mount.into()),
+            kv_version: Some(kv_version),
+            env: None,
+        }
+    }
+
+    /// The environment that chose this store (`--env NAME`).
+    #[must_use]
+    pub fn env(mut self, env: impl Into<Option<String>>) -> Self {
+        self.env = env.into();
+        self
+    }
+}
+
 /// The identity of one skill run, set once when the run starts and shared by
 /// every record of that run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +187,7 @@ pub struct RunContext {
     skill_name: String,
     skill_sha256: String,
     run_id: String,
+    store: Option<StoreRef>,
 }
 
 impl RunContext {
@@ -142,6 +208,7 @@ impl RunContext {
             skill_name: skill_name.into(),
             skill_sha256: skill_sha256.into(),
             run_id: run_id.into(),
+            store: None,
         }
     }
 
@@ -150,6 +217,19 @@ impl RunContext {
     pub fn with_caller(mut self, caller: CallerInfo) -> Self {
         self.caller = Some(caller);
         self
+    }
+
+    /// Names the store the run's values come from (`store` in the log;
+    /// absent without it, as in logs written before it existed).
+    #[must_use]
+    pub fn with_store(mut self, store: Option<StoreRef>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// The store the run's values come from.
+    pub fn store(&self) -> Option<&StoreRef> {
+        self.store.as_ref()
     }
 
     /// The agent the skill runs for (`agent_id` in the log).

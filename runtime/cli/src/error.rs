@@ -248,6 +248,8 @@ pub enum AuditError {
     Verify(VerifyError),
     /// The report could not be written to stdout.
     Output(std::io::Error),
+    /// A sink (or the central store) refused, or the log cannot be shipped.
+    Sink(agentsec_audit::sink::SinkError),
 }
 
 impl fmt::Display for AuditError {
@@ -260,6 +262,7 @@ impl fmt::Display for AuditError {
             AuditError::Log(m) | AuditError::Key(m) => f.write_str(m),
             AuditError::Verify(e) => write!(f, "{e}"),
             AuditError::Output(e) => write!(f, "could not write the report to stdout: {e}"),
+            AuditError::Sink(e) => write!(f, "{e}"),
         }
     }
 }
@@ -274,6 +277,10 @@ impl Failure for AuditError {
             // An unreadable file is a usage problem (a wrong path), not a broken chain.
             AuditError::Verify(VerifyError::Io { .. }) => exit::admin::USAGE,
             AuditError::Verify(_) => exit::admin::FAILED,
+            AuditError::Sink(agentsec_audit::sink::SinkError::Url { .. }) => exit::admin::USAGE,
+            // A store that is down, a fork, a log that cannot be shipped: the
+            // records are not (all) where they should be.
+            AuditError::Sink(_) => exit::admin::FAILED,
             AuditError::Argument { .. }
             | AuditError::NoLog
             | AuditError::Log(_)

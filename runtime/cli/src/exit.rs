@@ -139,7 +139,7 @@ pub const AUDIT: &[ExitCode] = &[
     ),
     row(
         admin::FAILED,
-        "the chain is broken or cannot be verified (stderr names the first bad `seq` and what is wrong); `query` still prints what matches, unverified",
+        "the chain is broken or cannot be verified (stderr names the first bad `seq` and what is wrong); `query` still prints what matches, unverified; `ship`: records are left unshipped (a sink is down or refused them); `--from`: the store cannot be read, or a host's chain in it is broken",
     ),
     row(
         admin::USAGE,

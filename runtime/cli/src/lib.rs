@@ -24,6 +24,7 @@ pub mod error;
 pub mod exit;
 pub mod project;
 pub mod run_cmd;
+pub mod ship;
 pub mod skills_dir;
 pub mod trust;
 pub mod units;

@@ -29,11 +29,18 @@
 //! # audit_key: audit-key.age   # optional: keyed (HMAC) audit chain
 //! # audit_sync: record          # optional: fsync each record (default: run)
 //! # hc_vault_allowlist: [https://vault.example:8200]  # Vault origins a token may go to
+//! # audit:                       # optional: ship every record to sinks too
+//! #   secrets: { log_access: true, log_destination: agent_audit_log }  # accepted, as in the seed
+//! #   sinks:
+//! #     - postgres://agentsec@127.0.0.1:5433/audit
+//! #     - syslog+tcp://127.0.0.1:6514
+//! #   ship: async                # or sync
 //! ```
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use agentsec_audit::sink::SinkUrl;
 use agentsec_host::AuditSync;
 use yaml_rust2::Event;
 use yaml_rust2::parser::Parser;
@@ -69,6 +76,43 @@ pub struct Project {
     /// Vault origins (`scheme://host:port`) a `hc_vault` master key may send `VAULT_TOKEN`
     /// to, besides `VAULT_ADDR` and `SOPS_HC_VAULT_ALLOWLIST`.
     pub hc_vault_allowlist: Vec<String>,
+    /// `audit.sinks`: where records are shipped besides the local log.
+    pub audit_sinks: Vec<SinkUrl>,
+    /// `audit.ship`: whether a release waits for the sinks.
+    pub ship: Option<ShipMode>,
+}
+
+/// `audit.ship` / `--ship`: whether releasing a value waits for the sinks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShipMode {
+    /// Records are shipped after the run (and by `agentsec audit ship`); a
+    /// sink that is down delays nothing and loses nothing (the cursor stays).
+    #[default]
+    Async,
+    /// Each record is acknowledged by every sink before its value is
+    /// released; a sink that is down fails the request closed.
+    Sync,
+}
+
+impl ShipMode {
+    /// `async` or `sync`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Async => "async",
+            Self::Sync => "sync",
+        }
+    }
+}
+
+/// `async` or `sync`, as `audit.ship` and `--ship` spell it.
+pub fn parse_ship(text: &str) -> Result<ShipMode, String> {
+    match text {
+        "async" => Ok(ShipMode::Async),
+        "sync" => Ok(ShipMode::Sync),
+        other => Err(format!(
+            "ship `{other}`: use `async` (runs do not wait for the sinks) or `sync` (each release waits for every sink's acknowledgement)"
+        )),
+    }
 }
 
 /// Finds and reads the nearest trusted `agentsec.yaml` from `start` upward
@@ -177,8 +221,18 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
         file: file.to_owned(),
         ..Project::default()
     };
-    let entries =
+    let (entries, audit) =
         parse(&text).map_err(|(line, col, msg)| format!("{shown}:{line}:{col}: {msg}"))?;
+    if let Some(audit) = audit {
+        for (url, (line, col)) in &audit.sinks {
+            let sink = SinkUrl::parse(url).map_err(|e| format!("{shown}:{line}:{col}: {e}"))?;
+            project.audit_sinks.push(sink);
+        }
+        if let Some((value, (line, col))) = &audit.ship {
+            project.ship =
+                Some(parse_ship(value).map_err(|e| format!("{shown}:{line}:{col}: {e}"))?);
+        }
+    }
     for (key, (line, col), values) in entries {
         let at = |msg: &str| format!("{shown}:{line}:{col}: {msg}");
         let one = || match values.as_slice() {
@@ -210,7 +264,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             }
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, audit"
                 )));
             }
         }
@@ -236,6 +290,8 @@ pub fn describe_json(project: &Project) -> serde_json::Value {
         "age_key_file": path(&project.age_key_file),
         "skills_dir": path(&project.skills_dir),
         "hc_vault_allowlist": project.hc_vault_allowlist,
+        "audit_sinks": project.audit_sinks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "ship": project.ship.map(ShipMode::as_str),
     })
 }
 
@@ -263,6 +319,16 @@ pub fn describe(project: &Project) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let sinks = if project.audit_sinks.is_empty() {
+        "(not set)".to_owned()
+    } else {
+        project
+            .audit_sinks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let sync = match project.audit_sync {
         Some(AuditSync::Record) => "record",
         Some(_) => "run",
@@ -284,6 +350,14 @@ pub fn describe(project: &Project) -> String {
                 project.hc_vault_allowlist.join(", ")
             },
         ),
+        ("audit.sinks", sinks),
+        (
+            "audit.ship",
+            project
+                .ship
+                .map_or("(not set)", ShipMode::as_str)
+                .to_owned(),
+        ),
     ] {
         let _ = writeln!(out, "  {key}: {value}");
     }
@@ -304,23 +378,133 @@ pub fn parse_audit_sync(text: &str) -> Result<AuditSync, String> {
 
 type Entry = (String, (usize, usize), Vec<String>);
 
-/// A top-level mapping of scalar keys to a scalar or a list of scalars.
-fn parse(text: &str) -> Result<Vec<Entry>, (usize, usize, String)> {
+/// A line and column in the file.
+type Pos = (usize, usize);
+
+/// The `audit:` block, as written.
+#[derive(Debug, Default)]
+struct AuditBlock {
+    sinks: Vec<(String, Pos)>,
+    ship: Option<(String, Pos)>,
+}
+
+type ParseError = (usize, usize, String);
+
+/// The next event and where it is.
+type Next<'a> = dyn FnMut() -> Result<(Event, Pos), ParseError> + 'a;
+
+/// Skips one node whose first event was `first` (a scalar, or a whole
+/// mapping or sequence).
+fn skip_node(first: &Event, next: &mut Next<'_>) -> Result<(), ParseError> {
+    let mut depth: usize = match first {
+        Event::MappingStart(..) | Event::SequenceStart(..) => 1,
+        _ => 0,
+    };
+    while depth > 0 {
+        match next()?.0 {
+            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+            Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+            Event::StreamEnd => break,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The body of `audit:` (after its MappingStart): `secrets` (the seed's
+/// block, accepted as is), `sinks` (a URL or a list of them), `ship`.
+fn parse_audit(next: &mut Next<'_>) -> Result<AuditBlock, ParseError> {
+    let mut block = AuditBlock::default();
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let (event, pos) = next()?;
+        let key = match event {
+            Event::MappingEnd => return Ok(block),
+            Event::Scalar(key, ..) => key,
+            _ => {
+                return Err((
+                    pos.0,
+                    pos.1,
+                    "expected a key of `audit:` (secrets, sinks, ship)".into(),
+                ));
+            }
+        };
+        if seen.contains(&key) {
+            return Err((pos.0, pos.1, format!("duplicate key `audit.{key}`")));
+        }
+        seen.push(key.clone());
+        let (value, vpos) = next()?;
+        match (key.as_str(), value) {
+            ("secrets", first @ (Event::MappingStart(..) | Event::Scalar(..))) => {
+                skip_node(&first, next)?;
+            }
+            ("sinks", Event::Scalar(url, ..)) => block.sinks.push((url, vpos)),
+            ("sinks", Event::SequenceStart(..)) => loop {
+                match next()? {
+                    (Event::SequenceEnd, _) => break,
+                    (Event::Scalar(url, ..), p) => block.sinks.push((url, p)),
+                    (_, p) => {
+                        return Err((p.0, p.1, "`audit.sinks` is a list of sink URLs".into()));
+                    }
+                }
+            },
+            ("ship", Event::Scalar(mode, ..)) => block.ship = Some((mode, vpos)),
+            ("secrets" | "sinks" | "ship", _) => {
+                return Err((
+                    vpos.0,
+                    vpos.1,
+                    format!(
+                        "`audit.{key}`: {}",
+                        match key.as_str() {
+                            "secrets" =>
+                                "expected a mapping (e.g. { log_access: true, log_destination: agent_audit_log })",
+                            "sinks" => "expected a list of sink URLs",
+                            _ => "expected `async` or `sync`",
+                        }
+                    ),
+                ));
+            }
+            (other, _) => {
+                return Err((
+                    pos.0,
+                    pos.1,
+                    format!("unknown key `audit.{other}`; expected one of: secrets, sinks, ship"),
+                ));
+            }
+        }
+    }
+}
+
+/// A top-level mapping of scalar keys to a scalar or a list of scalars, and
+/// the `audit:` mapping.
+fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>), ParseError> {
     let mut parser = Parser::new_from_str(text);
     let mut next = move || {
         parser
             .next_token()
+            .map(|(event, mark)| (event, (mark.line(), mark.col() + 1)))
             .map_err(|e| (e.marker().line(), e.marker().col() + 1, e.info().to_owned()))
     };
+    let mut audit = None;
     let mut entries: Vec<Entry> = Vec::new();
     let mut depth = 0usize;
     let mut key: Option<(String, (usize, usize))> = None;
     let mut list: Option<Vec<String>> = None;
     loop {
-        let (event, mark) = next()?;
-        let pos = (mark.line(), mark.col() + 1);
+        let (event, pos) = next()?;
         match event {
             Event::StreamEnd => break,
+            Event::MappingStart(..)
+                if depth == 1
+                    && list.is_none()
+                    && key.as_ref().is_some_and(|(k, _)| k == "audit") =>
+            {
+                if audit.is_some() {
+                    return Err((pos.0, pos.1, "duplicate key `audit`".into()));
+                }
+                audit = Some(parse_audit(&mut next)?);
+                key = None;
+            }
             Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
             Event::MappingStart(..) if depth == 0 => depth = 1,
             Event::MappingEnd if depth == 1 => depth = 0,
@@ -354,7 +538,7 @@ fn parse(text: &str) -> Result<Vec<Entry>, (usize, usize, String)> {
             }
         }
     }
-    Ok(entries)
+    Ok((entries, audit))
 }
 
 #[cfg(test)]
@@ -378,7 +562,7 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, audit"), "{err}");
         std::fs::write(&file, "audit_sync: record\n").unwrap();
         assert_eq!(load(&file).unwrap().audit_sync, Some(AuditSync::Record));
         std::fs::write(&file, "audit_sync: sometimes\n").unwrap();
@@ -387,6 +571,30 @@ mod tests {
             err.contains(":1:1: audit sync `sometimes`: use `run`"),
             "{err}"
         );
+        std::fs::write(
+            &file,
+            "audit:\n  secrets: { log_access: true, log_destination: agent_audit_log }\n  sinks:\n    - postgres://agentsec@127.0.0.1:5433/audit\n    - syslog+tcp://127.0.0.1:6514\n  ship: sync\naudit_log: a.log\n",
+        )
+        .unwrap();
+        let p = load(&file).unwrap();
+        assert_eq!(p.audit_sinks.len(), 2);
+        assert_eq!(p.audit_sinks[1].to_string(), "syslog+tcp://127.0.0.1:6514");
+        assert_eq!(p.ship, Some(ShipMode::Sync));
+        assert_eq!(p.audit_log, Some(dir.join("a.log")));
+        std::fs::write(&file, "audit:\n  sinks: [ftp://x]\n").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(err.contains(":2:11: audit sink URL: `ftp://x`"), "{err}");
+        std::fs::write(&file, "audit:\n  sinks: [postgres://u:pw@h/db]\n").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(
+            err.contains("must not carry a password") && !err.contains("pw@"),
+            "{err}"
+        );
+        std::fs::write(&file, "audit:\n  shipping: async\n").unwrap();
+        let err = load(&file).unwrap_err();
+        assert!(err.contains(":2:3: unknown key `audit.shipping`"), "{err}");
+        std::fs::write(&file, "audit:\n  ship: later\n").unwrap();
+        assert!(load(&file).unwrap_err().contains(":2:9: ship `later`"));
         std::fs::write(&file, "secrets: [a, b]\n").unwrap();
         assert!(load(&file).unwrap_err().contains("takes one path"));
         std::fs::write(&file, "secrets: {a: b}\n").unwrap();

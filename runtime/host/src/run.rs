@@ -218,7 +218,8 @@ impl Runtime {
             skill.name.as_str(),
             skill.sha256.as_str(),
             run_id,
-        );
+        )
+        .with_store(broker.audit_store().cloned());
         if let Some(caller) = caller {
             run = run.with_caller(caller);
         }

@@ -20,6 +20,8 @@ mod durability;
 mod file;
 mod lock;
 mod tail;
+#[cfg(feature = "sinks")]
+pub(crate) use tail::last_entry;
 #[cfg(test)]
 mod tests;
 
@@ -69,6 +71,22 @@ const PATH_RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub struct LogOptions {
     key: Option<ChainKey>,
     max_size: Option<u64>,
+    after_append: Option<std::sync::Arc<dyn AppendHook>>,
+}
+
+/// Called by [`AuditLog::append`] (and [`AuditLog::append_unsynced`]) with
+/// every record it wrote, after the line is in the file and the lock is
+/// released, before the append returns: e.g. to ship it to a sink and wait
+/// for the acknowledgement (`ship: sync`).
+pub trait AppendHook: std::fmt::Debug + Send + Sync {
+    /// `line` is the record exactly as written, without its `\n`. An `Err`
+    /// (a short reason, never a value) makes the append fail with
+    /// [`AuditError::AfterAppend`]: the record is in the local log, but the
+    /// caller must fail closed as for any failed append.
+    ///
+    /// # Errors
+    /// Whatever the hook could not do.
+    fn appended(&self, log: &Path, seq: u64, hash: &str, line: &str) -> Result<(), String>;
 }
 
 impl LogOptions {
@@ -95,6 +113,13 @@ impl LogOptions {
         self.max_size = Some(bytes);
         self
     }
+
+    /// Calls `hook` after every append (see [`AppendHook`]).
+    #[must_use]
+    pub fn after_append(mut self, hook: std::sync::Arc<dyn AppendHook>) -> Self {
+        self.after_append = Some(hook);
+        self
+    }
 }
 
 /// An open audit log, ready to append records.
@@ -111,6 +136,7 @@ pub struct AuditLog {
     file: File,
     key: Option<ChainKey>,
     max_size: Option<u64>,
+    after_append: Option<std::sync::Arc<dyn AppendHook>>,
     /// The chain's tail as this handle last read or wrote it, with the file
     /// length at that moment. Valid while the file at the path is the same
     /// and still that long: writers only ever append (a longer file means
@@ -193,6 +219,7 @@ impl AuditLog {
             file,
             key: options.key,
             max_size: options.max_size,
+            after_append: options.after_append,
             known_tail: None,
             checked_at: Instant::now(),
             line: Vec::new(),
@@ -263,6 +290,21 @@ impl AuditLog {
     /// wrote to a file another writer rotated away; after any failed sync
     /// every call fails (see [`AuditLog::sync`]).
     pub fn append_unsynced(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
+        let appended = self.append_local(record)?;
+        if let Some(hook) = &self.after_append {
+            let line = std::str::from_utf8(&self.line).unwrap_or("");
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            hook.appended(&self.path, appended.seq, &appended.hash, line)
+                .map_err(|reason| AuditError::AfterAppend {
+                    path: self.path.clone(),
+                    seq: appended.seq,
+                    reason,
+                })?;
+        }
+        Ok(appended)
+    }
+
+    fn append_local(&mut self, record: &Record<'_>) -> Result<Appended, AuditError> {
         self.durability.refuse_if_failed(&self.path)?;
         let tail = self.lock_and_learn_tail()?;
         let lock = FileLock::held(&self.file, &self.path);

@@ -167,3 +167,18 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     reader.seek(SeekFrom::Start(offset))?;
     reader.read_exact(buf)
 }
+
+/// The `seq` and tag of the last line of the file at `path`, read backwards
+/// (without reading the rest of the file); `None` if it is empty, torn or
+/// not an entry. Used to skip whole rotated segments that a sink already has.
+#[cfg(feature = "sinks")]
+pub(crate) fn last_entry(path: &Path) -> Option<(u64, String)> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return None;
+    }
+    let line = read_last_line(&file, path, len).ok()?;
+    let decoded = entry::decode(&line).ok()?;
+    Some((decoded.entry.seq, decoded.stored_hash))
+}

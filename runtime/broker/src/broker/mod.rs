@@ -57,6 +57,7 @@ pub struct Broker {
     store: Arc<dyn SecretStore>,
     audit: Arc<Mutex<AuditLog>>,
     sync: AuditSync,
+    store_ref: Option<agentsec_audit::StoreRef>,
 }
 
 impl Broker {
@@ -71,6 +72,7 @@ impl Broker {
             store,
             audit,
             sync: AuditSync::default(),
+            store_ref: None,
         }
     }
 
@@ -79,6 +81,19 @@ impl Broker {
     pub fn audit_sync(mut self, sync: AuditSync) -> Self {
         self.sync = sync;
         self
+    }
+
+    /// Names the store for the audit records (`store`: a SOPS file and its
+    /// hash, or a Vault mount); hosts put it in each run's `RunContext`.
+    #[must_use]
+    pub fn store_ref(mut self, store: agentsec_audit::StoreRef) -> Self {
+        self.store_ref = Some(store);
+        self
+    }
+
+    /// The store's name for the audit records, if one was given.
+    pub fn audit_store(&self) -> Option<&agentsec_audit::StoreRef> {
+        self.store_ref.as_ref()
     }
 
     /// The policy.

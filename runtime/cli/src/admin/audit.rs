@@ -13,6 +13,7 @@ use crate::error::AuditError;
 use crate::exit;
 
 mod query;
+mod sinks;
 
 /// `agentsec audit` subcommands.
 #[derive(Debug, Subcommand)]
@@ -32,9 +33,15 @@ pub enum Command {
     #[command(after_help = exit::help(exit::AUDIT))]
     Verify {
         /// Log file(s), oldest first [default: `audit_log` from agentsec.yaml,
-        /// else $XDG_STATE_HOME/agentsec/audit.log, as agentsec-run].
+        /// else $XDG_STATE_HOME/agentsec/audit.log, as agentsec-run]. With
+        /// --from: local logs whose heads are compared with their chains in
+        /// the store (none by default).
         #[arg(value_name = "LOG")]
         logs: Vec<PathBuf>,
+        /// Verify every host's chain in the central store instead
+        /// (postgres://USER@HOST:PORT/DB): gaps, edits, reorders, forks.
+        #[arg(long, value_name = "URL", conflicts_with = "expect_head")]
+        from: Option<String>,
         /// A head hash recorded earlier (the `hash` of an entry, or the head
         /// printed by a previous verify): it must still be in the chain, so
         /// cutting entries from the end is detected.
@@ -58,6 +65,18 @@ pub enum Command {
     /// reported on stderr and exits 1.
     #[command(after_help = exit::help(exit::AUDIT))]
     Query(query::QueryArgs),
+
+    /// Ship every record not yet acknowledged to the sinks (PostgreSQL,
+    /// syslog), from each sink's durable cursor; exit 1 if any is left
+    /// unshipped (for CI runners: ship, then fail rather than lose records).
+    #[command(after_help = exit::help(exit::AUDIT))]
+    Ship(sinks::ShipArgs),
+
+    /// Create the central store's table (agentsec_audit) and the role
+    /// agentsec ships as, which may only INSERT and SELECT. Run once, as a
+    /// privileged role.
+    #[command(after_help = exit::help(exit::AUDIT))]
+    SinkInit(sinks::SinkInitArgs),
 }
 
 /// Runs one `agentsec audit` command: its exit code, or the error that ended it.
@@ -65,11 +84,21 @@ pub fn run(command: Command) -> Result<u8, AuditError> {
     match command {
         Command::Verify {
             logs,
+            from: Some(url),
+            key,
+            format,
+            ..
+        } => sinks::verify_from(&url, &logs, key.as_deref(), format),
+        Command::Verify {
+            logs,
+            from: None,
             expect_head,
             key,
             format,
         } => verify_command(&logs, expect_head.as_deref(), key.as_deref(), format),
         Command::Query(args) => query::run(&args),
+        Command::Ship(args) => sinks::ship_command(&args),
+        Command::SinkInit(args) => sinks::sink_init_command(&args),
     }
 }
 

@@ -74,6 +74,12 @@ pub struct Args {
     pub limits: LimitFlags,
 }
 
+/// How often `agentsec serve` ships new audit records to the sinks (`ship: async`).
+///
+/// Reason: a central store a second behind is current for any investigation, and one
+/// batch per second keeps the sink's load independent of the run rate.
+const SHIP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Longest skill name a client may ask for. Reason: a file name in the skills directory;
 /// the bound keeps the lookup and its error message short.
 const MAX_SKILL_NAME: usize = 255;
@@ -193,7 +199,23 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         })?;
     }
     let identities = sources.identities(limits.timeout).map_err(err)?;
-    let audit = sources.audit(&identities).map_err(err)?;
+    let sinks = crate::ship::sinks(&args.config.audit_sinks, &project).map_err(ServeError)?;
+    let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
+    let mut synced = None;
+    let mut hook: Option<Arc<dyn agentsec_audit::AppendHook>> = None;
+    if ship_sync && !args.check {
+        // `ship: sync`: the backlog goes now, then every record before its value is released.
+        let shipper = agentsec_audit::sink::SyncShipper::start(
+            &sources.audit_path,
+            &sinks,
+            &crate::ship::hostname(),
+        )
+        .map_err(|e| ServeError(format!("ship: sync: {e}")))?;
+        let shipper = Arc::new(shipper);
+        hook = Some(Arc::clone(&shipper) as _);
+        synced = Some(shipper);
+    }
+    let audit = sources.audit_with(&identities, hook).map_err(err)?;
     drop(identities);
     let mut config = ServerConfig::new(
         args.socket
@@ -241,6 +263,7 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         pooling.max_memory = pooling.max_memory.max(limits.max_memory);
     }
     let runtime = Runtime::new(host).map_err(|e| ServeError(e.to_string()))?;
+    let audit_path = sources.audit_path.clone();
     let loader = CliLoader {
         sources,
         skills_dir,
@@ -258,9 +281,35 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
     )
     .map_err(|e| ServeError(e.to_string()))?;
     Tool::Serve.note(format!("listening on {}", server.socket().display()));
+    // `ship: async` (the default): records follow every SHIP_INTERVAL; whatever a sink
+    // does not take stays behind its cursor for the next pass.
+    let stop_shipping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shipper = (!ship_sync && !sinks.is_empty()).then(|| {
+        let stop = Arc::clone(&stop_shipping);
+        let log = audit_path.clone();
+        let sinks = sinks.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(SHIP_INTERVAL);
+                crate::ship::after_run("agentsec serve", &log, &sinks);
+            }
+        })
+    });
     server
         .run_until_signalled()
         .map_err(|e| ServeError(format!("cannot install signal handlers: {e}")))?;
+    stop_shipping.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(thread) = shipper {
+        let _ = thread.join();
+    }
+    crate::ship::after_run(
+        "agentsec serve",
+        &audit_path,
+        if ship_sync { &[] } else { &sinks },
+    );
+    if let Some(shipper) = synced {
+        shipper.flush();
+    }
     Tool::Serve.note("stopped");
     Ok(exit::admin::OK)
 }

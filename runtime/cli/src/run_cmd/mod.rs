@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentsec_audit::{
-    AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext,
+    AccessType, AuditLog, Decision as AuditDecision, LogOptions, Record, RunContext, StoreRef,
 };
 use agentsec_broker::{Broker, CancelToken};
 use agentsec_host::{
@@ -127,6 +127,14 @@ pub struct ConfigFlags {
     /// released [default: `audit_sync` from agentsec.yaml, else run].
     #[arg(long, value_name = "WHEN", value_parser = crate::project::parse_audit_sync)]
     pub audit_sync: Option<AuditSync>,
+
+    /// Also ship every audit record to this sink (postgres://USER@HOST:PORT/DB,
+    /// syslog+tcp://HOST:PORT, syslog+unix:///dev/log); repeatable. The
+    /// local log is written first and stays the source of truth; records a
+    /// sink does not take now go with the next run or `agentsec audit ship`
+    /// [default: `audit.sinks` from agentsec.yaml].
+    #[arg(long = "audit-sink", value_name = "URL")]
+    pub audit_sinks: Vec<String>,
 }
 
 /// Limits of a run (`agentsec-run`, `agentsec serve`).
@@ -250,6 +258,11 @@ struct Prepared {
     skill: LoadedSkill,
     request: RunRequest,
     limits: Limits,
+    /// The audit log and the sinks it is shipped to after the run.
+    audit_path: PathBuf,
+    sinks: Vec<agentsec_audit::sink::SinkUrl>,
+    /// `ship: sync`: the shipper, whose cursors are written when the run ends.
+    synced: Option<Arc<agentsec_audit::sink::SyncShipper>>,
 }
 
 /// Runs `agentsec-run` and returns its exit code.
@@ -277,6 +290,9 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         skill,
         request,
         limits,
+        audit_path,
+        sinks,
+        synced,
     } = prepared;
     let cancel = request.cancel.clone();
     let broker = Arc::clone(&request.broker);
@@ -285,7 +301,8 @@ pub fn main(args: Args) -> Result<u8, RunError> {
         skill.name(),
         skill.sha256(),
         request.run_id.as_str(),
-    );
+    )
+    .with_store(broker.audit_store().cloned());
     if let Some(caller) = &request.caller {
         run_ctx = run_ctx.with_caller(caller.clone());
     }
@@ -297,7 +314,14 @@ pub fn main(args: Args) -> Result<u8, RunError> {
     );
     let report = runtime.run(&skill, request);
     watchdog.stop();
-    Ok(report_end(report, skill.name(), &limits))
+    let code = report_end(report, skill.name(), &limits);
+    // `ship: async`: the result is out; the records follow, and whatever a
+    // sink does not take now stays behind its cursor for the next ship.
+    crate::ship::after_run("agentsec-run", &audit_path, &sinks);
+    if let Some(shipper) = synced {
+        shipper.flush();
+    }
+    Ok(code)
 }
 
 /// The daemon socket to run through: `--connect [SOCKET]`, else `AGENTSEC_SOCKET`.
@@ -418,7 +442,22 @@ impl Sources {
     /// # Errors
     /// The log or its key cannot be opened.
     pub fn audit(&self, identities: &Identities) -> Result<AuditLog, RunError> {
+        self.audit_with(identities, None)
+    }
+
+    /// [`Sources::audit`], calling `hook` after every append (`ship: sync`).
+    ///
+    /// # Errors
+    /// As [`Sources::audit`].
+    pub fn audit_with(
+        &self,
+        identities: &Identities,
+        hook: Option<Arc<dyn agentsec_audit::AppendHook>>,
+    ) -> Result<AuditLog, RunError> {
         let mut options = LogOptions::new();
+        if let Some(hook) = hook {
+            options = options.after_append(hook);
+        }
         if let Some(key_file) = &self.audit_key {
             let key = crate::audit_key::load_with(key_file, identities).map_err(config)?;
             options = options.key(key);
@@ -466,6 +505,7 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     };
     let agent: AgentId = agent.parse().map_err(|e| config(format!("--agent: {e}")))?;
     let sources = Sources::new(&args.config, project)?;
+    let sinks = crate::ship::sinks(&args.config.audit_sinks, project).map_err(config)?;
     let policy = sources.policy()?;
     let overrides = limit_flags(&args.limits);
     let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
@@ -475,7 +515,23 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     // The store first: a file that does not verify stops the run before anything,
     // the audit log included, is touched (a local caller could decrypt it anyway).
     let store = sources.store(&identities)?;
-    let mut audit = sources.audit(&identities)?;
+    let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
+    let mut synced = None;
+    let mut hook: Option<Arc<dyn agentsec_audit::AppendHook>> = None;
+    if ship_sync {
+        // `ship: sync`: the backlog goes now (a sink that is down stops the
+        // run before it starts), then every record before its value is released.
+        let shipper = agentsec_audit::sink::SyncShipper::start(
+            &sources.audit_path,
+            &sinks,
+            &crate::ship::hostname(),
+        )
+        .map_err(|e| config(format!("ship: sync: {e}")))?;
+        let shipper = Arc::new(shipper);
+        hook = Some(Arc::clone(&shipper) as _);
+        synced = Some(shipper);
+    }
+    let mut audit = sources.audit_with(&identities, hook)?;
     drop(identities);
     let me = OsIdentity::of_this_process().map_err(config)?;
     let shown_name = skill_path
@@ -505,12 +561,18 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     if component.named {
         skill.vouch_name();
     }
+    let store_ref = StoreRef::sops(
+        sources.secrets_file.display().to_string(),
+        store.file_sha256(),
+    )
+    .env(args.config.env.clone());
     let broker = Broker::new(
         Arc::new(policy),
         Arc::new(store),
         Arc::new(Mutex::new(audit)),
     )
-    .audit_sync(sources.audit_sync);
+    .audit_sync(sources.audit_sync)
+    .store_ref(store_ref);
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // The host merges the flags with the policy's `sandbox:` (as above, where the
     // limits that apply before the run were needed).
@@ -522,6 +584,10 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
         skill,
         request,
         limits,
+        audit_path: sources.audit_path.clone(),
+        // Synced sinks already have every record.
+        sinks: if ship_sync { Vec::new() } else { sinks },
+        synced,
     }))
 }
 

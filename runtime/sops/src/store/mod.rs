@@ -28,6 +28,8 @@ use crate::{DecryptOptions, Format, Identities, Node, SopsError, SopsFile};
 /// plaintext after `open`.
 pub struct SopsStore {
     file: PathBuf,
+    /// SHA-256 of the file's bytes as read, lowercase hex.
+    file_sha256: String,
     root: SealedNode,
     /// Boxed so that its address (which [`SopsStore::pin_with`] may lock)
     /// does not move with the store.
@@ -77,6 +79,10 @@ impl SopsStore {
         let name = file.display().to_string();
         let format = Format::from_path(file)?;
         let bytes = crate::read_file(file, &name)?;
+        let file_sha256 = {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
         let (decrypted, sealed) = SopsFile::decrypt_keeping(
             &bytes,
             format,
@@ -101,6 +107,7 @@ impl SopsStore {
         let SopsFile { key, .. } = decrypted;
         Ok(SopsStore {
             file: file.to_owned(),
+            file_sha256,
             root,
             key: Box::new(key),
             json,
@@ -130,6 +137,13 @@ impl SopsStore {
     /// The file this store was read from.
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// The SHA-256 of the file's bytes as read (lowercase hex): which
+    /// version of the (encrypted) file served the values, for the audit
+    /// record's `store`. Public: anyone with the file can compute it.
+    pub fn file_sha256(&self) -> &str {
+        &self.file_sha256
     }
 
     /// Every leaf path (names only), in file order; what `list` of the root

@@ -49,8 +49,19 @@ pub struct QueryArgs {
     key: Option<PathBuf>,
     /// Output format: an aligned table, or JSON lines of the matching
     /// entries exactly as written in the log (`text` is an alias of `human`).
+    /// With --from, each JSON line is `{"host", "log_id", "entry"}`.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// Query the central store (postgres://USER@HOST:PORT/DB) instead of
+    /// local logs: every host's entries, with the same filters; its chains
+    /// are verified as `verify --from` does.
+    #[arg(long, value_name = "URL", conflicts_with = "logs")]
+    from: Option<String>,
+    /// Instead of the entries: one row per host, agent and secret path, with
+    /// how many requests matched (and how many were allowed) and the first
+    /// and last time: what to rotate after an incident.
+    #[arg(long)]
+    summary: bool,
 }
 
 /// `--decision`.
@@ -167,6 +178,9 @@ fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
 /// when the chain is broken or cannot be verified.
 pub fn run(args: &QueryArgs) -> Result<u8, AuditError> {
     let filter = Filter::parse(args, SystemTime::now())?;
+    if let Some(url) = &args.from {
+        return run_from(args, &filter, url);
+    }
     let files = expand(&args.logs)?;
     let key = load_key(args.key.as_deref())?;
     let chain = verify_with(
@@ -183,9 +197,14 @@ pub fn run(args: &QueryArgs) -> Result<u8, AuditError> {
         }
     })
     .map_err(|e| AuditError::Log(e.to_string()))?;
-    let out = match args.format {
-        Format::Json => matching.iter().map(|e| format!("{}\n", e.line)).collect(),
-        Format::Human => table(&matching, summary.entries),
+    let out = if args.summary {
+        let host = crate::ship::hostname();
+        summarize(matching.iter().map(|e| (host.as_str(), e)), args.format)
+    } else {
+        match args.format {
+            Format::Json => matching.iter().map(|e| format!("{}\n", e.line)).collect(),
+            Format::Human => table(&matching, summary.entries),
+        }
     };
     // A closed pipe (`| head`) is not an error worth a message.
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
@@ -204,6 +223,179 @@ pub fn run(args: &QueryArgs) -> Result<u8, AuditError> {
             Ok(exit::admin::FAILED)
         }
     }
+}
+
+/// `query --from URL`: the store's rows through the same filters.
+fn run_from(args: &QueryArgs, filter: &Filter, url: &str) -> Result<u8, AuditError> {
+    use agentsec_audit::sink::{SinkUrl, store_chains, store_rows};
+    let url = SinkUrl::parse(url).map_err(AuditError::Sink)?;
+    let key = load_key(args.key.as_deref())?;
+    let chains = store_chains(&url, key.as_ref()).map_err(AuditError::Sink)?;
+    let mut matching: Vec<(String, String, AuditEntry)> = Vec::new();
+    let mut total = 0u64;
+    let mut unreadable = 0u64;
+    store_rows(&url, |row| {
+        total += 1;
+        match AuditEntry::parse_line(&row.line) {
+            Some(e) if filter.matches(&e) => matching.push((row.host, row.log_id, e)),
+            Some(_) => {}
+            None => unreadable += 1,
+        }
+    })
+    .map_err(AuditError::Sink)?;
+    let out = if args.summary {
+        summarize(
+            matching.iter().map(|(h, _, e)| (h.as_str(), e)),
+            args.format,
+        )
+    } else {
+        match args.format {
+            Format::Json => matching
+                .iter()
+                .map(|(host, log_id, e)| {
+                    let entry: serde_json::Value =
+                        serde_json::from_str(&e.line).unwrap_or(serde_json::Value::Null);
+                    format!(
+                        "{}\n",
+                        serde_json::json!({"host": host, "log_id": log_id, "entry": entry})
+                    )
+                })
+                .collect(),
+            Format::Human => {
+                let entries: Vec<AuditEntry> = matching.iter().map(|(_, _, e)| e.clone()).collect();
+                let mut hosts: Vec<&str> = matching.iter().map(|(h, _, _)| h.as_str()).collect();
+                hosts.sort_unstable();
+                hosts.dedup();
+                format!(
+                    "{}hosts: {}\n",
+                    table(&entries, total),
+                    if hosts.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        hosts.join(", ")
+                    }
+                )
+            }
+        }
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    let broken: Vec<String> = chains
+        .iter()
+        .filter_map(|c| {
+            c.problem
+                .as_ref()
+                .map(|p| format!("host {} log {}: {p}", c.host, c.log_id))
+        })
+        .collect();
+    if unreadable > 0 || !broken.is_empty() {
+        Tool::Audit.warn(format!(
+            "the central store's chains do not verify, so these results cannot be trusted: {}{}",
+            broken.join("; "),
+            if unreadable > 0 {
+                format!("; {unreadable} rows are not audit entries")
+            } else {
+                String::new()
+            }
+        ));
+        return Ok(exit::admin::FAILED);
+    }
+    Ok(exit::admin::OK)
+}
+
+/// One row of `--summary`.
+struct SummaryRow {
+    count: u64,
+    allowed: u64,
+    first: String,
+    last: String,
+}
+
+/// `--summary`: requests per (host, agent, secret path), sorted by those.
+/// Run events (no secret path) are left out.
+fn summarize<'e>(
+    entries: impl Iterator<Item = (&'e str, &'e AuditEntry)>,
+    format: Format,
+) -> String {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<(String, String, String), SummaryRow> = BTreeMap::new();
+    for (host, e) in entries {
+        if e.secret_path.is_empty() {
+            continue;
+        }
+        let key = (host.to_owned(), e.agent_id.clone(), e.secret_path.clone());
+        let row = rows.entry(key).or_insert_with(|| SummaryRow {
+            count: 0,
+            allowed: 0,
+            first: e.ts.clone(),
+            last: e.ts.clone(),
+        });
+        row.count += 1;
+        row.allowed += u64::from(e.decision == Decision::Allow);
+        if e.ts < row.first {
+            row.first.clone_from(&e.ts);
+        }
+        if e.ts > row.last {
+            row.last.clone_from(&e.ts);
+        }
+    }
+    let mut out = String::new();
+    if format == Format::Json {
+        for ((host, agent, secret), r) in &rows {
+            out.push_str(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "host": host, "agent_id": agent, "secret_path": secret,
+                    "count": r.count, "allowed": r.allowed, "first": r.first, "last": r.last,
+                })
+            ));
+        }
+        return out;
+    }
+    let header = [
+        "HOST", "AGENT", "SECRET", "COUNT", "ALLOWED", "FIRST", "LAST",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|((host, agent, secret), r)| {
+            [
+                host.clone(),
+                agent.clone(),
+                secret.clone(),
+                r.count.to_string(),
+                r.allowed.to_string(),
+                r.first.clone(),
+                r.last.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count().min(MAX_COLUMN_WIDTH));
+        }
+    }
+    let mut line = |cells: &[&str]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            out.push_str(cell);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(w.saturating_sub(cell.chars().count()) + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(&header);
+    for row in &cells {
+        let refs: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&refs);
+    }
+    let secrets: std::collections::BTreeSet<&str> =
+        rows.keys().map(|(_, _, s)| s.as_str()).collect();
+    out.push_str(&format!(
+        "\n{} distinct secret(s) in {} (host, agent, secret) row(s)\n",
+        secrets.len(),
+        rows.len()
+    ));
+    out
 }
 
 /// Column width cap, so one long path does not push the table off screen.
