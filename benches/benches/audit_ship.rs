@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use agentsec_audit::sink::{ShipOptions, SinkUrl, SyncShipper, init_postgres, ship};
 use agentsec_audit::{AccessType, AuditLog, Decision, LogOptions, Record, RunContext};
-use agentsec_tests::peers::PgCluster;
+use agentsec_tests::sink_peers::PgCluster;
 
 /// Records in the catch-up log.
 const BACKLOG: usize = 50_000;
