@@ -8,6 +8,7 @@
     reason = "test helpers: a failure should stop the test loudly"
 )]
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
@@ -183,7 +184,20 @@ fn the_documented_workflow_runs_with_only_the_age_key_and_writes_no_plaintext() 
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .unwrap()
         .to_owned();
-    let bin_dir = bin("agentsec-run").parent().unwrap().to_owned();
+    // The runner's user must be able to run the binaries: the target directory may be
+    // under root's home (0700), so they are linked into a directory it can read.
+    let bin_tmp = tempfile::Builder::new()
+        .prefix("agentsec-ci-bin-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(bin_tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["agentsec-run", "agentsec"] {
+        let to = bin_tmp.path().join(name);
+        if std::fs::hard_link(bin(name), &to).is_err() {
+            std::fs::copy(bin(name), &to).unwrap();
+        }
+    }
+    let bin_dir = bin_tmp.path().to_owned();
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir.display());
     let started = SystemTime::now();
     let mut outputs = Vec::new();
