@@ -12,7 +12,7 @@
 //! let args = Args::try_parse_from(["agentsec-run", "probe.wasm", "--agent", "ops/ci", "--timeout", "2s"])
 //!     .expect("valid flags");
 //! assert_eq!(args.agent.as_deref(), Some("ops/ci"));
-//! assert_eq!(args.timeout, Some(std::time::Duration::from_secs(2)));
+//! assert_eq!(args.limits.timeout, Some(std::time::Duration::from_secs(2)));
 //! // Every exit code agentsec-run can return is documented once, in its table.
 //! assert!(exit::RUN.iter().any(|row| row.code == exit::DENIED));
 //! ```

@@ -402,6 +402,30 @@ mod tests {
     }
 
     #[test]
+    fn check_warns_about_unbound_agents_unless_identity_is_required() {
+        let rules = "access_control:\n  secrets:\n    a:\n      allowed_agents: [ops/x, ops/y, \"dev/*\"]\n    b:\n      allowed_agents: [ops/y]\n";
+        let p = policy(&format!(
+            "agents:\n  ops/x: {{ unix_users: [deploy] }}\n{rules}"
+        ));
+        let unbound: Vec<String> = p
+            .lint(None)
+            .iter()
+            .filter(|w| w.kind() == "unbound-agent")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(unbound.len(), 2, "{unbound:#?}");
+        assert!(unbound[0].starts_with("agent `ops/y`"), "{unbound:#?}");
+        assert!(unbound[1].starts_with("`dev/*`") && unbound[1].contains("is a glob"));
+        let strict = policy(&format!("identity: required\n{rules}"));
+        assert!(
+            strict
+                .lint(None)
+                .iter()
+                .all(|w| w.kind() != "unbound-agent")
+        );
+    }
+
+    #[test]
     fn root_is_not_special() {
         let p = policy(&format!(
             "agents:\n  ops/x: {{ unix_users: [deploy] }}\n{RULES}"
