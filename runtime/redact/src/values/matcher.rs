@@ -1,6 +1,6 @@
 //! The automata over the needles, and replacing what they find in the output.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use zeroize::Zeroizing;
 
 /// One needle: secret material, wiped on drop.
@@ -24,7 +24,12 @@ impl Matcher {
             if needles.is_empty() {
                 return None;
             }
+            // A contiguous NFA, not the DFA the crate picks for few patterns: the
+            // automata are rebuilt whenever a run learns a value (and per run), and a
+            // DFA's build took over half of a small run's time in `benches/serve`,
+            // while outputs are mostly small; matches are the same for every kind.
             let ac = AhoCorasickBuilder::new()
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .match_kind(MatchKind::LeftmostLongest)
                 .ascii_case_insensitive(fold)
                 .build(needles.iter().map(|n| n.bytes.as_slice()))
