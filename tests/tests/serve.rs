@@ -710,3 +710,47 @@ fn check_refusing_a_live_socket_and_the_local_rule() {
     );
     assert!(log.contains("\"decision\":\"deny\""), "{log}");
 }
+
+/// `--max-agent-rate`: over it a run is refused before it starts (exit 4), on the record;
+/// another agent id is not affected.
+#[test]
+fn an_agent_over_its_rate_is_refused_on_the_record() {
+    let d = Daemon::start(&policy(false), &["--max-agent-rate", "1"]);
+    let run = |agent: &str| {
+        Run::from(
+            Command::new(bin("agentsec-run"))
+                .arg(skill("probe"))
+                .arg("--connect")
+                .arg(d.socket())
+                .args(["--agent", agent, "--input"])
+                .arg(get_password().to_string())
+                .current_dir(d.s.path("work"))
+                .output()
+                .unwrap(),
+        )
+    };
+    let first = run("ops/operator");
+    assert_eq!(decoded(&first)[0]["matches"], true, "{first:?}");
+    let second = run("ops/operator");
+    assert_eq!(second.code, 4, "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("over its rate of 1 runs per second (--max-agent-rate)"),
+        "{second:?}"
+    );
+    let records = d.records();
+    let refused = records
+        .iter()
+        .find(|r| r["detail"] == "limit: agent run rate exceeded")
+        .unwrap_or_else(|| panic!("{records:#?}"));
+    assert_eq!(refused["decision"], "deny");
+    assert_eq!(refused["caller"]["uid"], 0);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["access_type"] == "read")
+            .count(),
+        1
+    );
+}
