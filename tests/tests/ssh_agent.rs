@@ -53,14 +53,19 @@ fn keygen(s: &Scratch, name: &str, args: &[&str]) -> Key {
 }
 
 /// The private key's base64 lines after the first (the first holds only the header and
-/// the public key): key material that must appear nowhere.
+/// the public key), less any line that is all public key (the `.pub` file holds it):
+/// key material that must appear nowhere.
 fn material(key: &Key) -> Vec<String> {
-    key.private
+    let lines: Vec<String> = key
+        .private
         .lines()
         .filter(|l| !l.starts_with("-----"))
         .skip(1)
+        .filter(|l| !key.public.contains(*l))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    assert!(lines.len() >= 2, "too little private material to scan for");
+    lines
 }
 
 fn indent(text: &str) -> String {
@@ -332,4 +337,96 @@ fn a_peer_not_bound_to_the_agent_id_is_refused_and_recorded() {
             .any(|r| r["caller"]["uid"] == 65534 && r["decision"] == "allow"),
         "{records:#?}"
     );
+}
+
+#[test]
+fn every_key_type_makes_signatures_ssh_keygen_verifies() {
+    let s = Scratch::new();
+    let keys = [
+        ("ed25519", keygen(&s, "ed", &["-t", "ed25519"]), "(ED25519)"),
+        (
+            "rsa",
+            keygen(&s, "rsa", &["-t", "rsa", "-b", "3072"]),
+            "(RSA)",
+        ),
+        (
+            "ecdsa",
+            keygen(&s, "ec", &["-t", "ecdsa", "-b", "256"]),
+            "(ECDSA)",
+        ),
+    ];
+    let mut plain = String::from("ssh:\n");
+    for (name, key, _) in &keys {
+        plain.push_str(&format!("  {name}: |\n{}", indent(&indent(&key.private))));
+    }
+    s.sops_encrypt("work/secrets.yaml", &plain);
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 3, "{list:?}");
+    let data = s.write("work/message.txt", "release v2\n");
+    let mut outputs = vec![list];
+    for (name, key, kind) in &keys {
+        let line = outputs[0]
+            .stdout
+            .lines()
+            .find(|l| l.contains(&key.fingerprint))
+            .unwrap_or_else(|| panic!("{name} not listed: {:?}", outputs[0]));
+        assert!(
+            line.contains(&format!("ssh.{name}")) && line.ends_with(kind),
+            "{line}"
+        );
+        let pub_file = s.path(&format!(
+            "tmp/{}.pub",
+            &key.public.split_whitespace().nth(2).unwrap()
+        ));
+        let sig = s.path("work/message.txt.sig");
+        let _ = std::fs::remove_file(&sig);
+        let sign = run(agent
+            .tool(&s, "ssh-keygen")
+            .args(["-Y", "sign", "-n", "file", "-f"])
+            .arg(&pub_file)
+            .arg(&data));
+        assert_eq!(sign.code, 0, "{name}: {sign:?}");
+        let signers = s.write("work/allowed_signers", &format!("k@test {}", key.public));
+        let verify = Run::from(
+            Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-n", "file", "-I", "k@test", "-f"])
+                .arg(&signers)
+                .arg("-s")
+                .arg(&sig)
+                .stdin(std::fs::File::open(&data).unwrap())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(verify.code, 0, "{name}: {verify:?}");
+        outputs.push(sign);
+        outputs.push(verify);
+    }
+    drop(agent);
+    let records = s.audit_records();
+    for (name, key, _) in &keys {
+        assert!(
+            records.iter().any(|r| r["access_type"] == "sign"
+                && r["decision"] == "allow"
+                && r["secret_path"] == format!("ssh.{name}")
+                && r["detail"] == format!("key {}", key.fingerprint)),
+            "{name}: {records:#?}"
+        );
+    }
+    for (_, key, _) in &keys {
+        for line in material(key) {
+            for (path, bytes) in s.all_file_bytes() {
+                assert_no_leak(&line, &bytes, &path.display().to_string());
+            }
+            for out in &outputs {
+                assert_no_leak(&line, out.stdout.as_bytes(), "stdout");
+                assert_no_leak(&line, out.stderr.as_bytes(), "stderr");
+            }
+        }
+    }
 }

@@ -94,6 +94,12 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
         .agent
         .parse()
         .map_err(|e| fail(format!("--agent: {e}")))?;
+    if !args.config.audit_sinks.is_empty() {
+        return Err(fail(
+            "--audit-sink: not shipped from agentsec ssh-agent; ship its records with \
+             `agentsec audit ship`",
+        ));
+    }
     let project = super::defaults().map_err(fail)?;
     let sources = Sources::new(&args.config, &project).map_err(fail)?;
     let policy = sources.policy().map_err(fail)?;
