@@ -430,3 +430,30 @@ fn every_key_type_makes_signatures_ssh_keygen_verifies() {
         }
     }
 }
+
+#[test]
+fn sighup_reloads_the_policy_and_the_keys_it_grants() {
+    let s = Scratch::new();
+    let (deploy, other, _) = setup(&s);
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let before = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(before.stdout.lines().count(), 1, "{before:?}");
+    // Grant the other key too (the rotation's overlap), and reload.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n    ssh.other_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let pid = rustix::process::Pid::from_raw(i32::try_from(agent.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let mut after = run(agent.tool(&s, "ssh-add").arg("-l"));
+    for _ in 0..100 {
+        if after.stdout.lines().count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = run(agent.tool(&s, "ssh-add").arg("-l"));
+    }
+    assert_eq!(after.stdout.lines().count(), 2, "{after:?}");
+    assert!(after.stdout.contains(&deploy.fingerprint), "{after:?}");
+    assert!(after.stdout.contains(&other.fingerprint), "{after:?}");
+}

@@ -137,6 +137,14 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
         .socket
         .clone()
         .unwrap_or_else(|| agentsec_ssh_agent::default_socket(agent.as_str()));
+    // Before the socket exists (and SSH_AUTH_SOCK is printed): a SIGHUP sent as soon as
+    // the agent is reachable reloads rather than kills it.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .map_err(fail)?;
     let listener = agentsec_ssh_agent::bind(&socket).map_err(fail)?;
     let owner = rustix::process::getuid().as_raw();
     let ssh_agent = Arc::new(SshAgent::new(keyring, owner));
@@ -152,12 +160,6 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
     );
     let _ = stdout.flush();
 
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ])
-    .map_err(fail)?;
     let serving = Arc::clone(&ssh_agent);
     std::thread::spawn(move || {
         if let Err(e) = serving.serve(&listener) {
