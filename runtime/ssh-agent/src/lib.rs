@@ -386,3 +386,60 @@ fn write_response(stream: &mut UnixStream, response: &Response) -> std::io::Resu
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     stream.write_all(&out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded_and_end_of_stream_is_not_an_error() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let too_long = u32::try_from(MAX_MESSAGE + 1).unwrap().to_be_bytes();
+        a.write_all(&too_long).unwrap();
+        let err = read_message(&mut b).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&0u32.to_be_bytes()).unwrap();
+        assert!(read_message(&mut b).is_err());
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&[0, 0, 0, 1, id::REQUEST_IDENTITIES]).unwrap();
+        drop(a);
+        let message = read_message(&mut b).unwrap().unwrap();
+        assert_eq!(&message[..], &[id::REQUEST_IDENTITIES]);
+        assert!(read_message(&mut b).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_leaf_that_is_no_key_is_refused_without_echoing_it() {
+        for value in [
+            &b"db-password-93f1c2"[..],
+            &[0xff, 0xfe, 0x00][..],
+            b"-----BEGIN OPENSSH PRIVATE KEY-----\nnot-base64-secret-77aa\n-----END OPENSSH PRIVATE KEY-----\n",
+        ] {
+            let why = keys::parse_private(value).unwrap_err();
+            assert!(why.starts_with("not an OpenSSH private key"), "{why}");
+            assert!(!why.contains("93f1c2") && !why.contains("77aa"), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_socket_directory_open_to_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = bind(&open.join("s.sock")).unwrap_err();
+        assert!(err.contains("open to other users (mode 755)"), "{err}");
+        let fresh = dir.path().join("new/sub");
+        let listener = bind(&fresh.join("s.sock")).unwrap();
+        drop(listener);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&fresh.join("s.sock")), 0o600);
+        // A stale socket (nothing listening) is replaced.
+        assert!(bind(&fresh.join("s.sock")).is_ok());
+    }
+}
