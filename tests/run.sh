@@ -22,11 +22,14 @@ if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
         exit 1
     fi
 fi
-if ! command -v ssh-keygen >/dev/null; then
+# ssh-keygen, ssh-add (tests/ssh_agent.rs drives agentsec ssh-agent with them) and
+# setpriv (util-linux: a peer of another uid).
+if ! command -v ssh-keygen >/dev/null || ! command -v ssh-add >/dev/null \
+    || ! command -v setpriv >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq openssh-client >/dev/null
+        apt-get update -qq && apt-get install -y -qq openssh-client util-linux >/dev/null
     else
-        echo "tests/run.sh: please install ssh-keygen (e.g. sudo apt-get install -y openssh-client)" >&2
+        echo "tests/run.sh: please install ssh-keygen and ssh-add (e.g. sudo apt-get install -y openssh-client)" >&2
         exit 1
     fi
 fi

@@ -36,6 +36,8 @@ pub enum Tool {
     Serve,
     /// `agentsec exec`.
     Exec,
+    /// `agentsec ssh-agent`.
+    SshAgent,
 }
 
 impl Tool {
@@ -49,6 +51,7 @@ impl Tool {
             Tool::Skill => "agentsec skill",
             Tool::Serve => "agentsec serve",
             Tool::Exec => "agentsec exec",
+            Tool::SshAgent => "agentsec ssh-agent",
         }
     }
 
@@ -62,6 +65,7 @@ impl Tool {
             Tool::Skill => exit::SKILL,
             Tool::Serve => exit::SERVE,
             Tool::Exec => exit::EXEC,
+            Tool::SshAgent => exit::SSH_AGENT,
         }
     }
 
@@ -395,6 +399,8 @@ pub enum Error {
     Skill(SkillError),
     /// From `agentsec serve`.
     Serve(ServeError),
+    /// `agentsec ssh-agent`.
+    SshAgent(SshAgentError),
     /// From `agentsec exec`.
     Exec(ExecError),
 }
@@ -486,6 +492,33 @@ impl Failure for ServeError {
     }
 }
 
+/// Why `agentsec ssh-agent` could not start: the configuration, the store, the audit log,
+/// the socket, or the caller may not act as the agent id.
+#[derive(Debug)]
+pub struct SshAgentError(pub String);
+
+impl fmt::Display for SshAgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Failure for SshAgentError {
+    fn tool(&self) -> Tool {
+        Tool::SshAgent
+    }
+
+    fn exit_code(&self) -> u8 {
+        exit::admin::USAGE
+    }
+}
+
+impl From<SshAgentError> for Error {
+    fn from(e: SshAgentError) -> Self {
+        Error::SshAgent(e)
+    }
+}
+
 impl From<ServeError> for Error {
     fn from(e: ServeError) -> Self {
         Error::Serve(e)
@@ -513,6 +546,7 @@ impl fmt::Display for Error {
             Error::Skill(e) => e.fmt(f),
             Error::Serve(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
+            Error::SshAgent(e) => e.fmt(f),
         }
     }
 }
@@ -526,6 +560,7 @@ impl Failure for Error {
             Error::Skill(e) => e.tool(),
             Error::Serve(e) => e.tool(),
             Error::Exec(e) => e.tool(),
+            Error::SshAgent(e) => e.tool(),
         }
     }
 
@@ -537,6 +572,7 @@ impl Failure for Error {
             Error::Skill(e) => e.exit_code(),
             Error::Serve(e) => e.exit_code(),
             Error::Exec(e) => e.exit_code(),
+            Error::SshAgent(e) => e.exit_code(),
         }
     }
 }

@@ -115,6 +115,15 @@ pub const SERVE: &[ExitCode] = &[
     ),
 ];
 
+/// `agentsec ssh-agent`.
+pub const SSH_AGENT: &[ExitCode] = &[
+    row(admin::OK, "stopped by SIGTERM or SIGINT"),
+    row(
+        admin::USAGE,
+        "usage or configuration error (arguments, policy, secrets, keys, audit log, a socket that is in use or cannot be created), or your OS user may not act as the agent id (`agents:`)",
+    ),
+];
+
 /// `agentsec policy`.
 pub const POLICY: &[ExitCode] = &[
     row(

@@ -13,6 +13,7 @@ pub mod policy;
 pub mod secrets;
 pub mod serve;
 pub mod skill;
+pub mod ssh_agent;
 
 /// Manage agent secrets, review access-control policies, check the audit log.
 ///
@@ -46,6 +47,9 @@ enum Command {
     /// Run a program that is not a skill with only the named secrets (each decided by the
     /// policy for --agent and audited) in a clean environment, its output redacted.
     Exec(exec::ExecArgs),
+    /// Serve the SSH agent protocol with the SOPS-held keys the policy lets --agent sign
+    /// with; every signature is audited.
+    SshAgent(ssh_agent::Args),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -73,6 +77,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("skill") => Tool::Skill.prefix(),
         Some("serve") => Tool::Serve.prefix(),
         Some("exec") => Tool::Exec.prefix(),
+        Some("ssh-agent") => Tool::SshAgent.prefix(),
         _ => "agentsec",
     }
 }
@@ -86,6 +91,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Skill(command) => Ok(skill::run(command)?),
         Command::Serve(args) => Ok(serve::run(*args)?),
         Command::Exec(args) => Ok(exec::run(args)?),
+        Command::SshAgent(args) => Ok(ssh_agent::run(args)?),
     }
 }
 

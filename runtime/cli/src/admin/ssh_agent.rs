@@ -1,0 +1,190 @@
+//! `agentsec ssh-agent --agent ID [--socket PATH]`: an SSH agent whose keys are the OpenSSH
+//! private keys (SOPS leaves) that the policy lets `--agent` sign with (see
+//! `agentsec-ssh-agent`). The keys stay in this process; clients get signatures, each one
+//! decided by the policy and on the audit record.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentsec_audit::{AccessType, Decision, Record, RunContext};
+use agentsec_broker::Broker;
+use agentsec_policy::AgentId;
+use agentsec_server::identity::OsIdentity;
+use agentsec_ssh_agent::{Keyring, SshAgent};
+
+use crate::error::{SshAgentError, Tool};
+use crate::exit;
+use crate::run_cmd::{ConfigFlags, Sources};
+
+/// How long a `SOPS_AGE_KEY_CMD` may take when the agent (re)loads the store.
+const KEY_CMD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serve the SSH agent protocol on a unix socket (mode 0600, in a 0700 directory) with the
+/// keys the policy grants `--agent` at `access_level: sign`. `ssh-add -l` lists exactly
+/// those; `add`, `remove` and `lock` requests are refused. Prints
+/// `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` once listening. SIGHUP reloads the policy
+/// and the secrets; SIGTERM or SIGINT stops.
+#[derive(Debug, clap::Args)]
+#[command(after_help = exit::help(exit::SSH_AGENT), after_long_help = exit::help(exit::SSH_AGENT))]
+pub struct Args {
+    /// The agent whose keys are served (and whose callers the policy's `agents:` binds).
+    #[arg(long, value_name = "ID")]
+    pub agent: String,
+
+    /// Unix socket to listen on [default: ssh-agent-ID.sock beside `agentsec serve`'s
+    /// socket: $XDG_RUNTIME_DIR/agentsec/, /run/agentsec/ for root].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Where secrets, policy and audit come from.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+}
+
+fn fail(message: impl std::fmt::Display) -> SshAgentError {
+    SshAgentError(message.to_string())
+}
+
+/// Opens the policy, the store and the audit log (once) and loads the agent's keys.
+struct Loader {
+    sources: Sources,
+    agent: AgentId,
+    audit: Arc<Mutex<agentsec_audit::AuditLog>>,
+    me: OsIdentity,
+}
+
+impl Loader {
+    fn keyring(&self) -> Result<Keyring, SshAgentError> {
+        let policy = self.sources.policy().map_err(fail)?;
+        let identities = self.sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
+        let store = self.sources.store(&identities).map_err(fail)?;
+        drop(identities);
+        let broker = Arc::new(Broker::new(
+            Arc::new(policy),
+            Arc::new(store),
+            Arc::clone(&self.audit),
+        ));
+        let run_id = agentsec_audit::new_run_id().map_err(fail)?;
+        let run = RunContext::new(
+            self.agent.as_str(),
+            agentsec_ssh_agent::SKILL_NAME,
+            "00".repeat(32),
+            run_id,
+        )
+        .with_caller(self.me.caller_info());
+        let (keyring, skipped) = Keyring::load(broker, self.agent.clone(), run);
+        for why in skipped {
+            Tool::SshAgent.warn(format!("not served: {why}"));
+        }
+        Ok(keyring)
+    }
+}
+
+/// Runs `agentsec ssh-agent` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// The configuration cannot be loaded, the caller may not act as the agent id, or the
+/// socket cannot be created.
+pub fn run(args: Args) -> Result<u8, SshAgentError> {
+    // Before any key is in memory: no core dumps, no ptrace by the same user.
+    agentsec_host::hardening::harden_process();
+    let agent: AgentId = args
+        .agent
+        .parse()
+        .map_err(|e| fail(format!("--agent: {e}")))?;
+    if !args.config.audit_sinks.is_empty() {
+        return Err(fail(
+            "--audit-sink: not shipped from agentsec ssh-agent; ship its records with \
+             `agentsec audit ship`",
+        ));
+    }
+    let project = super::defaults().map_err(fail)?;
+    let sources = Sources::new(&args.config, &project).map_err(fail)?;
+    let policy = sources.policy().map_err(fail)?;
+    let identities = sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
+    let mut audit = sources.audit(&identities).map_err(fail)?;
+    drop(identities);
+    // The user who starts the agent must be one the policy lets act as the agent id, as at
+    // every entry point; refused, it serves nothing.
+    let me = OsIdentity::of_this_process().map_err(fail)?;
+    if let Err(refusal) = me.with_peer(|peer| policy.check_identity(&agent, peer)) {
+        let message = refusal.to_string();
+        let run_id = agentsec_audit::new_run_id().map_err(fail)?;
+        let run = RunContext::new(
+            agent.as_str(),
+            agentsec_ssh_agent::SKILL_NAME,
+            "00".repeat(32),
+            run_id,
+        )
+        .with_caller(me.caller_info());
+        let detail = format!("identity: {message}");
+        let record = Record::new(&run, "", AccessType::Run, Decision::Deny).detail(&*detail);
+        audit.append(&record).map_err(fail)?;
+        return Err(fail(format!("refused: {message}")));
+    }
+    drop(policy);
+    let loader = Loader {
+        sources,
+        agent: agent.clone(),
+        audit: Arc::new(Mutex::new(audit)),
+        me,
+    };
+    let keyring = loader.keyring()?;
+    let served = keyring.keys().len();
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| agentsec_ssh_agent::default_socket(agent.as_str()));
+    // Before the socket exists (and SSH_AUTH_SOCK is printed): a SIGHUP sent as soon as
+    // the agent is reachable reloads rather than kills it.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .map_err(fail)?;
+    let listener = agentsec_ssh_agent::bind(&socket).map_err(fail)?;
+    let owner = rustix::process::getuid().as_raw();
+    let ssh_agent = Arc::new(SshAgent::new(keyring, owner));
+    eprintln!(
+        "agentsec ssh-agent: serving {served} key(s) for {agent} on {}",
+        socket.display()
+    );
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(
+        stdout,
+        "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;",
+        socket.display()
+    );
+    let _ = stdout.flush();
+
+    let serving = Arc::clone(&ssh_agent);
+    std::thread::spawn(move || {
+        if let Err(e) = serving.serve(&listener) {
+            Tool::SshAgent.warn(format!("the socket failed: {e}"));
+        }
+    });
+    for signal in signals.forever() {
+        if signal == signal_hook::consts::SIGHUP {
+            match loader.keyring() {
+                Ok(keyring) => {
+                    let n = keyring.keys().len();
+                    ssh_agent.replace(keyring);
+                    eprintln!("agentsec ssh-agent: reloaded: serving {n} key(s)");
+                }
+                Err(e) => Tool::SshAgent.warn(format!("reload failed, keys unchanged: {e}")),
+            }
+            continue;
+        }
+        break;
+    }
+    let _ = std::fs::remove_file(&socket);
+    // Holding the log's lock, no record is half-written when the process exits.
+    let log = loader.audit.lock();
+    if let Ok(mut log) = log {
+        let _ = log.sync();
+    }
+    Ok(exit::admin::OK)
+}

@@ -1,0 +1,459 @@
+//! `agentsec ssh-agent` against the real OpenSSH tools: `ssh-add -l` lists exactly the keys
+//! the policy lets the agent sign with, `ssh-keygen -Y sign` through it makes signatures
+//! `ssh-keygen -Y verify` accepts, every signature is an audit record (fingerprint, caller),
+//! key management requests and unbound peers are refused, and no key material reaches a
+//! file, a log or the audit log.
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key};
+
+/// A generated key: its private text (kept in memory only), public line and fingerprint.
+struct Key {
+    private: String,
+    public: String,
+    fingerprint: String,
+}
+
+/// `ssh-keygen -t TYPE` into a scratch file that is removed at once (only the public half
+/// stays on disk).
+fn keygen(s: &Scratch, name: &str, args: &[&str]) -> Key {
+    let path = s.path(&format!("tmp/{name}"));
+    let out = Command::new("ssh-keygen")
+        .args(args)
+        .args(["-q", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssh-keygen: {out:?}");
+    let private = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let pub_path = path.with_extension("pub");
+    let public = std::fs::read_to_string(&pub_path).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&pub_path)
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    Key {
+        private,
+        public,
+        fingerprint,
+    }
+}
+
+/// The private key's base64 lines after the first (the first holds only the header and
+/// the public key), less any line that is all public key (the `.pub` file holds it):
+/// key material that must appear nowhere.
+fn material(key: &Key) -> Vec<String> {
+    let lines: Vec<String> = key
+        .private
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .skip(1)
+        .filter(|l| !key.public.contains(*l))
+        .map(str::to_owned)
+        .collect();
+    assert!(lines.len() >= 2, "too little private material to scan for");
+    lines
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// A running `agentsec ssh-agent`, killed on drop.
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn start(s: &Scratch, agent: &str, policy: &str) -> Agent {
+        let socket = s.path("tmp/agent/ssh.sock");
+        let stderr = s.path(&format!("work/agent-{}.err", agent.replace('/', "_")));
+        let mut cmd = s.command(&bin("agentsec"));
+        cmd.args(["ssh-agent", "--agent", agent, "--socket"])
+            .arg(&socket)
+            .args(["--secrets", "secrets.yaml", "--policy", policy])
+            .args(["--audit-log", "audit.log"])
+            .env("SOPS_AGE_KEY_FILE", demo_key())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let agent = Agent {
+            child,
+            socket,
+            stderr,
+        };
+        assert_eq!(
+            line.trim(),
+            format!(
+                "SSH_AUTH_SOCK={}; export SSH_AUTH_SOCK;",
+                agent.socket.display()
+            ),
+            "stderr: {}",
+            std::fs::read_to_string(&agent.stderr).unwrap_or_default()
+        );
+        agent
+    }
+
+    /// An OpenSSH tool with `SSH_AUTH_SOCK` set to the agent.
+    fn tool(&self, s: &Scratch, program: &str) -> Command {
+        let mut cmd = s.command(Path::new(program));
+        cmd.env("SSH_AUTH_SOCK", &self.socket);
+        cmd
+    }
+}
+
+fn setup(s: &Scratch) -> (Key, Key, Key) {
+    let deploy = keygen(s, "deploy", &["-t", "ed25519"]);
+    let other = keygen(s, "other", &["-t", "ed25519"]);
+    let readable = keygen(s, "readable", &["-t", "ed25519"]);
+    s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!(
+            "ssh:\n  deploy_key: |\n{}  other_key: |\n{}  readable_key: |\n{}db:\n  password: not-a-key-7731\n",
+            indent(&indent(&deploy.private)),
+            indent(&indent(&other.private)),
+            indent(&indent(&readable.private)),
+        ),
+    );
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n    ssh.other_key:\n      allowed_agents: [ops/other]\n      access_level: sign\n    ssh.readable_key:\n      allowed_agents: [ops/deploy]\n      access_level: readonly\n    db:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    (deploy, other, readable)
+}
+
+fn run(cmd: &mut Command) -> Run {
+    Run::from(cmd.stdin(Stdio::null()).output().unwrap())
+}
+
+#[test]
+fn lists_only_permitted_keys_signs_through_the_agent_and_audits_every_signature() {
+    let s = Scratch::new();
+    let (deploy, other, readable) = setup(&s);
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+
+    // The socket: 0600 in a 0700 directory.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&agent.socket), 0o600);
+    assert_eq!(mode(agent.socket.parent().unwrap()), 0o700);
+
+    // Exactly the key granted at `sign`: not the other agent's, not the readonly one, not
+    // a leaf that is no key.
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(list.code, 0, "{list:?}");
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{list:?}");
+    assert!(lines[0].contains(&deploy.fingerprint), "{list:?}");
+    assert!(lines[0].contains("ssh.deploy_key"), "{list:?}");
+    assert!(lines[0].ends_with("(ED25519)"), "{list:?}");
+    assert!(!list.stdout.contains(&other.fingerprint));
+    assert!(!list.stdout.contains(&readable.fingerprint));
+
+    // A signature through the agent (ssh-keygen finds the private half in the agent from
+    // the public key file), accepted by ssh-keygen -Y verify.
+    let data = s.write("work/message.txt", "release v1.2.3\n");
+    let pub_file = s.path("tmp/deploy.pub");
+    let sign = run(agent
+        .tool(&s, "ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&pub_file)
+        .arg(&data));
+    assert_eq!(sign.code, 0, "{sign:?}");
+    let signers = s.write(
+        "work/allowed_signers",
+        &format!("deploy@test {}", deploy.public),
+    );
+    let verify = Run::from(
+        Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-n", "file", "-I", "deploy@test", "-f"])
+            .arg(&signers)
+            .arg("-s")
+            .arg(s.path("work/message.txt.sig"))
+            .stdin(std::fs::File::open(&data).unwrap())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(verify.code, 0, "{verify:?}");
+    assert!(
+        verify.stdout.contains("Good \"file\" signature"),
+        "{verify:?}"
+    );
+
+    // Key management is refused; the key list is unchanged.
+    let extra = keygen(&s, "extra", &["-t", "ed25519"]);
+    let extra_file = s.write("tmp/extra-private", &extra.private);
+    std::fs::set_permissions(&extra_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let add = run(agent.tool(&s, "ssh-add").arg(&extra_file));
+    std::fs::remove_file(&extra_file).unwrap();
+    assert_ne!(add.code, 0, "{add:?}");
+    let remove_all = run(agent.tool(&s, "ssh-add").arg("-D"));
+    assert_ne!(remove_all.code, 0, "{remove_all:?}");
+    let remove = run(agent.tool(&s, "ssh-add").arg("-d").arg(&pub_file));
+    assert_ne!(remove.code, 0, "{remove:?}");
+    let askpass = s.write("tmp/askpass", "#!/bin/sh\necho lock-pass\n");
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lock = run(agent
+        .tool(&s, "ssh-add")
+        .arg("-x")
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0"));
+    assert_ne!(lock.code, 0, "{lock:?}");
+    let again = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(again.stdout, list.stdout, "{again:?}");
+
+    // The audit log: the key's loading, one record for the signature with the fingerprint
+    // and the caller, and the refused requests.
+    drop(agent);
+    let records = s.audit_records();
+    let signs: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["access_type"] == "sign" && r["detail"] != "key load")
+        .collect();
+    assert_eq!(signs.len(), 1, "{records:#?}");
+    let record = signs[0];
+    assert_eq!(record["decision"], "allow");
+    assert_eq!(record["secret_path"], "ssh.deploy_key", "{record:#?}");
+    assert_eq!(record["agent_id"], "ops/deploy");
+    assert_eq!(record["skill"]["name"], "ssh-agent");
+    assert_eq!(
+        record["detail"],
+        format!("key {}", deploy.fingerprint),
+        "{record:#?}"
+    );
+    assert_eq!(record["caller"]["uid"], rustix::process::getuid().as_raw());
+    assert!(record["caller"]["pid"].as_u64().unwrap() > 0, "{record:#?}");
+    let loads: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["detail"] == "key load")
+        .collect();
+    // The deploy key and the `db` leaf (granted at sign, but no key: skipped).
+    assert_eq!(loads.len(), 2, "{records:#?}");
+    for refused in ["add refused", "remove refused", "lock/unlock refused"] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["decision"] == "deny"
+                    && r["detail"].as_str().unwrap_or("").contains(refused)),
+            "{refused}: {records:#?}"
+        );
+    }
+    let stderr = std::fs::read_to_string(s.path("work/agent-ops_deploy.err")).unwrap();
+    assert!(stderr.contains("not served: db.password"), "{stderr}");
+
+    // No key material anywhere the test wrote (files, logs, audit log) or in any output.
+    for key in [&deploy, &other, &readable, &extra] {
+        for line in material(key) {
+            for (path, bytes) in s.all_file_bytes() {
+                assert_no_leak(&line, &bytes, &path.display().to_string());
+            }
+            for out in [&list, &sign, &verify, &add, &remove_all, &remove, &lock] {
+                assert_no_leak(&line, out.stdout.as_bytes(), "stdout");
+                assert_no_leak(&line, out.stderr.as_bytes(), "stderr");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_peer_not_bound_to_the_agent_id_is_refused_and_recorded() {
+    let s = Scratch::new();
+    let (deploy, _, _) = setup(&s);
+    let me = rustix::process::getuid().as_raw();
+    s.write(
+        "work/bound.yaml",
+        &format!(
+            "agents:\n  ops/deploy: {{ unix_users: [\"{me}\"] }}\naccess_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n"
+        ),
+    );
+    let agent = Agent::start(&s, "ops/deploy", "bound.yaml");
+    let bound = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(bound.code, 0, "{bound:?}");
+    assert!(bound.stdout.contains(&deploy.fingerprint), "{bound:?}");
+
+    // Open the socket to everyone: the file mode is not the only check, the kernel-proved
+    // peer is.
+    let dir = agent.socket.parent().unwrap();
+    for p in [s.dir.path(), &s.path("tmp"), dir] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&agent.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let nobody = run(Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "ssh-add",
+            "-l",
+        ])
+        .env_clear()
+        .env("SSH_AUTH_SOCK", &agent.socket));
+    assert_ne!(nobody.code, 0, "{nobody:?}");
+    assert!(!nobody.stdout.contains(&deploy.fingerprint), "{nobody:?}");
+    drop(agent);
+    let records = s.audit_records();
+    let refusal = records
+        .iter()
+        .find(|r| r["caller"]["uid"] == 65534)
+        .unwrap_or_else(|| panic!("no record of the refused peer: {records:#?}"));
+    assert_eq!(refusal["decision"], "deny");
+    assert_eq!(refusal["access_type"], "run");
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("identity: "),
+        "{refusal:#?}"
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["caller"]["uid"] == 65534 && r["decision"] == "allow"),
+        "{records:#?}"
+    );
+}
+
+#[test]
+fn every_key_type_makes_signatures_ssh_keygen_verifies() {
+    let s = Scratch::new();
+    let keys = [
+        ("ed25519", keygen(&s, "ed", &["-t", "ed25519"]), "(ED25519)"),
+        (
+            "rsa",
+            keygen(&s, "rsa", &["-t", "rsa", "-b", "3072"]),
+            "(RSA)",
+        ),
+        (
+            "ecdsa",
+            keygen(&s, "ec", &["-t", "ecdsa", "-b", "256"]),
+            "(ECDSA)",
+        ),
+    ];
+    let mut plain = String::from("ssh:\n");
+    for (name, key, _) in &keys {
+        plain.push_str(&format!("  {name}: |\n{}", indent(&indent(&key.private))));
+    }
+    s.sops_encrypt("work/secrets.yaml", &plain);
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 3, "{list:?}");
+    let data = s.write("work/message.txt", "release v2\n");
+    let mut outputs = vec![list];
+    for (name, key, kind) in &keys {
+        let line = outputs[0]
+            .stdout
+            .lines()
+            .find(|l| l.contains(&key.fingerprint))
+            .unwrap_or_else(|| panic!("{name} not listed: {:?}", outputs[0]));
+        assert!(
+            line.contains(&format!("ssh.{name}")) && line.ends_with(kind),
+            "{line}"
+        );
+        let pub_file = s.path(&format!(
+            "tmp/{}.pub",
+            &key.public.split_whitespace().nth(2).unwrap()
+        ));
+        let sig = s.path("work/message.txt.sig");
+        let _ = std::fs::remove_file(&sig);
+        let sign = run(agent
+            .tool(&s, "ssh-keygen")
+            .args(["-Y", "sign", "-n", "file", "-f"])
+            .arg(&pub_file)
+            .arg(&data));
+        assert_eq!(sign.code, 0, "{name}: {sign:?}");
+        let signers = s.write("work/allowed_signers", &format!("k@test {}", key.public));
+        let verify = Run::from(
+            Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-n", "file", "-I", "k@test", "-f"])
+                .arg(&signers)
+                .arg("-s")
+                .arg(&sig)
+                .stdin(std::fs::File::open(&data).unwrap())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(verify.code, 0, "{name}: {verify:?}");
+        outputs.push(sign);
+        outputs.push(verify);
+    }
+    drop(agent);
+    let records = s.audit_records();
+    for (name, key, _) in &keys {
+        assert!(
+            records.iter().any(|r| r["access_type"] == "sign"
+                && r["decision"] == "allow"
+                && r["secret_path"] == format!("ssh.{name}")
+                && r["detail"] == format!("key {}", key.fingerprint)),
+            "{name}: {records:#?}"
+        );
+    }
+    for (_, key, _) in &keys {
+        for line in material(key) {
+            for (path, bytes) in s.all_file_bytes() {
+                assert_no_leak(&line, &bytes, &path.display().to_string());
+            }
+            for out in &outputs {
+                assert_no_leak(&line, out.stdout.as_bytes(), "stdout");
+                assert_no_leak(&line, out.stderr.as_bytes(), "stderr");
+            }
+        }
+    }
+}
+
+#[test]
+fn sighup_reloads_the_policy_and_the_keys_it_grants() {
+    let s = Scratch::new();
+    let (deploy, other, _) = setup(&s);
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let before = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(before.stdout.lines().count(), 1, "{before:?}");
+    // Grant the other key too (the rotation's overlap), and reload.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n    ssh.other_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let pid = rustix::process::Pid::from_raw(i32::try_from(agent.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    let mut after = run(agent.tool(&s, "ssh-add").arg("-l"));
+    for _ in 0..100 {
+        if after.stdout.lines().count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = run(agent.tool(&s, "ssh-add").arg("-l"));
+    }
+    assert_eq!(after.stdout.lines().count(), 2, "{after:?}");
+    assert!(after.stdout.contains(&deploy.fingerprint), "{after:?}");
+    assert!(after.stdout.contains(&other.fingerprint), "{after:?}");
+}
