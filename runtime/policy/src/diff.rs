@@ -109,13 +109,100 @@ pub struct DiffEntry<'a> {
 pub struct PolicyDiff<'a> {
     /// Entries ordered by rule key, then glob; removed before added.
     pub entries: Vec<DiffEntry<'a>>,
+    /// Changes to who may act as which agent id (`identity:`, `agents:`), in agent order.
+    pub identity: Vec<IdentityChange>,
+}
+
+/// A change to `identity:` or to one `agents:` binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// What changed, e.g. `agents.ops/x: unix_users + eve`.
+    pub what: String,
+    /// Whether more callers may now act as some agent id.
+    pub widens: bool,
 }
 
 impl PolicyDiff<'_> {
-    /// Whether any entry widens access.
+    /// Whether any entry widens access (a grant, or who may act as an agent id).
     pub fn widens(&self) -> bool {
-        self.entries.iter().any(|e| e.widens.is_some())
+        self.entries.iter().any(|e| e.widens.is_some()) || self.identity.iter().any(|c| c.widens)
     }
+}
+
+/// What changed in who may act as which agent id. More callers for an id widens: an
+/// identity mode relaxed to optional, a binding dropped while unbound ids are open, a
+/// binding added where unbound ids were refused, an entry added to a binding.
+fn identity_changes(old: &Policy, new: &Policy) -> Vec<IdentityChange> {
+    use crate::identity::{AgentBinding, IdentityMode, UnixPrincipal};
+    let mut out = Vec::new();
+    let (old_mode, new_mode) = (old.identity_mode(), new.identity_mode());
+    if old_mode != new_mode {
+        out.push(IdentityChange {
+            what: format!("identity: {} -> {}", old_mode.as_str(), new_mode.as_str()),
+            widens: new_mode == IdentityMode::Optional,
+        });
+    }
+    let mut agents: Vec<&crate::AgentId> = old
+        .bindings()
+        .chain(new.bindings())
+        .map(AgentBinding::agent)
+        .collect();
+    agents.sort();
+    agents.dedup();
+    let added = |a: &[UnixPrincipal], b: &[UnixPrincipal]| -> Vec<String> {
+        b.iter()
+            .filter(|x| !a.contains(x))
+            .map(ToString::to_string)
+            .collect()
+    };
+    for agent in agents {
+        match (old.binding(agent), new.binding(agent)) {
+            (Some(_), None) => out.push(IdentityChange {
+                what: format!("agents.{agent}: binding removed"),
+                widens: new_mode == IdentityMode::Optional,
+            }),
+            (None, Some(_)) => out.push(IdentityChange {
+                what: format!("agents.{agent}: binding added"),
+                widens: old_mode == IdentityMode::Required,
+            }),
+            (Some(o), Some(n)) => {
+                for (field, a, b) in [
+                    ("unix_users", o.unix_users(), n.unix_users()),
+                    ("unix_groups", o.unix_groups(), n.unix_groups()),
+                ] {
+                    for x in added(a, b) {
+                        out.push(IdentityChange {
+                            what: format!("agents.{agent}: {field} + {x}"),
+                            widens: true,
+                        });
+                    }
+                    for x in added(b, a) {
+                        out.push(IdentityChange {
+                            what: format!("agents.{agent}: {field} - {x}"),
+                            widens: false,
+                        });
+                    }
+                }
+                let (ot, nt) = (o.tokens_sha256(), n.tokens_sha256());
+                let more = nt.iter().filter(|t| !ot.contains(t)).count();
+                let fewer = ot.iter().filter(|t| !nt.contains(t)).count();
+                if more > 0 {
+                    out.push(IdentityChange {
+                        what: format!("agents.{agent}: tokens_sha256 + {more}"),
+                        widens: true,
+                    });
+                }
+                if fewer > 0 {
+                    out.push(IdentityChange {
+                        what: format!("agents.{agent}: tokens_sha256 - {fewer}"),
+                        widens: false,
+                    });
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    out
 }
 
 /// One `(rule, glob, effect)` of a policy.
@@ -303,5 +390,8 @@ pub fn diff<'a>(old: &'a Policy, new: &'a Policy, known: Option<&[SecretPath]>) 
                 b.change == Change::Added,
             ))
     });
-    PolicyDiff { entries }
+    PolicyDiff {
+        entries,
+        identity: identity_changes(old, new),
+    }
 }

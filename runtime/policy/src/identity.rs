@@ -426,6 +426,64 @@ mod tests {
     }
 
     #[test]
+    fn diff_counts_more_callers_for_an_agent_as_widening() {
+        let base = |head: &str| policy(&format!("{head}{RULES}"));
+        let old = base("identity: required\nagents:\n  ops/x: { unix_users: [deploy] }\n");
+        let same = base("identity: required\nagents:\n  ops/x: { unix_users: [deploy] }\n");
+        assert!(crate::diff(&old, &same, None).identity.is_empty());
+        assert!(!crate::diff(&old, &same, None).widens());
+        for (head, want) in [
+            (
+                "identity: required\nagents:\n  ops/x: { unix_users: [deploy, eve] }\n",
+                "agents.ops/x: unix_users + eve",
+            ),
+            (
+                "identity: required\nagents:\n  ops/x: { unix_users: [deploy], unix_groups: [staff] }\n",
+                "agents.ops/x: unix_groups + staff",
+            ),
+            (
+                "agents:\n  ops/x: { unix_users: [deploy] }\n",
+                "identity: required -> optional",
+            ),
+            (
+                "identity: required\nagents:\n  ops/x: { unix_users: [deploy] }\n  ops/y: { unix_users: [ci] }\n",
+                "agents.ops/y: binding added",
+            ),
+        ] {
+            let new = base(head);
+            let d = crate::diff(&old, &new, None);
+            assert!(d.widens(), "{head}: {:?}", d.identity);
+            assert!(
+                d.identity.iter().any(|c| c.what == want && c.widens),
+                "{head}: {:?}",
+                d.identity
+            );
+        }
+        // Fewer callers narrows.
+        let narrower = base("identity: required\nagents:\n  ops/x: { unix_users: [\"1001\"] }\n");
+        let d = crate::diff(&old, &narrower, None);
+        assert!(
+            d.identity
+                .iter()
+                .any(|c| c.what == "agents.ops/x: unix_users - deploy" && !c.widens)
+        );
+        assert!(
+            d.identity
+                .iter()
+                .any(|c| c.what == "agents.ops/x: unix_users + 1001" && c.widens)
+        );
+        // Dropping a binding while unbound ids are open widens.
+        let open = base("agents:\n  ops/x: { unix_users: [deploy] }\n");
+        let dropped = base("");
+        assert!(
+            crate::diff(&open, &dropped, None)
+                .identity
+                .iter()
+                .any(|c| c.what == "agents.ops/x: binding removed" && c.widens)
+        );
+    }
+
+    #[test]
     fn root_is_not_special() {
         let p = policy(&format!(
             "agents:\n  ops/x: {{ unix_users: [deploy] }}\n{RULES}"

@@ -83,7 +83,7 @@ mod skill;
 mod who_can;
 
 pub use agent::{AgentGlob, AgentId, MAX_AGENT_ID_LEN};
-pub use diff::{Change, DiffEntry, PolicyDiff, Widening, diff};
+pub use diff::{Change, DiffEntry, IdentityChange, PolicyDiff, Widening, diff};
 pub use error::{
     AccessLevelError, AgentIdError, GlobError, InvalidPolicy, Location, PathError, PolicyError,
     SkillError,

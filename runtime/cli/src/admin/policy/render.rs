@@ -242,6 +242,7 @@ pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
 pub(super) fn diff_json(diff: &PolicyDiff<'_>, with_secrets: bool) -> Value {
     json!({
         "widens": diff.widens(),
+        "identity": diff.identity.iter().map(|c| json!({"change": c.what, "widens": c.widens})).collect::<Vec<_>>(),
         "changes": diff.entries.iter().map(|e| {
             let mut v = json!({
                 "change": e.change.as_str(),
@@ -263,6 +264,10 @@ pub(super) fn diff_json(diff: &PolicyDiff<'_>, with_secrets: bool) -> Value {
 
 pub(super) fn diff_human(diff: &PolicyDiff<'_>, with_secrets: bool) -> String {
     let mut out = String::new();
+    for c in &diff.identity {
+        let widens = if c.widens { "yes" } else { "no" };
+        let _ = writeln!(out, "identity change: {} (widens: {widens})", c.what);
+    }
     if diff.entries.is_empty() {
         out.push_str("no changes to grants or denies\n");
         return out;
