@@ -399,17 +399,32 @@ fn bind(config: &ServerConfig) -> Result<UnixListener, ServerError> {
         }
         Err(_) => {}
     }
-    let listener = UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
-    let mode = if config.socket_group.is_some() {
-        0o660
-    } else {
-        0o600
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| err(format!("cannot set its mode: {e}")))?;
-    if let Some(gid) = config.socket_group {
-        std::os::unix::fs::chown(path, None, Some(gid))
-            .map_err(|e| err(format!("cannot give it to group {gid}: {e}")))?;
+    // bind(2) creates the file before listen(2) runs, and then with the umask's mode:
+    // bind a temporary name, set its mode and group, and rename it into place, so that
+    // the socket appears only listening and with its final permissions (readiness).
+    let file_name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
+    let staged = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&staged);
+    let listener = UnixListener::bind(&staged).map_err(|e| err(e.to_string()))?;
+    let placed = (|| {
+        let mode = if config.socket_group.is_some() {
+            0o660
+        } else {
+            0o600
+        };
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| err(format!("cannot set its mode: {e}")))?;
+        if let Some(gid) = config.socket_group {
+            std::os::unix::fs::chown(&staged, None, Some(gid))
+                .map_err(|e| err(format!("cannot give it to group {gid}: {e}")))?;
+        }
+        std::fs::rename(&staged, path).map_err(|e| err(format!("cannot put it in place: {e}")))
+    })();
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staged);
+        return Err(e);
     }
     Ok(listener)
 }
