@@ -8,6 +8,7 @@
 #     tests/requirements-peers.txt, in .venv-peers/
 #   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
 #   - componentize-js 0.23.0 for the JavaScript SDK (npm ci, from sdk/js/package-lock.json)
+#   - the MCP clients: Python mcp 2.3.0 (.venv-mcp/) and npm @modelcontextprotocol/sdk 1.32.2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,6 +77,15 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null \
 fi
 if [ ! -d sdk/js/node_modules/@bytecodealliance/componentize-js ]; then
     (cd sdk/js && npm ci --prefer-offline --no-audit --no-fund --silent)
+fi
+# MCP clients for tests/tests/mcp.rs: the Python SDK (mcp 2.3.0, pinned with its
+# dependencies in tests/requirements-mcp.txt) and the npm SDK (tests/mcp-clients/package-lock.json).
+if [ ! -x .venv-mcp/bin/python ] || ! .venv-mcp/bin/python -c 'import mcp' 2>/dev/null; then
+    python3 -m venv .venv-mcp
+    .venv-mcp/bin/pip install --quiet --disable-pip-version-check -r tests/requirements-mcp.txt
+fi
+if [ ! -d tests/mcp-clients/node_modules/@modelcontextprotocol/sdk ]; then
+    (cd tests/mcp-clients && npm ci --prefer-offline --no-audit --no-fund --silent)
 fi
 export AGENTSEC_SOPS="$PWD/.venv-peers/bin/sops"
 export SOPS_DISABLE_VERSION_CHECK=1

@@ -18,6 +18,12 @@ agentsec_skill::needs!(
     "databases.postgres.*.password",
 );
 
+// What `agentsec mcp` shows the model.
+agentsec_skill::tool!(
+    description: "Checks that the PostgreSQL credentials of an environment are present and well formed, without revealing them. Reports per field: ok, missing, denied, or what is wrong with its shape.",
+    input_schema: r#"{"type":"object","properties":{"env":{"type":"string","description":"The environment, e.g. production or staging (default production)."}},"additionalProperties":false}"#,
+);
+
 struct DbHealthcheck;
 
 /// The smallest password length we call healthy.

@@ -7,6 +7,11 @@
 use agentsec_skill::{Skill, get_secret};
 use serde_json::{Value, json};
 
+agentsec_skill::tool!(
+    description: "Drafts the release notes for a version of a GitHub repository and checks that the publishing token is usable, without showing it.",
+    input_schema: r#"{"type":"object","properties":{"repo":{"type":"string","description":"owner/name"},"version":{"type":"string"},"changes":{"type":"array","items":{"type":"string"}}},"additionalProperties":false}"#,
+);
+
 struct ReleaseNotes;
 
 impl Skill for ReleaseNotes {

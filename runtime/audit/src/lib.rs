@@ -61,7 +61,7 @@
 //! | `skill` | object `{"name": string, "sha256": string}` (keys in that order; sha256 of the component, lowercase hex) |
 //! | `store` | only when the host names it: object `{"kind": "sops", "path": string, "sha256": string, "env": string}` (a SOPS file, the SHA-256 of its bytes, the `--env` that chose it; `env` absent without one) or `{"kind": "vault", "addr": string, "mount": string, "kv_version": integer}`; keys in that order, absent ones left out. Absent in logs written before it existed |
 //! | `secret_path` | string |
-//! | `access_type` | `"read"`, `"write"`, `"list"`, `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`), or `"reload"` (a long-lived host loaded, or refused, a changed policy or secrets file; empty `secret_path`, `detail` names the file) |
+//! | `access_type` | `"read"`, `"write"`, `"list"`, `"reveal"` (MCP `secrets_get` handed the value to the agent's model, allowed by `reveal_to_agent: true`), `"inject"` (the host used the secret in a request for the skill), `"sign"` (the host signed with it), `"run"` for an event of the whole run (limit, trap, refused output; empty `secret_path`), or `"reload"` (a long-lived host loaded, or refused, a changed policy or secrets file; empty `secret_path`, `detail` names the file) |
 //! | `decision` | `"allow"` or `"deny"` |
 //! | `rule` | string or `null`: the policy rule that decided |
 //! | `access_level` | string or `null`: the level the rule grants |

@@ -31,6 +31,9 @@ pub enum AccessType {
     Write,
     /// List the secret paths under a prefix.
     List,
+    /// Hand a value to the agent's model itself (MCP `secrets_get`, allowed only by a
+    /// rule with `reveal_to_agent: true`), not to a skill.
+    Reveal,
     /// The host used a secret in an outgoing request on the skill's behalf
     /// (the skill never held it).
     Inject,
@@ -49,13 +52,14 @@ pub enum AccessType {
 }
 
 impl AccessType {
-    /// The name used in the log: `read`, `write`, `list`, `inject`, `sign`,
+    /// The name used in the log: `read`, `write`, `list`, `reveal`, `inject`, `sign`,
     /// `run` or `reload`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
             Self::Write => "write",
             Self::List => "list",
+            Self::Reveal => "reveal",
             Self::Inject => "inject",
             Self::Sign => "sign",
             Self::Run => "run",

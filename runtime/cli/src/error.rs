@@ -38,6 +38,10 @@ pub enum Tool {
     Exec,
     /// `agentsec ssh-agent`.
     SshAgent,
+    /// `agentsec mcp`.
+    Mcp,
+    /// `agentsec token`.
+    Token,
 }
 
 impl Tool {
@@ -52,6 +56,8 @@ impl Tool {
             Tool::Serve => "agentsec serve",
             Tool::Exec => "agentsec exec",
             Tool::SshAgent => "agentsec ssh-agent",
+            Tool::Mcp => "agentsec mcp",
+            Tool::Token => "agentsec token",
         }
     }
 
@@ -66,6 +72,8 @@ impl Tool {
             Tool::Serve => exit::SERVE,
             Tool::Exec => exit::EXEC,
             Tool::SshAgent => exit::SSH_AGENT,
+            Tool::Mcp => exit::MCP,
+            Tool::Token => exit::TOKEN,
         }
     }
 
@@ -401,6 +409,8 @@ pub enum Error {
     Serve(ServeError),
     /// `agentsec ssh-agent`.
     SshAgent(SshAgentError),
+    /// `agentsec mcp` or `agentsec token`.
+    Mcp(McpError),
     /// From `agentsec exec`.
     Exec(ExecError),
 }
@@ -519,6 +529,32 @@ impl From<SshAgentError> for Error {
     }
 }
 
+/// Why `agentsec mcp` could not start or stopped, or `agentsec token` failed.
+#[derive(Debug)]
+pub struct McpError(pub Tool, pub String);
+
+impl fmt::Display for McpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl Failure for McpError {
+    fn tool(&self) -> Tool {
+        self.0
+    }
+
+    fn exit_code(&self) -> u8 {
+        exit::admin::USAGE
+    }
+}
+
+impl From<McpError> for Error {
+    fn from(e: McpError) -> Self {
+        Error::Mcp(e)
+    }
+}
+
 impl From<ServeError> for Error {
     fn from(e: ServeError) -> Self {
         Error::Serve(e)
@@ -547,6 +583,7 @@ impl fmt::Display for Error {
             Error::Serve(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
             Error::SshAgent(e) => e.fmt(f),
+            Error::Mcp(e) => e.fmt(f),
         }
     }
 }
@@ -561,6 +598,7 @@ impl Failure for Error {
             Error::Serve(e) => e.tool(),
             Error::Exec(e) => e.tool(),
             Error::SshAgent(e) => e.tool(),
+            Error::Mcp(e) => e.tool(),
         }
     }
 
@@ -573,6 +611,7 @@ impl Failure for Error {
             Error::Serve(e) => e.exit_code(),
             Error::Exec(e) => e.exit_code(),
             Error::SshAgent(e) => e.exit_code(),
+            Error::Mcp(e) => e.exit_code(),
         }
     }
 }
@@ -640,6 +679,8 @@ mod tests {
             Box::new(SkillError::Argument(String::new())),
             Box::new(SkillError::Runtime(String::new())),
             Box::new(ServeError(String::new())),
+            Box::new(McpError(Tool::Mcp, String::new())),
+            Box::new(McpError(Tool::Token, String::new())),
             Box::new(PolicyError::NoPolicy),
             Box::new(PolicyError::Output(io())),
             Box::new(AuditError::NoLog),

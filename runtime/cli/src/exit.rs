@@ -115,6 +115,24 @@ pub const SERVE: &[ExitCode] = &[
     ),
 ];
 
+/// `agentsec mcp`.
+pub const MCP: &[ExitCode] = &[
+    row(
+        admin::OK,
+        "the client closed the session (stdio), or SIGTERM or SIGINT stopped the server",
+    ),
+    row(
+        admin::USAGE,
+        "usage or configuration error (arguments, policy, secrets, keys, audit log, skills directory, an address or socket that cannot be used, a daemon that cannot be reached)",
+    ),
+];
+
+/// `agentsec token`.
+pub const TOKEN: &[ExitCode] = &[
+    row(admin::OK, "the token was made and printed"),
+    row(admin::USAGE, "usage error (arguments, a closed stdout)"),
+];
+
 /// `agentsec ssh-agent`.
 pub const SSH_AGENT: &[ExitCode] = &[
     row(admin::OK, "stopped by SIGTERM or SIGINT"),

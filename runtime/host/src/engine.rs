@@ -180,6 +180,7 @@ pub struct LoadedSkill {
     pub(crate) pre: SkillPre<SkillState>,
     pub(crate) from_cache: bool,
     pub(crate) needs: Result<Vec<String>, NeedsError>,
+    pub(crate) tool: Result<Option<String>, String>,
 }
 
 impl LoadedSkill {
@@ -221,6 +222,18 @@ impl LoadedSkill {
     /// The section is unreadable (too large, not UTF-8, ...).
     pub fn declared_needs(&self) -> Result<&[String], &NeedsError> {
         self.needs.as_deref()
+    }
+
+    /// The skill's description as a tool (its `agentsec:tool` section, see
+    /// [`crate::tool`]), as text; `None` when it has none.
+    ///
+    /// # Errors
+    /// The section is unreadable (too large, not UTF-8), in words.
+    pub fn declared_tool(&self) -> Result<Option<&str>, &str> {
+        match &self.tool {
+            Ok(t) => Ok(t.as_deref()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -380,6 +393,7 @@ impl Runtime {
             pre,
             from_cache,
             needs: crate::needs::declared_needs(bytes),
+            tool: crate::tool::declared_tool(bytes),
         })
     }
 }

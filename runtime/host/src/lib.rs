@@ -41,6 +41,7 @@ mod preflight;
 mod run;
 pub mod secrets;
 mod state;
+pub mod tool;
 
 pub use agentsec_broker::{AuditSync, CancelToken, RunStats};
 /// Output redaction (the `agentsec-redact` crate).

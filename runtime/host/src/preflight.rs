@@ -68,3 +68,34 @@ pub(crate) fn check_declared_needs(
         unmet.iter().map(ToString::to_string).collect(),
     ))
 }
+
+impl LoadedSkill {
+    /// Whether the policy grants `agent` every need this skill declares (as
+    /// the check before a run decides it), without writing anything to the
+    /// audit log: for a front end deciding which skills to offer an agent (MCP's
+    /// tool list). A skill whose needs section is unreadable is not offered.
+    pub fn needs_granted(&self, agent: &AgentId, broker: &Broker) -> bool {
+        let Ok(declared) = self.declared_needs() else {
+            return false;
+        };
+        if declared.is_empty() {
+            return true;
+        }
+        let Ok(needs) = declared
+            .iter()
+            .map(|n| PathPattern::parse(n))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return false;
+        };
+        let known = if needs.iter().any(|n| n.literal_count() < n.len()) {
+            broker.names().list(&SecretPath::root()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        broker
+            .policy()
+            .unmet_needs(agent, self.skill_ref(), &needs, &known)
+            .is_empty()
+    }
+}

@@ -219,6 +219,7 @@ type Key<'a> = (
     Effect,
     Option<&'a AccessLevel>,
     Vec<String>,
+    bool,
 );
 
 impl<'a> Item<'a> {
@@ -240,6 +241,7 @@ impl<'a> Item<'a> {
             self.effect,
             level,
             skills,
+            allow && self.rule.reveal_to_agent,
         )
     }
 }
@@ -267,8 +269,9 @@ fn items(policy: &Policy) -> Vec<Item<'_>> {
 
 /// Whether moving from `old`'s level to `new`'s widens nothing: `new`
 /// permits no operation that `old` does not (see [`AccessLevel::is_within`]).
+/// Setting `reveal_to_agent` widens too: the value may then reach the model itself.
 fn level_ok(old: &Rule, new: &Rule) -> bool {
-    new.access_level.is_within(&old.access_level)
+    new.access_level.is_within(&old.access_level) && (old.reveal_to_agent || !new.reveal_to_agent)
 }
 
 /// Why an added allow widens access, or `None` when an old allow contains it.

@@ -243,6 +243,9 @@ pub enum DenialReason<'p> {
     /// operation (e.g. `post` and a raw read: the secret may only be used by
     /// the host).
     LevelForbids(RuleRef<'p>),
+    /// The most specific granting rule permits a read but not revealing the value to
+    /// the agent's model (`reveal_to_agent` is not set).
+    NotRevealed(RuleRef<'p>),
 }
 
 /// A refusal. Its `Display` says which rule decided and how to change the
@@ -286,7 +289,8 @@ impl<'p> Denial<'p> {
         match self.reason {
             DenialReason::DeniedBy(r)
             | DenialReason::SkillNotListed(r)
-            | DenialReason::LevelForbids(r) => Some(r),
+            | DenialReason::LevelForbids(r)
+            | DenialReason::NotRevealed(r) => Some(r),
             DenialReason::NoGrant { .. } => None,
         }
     }
@@ -311,6 +315,10 @@ impl fmt::Display for Denial<'_> {
                 "rule {r} grants access_level `{level}`, which permits {what}; change the rule's access_level to one that permits this",
                 level = r.access_level(),
                 what = r.access_level().describe(),
+            ),
+            DenialReason::NotRevealed(r) => write!(
+                f,
+                "secrets_get would put the value into the model's context, and rule {r} does not allow that; skills may read it, or add `reveal_to_agent: true` to the rule to allow it"
             ),
             DenialReason::DeniedBy(r) => {
                 write!(
@@ -399,6 +407,9 @@ impl Policy {
             (None, Some(rule), _) if !rule.access_level.permits(&operation) => {
                 DenialReason::LevelForbids(RuleRef::new(rule))
             }
+            (None, Some(rule), _) if operation == Operation::Reveal && !rule.reveal_to_agent => {
+                DenialReason::NotRevealed(RuleRef::new(rule))
+            }
             (None, Some(rule), _) => {
                 return Decision::Allow(Authorized {
                     agent,
@@ -421,6 +432,7 @@ impl Policy {
             reason,
             verb: match operation {
                 Operation::Read => "read",
+                Operation::Reveal => "reveal",
                 // A listing refusal is never shown (names are filtered); a declared need is
                 // checked as one, and is reported as before the operations existed.
                 Operation::List => "read",

@@ -97,7 +97,7 @@ impl AccessLevel {
     pub fn permits(&self, operation: &Operation<'_>) -> bool {
         let method = match operation {
             Operation::List => return true,
-            Operation::Read => {
+            Operation::Read | Operation::Reveal => {
                 return matches!(self, AccessLevel::ReadOnly | AccessLevel::ReadWrite);
             }
             Operation::Sign { .. } => return *self == AccessLevel::Sign,
@@ -148,6 +148,9 @@ impl fmt::Display for AccessLevel {
 pub enum Operation<'a> {
     /// Hand the value to the skill (`get-secret`).
     Read,
+    /// Put the value into the model's context (MCP `secrets_get`): a read that the
+    /// granting rule must also allow with `reveal_to_agent: true`.
+    Reveal,
     /// Name the path in a listing (`list-secrets`); names only.
     List,
     /// The host puts the value into an outgoing request on the skill's
@@ -171,6 +174,7 @@ impl Operation<'_> {
     pub fn as_str(&self) -> &'static str {
         match self {
             Operation::Read => "read",
+            Operation::Reveal => "reveal",
             Operation::List => "list",
             Operation::Inject { .. } => "inject",
             Operation::Sign { .. } => "sign",
@@ -182,6 +186,7 @@ impl fmt::Display for Operation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Operation::Read => f.write_str("read"),
+            Operation::Reveal => f.write_str("reveal"),
             Operation::List => f.write_str("list"),
             Operation::Inject {
                 method,
@@ -225,6 +230,7 @@ pub(crate) struct RuleDef {
     pub(crate) access_level: AccessLevel,
     pub(crate) audit: bool,
     pub(crate) skills: Vec<SkillSelector>,
+    pub(crate) reveal_to_agent: bool,
     pub(crate) at: Location,
 }
 
@@ -237,6 +243,8 @@ pub(crate) struct Rule {
     pub(crate) access_level: AccessLevel,
     pub(crate) audit: bool,
     pub(crate) skills: Vec<SkillSelector>,
+    /// `reveal_to_agent`: the value may be put into the model's context (`secrets_get`).
+    pub(crate) reveal_to_agent: bool,
     pub(crate) at: Location,
     /// Position in load order (files in the order given, rules in file order).
     pub(crate) order: usize,
@@ -254,6 +262,7 @@ impl Rule {
             access_level: def.access_level,
             audit: def.audit,
             skills: def.skills,
+            reveal_to_agent: def.reveal_to_agent,
             at: def.at,
             order,
         })
@@ -338,6 +347,12 @@ impl<'p> RuleRef<'p> {
     /// `skills`; empty means the rule applies to every skill.
     pub fn skills(&self) -> &'p [SkillSelector] {
         &self.rule.skills
+    }
+
+    /// `reveal_to_agent` (default false): whether MCP's `secrets_get` may put the value
+    /// into the model's context.
+    pub fn reveal_to_agent(&self) -> bool {
+        self.rule.reveal_to_agent
     }
 
     /// Position of the rule in load order (0-based).

@@ -425,3 +425,53 @@ fn load_files_and_directories() {
     let e = Policy::load(&[dir.path().to_path_buf(), file]).unwrap_err();
     assert!(e.to_string().contains("rule `a` is also defined at"), "{e}");
 }
+
+/// `Operation::Reveal` (MCP `secrets_get`): a read that the most specific granting rule
+/// must also allow with `reveal_to_agent: true`; a deny still wins, and a level that
+/// forbids reads forbids reveals.
+#[test]
+fn reveal_needs_reveal_to_agent_on_the_deciding_rule() {
+    let p = policy(
+        "access_control:\n  secrets:\n    a:\n      allowed_agents: [ops/x]\n      reveal_to_agent: true\n    a.inner:\n      allowed_agents: [ops/x]\n    a.denied:\n      allowed_agents: [ops/x]\n      denied_agents: [ops/x]\n    b:\n      allowed_agents: [ops/x]\n      access_level: post\n      reveal_to_agent: true\n",
+    );
+    let agent = AgentId::parse("ops/x").unwrap();
+    let s = skill("mcp");
+    let reveal = |path: &str| {
+        let path = SecretPath::parse(path).unwrap();
+        match p.evaluate(&agent, &s, &path, Operation::Reveal) {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(d) => Err((
+                match d.reason() {
+                    DenialReason::NotRevealed(_) => "not-revealed",
+                    DenialReason::DeniedBy(_) => "denied-by",
+                    DenialReason::LevelForbids(_) => "level-forbids",
+                    _ => "other",
+                },
+                d.to_string(),
+            )),
+        }
+    };
+    assert!(reveal("a.key").is_ok());
+    let (reason, text) = reveal("a.inner.key").unwrap_err();
+    assert_eq!(reason, "not-revealed", "{text}");
+    assert!(
+        text.contains("rule `a.inner`") && text.contains("reveal_to_agent: true"),
+        "{text}"
+    );
+    assert!(
+        decide(&p, "ops/x", "a.inner.key").is_ok(),
+        "a skill may still read it"
+    );
+    assert_eq!(reveal("a.denied.key").unwrap_err().0, "denied-by");
+    assert_eq!(reveal("b.key").unwrap_err().0, "level-forbids");
+    let bad = Policy::from_sources(&[(
+        "p.yaml",
+        "access_control:\n  secrets:\n    a:\n      allowed_agents: [ops/x]\n      reveal_to_agent: \"yes\"\n",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad.contains("p.yaml:5") && bad.contains("reveal_to_agent"),
+        "{bad}"
+    );
+}

@@ -55,6 +55,47 @@ pub struct RunParams {
     /// The skill's JSON input, as text (default `{}`).
     #[serde(default = "empty_object")]
     pub input: String,
+    /// A bearer token that proves `agent` (the policy's `tokens_sha256`), instead of the
+    /// peer's OS identity: for a front end serving callers that are not local users
+    /// (MCP over HTTP).
+    #[serde(default)]
+    pub token: Option<BearerToken>,
+}
+
+/// A bearer token as a caller presents it: zeroized on drop, never shown (no `Display`,
+/// `Debug` prints nothing of it), compared only by its SHA-256.
+#[derive(Clone)]
+pub struct BearerToken(zeroize::Zeroizing<String>);
+
+impl BearerToken {
+    /// Wraps a token.
+    pub fn new(token: zeroize::Zeroizing<String>) -> Self {
+        BearerToken(token)
+    }
+
+    /// Its SHA-256, as `tokens_sha256` lists it.
+    pub fn sha256(&self) -> [u8; 32] {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(self.0.as_bytes()).into()
+    }
+
+    /// The token itself, for sending it on (to the daemon).
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([REDACTED])")
+    }
+}
+
+impl<'de> Deserialize<'de> for BearerToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+        Ok(BearerToken(text))
+    }
 }
 
 fn empty_object() -> String {
@@ -88,6 +129,10 @@ pub struct RunResult {
     pub stdout: String,
     /// What it would have written to stderr, base64.
     pub stderr: String,
+    /// What agentsec said about the run, without the skill's own output (see
+    /// [`crate::Rendered::message`]).
+    #[serde(default)]
+    pub message: String,
 }
 
 impl RunResult {
@@ -98,7 +143,15 @@ impl RunResult {
             exit_code,
             stdout: b64.encode(stdout),
             stderr: b64.encode(stderr),
+            message: String::new(),
         }
+    }
+
+    /// With agentsec's own message about the run.
+    #[must_use]
+    pub fn with_message(mut self, message: &str) -> Self {
+        message.clone_into(&mut self.message);
+        self
     }
 
     /// The decoded stdout and stderr.

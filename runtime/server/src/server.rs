@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use agentsec_audit::{AccessType, AuditLog, CallerInfo, Decision, Record, RunContext};
 use agentsec_broker::{AuditSync, Broker};
-use agentsec_host::{LimitOverrides, Limits, LoadedSkill, RunReport, RunRequest, Runtime};
+use agentsec_host::{
+    CancelToken, LimitOverrides, Limits, LoadedSkill, RunReport, RunRequest, Runtime,
+};
 use agentsec_policy::{AgentId, Policy, SkillName};
 use agentsec_secrets::SecretStore;
 use arc_swap::ArcSwap;
@@ -143,6 +145,15 @@ pub trait Loader: Send + Sync + 'static {
     /// # Errors
     /// No such skill (or no skills directory), in words.
     fn installed_skill(&self, name: &str) -> Result<PathBuf, String>;
+    /// The names of every skill installed in the skills directory (what [`Server::tools`]
+    /// offers), sorted; none without a skills directory.
+    fn installed_skills(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The skills directory (its change is what makes a tool list change), if any.
+    fn skills_dir(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// Why a request was refused before (or instead of) a run.
@@ -157,6 +168,8 @@ pub enum Refused {
     Limit,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// The policy refuses what was asked (a secret listing or reveal).
+    Denied,
 }
 
 /// What a request came to, for the front end to render.
@@ -189,6 +202,10 @@ pub struct Rendered {
     pub stdout: Vec<u8>,
     /// Bytes for stderr.
     pub stderr: Vec<u8>,
+    /// What agentsec itself said about the run (its `agentsec-run:` lines: warnings, how
+    /// the run ended), without the skill's own stdout and stderr, which `stderr` also
+    /// holds. A front end that must not forward a skill's prints (MCP) shows this.
+    pub message: String,
 }
 
 /// Renders an outcome as a local `agentsec-run` prints it.
@@ -215,8 +232,8 @@ pub enum ServerError {
 }
 
 /// One version of the configuration: runs hold the version they started with.
-struct Version {
-    broker: Arc<Broker>,
+pub(crate) struct Version {
+    pub(crate) broker: Arc<Broker>,
 }
 
 /// What a polled file looked like.
@@ -224,26 +241,29 @@ type Stamp = Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>;
 
 /// A running daemon.
 pub struct Server {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     threads: Vec<JoinHandle<()>>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: ServerConfig,
-    loader: Box<dyn Loader>,
+    pub(crate) loader: Box<dyn Loader>,
     runtime: Runtime,
     audit: Arc<Mutex<AuditLog>>,
-    current: ArcSwap<Version>,
-    render: Box<Render>,
-    pool: Arc<Pool>,
+    pub(crate) current: ArcSwap<Version>,
+    pub(crate) render: Box<Render>,
+    pub(crate) pool: Arc<Pool>,
     installed: Mutex<HashMap<String, (Stamp, Arc<LoadedSkill>)>>,
     uploads: Mutex<Vec<([u8; 32], Arc<LoadedSkill>)>>,
     rates: Mutex<HashMap<String, Bucket>>,
     connections: AtomicUsize,
     stopping: AtomicBool,
-    me: OsIdentity,
+    pub(crate) me: OsIdentity,
     reload: (Mutex<bool>, Condvar),
     max_message: usize,
+    /// Whether the daemon owns `config.socket` (false in process: nothing is bound, and
+    /// nothing at that path is touched).
+    listening: bool,
 }
 
 /// A token bucket of one agent's run starts.
@@ -265,6 +285,33 @@ impl Server {
         audit: Arc<Mutex<AuditLog>>,
         render: Box<Render>,
     ) -> Result<Server, ServerError> {
+        Self::start_with(config, loader, runtime, audit, render, true)
+    }
+
+    /// As [`Server::start`], without a socket: the workers, the caches and the reload
+    /// watcher serve the calls of this process only ([`Server::call`], [`Server::tools`],
+    /// [`Server::list_secrets`], [`Server::reveal`]). `config.socket` is not touched.
+    ///
+    /// # Errors
+    /// [`ServerError::Load`] or [`ServerError::Thread`].
+    pub fn start_in_process(
+        config: ServerConfig,
+        loader: Box<dyn Loader>,
+        runtime: Runtime,
+        audit: Arc<Mutex<AuditLog>>,
+        render: Box<Render>,
+    ) -> Result<Server, ServerError> {
+        Self::start_with(config, loader, runtime, audit, render, false)
+    }
+
+    fn start_with(
+        config: ServerConfig,
+        loader: Box<dyn Loader>,
+        runtime: Runtime,
+        audit: Arc<Mutex<AuditLog>>,
+        render: Box<Render>,
+        listen: bool,
+    ) -> Result<Server, ServerError> {
         let policy = loader.policy().map_err(ServerError::Load)?;
         let store = loader.store().map_err(ServerError::Load)?;
         let broker =
@@ -276,7 +323,7 @@ impl Server {
             .div_ceil(3)
             .saturating_add(limits.max_input as usize)
             .saturating_add(MESSAGE_OVERHEAD);
-        let listener = bind(&config)?;
+        let listener = if listen { Some(bind(&config)?) } else { None };
         let pool = Pool::new(config.queue, config.max_agent_runs);
         let inner = Arc::new(Inner {
             loader,
@@ -295,6 +342,7 @@ impl Server {
             me,
             reload: (Mutex::new(false), Condvar::new()),
             max_message,
+            listening: listen,
             config,
         });
         let mut threads = Vec::new();
@@ -304,10 +352,12 @@ impl Server {
         }
         let watcher = Arc::clone(&inner);
         threads.push(spawn("agentsec-reload", move || watcher.watch())?);
-        let acceptor = Arc::clone(&inner);
-        threads.push(spawn("agentsec-accept", move || {
-            acceptor.accept(&listener)
-        })?);
+        if let Some(listener) = listener {
+            let acceptor = Arc::clone(&inner);
+            threads.push(spawn("agentsec-accept", move || {
+                acceptor.accept(&listener)
+            })?);
+        }
         Ok(Server { inner, threads })
     }
 
@@ -435,8 +485,10 @@ impl Inner {
             return;
         }
         // Wake the acceptor (blocked in accept) and the watcher.
-        let _ = UnixStream::connect(&self.config.socket);
-        let _ = std::fs::remove_file(&self.config.socket);
+        if self.listening {
+            let _ = UnixStream::connect(&self.config.socket);
+            let _ = std::fs::remove_file(&self.config.socket);
+        }
         self.request_reload();
     }
 
@@ -490,6 +542,7 @@ impl Inner {
             return;
         };
         let writer = Arc::new(Mutex::new(write_half));
+        let running: Running = Arc::default();
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
         loop {
@@ -515,11 +568,17 @@ impl Inner {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            self.dispatch(&line, &peer, &writer);
+            self.dispatch(&line, &peer, &writer, &running);
         }
     }
 
-    fn dispatch(self: &Arc<Self>, line: &[u8], peer: &Arc<OsIdentity>, writer: &Writer) {
+    fn dispatch(
+        self: &Arc<Self>,
+        line: &[u8],
+        peer: &Arc<OsIdentity>,
+        writer: &Writer,
+        running: &Running,
+    ) {
         let request: protocol::Request = match serde_json::from_slice::<Value>(line) {
             Err(_) => {
                 return send(
@@ -554,7 +613,7 @@ impl Inner {
         }
         match request.method.as_str() {
             "run" => match serde_json::from_value::<RunParams>(request.params) {
-                Ok(params) => self.submit_run(id, params, peer, writer),
+                Ok(params) => self.submit_run(id, params, peer, writer, running),
                 Err(e) => send(
                     writer,
                     &protocol::error(Some(&id), protocol::INVALID_PARAMS, &format!("run: {e}")),
@@ -571,13 +630,16 @@ impl Inner {
                 });
                 send(writer, &protocol::response(&id, &status));
             }
+            "tools" | "secrets.list" | "secrets.get" | "cancel" | "token" => {
+                self.dispatch_more(&id, &request.method, request.params, peer, writer, running);
+            }
             other => send(
                 writer,
                 &protocol::error(
                     Some(&id),
                     protocol::METHOD_NOT_FOUND,
                     &format!(
-                        "unknown method `{}`; methods: run, status",
+                        "unknown method `{}`; methods: run, status, tools, secrets.list, secrets.get, cancel, token",
                         other.escape_debug()
                     ),
                 ),
@@ -592,14 +654,25 @@ impl Inner {
         params: RunParams,
         peer: &Arc<OsIdentity>,
         writer: &Writer,
+        running: &Running,
     ) {
         let agent = params.agent.clone();
         let inner = Arc::clone(self);
         let peer = Arc::clone(peer);
         let reply = Arc::clone(writer);
+        let cancel = CancelToken::new();
+        let key = id.to_string();
+        if let Ok(mut map) = running.lock() {
+            map.insert(key.clone(), cancel.clone());
+        }
+        let registry = Arc::clone(running);
         let work = Box::new(move || {
-            let rendered = inner.run(params, &peer);
-            let result = RunResult::new(rendered.exit_code, &rendered.stdout, &rendered.stderr);
+            let rendered = inner.run(params, &peer, cancel);
+            if let Ok(mut map) = registry.lock() {
+                map.remove(&key);
+            }
+            let result = RunResult::new(rendered.exit_code, &rendered.stdout, &rendered.stderr)
+                .with_message(&rendered.message);
             send(&reply, &protocol::response(&id, &result));
         });
         if self.pool.submit(Job { agent, work }).is_err() {
@@ -615,7 +688,12 @@ impl Inner {
     }
 
     /// One run request, on a worker: identity, rate, skill, input, run; rendered.
-    fn run(&self, params: RunParams, peer: &OsIdentity) -> Rendered {
+    pub(crate) fn run(
+        &self,
+        params: RunParams,
+        peer: &OsIdentity,
+        cancel: CancelToken,
+    ) -> Rendered {
         let version = self.current.load_full();
         let broker = &version.broker;
         let caller = peer.caller_info();
@@ -634,8 +712,9 @@ impl Inner {
         };
         // Identity first: a caller who may not act as the agent learns nothing more and
         // costs nothing more (no compile of what it sent).
-        if let Err(refusal) = peer.with_peer(|p| broker.policy().check_identity(&agent, p)) {
-            let message = refusal.to_string();
+        if let Some(message) =
+            crate::service::identity_refusal(broker.policy(), &agent, peer, params.token.as_ref())
+        {
             self.record_refusal(
                 &agent,
                 &requested_name,
@@ -669,7 +748,8 @@ impl Inner {
         };
         let request = RunRequest::new(agent, params.input, Arc::clone(broker), run_id)
             .overrides(&self.config.overrides)
-            .caller(caller);
+            .caller(caller)
+            .cancel(cancel);
         let limits = request.limits;
         if request.input.len() as u64 > limits.max_input {
             return refuse(
@@ -735,7 +815,10 @@ impl Inner {
         }
     }
 
-    fn installed_skill(&self, name: &str) -> Result<Arc<LoadedSkill>, (Refused, String)> {
+    pub(crate) fn installed_skill(
+        &self,
+        name: &str,
+    ) -> Result<Arc<LoadedSkill>, (Refused, String)> {
         let path = self
             .loader
             .installed_skill(name)
@@ -783,7 +866,7 @@ impl Inner {
     }
 
     /// A refused request on the record: `run`, denied, with the caller.
-    fn record_refusal(
+    pub(crate) fn record_refusal(
         &self,
         agent: &AgentId,
         skill: &str,
@@ -799,7 +882,7 @@ impl Inner {
         self.append(&record);
     }
 
-    fn append(&self, record: &Record<'_>) {
+    pub(crate) fn append(&self, record: &Record<'_>) {
         match self.audit.lock() {
             Ok(mut log) => {
                 if let Err(e) = log.append(record) {
@@ -905,10 +988,13 @@ impl Inner {
     }
 }
 
-type Writer = Arc<Mutex<UnixStream>>;
+pub(crate) type Writer = Arc<Mutex<UnixStream>>;
+
+/// The runs of one connection in progress, by request id (JSON text), for `cancel`.
+pub(crate) type Running = Arc<Mutex<HashMap<String, CancelToken>>>;
 
 /// Writes one response line; a client that went away is not an error of the daemon.
-fn send(writer: &Writer, line: &[u8]) {
+pub(crate) fn send(writer: &Writer, line: &[u8]) {
     if let Ok(mut w) = writer.lock() {
         let _ = w.write_all(line);
     }
@@ -924,7 +1010,7 @@ fn load_error(e: agentsec_host::HostError) -> (Refused, String) {
 }
 
 /// What the files (and, for directories, their entries) look like now.
-fn stamp(paths: &[PathBuf]) -> Stamp {
+pub(crate) fn stamp(paths: &[PathBuf]) -> Stamp {
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).ok();

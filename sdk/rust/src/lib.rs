@@ -260,9 +260,166 @@ pub const fn __need_bytes<const N: usize>(text: &str) -> [u8; N] {
     out
 }
 
+/// Name of the custom section that describes the skill as a tool for a model
+/// (`agentsec mcp` lists it with this description and input schema).
+pub const TOOL_SECTION: &str = "agentsec:tool";
+
+/// Describes this skill as a tool, for `agentsec mcp` (the model sees the
+/// description and the input schema; the skill's input is the tool call's
+/// arguments):
+///
+/// ```no_run
+/// agentsec_skill::tool!(
+///     description: "Checks that the production database answers.",
+///     input_schema: r#"{"type":"object","properties":{"database":{"type":"string"}}}"#,
+/// );
+/// ```
+///
+/// `input_schema` is a JSON Schema object (default `{"type":"object"}`). The
+/// section holds `{"description": ..., "input_schema": ...}`; write it once
+/// per skill. Expands to a `#[used]` static in the [`TOOL_SECTION`] custom
+/// section; a description with a control character other than a newline or
+/// tab, or a schema that is not a `{...}` object literal, fails the build.
+#[macro_export]
+macro_rules! tool {
+    (description: $description:literal $(, input_schema: $schema:literal)? $(,)?) => {
+        const _: () = {
+            const DESCRIPTION: &str = $description;
+            const SCHEMA: &str = $crate::__tool_schema!($($schema)?);
+            const LEN: usize = $crate::__tool_len(DESCRIPTION, SCHEMA);
+            #[used]
+            #[unsafe(link_section = "agentsec:tool")]
+            static AGENTSEC_TOOL: [u8; LEN] = $crate::__tool_bytes::<LEN>(DESCRIPTION, SCHEMA);
+        };
+    };
+}
+
+/// The input schema of a [`tool!`]: the one given, or `{"type":"object"}`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tool_schema {
+    () => {
+        "{\"type\":\"object\"}"
+    };
+    ($schema:literal) => {
+        $schema
+    };
+}
+
+const TOOL_PREFIX: &[u8] = b"{\"description\":\"";
+const TOOL_MIDDLE: &[u8] = b"\",\"input_schema\":";
+
+/// Bytes of `c` once escaped in a JSON string.
+const fn escaped_len(c: u8) -> usize {
+    match c {
+        b'"' | b'\\' | b'\n' | b'\t' => 2,
+        0..=0x1f => 6,
+        _ => 1,
+    }
+}
+
+/// Length of a [`tool!`] section (checks the description and the schema).
+#[doc(hidden)]
+pub const fn __tool_len(description: &str, schema: &str) -> usize {
+    let d = description.as_bytes();
+    let s = schema.as_bytes();
+    assert!(
+        !s.is_empty() && s[0] == b'{' && s[s.len() - 1] == b'}',
+        "agentsec_skill::tool!: input_schema must be a JSON object `{{...}}`"
+    );
+    let mut len = TOOL_PREFIX.len() + TOOL_MIDDLE.len() + s.len() + 1;
+    let mut i = 0;
+    while i < d.len() {
+        assert!(
+            d[i] >= 0x20 || d[i] == b'\n' || d[i] == b'\t',
+            "agentsec_skill::tool!: the description contains a control character"
+        );
+        len += escaped_len(d[i]);
+        i += 1;
+    }
+    len
+}
+
+/// The bytes of a [`tool!`] section: `{"description":"...","input_schema":...}`.
+#[doc(hidden)]
+pub const fn __tool_bytes<const N: usize>(description: &str, schema: &str) -> [u8; N] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; N];
+    let mut at = 0;
+    let mut i = 0;
+    while i < TOOL_PREFIX.len() {
+        out[at] = TOOL_PREFIX[i];
+        at += 1;
+        i += 1;
+    }
+    let d = description.as_bytes();
+    i = 0;
+    while i < d.len() {
+        let c = d[i];
+        match c {
+            b'"' | b'\\' => {
+                out[at] = b'\\';
+                out[at + 1] = c;
+                at += 2;
+            }
+            b'\n' => {
+                out[at] = b'\\';
+                out[at + 1] = b'n';
+                at += 2;
+            }
+            b'\t' => {
+                out[at] = b'\\';
+                out[at + 1] = b't';
+                at += 2;
+            }
+            0..=0x1f => {
+                out[at] = b'\\';
+                out[at + 1] = b'u';
+                out[at + 2] = b'0';
+                out[at + 3] = b'0';
+                out[at + 4] = HEX[(c >> 4) as usize];
+                out[at + 5] = HEX[(c & 0xf) as usize];
+                at += 6;
+            }
+            _ => {
+                out[at] = c;
+                at += 1;
+            }
+        }
+        i += 1;
+    }
+    i = 0;
+    while i < TOOL_MIDDLE.len() {
+        out[at] = TOOL_MIDDLE[i];
+        at += 1;
+        i += 1;
+    }
+    let s = schema.as_bytes();
+    i = 0;
+    while i < s.len() {
+        out[at] = s[i];
+        at += 1;
+        i += 1;
+    }
+    out[at] = b'}';
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_section_is_json_with_the_description_escaped() {
+        const D: &str = "Says \"hi\"\n\tthen C:\\ or é";
+        const S: &str = "{\"type\":\"object\"}";
+        const N: usize = __tool_len(D, S);
+        let bytes = __tool_bytes::<N>(D, S);
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"description":"Says \"hi\"\n\tthen C:\\ or é","input_schema":{"type":"object"}}"#
+        );
+    }
 
     #[test]
     fn secret_debug_is_redacted() {

@@ -131,7 +131,7 @@ impl Broker {
         secret: StoredSecret,
     ) -> Result<Released, Refusal> {
         // Every front door releases text today (WIT `string`, JSON).
-        if operation == Operation::Read
+        if matches!(operation, Operation::Read | Operation::Reveal)
             && std::str::from_utf8(secret.value.expose_secret()).is_err()
         {
             self.record_allowed(caller, allow, Some("not-utf8"))?;
@@ -278,6 +278,7 @@ pub(super) fn access_type(operation: &Operation<'_>) -> AccessType {
         Operation::List => AccessType::List,
         Operation::Inject { .. } => AccessType::Inject,
         Operation::Sign { .. } => AccessType::Sign,
+        Operation::Reveal => AccessType::Reveal,
         _ => AccessType::Read,
     }
 }

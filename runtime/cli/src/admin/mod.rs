@@ -9,11 +9,13 @@ use crate::project::{self, Project};
 
 pub mod audit;
 pub mod exec;
+pub mod mcp;
 pub mod policy;
 pub mod secrets;
 pub mod serve;
 pub mod skill;
 pub mod ssh_agent;
+pub mod token;
 
 /// Manage agent secrets, review access-control policies, check the audit log.
 ///
@@ -50,6 +52,12 @@ enum Command {
     /// Serve the SSH agent protocol with the SOPS-held keys the policy lets --agent sign
     /// with; every signature is audited.
     SshAgent(ssh_agent::Args),
+    /// Serve skills as MCP tools to an agent harness (stdio, or streamable HTTP with
+    /// bearer tokens): the model gets results, never credentials.
+    Mcp(Box<mcp::Args>),
+    /// Make bearer tokens that prove an agent id to `agentsec mcp --listen`.
+    #[command(subcommand)]
+    Token(token::Command),
 }
 
 /// The output format of every `agentsec` command that prints a report.
@@ -78,6 +86,8 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("serve") => Tool::Serve.prefix(),
         Some("exec") => Tool::Exec.prefix(),
         Some("ssh-agent") => Tool::SshAgent.prefix(),
+        Some("mcp") => Tool::Mcp.prefix(),
+        Some("token") => Tool::Token.prefix(),
         _ => "agentsec",
     }
 }
@@ -92,6 +102,8 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Serve(args) => Ok(serve::run(*args)?),
         Command::Exec(args) => Ok(exec::run(args)?),
         Command::SshAgent(args) => Ok(ssh_agent::run(args)?),
+        Command::Mcp(args) => Ok(mcp::run(*args)?),
+        Command::Token(command) => Ok(token::run(command)?),
     }
 }
 

@@ -32,10 +32,28 @@ pub struct Args {
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
 
-    /// Skills directory: the skills clients may run by name (a client may also send a
-    /// component's bytes, which then matches only `sha256:` entries of `skills:`).
-    /// [default: `skills_dir` from agentsec.yaml, else none].
-    #[arg(long = "skills", value_name = "DIR")]
+    /// Connections at once [default: 256].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Check the configuration (policy, secrets, keys, audit log, skills directory and
+    /// every component in it) and exit without serving.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Skills, workers, secrets, policy, audit and limits.
+    #[command(flatten)]
+    pub host: HostFlags,
+}
+
+/// The options `agentsec serve` and `agentsec mcp` share: what the host serves and how.
+#[derive(Debug, clap::Args)]
+pub struct HostFlags {
+    /// Skills directory (or one component file): the skills clients may run by name (a
+    /// client of `serve` may also send a component's bytes, which then matches only
+    /// `sha256:` entries of `skills:`) [default: `skills_dir` from agentsec.yaml, else
+    /// none].
+    #[arg(long = "skills", value_name = "DIR|FILE")]
     pub skills_dir: Option<PathBuf>,
 
     /// Runs at once [default: the number of cores].
@@ -55,15 +73,6 @@ pub struct Args {
     /// limit [default: `sandbox.max_agent_rate`, else 10000].
     #[arg(long, value_name = "N")]
     pub max_agent_rate: Option<u32>,
-
-    /// Connections at once [default: 256].
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-
-    /// Check the configuration (policy, secrets, keys, audit log, skills directory and
-    /// every component in it) and exit without serving.
-    #[arg(long)]
-    pub check: bool,
 
     /// Where secrets, policy and audit come from.
     #[command(flatten)]
@@ -85,10 +94,10 @@ const SHIP_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_SKILL_NAME: usize = 255;
 
 /// How the daemon reads the flags' files again on every reload.
-struct CliLoader {
-    sources: Sources,
-    skills_dir: Option<PathBuf>,
-    key_cmd_timeout: Duration,
+pub(crate) struct CliLoader {
+    pub(crate) sources: Sources,
+    pub(crate) skills_dir: Option<PathBuf>,
+    pub(crate) key_cmd_timeout: Duration,
 }
 
 impl Loader for CliLoader {
@@ -114,9 +123,72 @@ impl Loader for CliLoader {
     }
 
     fn installed_skill(&self, name: &str) -> Result<PathBuf, String> {
-        installed_skill(self.skills_dir.as_deref(), name)
+        match &self.skills_dir {
+            Some(file) if file.is_file() => {
+                let stem = skill_stem(file);
+                let asked = name.strip_suffix(".wasm").unwrap_or(name);
+                if stem.as_deref() == Some(asked)
+                    || stem.as_deref().map(|s| s.replace('_', "-")) == Some(asked.replace('_', "-"))
+                {
+                    Ok(file.clone())
+                } else {
+                    Err(format!(
+                        "no skill `{}` here: the only skill is {}",
+                        name.escape_debug(),
+                        file.display()
+                    ))
+                }
+            }
+            dir => installed_skill(dir.as_deref(), name),
+        }
+    }
+
+    fn installed_skills(&self) -> Vec<String> {
+        match &self.skills_dir {
+            Some(file) if file.is_file() => skill_stem(file).into_iter().collect(),
+            dir => installed_skills(dir.as_deref()),
+        }
+    }
+
+    fn skills_dir(&self) -> Option<PathBuf> {
+        self.skills_dir.clone()
     }
 }
+
+/// The file name of a component without `.wasm`.
+fn skill_stem(file: &Path) -> Option<String> {
+    let name = file.file_name()?.to_str()?;
+    Some(name.strip_suffix(".wasm").unwrap_or(name).to_owned())
+}
+
+/// The names of the components directly in the skills directory (`NAME.wasm`, sorted):
+/// what `agentsec mcp` offers as tools. Hidden files are skipped; a name the daemon would
+/// refuse to run is not listed.
+pub(crate) fn installed_skills(dir: Option<&Path>) -> Vec<String> {
+    let Some(dir) = dir else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".wasm")?;
+            (!stem.is_empty() && !stem.starts_with('.') && stem.len() <= MAX_SKILL_NAME)
+                .then(|| stem.to_owned())
+        })
+        .collect();
+    names.sort();
+    names.truncate(MAX_LISTED_SKILLS);
+    names
+}
+
+/// Most skills offered from one skills directory.
+///
+/// Reason: each listed skill is loaded (compiled once, then cached) and sent to the
+/// client in every tool list; a directory of a thousand skills is a mistake, not a
+/// toolbox, and the bound keeps the listing's time and size in check.
+const MAX_LISTED_SKILLS: usize = 1024;
 
 /// The component file of the skill `name` in `dir`: `NAME.wasm` (or `NAME` with `-` as
 /// `_`), a regular file directly in the trusted skills directory. A name with a `/`, a
@@ -163,7 +235,7 @@ fn installed_skill(dir: Option<&Path>, name: &str) -> Result<PathBuf, String> {
     ))
 }
 
-fn render_outcome(outcome: Outcome<'_>) -> Rendered {
+pub(crate) fn render_outcome(outcome: Outcome<'_>) -> Rendered {
     match outcome {
         Outcome::Ran {
             report,
@@ -175,23 +247,47 @@ fn render_outcome(outcome: Outcome<'_>) -> Rendered {
     }
 }
 
-/// Runs `agentsec serve`.
-///
-/// # Errors
-/// A configuration that does not load, or a socket that cannot be set up.
-pub fn run(args: Args) -> Result<u8, ServeError> {
+/// A host put together from [`HostFlags`]: everything but the socket.
+pub(crate) struct Prepared {
+    pub(crate) config: ServerConfig,
+    pub(crate) loader: CliLoader,
+    pub(crate) runtime: Runtime,
+    pub(crate) audit: agentsec_audit::AuditLog,
+    pub(crate) limits: Limits,
+    shipping: Shipping,
+}
+
+/// How audit records reach the sinks while the host runs.
+struct Shipping {
+    sinks: Vec<agentsec_audit::sink::SinkUrl>,
+    sync: Option<Arc<agentsec_audit::sink::SyncShipper>>,
+    audit_path: PathBuf,
+}
+
+/// Reads the configuration, checks the skills directory, opens the audit log and builds
+/// the runtime (`check`: nothing is shipped).
+pub(crate) fn prepare(
+    host: &HostFlags,
+    socket: PathBuf,
+    check: bool,
+) -> Result<Prepared, ServeError> {
     agentsec_host::hardening::harden_process();
     let cwd = std::env::current_dir().map_err(|e| ServeError(e.to_string()))?;
     let project = project::discover(&cwd)
         .map_err(|e| ServeError(e.to_string()))?
         .unwrap_or_default();
     let err = |e: crate::error::RunError| ServeError(e.to_string());
-    let sources = Sources::new(&args.config, &project).map_err(err)?;
+    let sources = Sources::new(&host.config, &project).map_err(err)?;
     let policy = sources.policy().map_err(err)?;
-    let overrides = limit_flags(&args.limits);
+    let overrides = limit_flags(&host.limits);
     let (limits, _) = Limits::resolve(&overrides, policy.sandbox());
-    let skills_dir = args.skills_dir.clone().or(project.skills_dir.clone());
-    if let Some(dir) = &skills_dir {
+    let skills_dir = host.skills_dir.clone().or(project.skills_dir.clone());
+    if let Some(path) = &skills_dir {
+        let dir = if path.is_file() {
+            path.parent().unwrap_or(Path::new("."))
+        } else {
+            path.as_path()
+        };
         crate::trust::check_dir(dir).map_err(|why| {
             ServeError(format!(
                 "skills directory: {why}; only a directory that the daemon's user or root own and no one else can write may name skills"
@@ -199,11 +295,11 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         })?;
     }
     let identities = sources.identities(limits.timeout).map_err(err)?;
-    let sinks = crate::ship::sinks(&args.config.audit_sinks, &project).map_err(ServeError)?;
+    let sinks = crate::ship::sinks(&host.config.audit_sinks, &project).map_err(ServeError)?;
     let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
     let mut synced = None;
     let mut hook: Option<Arc<dyn agentsec_audit::AppendHook>> = None;
-    if ship_sync && !args.check {
+    if ship_sync && !check {
         // `ship: sync`: the backlog goes now, then every record before its value is released.
         let shipper = agentsec_audit::sink::SyncShipper::start(
             &sources.audit_path,
@@ -217,29 +313,133 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
     }
     let audit = sources.audit_with(&identities, hook).map_err(err)?;
     drop(identities);
-    let mut config = ServerConfig::new(
-        args.socket
-            .clone()
-            .unwrap_or_else(agentsec_server::default_socket),
-    );
-    if let Some(workers) = args.workers {
+    let mut config = ServerConfig::new(socket);
+    if let Some(workers) = host.workers {
         config.workers = workers.max(1);
         config.queue = config.workers * agentsec_server::DEFAULT_QUEUE_PER_WORKER;
         config.max_agent_runs = config.workers;
     }
-    if let Some(queue) = args.queue {
+    if let Some(queue) = host.queue {
         config.queue = queue.max(1);
     }
-    match (args.max_agent_runs, policy.sandbox().max_agent_runs) {
+    match (host.max_agent_runs, policy.sandbox().max_agent_runs) {
         (Some(n), _) => config.max_agent_runs = n.max(1),
         (None, Some(n)) => config.max_agent_runs = usize::try_from(n).unwrap_or(usize::MAX).max(1),
         (None, None) => {}
     }
-    match (args.max_agent_rate, policy.sandbox().max_agent_rate) {
+    match (host.max_agent_rate, policy.sandbox().max_agent_rate) {
         (Some(n), _) => config.max_agent_rate = n,
         (None, Some(n)) => config.max_agent_rate = u32::try_from(n).unwrap_or(u32::MAX),
         (None, None) => {}
     }
+    config.overrides = overrides;
+    config.audit_sync = sources.audit_sync;
+    let pooled = u32::try_from(config.workers).unwrap_or(u32::MAX);
+    let mut host_config = HostConfig::default()
+        .with_load_limits(&limits)
+        .pooling(pooled);
+    if let Some(pooling) = host_config.pooling.as_mut() {
+        // Each slot must hold the largest memory a run may have.
+        pooling.max_memory = pooling.max_memory.max(limits.max_memory);
+    }
+    let runtime = Runtime::new(host_config).map_err(|e| ServeError(e.to_string()))?;
+    let audit_path = sources.audit_path.clone();
+    let loader = CliLoader {
+        sources,
+        skills_dir,
+        key_cmd_timeout: limits.timeout,
+    };
+    Ok(Prepared {
+        config,
+        loader,
+        runtime,
+        audit,
+        limits,
+        shipping: Shipping {
+            sinks: if ship_sync { Vec::new() } else { sinks },
+            sync: synced,
+            audit_path,
+        },
+    })
+}
+
+/// Ships audit records to the sinks in the background while the host runs (`ship:
+/// async`); [`Shipper::finish`] sends the rest.
+pub(crate) struct Shipper {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    shipping: Shipping,
+    tool: &'static str,
+}
+
+impl Shipper {
+    fn start(shipping: Shipping, tool: &'static str) -> Shipper {
+        // `ship: async` (the default): records follow every SHIP_INTERVAL; whatever a sink
+        // does not take stays behind its cursor for the next pass.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = (!shipping.sinks.is_empty()).then(|| {
+            let stop = Arc::clone(&stop);
+            let log = shipping.audit_path.clone();
+            let sinks = shipping.sinks.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(SHIP_INTERVAL);
+                    crate::ship::after_run(tool, &log, &sinks);
+                }
+            })
+        });
+        Shipper {
+            stop,
+            thread,
+            shipping,
+            tool,
+        }
+    }
+
+    /// Stops the background pass and ships what is left.
+    pub(crate) fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        crate::ship::after_run(self.tool, &self.shipping.audit_path, &self.shipping.sinks);
+        if let Some(shipper) = &self.shipping.sync {
+            shipper.flush();
+        }
+    }
+}
+
+impl Prepared {
+    /// Starts shipping to the sinks; returns the host's parts.
+    pub(crate) fn start_shipping(
+        self,
+        tool: &'static str,
+    ) -> (
+        ServerConfig,
+        CliLoader,
+        Runtime,
+        agentsec_audit::AuditLog,
+        Shipper,
+    ) {
+        let shipper = Shipper::start(self.shipping, tool);
+        (self.config, self.loader, self.runtime, self.audit, shipper)
+    }
+}
+
+/// Runs `agentsec serve`.
+///
+/// # Errors
+/// A configuration that does not load, or a socket that cannot be set up.
+pub fn run(args: Args) -> Result<u8, ServeError> {
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(agentsec_server::default_socket);
+    let prepared = prepare(&args.host, socket, args.check)?;
+    if args.check {
+        return check(&prepared.loader, &prepared.runtime);
+    }
+    let (mut config, loader, runtime, audit, shipper) = prepared.start_shipping("agentsec serve");
     if let Some(n) = args.max_connections {
         config.max_connections = n.max(1);
     }
@@ -252,26 +452,6 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         })?;
         config.socket_group = Some(gid);
     }
-    config.overrides = overrides;
-    config.audit_sync = sources.audit_sync;
-    let pooled = u32::try_from(config.workers).unwrap_or(u32::MAX);
-    let mut host = HostConfig::default()
-        .with_load_limits(&limits)
-        .pooling(pooled);
-    if let Some(pooling) = host.pooling.as_mut() {
-        // Each slot must hold the largest memory a run may have.
-        pooling.max_memory = pooling.max_memory.max(limits.max_memory);
-    }
-    let runtime = Runtime::new(host).map_err(|e| ServeError(e.to_string()))?;
-    let audit_path = sources.audit_path.clone();
-    let loader = CliLoader {
-        sources,
-        skills_dir,
-        key_cmd_timeout: limits.timeout,
-    };
-    if args.check {
-        return check(&loader, &runtime);
-    }
     let server = Server::start(
         config,
         Box::new(loader),
@@ -281,35 +461,10 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
     )
     .map_err(|e| ServeError(e.to_string()))?;
     Tool::Serve.note(format!("listening on {}", server.socket().display()));
-    // `ship: async` (the default): records follow every SHIP_INTERVAL; whatever a sink
-    // does not take stays behind its cursor for the next pass.
-    let stop_shipping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let shipper = (!ship_sync && !sinks.is_empty()).then(|| {
-        let stop = Arc::clone(&stop_shipping);
-        let log = audit_path.clone();
-        let sinks = sinks.clone();
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                std::thread::sleep(SHIP_INTERVAL);
-                crate::ship::after_run("agentsec serve", &log, &sinks);
-            }
-        })
-    });
     server
         .run_until_signalled()
         .map_err(|e| ServeError(format!("cannot install signal handlers: {e}")))?;
-    stop_shipping.store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Some(thread) = shipper {
-        let _ = thread.join();
-    }
-    crate::ship::after_run(
-        "agentsec serve",
-        &audit_path,
-        if ship_sync { &[] } else { &sinks },
-    );
-    if let Some(shipper) = synced {
-        shipper.flush();
-    }
+    shipper.finish();
     Tool::Serve.note("stopped");
     Ok(exit::admin::OK)
 }
@@ -319,10 +474,16 @@ fn check(loader: &CliLoader, runtime: &Runtime) -> Result<u8, ServeError> {
     loader.store().map_err(ServeError)?;
     let mut skills = 0;
     if let Some(dir) = &loader.skills_dir {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| ServeError(format!("skills directory {}: {e}", dir.display())))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
+        let paths: Vec<PathBuf> = if dir.is_file() {
+            vec![dir.clone()]
+        } else {
+            std::fs::read_dir(dir)
+                .map_err(|e| ServeError(format!("skills directory {}: {e}", dir.display())))?
+                .flatten()
+                .map(|e| e.path())
+                .collect()
+        };
+        for path in paths {
             if path.extension().is_some_and(|e| e == "wasm") {
                 runtime
                     .load_file(&path)

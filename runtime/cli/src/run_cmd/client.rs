@@ -152,5 +152,6 @@ fn request(
         exit_code: result.exit_code,
         stdout,
         stderr,
+        message: result.message,
     })
 }

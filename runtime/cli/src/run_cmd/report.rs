@@ -1,5 +1,6 @@
 //! How a run ended, said on stderr, and the exit code that goes with it.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 
 use agentsec_host::{LimitKind, Limits, RunEnd, RunReport};
@@ -15,35 +16,40 @@ pub(super) fn report_end(report: RunReport, name: &str, limits: &Limits) -> u8 {
 /// What a run's report comes to on stdout and stderr, and its exit code: the one
 /// rendering of a local run and of a run through `agentsec serve`.
 pub fn render(report: RunReport, name: &str, limits: &Limits) -> Rendered {
-    let mut stderr = Vec::with_capacity(report.stdout.len() + report.stderr.len());
-    stderr.extend_from_slice(&report.stdout);
-    stderr.extend_from_slice(&report.stderr);
+    let mut said = String::new();
     for warning in &report.warnings {
-        let _ = writeln!(stderr, "agentsec-run: warning: {warning}");
+        let _ = writeln!(said, "agentsec-run: warning: {warning}");
     }
     let denied = report.stats.denied > 0;
     let (exit_code, stdout, message) = outcome(report.end, name, limits, denied);
     if let Some(message) = message {
-        let _ = writeln!(stderr, "agentsec-run: {message}");
+        let _ = writeln!(said, "agentsec-run: {message}");
     }
+    let mut stderr = Vec::with_capacity(report.stdout.len() + report.stderr.len() + said.len());
+    stderr.extend_from_slice(&report.stdout);
+    stderr.extend_from_slice(&report.stderr);
+    stderr.extend_from_slice(said.as_bytes());
     Rendered {
         exit_code,
         stdout,
         stderr,
+        message: said,
     }
 }
 
 /// A refusal before or instead of a run, rendered as `agentsec-run` reports it.
 pub fn render_refusal(kind: Refused, message: &str) -> Rendered {
     let exit_code = match kind {
-        Refused::Identity => exit::DENIED,
+        Refused::Identity | Refused::Denied => exit::DENIED,
         Refused::Limit | Refused::ShuttingDown => exit::LIMIT,
         _ => exit::CONFIG,
     };
+    let said = format!("agentsec-run: {message}\n");
     Rendered {
         exit_code,
         stdout: Vec::new(),
-        stderr: format!("agentsec-run: {message}\n").into_bytes(),
+        stderr: said.clone().into_bytes(),
+        message: said,
     }
 }
 

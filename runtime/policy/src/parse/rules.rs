@@ -1,5 +1,6 @@
 //! One rule of `access_control.secrets`: its path pattern and its fields
-//! (`allowed_agents`, `denied_agents`, `access_level`, `audit`, `skills`).
+//! (`allowed_agents`, `denied_agents`, `access_level`, `audit`, `skills`,
+//! `reveal_to_agent`).
 
 use super::FileReader;
 use super::tree::{Node, NodeKind, describe_plain};
@@ -21,6 +22,7 @@ impl FileReader<'_> {
             access_level: AccessLevel::ReadOnly,
             audit: true,
             skills: Vec::new(),
+            reveal_to_agent: false,
             at: self.at(k.line, k.column),
         };
         let fields = self.mapping(
@@ -38,15 +40,16 @@ impl FileReader<'_> {
                     def.access_level = AccessLevel::parse(text)
                         .map_err(|e| self.err(fv, InvalidPolicy::BadAccessLevel(e)))?;
                 }
-                "audit" => def.audit = self.audit_flag(fv)?,
+                "audit" => def.audit = self.flag(fv, "audit")?,
                 "skills" => def.skills = self.skills(fv)?,
+                "reveal_to_agent" => def.reveal_to_agent = self.flag(fv, "reveal_to_agent")?,
                 _ => {
                     return Err(self.err(
                         fk,
                         InvalidPolicy::UnknownKey {
                             key: snippet(field),
                             context: "a rule",
-                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills",
+                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent",
                         },
                     ));
                 }
@@ -58,17 +61,21 @@ impl FileReader<'_> {
         Ok(def)
     }
 
-    /// `audit: true|false`: an unquoted boolean.
-    fn audit_flag(&self, fv: &Node) -> Result<bool, PolicyError> {
+    /// `audit: true|false` or `reveal_to_agent: true|false`: an unquoted boolean.
+    fn flag(&self, fv: &Node, field: &'static str) -> Result<bool, PolicyError> {
         match &fv.kind {
             NodeKind::Scalar { value, plain: true } if describe_plain(value) == "a boolean" => {
                 Ok(value.eq_ignore_ascii_case("true"))
             }
             _ => Err(self.wrong_type(
                 fv,
-                "audit",
+                field,
                 "a boolean",
-                "; write `audit: true` or `audit: false` without quotes",
+                if field == "audit" {
+                    "; write `audit: true` or `audit: false` without quotes"
+                } else {
+                    "; write `reveal_to_agent: true` or `reveal_to_agent: false` without quotes"
+                },
             )),
         }
     }

@@ -9,6 +9,11 @@ use std::io::Write as _;
 use agentsec_skill::{Skill, get_secret, list_secrets};
 use serde_json::{Value, json};
 
+agentsec_skill::tool!(
+    description: "Runs the operations in its input (\"ops\") and reports each result.",
+    input_schema: r#"{"type":"object","properties":{"ops":{"type":"array"}}}"#,
+);
+
 struct Probe;
 
 impl Skill for Probe {

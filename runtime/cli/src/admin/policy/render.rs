@@ -100,13 +100,20 @@ impl ExplainView<'_> {
             "agent": self.agent.as_str(),
             "skill": self.skill.map(SkillName::as_str),
             "paths": if self.leaves { "secrets" } else { "rule keys" },
-            "grants": e.grants.iter().map(|g| json!({
-                "path": g.path,
-                "access_level": g.rule.access_level().as_str(),
-                "skills": skills_json(g.rule.skills()),
-                "rule": rule_json(&g.rule),
-                "except": g.except.iter().map(rule_json).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "grants": e.grants.iter().map(|g| {
+                let mut v = json!({
+                    "path": g.path,
+                    "access_level": g.rule.access_level().as_str(),
+                    "skills": skills_json(g.rule.skills()),
+                    "rule": rule_json(&g.rule),
+                    "except": g.except.iter().map(rule_json).collect::<Vec<_>>(),
+                });
+                // Only when set: MCP's `secrets_get` may hand the value to the model.
+                if g.rule.reveal_to_agent() {
+                    v["reveal_to_agent"] = json!(true);
+                }
+                v
+            }).collect::<Vec<_>>(),
             "denied": e.denials.iter().map(|d| json!({
                 "path": d.path,
                 "rule": rule_json(&d.rule),
@@ -136,9 +143,14 @@ impl ExplainView<'_> {
                 Table::new(&["GRANTED", "ACCESS", "SKILLS", "RULE", "EXCEPT (DENIED)"])
             };
             for g in &e.grants {
+                let access = if g.rule.reveal_to_agent() {
+                    format!("{}, reveal_to_agent", g.rule.access_level())
+                } else {
+                    g.rule.access_level().to_string()
+                };
                 let mut row = vec![
                     g.path.clone(),
-                    g.rule.access_level().to_string(),
+                    access,
                     skills_text(g.rule.skills()),
                     rule_text(&g.rule),
                 ];
