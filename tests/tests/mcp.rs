@@ -392,11 +392,35 @@ fn npm_client_over_stdio_and_over_http_with_a_token() {
             "client.mjs",
             &json!({"transport": "http", "url": url, "token": bad, "calls": []}),
         );
+        // The npm SDK reports the 401's body, not its status: our refusal, by its text.
+        let error = report["error"].as_str().unwrap();
         assert!(
-            report["error"].as_str().unwrap().contains("401"),
+            error.contains("a bearer token that the policy binds to an agent is required"),
             "{report:#}"
         );
+        assert!(
+            report["tools"].is_null(),
+            "a refused client listed tools: {report:#}"
+        );
     }
+    // The status itself, from a bare request without a token.
+    let mut bare = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    bare.write_all(
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = String::new();
+    bare.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{answer}"
+    );
     drop(server);
     let records = records(&s);
     assert!(
