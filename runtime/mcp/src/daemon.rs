@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use agentsec_server::protocol::{BearerToken, Response, RunResult};
@@ -28,6 +28,8 @@ type Waiter = Box<dyn FnOnce(Result<Value, String>) + Send>;
 struct Conn {
     writer: Mutex<UnixStream>,
     waiting: Arc<Mutex<HashMap<u64, Waiter>>>,
+    /// Cleared when the daemon's side closes: the next request connects again.
+    alive: Arc<AtomicBool>,
 }
 
 /// A client of `agentsec serve` on `socket`.
@@ -55,7 +57,7 @@ impl Daemon {
 
     fn conn(&self) -> Result<Arc<Conn>, String> {
         let mut slot = self.conn.lock().map_err(|_| "lock poisoned".to_owned())?;
-        if let Some(c) = slot.as_ref() {
+        if let Some(c) = slot.as_ref().filter(|c| c.alive.load(Ordering::SeqCst)) {
             return Ok(Arc::clone(c));
         }
         let stream = UnixStream::connect(&self.socket).map_err(|e| {
@@ -66,13 +68,15 @@ impl Daemon {
         })?;
         let reader = stream.try_clone().map_err(|e| e.to_string())?;
         let waiting: Arc<Mutex<HashMap<u64, Waiter>>> = Arc::default();
+        let alive = Arc::new(AtomicBool::new(true));
         let conn = Arc::new(Conn {
             writer: Mutex::new(stream),
             waiting: Arc::clone(&waiting),
+            alive: Arc::clone(&alive),
         });
         std::thread::Builder::new()
             .name("agentsec-mcp-daemon".to_owned())
-            .spawn(move || read_responses(reader, &waiting))
+            .spawn(move || read_responses(reader, &waiting, &alive))
             .map_err(|e| e.to_string())?;
         *slot = Some(Arc::clone(&conn));
         Ok(conn)
@@ -90,6 +94,13 @@ impl Daemon {
         };
         if let Ok(mut w) = conn.waiting.lock() {
             w.insert(id, then);
+        }
+        // The reader may have ended (and answered every waiter) just before the insert.
+        if !conn.alive.load(Ordering::SeqCst)
+            && let Some(then) = conn.waiting.lock().ok().and_then(|mut w| w.remove(&id))
+        {
+            then(Err("agentsec serve closed the connection".to_owned()));
+            return id;
         }
         let mut line = serde_json::to_vec(&json!({
             "jsonrpc": "2.0", "id": id, "method": method, "params": params,
@@ -285,7 +296,7 @@ fn failed(why: &str) -> Rendered {
 }
 
 /// Hands every response to its waiter; when the connection ends, every waiter is told.
-fn read_responses(stream: UnixStream, waiting: &Mutex<HashMap<u64, Waiter>>) {
+fn read_responses(stream: UnixStream, waiting: &Mutex<HashMap<u64, Waiter>>, alive: &AtomicBool) {
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     loop {
@@ -315,6 +326,7 @@ fn read_responses(stream: UnixStream, waiting: &Mutex<HashMap<u64, Waiter>>) {
             }
         });
     }
+    alive.store(false, Ordering::SeqCst);
     let rest: Vec<Waiter> = waiting
         .lock()
         .map(|mut w| w.drain().map(|(_, v)| v).collect())

@@ -138,15 +138,27 @@ impl Mcp {
             .unwrap_or_else(|| tool.to_owned());
         let input = Value::Object(arguments.unwrap_or_default()).to_string();
         let (tx, rx) = tokio::sync::oneshot::channel::<Rendered>();
-        let backend = Arc::clone(&self.backend);
-        let cancel = backend.call(
-            &caller,
-            &skill,
-            input,
-            Box::new(move |rendered| {
-                let _ = tx.send(rendered);
-            }),
-        );
+        // Queueing may wait for room (back-pressure) and --connect writes to a socket: off
+        // the async threads.
+        let name = skill.clone();
+        let queued = self
+            .blocking(move |b| {
+                b.call(
+                    &caller,
+                    &name,
+                    input,
+                    Box::new(move |rendered| {
+                        let _ = tx.send(rendered);
+                    }),
+                )
+            })
+            .await;
+        let cancel = match queued {
+            Ok(cancel) => cancel,
+            Err(e) => {
+                return CallToolResult::error(vec![ContentBlock::text(e.message.to_string())]);
+            }
+        };
         let rendered = tokio::select! {
             r = rx => r.ok(),
             () = ct.cancelled() => {

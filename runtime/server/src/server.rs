@@ -150,10 +150,6 @@ pub trait Loader: Send + Sync + 'static {
     fn installed_skills(&self) -> Vec<String> {
         Vec::new()
     }
-    /// The skills directory (its change is what makes a tool list change), if any.
-    fn skills_dir(&self) -> Option<PathBuf> {
-        None
-    }
 }
 
 /// Why a request was refused before (or instead of) a run.
@@ -1010,7 +1006,7 @@ fn load_error(e: agentsec_host::HostError) -> (Refused, String) {
 }
 
 /// What the files (and, for directories, their entries) look like now.
-pub(crate) fn stamp(paths: &[PathBuf]) -> Stamp {
+fn stamp(paths: &[PathBuf]) -> Stamp {
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).ok();

@@ -143,12 +143,6 @@ impl Server {
     pub fn token_agent(&self, token: Option<&BearerToken>, from: &str) -> Option<String> {
         self.inner.token_agent(token, from)
     }
-
-    /// The skills directory and the policy and store versions, as a value that changes
-    /// when the tool list may have changed (a front end polls it).
-    pub fn tools_stamp(&self) -> u64 {
-        self.inner.tools_stamp()
-    }
 }
 
 impl Inner {
@@ -273,17 +267,6 @@ impl Inner {
             .detail(&*detail),
         );
         None
-    }
-
-    pub(crate) fn tools_stamp(&self) -> u64 {
-        use std::hash::{Hash as _, Hasher as _};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let version = self.current.load_full();
-        (Arc::as_ptr(&version) as usize).hash(&mut h);
-        if let Some(dir) = self.loader.skills_dir() {
-            crate::server::stamp(&[dir]).hash(&mut h);
-        }
-        h.finish()
     }
 
     /// The socket's methods beyond `run` and `status`.

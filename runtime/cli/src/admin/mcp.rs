@@ -218,22 +218,20 @@ fn connect_socket(args: &Args) -> Option<PathBuf> {
     }
 }
 
-/// The first option given that only an in-process server uses.
+/// The first option given that only an in-process server uses (the daemon's own
+/// configuration decides with `--connect`): `agentsec-run --connect`'s list, and the
+/// daemon's worker options.
 fn local_only_flag(host: &HostFlags) -> Option<&'static str> {
-    let c = &host.config;
-    let l = &host.limits;
-    [
-        (c.secrets.is_some(), "--secrets"),
-        (c.env.is_some(), "--env"),
-        (!c.policy.is_empty(), "--policy"),
-        (c.audit_log.is_some(), "--audit-log"),
-        (c.audit_key.is_some(), "--audit-key"),
-        (host.skills_dir.is_some(), "--skills"),
-        (host.workers.is_some(), "--workers"),
-        (l.timeout.is_some(), "--timeout"),
-        (l.max_memory.is_some(), "--max-memory"),
-        (l.max_output.is_some(), "--max-output"),
-    ]
-    .into_iter()
-    .find_map(|(set, flag)| set.then_some(flag))
+    crate::run_cmd::client::local_only(&host.config, &host.limits, host.skills_dir.is_some())
+        .or_else(|| {
+            [
+                (host.workers.is_some(), "--workers"),
+                (host.queue.is_some(), "--queue"),
+                (host.max_agent_runs.is_some(), "--max-agent-runs"),
+                (host.max_agent_rate.is_some(), "--max-agent-rate"),
+                (!host.config.audit_sinks.is_empty(), "--audit-sink"),
+            ]
+            .into_iter()
+            .find_map(|(set, flag)| set.then_some(flag))
+        })
 }

@@ -149,10 +149,6 @@ impl Loader for CliLoader {
             dir => installed_skills(dir.as_deref()),
         }
     }
-
-    fn skills_dir(&self) -> Option<PathBuf> {
-        self.skills_dir.clone()
-    }
 }
 
 /// The file name of a component without `.wasm`.

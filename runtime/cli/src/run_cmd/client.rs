@@ -28,8 +28,16 @@ fn config(message: impl Into<String>) -> RunError {
 
 /// The first flag given that only a local run uses (the daemon's configuration decides).
 fn local_only_flag(args: &Args) -> Option<&'static str> {
-    let c = &args.config;
-    let l = &args.limits;
+    local_only(&args.config, &args.limits, args.skills_dir.is_some())
+}
+
+/// The first of the configuration and limit flags given (with `skills`: `--skills`): what
+/// a front end of `agentsec serve` refuses, since the daemon's own configuration decides.
+pub(crate) fn local_only(
+    c: &super::ConfigFlags,
+    l: &super::LimitFlags,
+    skills: bool,
+) -> Option<&'static str> {
     [
         (c.secrets.is_some(), "--secrets"),
         (c.env.is_some(), "--env"),
@@ -38,7 +46,7 @@ fn local_only_flag(args: &Args) -> Option<&'static str> {
         (c.audit_key.is_some(), "--audit-key"),
         (c.audit_max_size.is_some(), "--audit-max-size"),
         (c.audit_sync.is_some(), "--audit-sync"),
-        (args.skills_dir.is_some(), "--skills"),
+        (skills, "--skills"),
         (l.timeout.is_some(), "--timeout"),
         (l.max_memory.is_some(), "--max-memory"),
         (l.max_output.is_some(), "--max-output"),

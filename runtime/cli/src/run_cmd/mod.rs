@@ -23,7 +23,7 @@ use crate::exit;
 use crate::project::{self, Project};
 use crate::units::{parse_duration, parse_size};
 
-mod client;
+pub(crate) mod client;
 mod report;
 
 use report::report_end;
