@@ -1,0 +1,23 @@
+//! HashiCorp Vault / OpenBao as a secret store of agentsec.
+//!
+//! - [`VaultConfig`]: `vault-config.yaml` (addresses, CA, auth method, KV v2 mounts).
+//! - [`VaultStore`]: KV v2 secrets behind [`agentsec_secrets::SecretStore`], each key of a
+//!   KV secret a leaf of the dotted tree; logins (token, AppRole, JWT / Kubernetes),
+//!   renewal at 2/3 of the TTL, re-login, `revoke-self` on drop; bounded retries across the
+//!   addresses; a value cache with a TTL.
+//! - [`VaultToken`]: a token, zeroized and never printed.
+//!
+//! The HTTP client is a thin layer over `ureq` with rustls and **redirects off**, so a 307
+//! from a standby cannot carry the token to another host. Every failure to answer is
+//! [`agentsec_secrets::StoreError::Unavailable`], never not-found.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod client;
+pub mod config;
+mod store;
+
+pub use auth::{MAX_CREDENTIAL_FILE, VaultToken};
+pub use client::{FIRST_BACKOFF, MAX_RESPONSE, MAX_ROUNDS};
+pub use config::{AuthMethod, ConfigError, Mount, VaultConfig};
+pub use store::{MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, VaultStore};

@@ -1,0 +1,443 @@
+//! [`VaultStore`]: KV v2 secrets mounted into the dotted tree.
+//!
+//! A mount `databases.postgres: secret/data/agents/postgres` makes every key of that KV
+//! secret a leaf: `databases.postgres.password` is the field `password`. Segments between
+//! the mount and the last one name secrets below a folder: with `databases:
+//! secret/data/agents`, `databases.postgres.password` is the field `password` of the secret
+//! `agents/postgres`. A string field is the value as stored; a number or boolean its JSON
+//! text; `null` is not found; a mapping or list is not a leaf.
+//!
+//! **Failure is `unavailable`, never `not-found`.** A server that is down, sealed, slow
+//! (`vault.timeout`) or answers 5xx, after [`crate::client::MAX_ROUNDS`] rounds over the
+//! addresses, gives [`StoreError::Unavailable`]; so does a Vault policy that refuses
+//! agentsec's token a path (403 with a valid token, confirmed by `lookup-self`): agentsec's
+//! policy granted the read, so the refusal is a store configuration problem, and its
+//! message says which Vault path agentsec's token must be allowed to read. Only a 404 (no
+//! such secret, or no such field in it) is not-found.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use agentsec_policy::{Authorized, SecretPath};
+use agentsec_secrets::{NameIndex, SecretStore, SecretValue, StoreError, StoredSecret};
+use zeroize::Zeroizing;
+
+use crate::VaultToken;
+use crate::auth::{self, LoginError, Session};
+use crate::client::{Answer, Http, error_excerpt};
+use crate::config::{Mount, VaultConfig};
+
+/// Most secrets read while listing one prefix (each is one request): bounds the time a
+/// listing of a large folder can take.
+pub const MAX_LIST_SECRETS: usize = 1000;
+
+/// Most folder levels walked below a mount while listing.
+pub const MAX_LIST_DEPTH: usize = 16;
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct OpenError {
+    /// The configuration file.
+    pub file: String,
+    /// What failed (no credential in it).
+    pub message: String,
+}
+
+/// One field of a KV secret.
+enum Field {
+    Leaf(SecretValue),
+    Branch(Vec<String>),
+    Null,
+}
+
+/// A KV secret as read: its fields in order.
+struct Secret {
+    fields: Vec<(String, Field)>,
+}
+
+struct Cached {
+    at: Instant,
+    secret: std::sync::Arc<Secret>,
+}
+
+/// Vault/OpenBao KV v2 secrets behind the [`SecretStore`] trait.
+pub struct VaultStore {
+    config: VaultConfig,
+    http: Http,
+    env_token: Option<VaultToken>,
+    session: Mutex<Session>,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl std::fmt::Debug for VaultStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultStore")
+            .field("file", &self.config.file)
+            .field("addresses", &self.config.addresses)
+            .field("mounts", &self.config.mounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Read {
+    Found(std::sync::Arc<Secret>),
+    Missing,
+}
+
+impl VaultStore {
+    /// Logs in (failing fast: a wrong credential or an unreachable cluster stops start-up).
+    /// `env_token`: `VAULT_TOKEN` from agentsec's own environment, used by method `token`
+    /// when no `token_file` is configured.
+    ///
+    /// # Errors
+    /// The CA file cannot be read, or the login fails (the message has no credential).
+    pub fn open(
+        config: VaultConfig,
+        env_token: Option<VaultToken>,
+    ) -> Result<VaultStore, OpenError> {
+        let file = config.file.display().to_string();
+        let http = Http::new(&config).map_err(|message| OpenError {
+            file: file.clone(),
+            message,
+        })?;
+        let session =
+            auth::login(&http, &config.auth, env_token.as_ref()).map_err(|e| OpenError {
+                file: file.clone(),
+                message: format!("Vault login ({}): {}", config.auth.name(), e.message()),
+            })?;
+        Ok(VaultStore {
+            config,
+            http,
+            env_token,
+            session: Mutex::new(session),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    /// The address requests go to first.
+    pub fn address(&self) -> &str {
+        self.http.address()
+    }
+
+    /// The dotted prefixes this store serves.
+    pub fn mount_points(&self) -> Vec<SecretPath> {
+        self.config
+            .mounts
+            .iter()
+            .map(|m| m.prefix.clone())
+            .collect()
+    }
+
+    /// Forgets every cached value (on a policy or configuration reload).
+    pub fn invalidate(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+    }
+
+    fn mount_for(&self, path: &SecretPath) -> Option<&Mount> {
+        self.config
+            .mounts
+            .iter()
+            .find(|m| path.starts_with(&m.prefix))
+    }
+
+    /// One authenticated request, renewing or logging in again as needed; a 403 is
+    /// checked with `lookup-self` (an expired or revoked token looks like a denial) and,
+    /// when the token is the cause, retried once after a new login.
+    fn request(&self, method: &str, path: &str) -> Result<Answer, StoreError> {
+        let unavailable = |reason: String| StoreError::Unavailable { reason };
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| unavailable("the Vault session lock is poisoned".into()))?;
+        auth::refresh(
+            &self.http,
+            &self.config.auth,
+            self.env_token.as_ref(),
+            &mut session,
+        )
+        .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
+        let answer = self
+            .http
+            .send(method, path, Some(&session.token), None)
+            .map_err(unavailable)?;
+        if answer.status != 403 {
+            return Ok(answer);
+        }
+        match auth::lookup_self(&self.http, &session.token) {
+            Ok(_) => Ok(answer),
+            Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
+            Err(LoginError::Refused(_)) => {
+                tracing::info!("Vault no longer accepts agentsec's token: logging in again");
+                auth::relogin(
+                    &self.http,
+                    &self.config.auth,
+                    self.env_token.as_ref(),
+                    &mut session,
+                )
+                .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
+                self.http
+                    .send(method, path, Some(&session.token), None)
+                    .map_err(unavailable)
+            }
+        }
+    }
+
+    /// Reads the KV secret `rel` of `mount` (cached for `vault.cache_ttl`).
+    fn read(&self, mount: &Mount, rel: &str) -> Result<Read, StoreError> {
+        let mut api = format!("/v1/{}/data/{rel}", mount.engine);
+        if let Some(v) = mount.version {
+            api.push_str(&format!("?version={v}"));
+        }
+        let ttl = self.config.cache_ttl;
+        if !ttl.is_zero()
+            && let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&api)
+            && hit.at.elapsed() < ttl
+        {
+            return Ok(Read::Found(std::sync::Arc::clone(&hit.secret)));
+        }
+        let answer = self.request("GET", &api)?;
+        let shown = format!("{}/data/{rel}", mount.engine);
+        match answer.status {
+            200 => {}
+            404 => return Ok(Read::Missing),
+            403 => {
+                return Err(StoreError::Unavailable {
+                    reason: format!(
+                        "Vault's policy refuses agentsec's token read on {shown} (403: {}); grant `read` on it in the Vault policy of agentsec's identity",
+                        error_excerpt(&answer.body)
+                    ),
+                });
+            }
+            s => {
+                return Err(StoreError::Unavailable {
+                    reason: format!(
+                        "Vault answered {s} to a read of {shown}: {}",
+                        error_excerpt(&answer.body)
+                    ),
+                });
+            }
+        }
+        let secret = parse_secret(&answer.body).map_err(|why| StoreError::Unavailable {
+            reason: format!("Vault's answer for {shown} {why}"),
+        })?;
+        let Some(secret) = secret else {
+            // KV v2 answers a deleted or destroyed version with data: null.
+            return Ok(Read::Missing);
+        };
+        let secret = std::sync::Arc::new(secret);
+        if !ttl.is_zero()
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            cache.retain(|_, c| c.at.elapsed() < ttl);
+            cache.insert(
+                api,
+                Cached {
+                    at: Instant::now(),
+                    secret: std::sync::Arc::clone(&secret),
+                },
+            );
+        }
+        Ok(Read::Found(secret))
+    }
+
+    /// `LIST` of a KV folder: its entries (`name/` for sub-folders). Missing: empty.
+    fn list_folder(&self, mount: &Mount, rel: &str) -> Result<Vec<String>, StoreError> {
+        let api = format!("/v1/{}/metadata/{rel}", mount.engine);
+        let answer = self.request("LIST", &api)?;
+        match answer.status {
+            200 => {}
+            404 => return Ok(Vec::new()),
+            s => {
+                return Err(StoreError::Unavailable {
+                    reason: format!(
+                        "Vault answered {s} to a list of {}/metadata/{rel}: {}{}",
+                        mount.engine,
+                        error_excerpt(&answer.body),
+                        if s == 403 {
+                            "; grant `list` on it in the Vault policy of agentsec's identity"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|_| StoreError::Unavailable {
+                reason: "Vault's list answer is not JSON".into(),
+            })?;
+        Ok(v.pointer("/data/keys")
+            .and_then(|k| k.as_array())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_str())
+                    .filter(|k| crate::config::valid_api_path(k))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Every leaf below `mount` whose path starts with `under` (or lies above it).
+    fn walk(
+        &self,
+        mount: &Mount,
+        rel: &str,
+        at: &SecretPath,
+        depth: usize,
+        budget: &mut usize,
+        out: &mut Vec<SecretPath>,
+    ) -> Result<(), StoreError> {
+        if *budget == 0 || depth > MAX_LIST_DEPTH {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "listing {} reads more than {MAX_LIST_SECRETS} secrets or {MAX_LIST_DEPTH} levels; mount narrower paths",
+                    mount.written()
+                ),
+            });
+        }
+        *budget -= 1;
+        if let Read::Found(secret) = self.read(mount, rel)? {
+            for (name, _) in &secret.fields {
+                if let Ok(p) = at.child(name) {
+                    out.push(p);
+                }
+            }
+        }
+        for entry in self.list_folder(mount, rel)? {
+            let name = entry.trim_end_matches('/');
+            let Ok(child) = at.child(name) else { continue };
+            self.walk(
+                mount,
+                &format!("{rel}/{name}"),
+                &child,
+                depth + 1,
+                budget,
+                out,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_secret(body: &[u8]) -> Result<Option<Secret>, &'static str> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "is not JSON")?;
+    let data = v.pointer("/data/data").ok_or("has no data.data")?;
+    let map = match data {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(map) => map,
+        _ => return Err("has a data.data that is not a mapping"),
+    };
+    let fields = map
+        .iter()
+        .map(|(k, v)| {
+            let field = match v {
+                serde_json::Value::String(s) => {
+                    Field::Leaf(SecretValue::copy_from_slice(s.as_bytes()))
+                }
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                    let text = Zeroizing::new(v.to_string());
+                    Field::Leaf(SecretValue::copy_from_slice(text.as_bytes()))
+                }
+                serde_json::Value::Null => Field::Null,
+                serde_json::Value::Object(m) => Field::Branch(m.keys().cloned().collect()),
+                serde_json::Value::Array(a) => {
+                    Field::Branch((0..a.len()).map(|i| i.to_string()).collect())
+                }
+            };
+            (k.clone(), field)
+        })
+        .collect();
+    Ok(Some(Secret { fields }))
+}
+
+impl NameIndex for VaultStore {
+    fn list(&self, prefix: &SecretPath) -> Result<Vec<SecretPath>, StoreError> {
+        let mut out = Vec::new();
+        let mut budget = MAX_LIST_SECRETS;
+        for mount in &self.config.mounts {
+            if !(mount.prefix.starts_with(prefix) || prefix.starts_with(&mount.prefix)) {
+                continue;
+            }
+            let mut leaves = Vec::new();
+            self.walk(
+                mount,
+                &mount.path,
+                &mount.prefix,
+                0,
+                &mut budget,
+                &mut leaves,
+            )?;
+            out.extend(leaves.into_iter().filter(|p| p.starts_with(prefix)));
+        }
+        Ok(out)
+    }
+}
+
+impl SecretStore for VaultStore {
+    fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
+        let path = grant.path();
+        if !grant.releases_value() {
+            return Err(StoreError::ListingGrant {
+                path: path.to_string(),
+            });
+        }
+        let not_found = || StoreError::NotFound {
+            path: path.to_string(),
+        };
+        let Some(mount) = self.mount_for(path) else {
+            return Err(not_found());
+        };
+        let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
+        let Some((field, folders)) = rest.split_last() else {
+            // The mount point itself: the secret's keys are its children.
+            return match self.read(mount, &mount.path)? {
+                Read::Found(secret) => Err(StoreError::NotALeaf {
+                    path: path.to_string(),
+                    children: secret.fields.iter().map(|(k, _)| k.clone()).collect(),
+                }),
+                Read::Missing => Err(not_found()),
+            };
+        };
+        let mut rel = mount.path.clone();
+        for f in folders {
+            if !crate::config::valid_api_path(f) {
+                return Err(not_found());
+            }
+            rel.push('/');
+            rel.push_str(f);
+        }
+        let Read::Found(secret) = self.read(mount, &rel)? else {
+            return Err(not_found());
+        };
+        match secret.fields.iter().find(|(k, _)| k == field) {
+            Some((_, Field::Leaf(value))) => Ok(StoredSecret::secret(value.duplicate())),
+            Some((_, Field::Branch(children))) => Err(StoreError::NotALeaf {
+                path: path.to_string(),
+                children: children.clone(),
+            }),
+            Some((_, Field::Null)) | None => Err(not_found()),
+        }
+    }
+}
+
+impl Drop for VaultStore {
+    fn drop(&mut self) {
+        if let Ok(session) = self.session.get_mut()
+            && session.ours
+            && !session.expired()
+        {
+            auth::revoke(&self.http, session);
+        }
+    }
+}
