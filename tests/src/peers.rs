@@ -205,6 +205,29 @@ impl Drop for Server {
 /// An OpenBao dev server with a Transit engine at `transit/` and a key `sops`; its root
 /// token is `token`.
 pub fn openbao(token: &str) -> Server {
+    let server = openbao_dev(token);
+    let enable = bao(&server, token, &["secrets", "enable", "transit"]);
+    assert!(enable.status.success(), "{enable:?}");
+    let key = bao(&server, token, &["write", "-f", "transit/keys/sops"]);
+    assert!(key.status.success(), "{key:?}");
+    server
+}
+
+/// Runs the real `bao` CLI against `server` with `token` (its environment cleared).
+pub fn bao(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bao_bin())
+        .args(args)
+        .env_clear()
+        .env("HOME", server._dir.path())
+        .env("VAULT_ADDR", &server.addr)
+        .env("VAULT_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+/// An OpenBao dev server on 127.0.0.1 (KV v2 at `secret/`), unsealed and answering; its
+/// root token is `token`.
+pub fn openbao_dev(token: &str) -> Server {
     let mut last_log = String::new();
     for _ in 0..5 {
         let port = free_port();
@@ -233,34 +256,28 @@ pub fn openbao(token: &str) -> Server {
             port,
             _dir: dir,
         };
-        let bao = |args: &[&str]| {
-            Command::new(bao_bin())
-                .args(args)
-                .env_clear()
-                .env("HOME", server._dir.path())
-                .env("VAULT_ADDR", &server.addr)
-                .env("VAULT_TOKEN", token)
-                .output()
-                .unwrap()
-        };
-        // The dev server listens a moment before it is unsealed: retry briefly.
+        // The dev server listens a moment before it is unsealed and KV v2 is mounted.
         let start = Instant::now();
-        let mut ok = false;
         while start.elapsed() < Duration::from_secs(20) {
-            if bao(&["secrets", "enable", "transit"]).status.success() {
-                ok = true;
-                break;
+            let mounts = bao(&server, token, &["secrets", "list"]);
+            if mounts.status.success()
+                && String::from_utf8_lossy(&mounts.stdout).contains("secret/")
+            {
+                return server;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        if !ok {
-            continue;
-        }
-        let key = bao(&["write", "-f", "transit/keys/sops"]);
-        assert!(key.status.success(), "{key:?}");
-        return server;
+        last_log = std::fs::read_to_string(server._dir.path().join("bao.log")).unwrap_or_default();
     }
-    panic!("could not start an OpenBao dev server with transit: {last_log}")
+    panic!("could not start an OpenBao dev server: {last_log}")
+}
+
+impl Server {
+    /// Stops the server now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A moto server (its KMS); `create_key` makes keys in it.

@@ -195,6 +195,8 @@ pub enum PolicyError {
     },
     /// The agentsec.yaml in force is refused or invalid.
     Project(String),
+    /// A `--vault-config` cannot be read, or its mounts cannot be listed.
+    Vault(String),
     /// `pin` could not read a component or rewrite the policy.
     Pin(String),
     /// The report could not be written to stdout.
@@ -216,7 +218,7 @@ impl fmt::Display for PolicyError {
                 f.write_str("no policy: pass --policy FILE|DIR (or set `policy:` in agentsec.yaml)")
             }
             PolicyError::Secrets { setting, source } => write!(f, "{setting}: {source}"),
-            PolicyError::Project(m) | PolicyError::Pin(m) => f.write_str(m),
+            PolicyError::Project(m) | PolicyError::Pin(m) | PolicyError::Vault(m) => f.write_str(m),
             PolicyError::Output(e) => write!(f, "could not write the report to stdout: {e}"),
         }
     }
@@ -234,6 +236,7 @@ impl Failure for PolicyError {
             | PolicyError::NoPolicy
             | PolicyError::Secrets { .. }
             | PolicyError::Project(_)
+            | PolicyError::Vault(_)
             | PolicyError::Pin(_)
             | PolicyError::Output(_) => exit::admin::USAGE,
         }

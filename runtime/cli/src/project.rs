@@ -29,6 +29,10 @@
 //! # audit_key: audit-key.age   # optional: keyed (HMAC) audit chain
 //! # audit_sync: record          # optional: fsync each record (default: run)
 //! # hc_vault_allowlist: [https://vault.example:8200]  # Vault origins a token may go to
+//! # vault_config: vault-config.yaml  # optional: Vault/OpenBao KV v2 mounts (with `secrets:`, both)
+//! # stores:                      # optional, instead of secrets/vault_config: a store stack
+//! #   - sops: demo/secrets.yaml
+//! #   - vault: vault-config.yaml
 //! # audit:                       # optional: ship every record to sinks too
 //! #   secrets: { log_access: true, log_destination: agent_audit_log }  # accepted, as in the seed
 //! #   sinks:
@@ -80,6 +84,19 @@ pub struct Project {
     pub audit_sinks: Vec<SinkUrl>,
     /// `audit.ship`: whether a release waits for the sinks.
     pub ship: Option<ShipMode>,
+    /// Default `--vault-config`.
+    pub vault_config: Option<PathBuf>,
+    /// `stores:`: a store stack (SOPS files and Vault configurations) in one tree.
+    pub stores: Vec<StoreSpec>,
+}
+
+/// One store of a stack (`stores:` in agentsec.yaml, or `--secrets` / `--vault-config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// A SOPS file: its leaves.
+    Sops(PathBuf),
+    /// A `vault-config.yaml`: its mounts.
+    Vault(PathBuf),
 }
 
 /// `audit.ship` / `--ship`: whether releasing a value waits for the sinks.
@@ -221,7 +238,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
         file: file.to_owned(),
         ..Project::default()
     };
-    let (entries, audit) =
+    let (entries, audit, stores) =
         parse(&text).map_err(|(line, col, msg)| format!("{shown}:{line}:{col}: {msg}"))?;
     if let Some(audit) = audit {
         for (url, (line, col)) in &audit.sinks {
@@ -232,6 +249,12 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             project.ship =
                 Some(parse_ship(value).map_err(|e| format!("{shown}:{line}:{col}: {e}"))?);
         }
+    }
+    for (kind, path, _) in stores {
+        project.stores.push(match kind.as_str() {
+            "sops" => StoreSpec::Sops(base.join(path)),
+            _ => StoreSpec::Vault(base.join(path)),
+        });
     }
     for (key, (line, col), values) in entries {
         let at = |msg: &str| format!("{shown}:{line}:{col}: {msg}");
@@ -245,6 +268,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             "age_key_file" => project.age_key_file = Some(one()?),
             "audit_key" => project.audit_key = Some(one()?),
             "skills_dir" => project.skills_dir = Some(one()?),
+            "vault_config" => project.vault_config = Some(one()?),
             "policy" => project.policy = values.iter().map(|v| base.join(v)).collect(),
             "hc_vault_allowlist" => {
                 for v in &values {
@@ -264,7 +288,7 @@ fn load_with_base(file: &Path, base: &Path) -> Result<Project, String> {
             }
             other => {
                 return Err(at(&format!(
-                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, audit"
+                    "unknown key `{other}`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, vault_config, stores, audit"
                 )));
             }
         }
@@ -292,6 +316,11 @@ pub fn describe_json(project: &Project) -> serde_json::Value {
         "hc_vault_allowlist": project.hc_vault_allowlist,
         "audit_sinks": project.audit_sinks.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "ship": project.ship.map(ShipMode::as_str),
+        "vault_config": path(&project.vault_config),
+        "stores": project.stores.iter().map(|s| match s {
+            StoreSpec::Sops(p) => serde_json::json!({"sops": p.display().to_string()}),
+            StoreSpec::Vault(p) => serde_json::json!({"vault": p.display().to_string()}),
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -351,6 +380,23 @@ pub fn describe(project: &Project) -> String {
             },
         ),
         ("audit.sinks", sinks),
+        ("vault_config", show(&project.vault_config)),
+        (
+            "stores",
+            if project.stores.is_empty() {
+                "(not set)".to_owned()
+            } else {
+                project
+                    .stores
+                    .iter()
+                    .map(|s| match s {
+                        StoreSpec::Sops(p) => format!("sops {}", p.display()),
+                        StoreSpec::Vault(p) => format!("vault {}", p.display()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
         (
             "audit.ship",
             project
@@ -475,9 +521,58 @@ fn parse_audit(next: &mut Next<'_>) -> Result<AuditBlock, ParseError> {
     }
 }
 
-/// A top-level mapping of scalar keys to a scalar or a list of scalars, and
-/// the `audit:` mapping.
-fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>), ParseError> {
+/// One entry of `stores:`: `sops` or `vault`, the path, where it was written.
+type StoreEntry = (String, String, Pos);
+
+/// The body of `stores:` (after its SequenceStart): items `{ sops: FILE }` or `{ vault: FILE }`.
+fn parse_stores(next: &mut Next<'_>) -> Result<Vec<StoreEntry>, ParseError> {
+    let mut out = Vec::new();
+    let bad = |p: Pos| {
+        (
+            p.0,
+            p.1,
+            "`stores:` is a list of `- sops: FILE` and `- vault: VAULT-CONFIG.yaml` items"
+                .to_owned(),
+        )
+    };
+    loop {
+        match next()? {
+            (Event::SequenceEnd, _) => return Ok(out),
+            (Event::MappingStart(..), _) => {}
+            (_, p) => return Err(bad(p)),
+        }
+        let (kind, pos) = match next()? {
+            (Event::Scalar(k, ..), p) if k == "sops" || k == "vault" => (k, p),
+            (Event::Scalar(k, ..), p) => {
+                return Err((
+                    p.0,
+                    p.1,
+                    format!("unknown store kind `{k}` in `stores:`; expected sops or vault"),
+                ));
+            }
+            (_, p) => return Err(bad(p)),
+        };
+        let path = match next()? {
+            (Event::Scalar(v, ..), _) if !v.is_empty() => v,
+            (_, p) => return Err(bad(p)),
+        };
+        match next()? {
+            (Event::MappingEnd, _) => {}
+            (_, p) => {
+                return Err((
+                    p.0,
+                    p.1,
+                    "each `stores:` item has one key: sops or vault".to_owned(),
+                ));
+            }
+        }
+        out.push((kind, path, pos));
+    }
+}
+
+/// A top-level mapping of scalar keys to a scalar or a list of scalars, the
+/// `audit:` mapping and the `stores:` list.
+fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>, Vec<StoreEntry>), ParseError> {
     let mut parser = Parser::new_from_str(text);
     let mut next = move || {
         parser
@@ -486,6 +581,7 @@ fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>), ParseError> {
             .map_err(|e| (e.marker().line(), e.marker().col() + 1, e.info().to_owned()))
     };
     let mut audit = None;
+    let mut stores: Option<Vec<StoreEntry>> = None;
     let mut entries: Vec<Entry> = Vec::new();
     let mut depth = 0usize;
     let mut key: Option<(String, (usize, usize))> = None;
@@ -503,6 +599,17 @@ fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>), ParseError> {
                     return Err((pos.0, pos.1, "duplicate key `audit`".into()));
                 }
                 audit = Some(parse_audit(&mut next)?);
+                key = None;
+            }
+            Event::SequenceStart(..)
+                if depth == 1
+                    && list.is_none()
+                    && key.as_ref().is_some_and(|(k, _)| k == "stores") =>
+            {
+                if stores.is_some() {
+                    return Err((pos.0, pos.1, "duplicate key `stores`".into()));
+                }
+                stores = Some(parse_stores(&mut next)?);
                 key = None;
             }
             Event::StreamStart | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
@@ -538,7 +645,7 @@ fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>), ParseError> {
             }
         }
     }
-    Ok((entries, audit))
+    Ok((entries, audit, stores.unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -562,7 +669,7 @@ mod tests {
         assert_eq!(p.age_key_file, None);
         std::fs::write(&file, "secrets: s.yaml\nsecret: x\n").unwrap();
         let err = load(&file).unwrap_err();
-        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, audit"), "{err}");
+        assert!(err.ends_with(":2:1: unknown key `secret`; expected one of: secrets, policy, audit_log, age_key_file, audit_key, audit_sync, skills_dir, hc_vault_allowlist, vault_config, stores, audit"), "{err}");
         std::fs::write(&file, "audit_sync: record\n").unwrap();
         assert_eq!(load(&file).unwrap().audit_sync, Some(AuditSync::Record));
         std::fs::write(&file, "audit_sync: sometimes\n").unwrap();
@@ -595,6 +702,26 @@ mod tests {
         assert!(err.contains(":2:3: unknown key `audit.shipping`"), "{err}");
         std::fs::write(&file, "audit:\n  ship: later\n").unwrap();
         assert!(load(&file).unwrap_err().contains(":2:9: ship `later`"));
+        std::fs::write(
+            &file,
+            "stores:\n  - sops: s.yaml\n  - vault: v.yaml\nvault_config: w.yaml\n",
+        )
+        .unwrap();
+        let p = load(&file).unwrap();
+        assert_eq!(
+            p.stores,
+            vec![
+                StoreSpec::Sops(dir.join("s.yaml")),
+                StoreSpec::Vault(dir.join("v.yaml"))
+            ]
+        );
+        assert_eq!(p.vault_config, Some(dir.join("w.yaml")));
+        std::fs::write(&file, "stores:\n  - consul: c.yaml\n").unwrap();
+        assert!(
+            load(&file)
+                .unwrap_err()
+                .contains(":2:5: unknown store kind `consul`")
+        );
         std::fs::write(&file, "secrets: [a, b]\n").unwrap();
         assert!(load(&file).unwrap_err().contains("takes one path"));
         std::fs::write(&file, "secrets: {a: b}\n").unwrap();

@@ -10,7 +10,10 @@
 //! - [`StoreError`]: why a store gave no value; messages name paths, never values.
 //! - [`MemoryStore`]: values held in memory, for tests and embedders.
 //!
-//! Backends live in their own crates: `agentsec-sops` reads SOPS files.
+//! - [`StackStore`]: several stores combined into one tree, overlaps refused.
+//!
+//! Backends live in their own crates: `agentsec-sops` reads SOPS files, `agentsec-vault`
+//! Vault/OpenBao KV v2.
 //!
 //! ```
 //! use agentsec_policy::{
@@ -45,9 +48,11 @@
 #![forbid(unsafe_code)]
 
 mod memory;
+mod stack;
 mod store;
 mod value;
 
 pub use memory::{InsertError, MemoryStore};
+pub use stack::{Layer, OverlapError, StackStore};
 pub use store::{NameIndex, SecretStore, StoreError, StoredSecret};
 pub use value::SecretValue;

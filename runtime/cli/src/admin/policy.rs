@@ -40,6 +40,11 @@ pub enum Command {
         /// agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
+        /// Vault configuration (`vault-config.yaml`) whose mounted KV v2 paths
+        /// are checked too; listing them logs in to Vault [default:
+        /// `vault_config` from agentsec.yaml].
+        #[arg(long, value_name = "FILE")]
+        vault_config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -64,6 +69,11 @@ pub enum Command {
         /// agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
+        /// Vault configuration (`vault-config.yaml`) whose mounted KV v2 paths
+        /// are checked too; listing them logs in to Vault [default:
+        /// `vault_config` from agentsec.yaml].
+        #[arg(long, value_name = "FILE")]
+        vault_config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -99,6 +109,11 @@ pub enum Command {
         /// `secrets` from agentsec.yaml].
         #[arg(long, value_name = "FILE")]
         secrets: Option<PathBuf>,
+        /// Vault configuration (`vault-config.yaml`) whose mounted KV v2 paths
+        /// are checked too; listing them logs in to Vault [default:
+        /// `vault_config` from agentsec.yaml].
+        #[arg(long, value_name = "FILE")]
+        vault_config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
@@ -181,26 +196,53 @@ impl Defaults {
     /// The key names of `--secrets`, else of `secrets:` from agentsec.yaml,
     /// if either is set: read without decrypting the file, so no identity is
     /// loaded or even looked for ([`SopsNames`]).
-    fn known(&mut self, given: Option<PathBuf>) -> Result<Option<Known>, PolicyError> {
-        let (file, setting) = match given {
-            Some(file) => (file, "--secrets".to_owned()),
+    ///
+    /// With a Vault configuration (`--vault-config`, else `vault_config:`), its mounted
+    /// paths are added: listing them logs in to Vault with the configured identity.
+    fn known(
+        &mut self,
+        given: Option<PathBuf>,
+        vault: Option<PathBuf>,
+    ) -> Result<Option<Known>, PolicyError> {
+        let flags_given = given.is_some() || vault.is_some();
+        let sops = match given {
+            Some(file) => Some((file, "--secrets".to_owned())),
+            None if flags_given => None,
             None => {
                 let project = self.project()?;
-                match &project.secrets {
-                    Some(file) => (
+                project.secrets.as_ref().map(|file| {
+                    (
                         file.clone(),
                         format!("`secrets` of {}", project.file.display()),
-                    ),
-                    None => return Ok(None),
-                }
+                    )
+                })
             }
         };
-        let names =
-            SopsNames::open(&file).map_err(|source| PolicyError::Secrets { setting, source })?;
-        Ok(Some(Known {
-            paths: names.paths().to_vec(),
-            file,
-        }))
+        let vault = match vault {
+            Some(file) => Some(file),
+            None if flags_given => None,
+            None => self.project()?.vault_config.clone(),
+        };
+        let mut known: Option<Known> = None;
+        if let Some((file, setting)) = sops {
+            let names = SopsNames::open(&file)
+                .map_err(|source| PolicyError::Secrets { setting, source })?;
+            known = Some(Known {
+                paths: names.paths().to_vec(),
+                file,
+            });
+        }
+        if let Some(file) = vault {
+            let store =
+                crate::run_cmd::open_vault(&file).map_err(|e| PolicyError::Vault(e.to_string()))?;
+            let paths = agentsec_secrets::NameIndex::list(&store, &SecretPath::root())
+                .map_err(|e| PolicyError::Vault(format!("{}: {e}", file.display())))?;
+            match &mut known {
+                Some(k) => k.paths.extend(paths),
+                None => known = Some(Known { file, paths }),
+            }
+        }
+        Ok(known)
     }
 }
 
@@ -221,16 +263,22 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
         Command::Check {
             policy,
             secrets,
+            vault_config,
             format,
         } => {
             let policy = defaults.policy(policy)?;
-            check(&policy, defaults.known(secrets)?.as_ref(), format)
+            check(
+                &policy,
+                defaults.known(secrets, vault_config)?.as_ref(),
+                format,
+            )
         }
         Command::Explain {
             agent,
             skill,
             policy,
             secrets,
+            vault_config,
             format,
         } => {
             let agent = parse_arg("--agent", AgentId::parse(&agent))?;
@@ -238,7 +286,7 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
                 .map(|s| parse_arg("--skill", SkillName::parse(&s)))
                 .transpose()?;
             let policy = defaults.policy(policy)?;
-            let known = defaults.known(secrets)?;
+            let known = defaults.known(secrets, vault_config)?;
             explain(&policy, &agent, skill.as_ref(), known.as_ref(), format)
         }
         Command::WhoCan {
@@ -258,11 +306,17 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             old,
             new,
             secrets,
+            vault_config,
             format,
         } => {
             let old = Policy::load(&[old])?;
             let new = Policy::load(&[new])?;
-            diff(&old, &new, defaults.known(secrets)?.as_ref(), format)
+            diff(
+                &old,
+                &new,
+                defaults.known(secrets, vault_config)?.as_ref(),
+                format,
+            )
         }
         Command::Pin {
             policy,

@@ -110,8 +110,11 @@ impl Loader for CliLoader {
             .sources
             .identities(self.key_cmd_timeout)
             .map_err(|e| e.to_string())?;
-        let store = self.sources.store(&identities).map_err(|e| e.to_string())?;
-        Ok(Arc::new(store))
+        let opened = self
+            .sources
+            .store(&identities, None)
+            .map_err(|e| e.to_string())?;
+        Ok(opened.store)
     }
 
     fn policy_files(&self) -> Vec<PathBuf> {
@@ -119,7 +122,7 @@ impl Loader for CliLoader {
     }
 
     fn store_files(&self) -> Vec<PathBuf> {
-        vec![self.sources.secrets_file.clone()]
+        self.sources.store_files()
     }
 
     fn installed_skill(&self, name: &str) -> Result<PathBuf, String> {
@@ -490,7 +493,13 @@ fn check(loader: &CliLoader, runtime: &Runtime) -> Result<u8, ServeError> {
     }
     Tool::Serve.note(format!(
         "configuration ok: policy, secrets ({}), audit log ({}), {skills} skills",
-        loader.sources.secrets_file.display(),
+        loader
+            .sources
+            .store_files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         loader.sources.audit_path.display()
     ));
     Ok(exit::admin::OK)

@@ -59,11 +59,11 @@ impl Loader {
     fn keyring(&self) -> Result<Keyring, SshAgentError> {
         let policy = self.sources.policy().map_err(fail)?;
         let identities = self.sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
-        let store = self.sources.store(&identities).map_err(fail)?;
+        let store = self.sources.store(&identities, None).map_err(fail)?.store;
         drop(identities);
         let broker = Arc::new(Broker::new(
             Arc::new(policy),
-            Arc::new(store),
+            store,
             Arc::clone(&self.audit),
         ));
         let run_id = agentsec_audit::new_run_id().map_err(fail)?;

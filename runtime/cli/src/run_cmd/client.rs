@@ -41,6 +41,7 @@ pub(crate) fn local_only(
     [
         (c.secrets.is_some(), "--secrets"),
         (c.env.is_some(), "--env"),
+        (c.vault_config.is_some(), "--vault-config"),
         (!c.policy.is_empty(), "--policy"),
         (c.audit_log.is_some(), "--audit-log"),
         (c.audit_key.is_some(), "--audit-key"),

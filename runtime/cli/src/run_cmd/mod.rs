@@ -20,7 +20,7 @@ use clap::Parser;
 
 use crate::error::RunError;
 use crate::exit;
-use crate::project::{self, Project};
+use crate::project::{self, Project, StoreSpec};
 use crate::units::{parse_duration, parse_size};
 
 pub(crate) mod client;
@@ -100,6 +100,12 @@ pub struct ConfigFlags {
     /// Use `secrets.NAME.yaml` next to the default secrets file.
     #[arg(long, value_name = "NAME", conflicts_with = "secrets")]
     pub env: Option<String>,
+
+    /// Vault/OpenBao configuration (`vault-config.yaml`: address, auth, KV v2
+    /// mounts). Alone it is the whole store; with --secrets both are mounted
+    /// into one tree [default: `vault_config` from agentsec.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub vault_config: Option<PathBuf>,
 
     /// Access-control policy file or directory of *.yaml files; repeatable
     /// [default: from agentsec.yaml].
@@ -344,8 +350,8 @@ fn connect_socket(args: &Args) -> Option<PathBuf> {
 /// every reload.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    /// The SOPS file.
-    pub secrets_file: PathBuf,
+    /// The stores, in order: SOPS files and Vault configurations.
+    pub stores: Vec<StoreSpec>,
     /// Policy files and directories.
     pub policy_paths: Vec<PathBuf>,
     /// The audit log.
@@ -364,7 +370,7 @@ impl Sources {
     /// # Errors
     /// A missing policy, secrets file or audit log location.
     pub fn new(flags: &ConfigFlags, project: &Project) -> Result<Sources, RunError> {
-        let secrets_file = secrets_path(flags, project)?;
+        let stores = store_specs(flags, project)?;
         let policy_paths = if flags.policy.is_empty() {
             project.policy.clone()
         } else {
@@ -386,7 +392,7 @@ impl Sources {
             }
         };
         Ok(Sources {
-            secrets_file,
+            stores,
             policy_paths,
             audit_path,
             age_key_file: project.age_key_file.clone(),
@@ -425,16 +431,98 @@ impl Sources {
         Ok(identities)
     }
 
-    /// Decrypts the secrets file (its MAC verified), its plaintext locked in memory.
+    /// The files the stores are read from (SOPS files and Vault configurations).
+    pub fn store_files(&self) -> Vec<PathBuf> {
+        self.stores
+            .iter()
+            .map(|s| match s {
+                StoreSpec::Sops(p) | StoreSpec::Vault(p) => p.clone(),
+            })
+            .collect()
+    }
+
+    /// Opens every store: decrypts each SOPS file (its MAC verified, its plaintext locked in
+    /// memory), logs in to each Vault; several are combined into one tree (overlaps refused).
+    /// `env`: the `--env` that chose the SOPS file, for the audit records.
     ///
     /// # Errors
-    /// The file cannot be read, decrypted or verified.
-    pub fn store(&self, identities: &Identities) -> Result<SopsStore, RunError> {
-        Ok(SopsStore::open(&self.secrets_file, identities)
-            .map_err(config)?
-            .pin_with(|bytes| {
-                agentsec_host::hardening::lock_in_memory(bytes);
-            }))
+    /// A file cannot be read, decrypted or verified; a Vault login fails; stores overlap.
+    pub fn store(
+        &self,
+        identities: &Identities,
+        env: Option<String>,
+    ) -> Result<OpenedStore, RunError> {
+        let mut layers = Vec::new();
+        let mut refs = Vec::new();
+        for spec in &self.stores {
+            match spec {
+                StoreSpec::Sops(file) => {
+                    let store =
+                        SopsStore::open(file, identities)
+                            .map_err(config)?
+                            .pin_with(|bytes| {
+                                agentsec_host::hardening::lock_in_memory(bytes);
+                            });
+                    let mounts = agentsec_secrets::NameIndex::list(
+                        &store,
+                        &agentsec_policy::SecretPath::root(),
+                    )
+                    .map_err(config)?;
+                    refs.push(
+                        StoreRef::sops(file.display().to_string(), store.file_sha256())
+                            .env(env.clone()),
+                    );
+                    layers.push(agentsec_secrets::Layer {
+                        name: format!("SOPS file {}", file.display()),
+                        store: Arc::new(store),
+                        mounts,
+                    });
+                }
+                StoreSpec::Vault(file) => {
+                    let store = open_vault(file)?;
+                    let engines: Vec<String> = store
+                        .config()
+                        .mounts
+                        .iter()
+                        .map(agentsec_vault::Mount::written)
+                        .collect();
+                    refs.push(StoreRef::vault(store.address(), engines.join(","), 2));
+                    layers.push(agentsec_secrets::Layer {
+                        name: format!("Vault config {}", file.display()),
+                        mounts: store.mount_points(),
+                        store: Arc::new(store),
+                    });
+                }
+            }
+        }
+        if layers.len() == 1
+            && let (Some(layer), Some(store_ref)) = (layers.pop(), refs.pop())
+        {
+            return Ok(OpenedStore {
+                store: layer.store,
+                store_ref,
+            });
+        }
+        let mut store_ref = StoreRef::sops(
+            self.store_files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            refs.iter()
+                .filter_map(|r| r.sha256.clone())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .env(env);
+        store_ref.kind = "stack".to_owned();
+        store_ref.addr = refs.iter().find_map(|r| r.addr.clone());
+        store_ref.mount = refs.iter().find_map(|r| r.mount.clone());
+        let stack = agentsec_secrets::StackStore::new(layers).map_err(config)?;
+        Ok(OpenedStore {
+            store: Arc::new(stack),
+            store_ref,
+        })
     }
 
     /// Opens the audit log (keyed when an audit key is configured).
@@ -467,6 +555,25 @@ impl Sources {
         }
         AuditLog::open_with(&self.audit_path, options).map_err(config)
     }
+}
+
+/// The stores of a run, opened, and how audit records name them.
+pub struct OpenedStore {
+    /// One store, or a stack of them.
+    pub store: Arc<dyn agentsec_secrets::SecretStore>,
+    /// The `store` of audit records.
+    pub store_ref: StoreRef,
+}
+
+/// Reads a `vault-config.yaml` and logs in (`VAULT_TOKEN` from agentsec's own environment
+/// serves method `token` without a `token_file`).
+pub(crate) fn open_vault(file: &Path) -> Result<agentsec_vault::VaultStore, RunError> {
+    let config_file = agentsec_vault::VaultConfig::load(file).map_err(config)?;
+    let env_token = std::env::var("VAULT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(|t| agentsec_vault::VaultToken::new(zeroize::Zeroizing::new(t)));
+    agentsec_vault::VaultStore::open(config_file, env_token).map_err(config)
 }
 
 /// Whether the calling process may act as `agent` (the policy's `agents:` bindings, the
@@ -514,7 +621,7 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     let identities = sources.identities(limits.timeout)?;
     // The store first: a file that does not verify stops the run before anything,
     // the audit log included, is touched (a local caller could decrypt it anyway).
-    let store = sources.store(&identities)?;
+    let opened = sources.store(&identities, args.config.env.clone())?;
     let ship_sync = project.ship == Some(project::ShipMode::Sync) && !sinks.is_empty();
     let mut synced = None;
     let mut hook: Option<Arc<dyn agentsec_audit::AppendHook>> = None;
@@ -561,18 +668,9 @@ fn prepare(args: &Args, project: &Project) -> Result<Result<Prepared, Rendered>,
     if component.named {
         skill.vouch_name();
     }
-    let store_ref = StoreRef::sops(
-        sources.secrets_file.display().to_string(),
-        store.file_sha256(),
-    )
-    .env(args.config.env.clone());
-    let broker = Broker::new(
-        Arc::new(policy),
-        Arc::new(store),
-        Arc::new(Mutex::new(audit)),
-    )
-    .audit_sync(sources.audit_sync)
-    .store_ref(store_ref);
+    let broker = Broker::new(Arc::new(policy), opened.store, Arc::new(Mutex::new(audit)))
+        .audit_sync(sources.audit_sync)
+        .store_ref(opened.store_ref);
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     // The host merges the flags with the policy's `sandbox:` (as above, where the
     // limits that apply before the run were needed).
@@ -628,6 +726,44 @@ pub(crate) fn read_input(arg: &str, limit: u64) -> Result<String, RunError> {
         )));
     }
     Ok(text)
+}
+
+/// The stores in force: the flags' (`--secrets`/`--env` and `--vault-config`) when any is
+/// given, else agentsec.yaml's `stores:`, else its `secrets:` and `vault_config:`.
+fn store_specs(flags: &ConfigFlags, project: &Project) -> Result<Vec<StoreSpec>, RunError> {
+    let sops_flag = flags.secrets.is_some() || flags.env.is_some();
+    if sops_flag || flags.vault_config.is_some() {
+        let mut specs = Vec::new();
+        if sops_flag {
+            specs.push(StoreSpec::Sops(secrets_path(flags, project)?));
+        }
+        if let Some(file) = &flags.vault_config {
+            specs.push(StoreSpec::Vault(file.clone()));
+        }
+        return Ok(specs);
+    }
+    if !project.stores.is_empty() {
+        if project.secrets.is_some() || project.vault_config.is_some() {
+            return Err(config(format!(
+                "{}: `stores:` lists every store; remove `secrets:` and `vault_config:` (or list them under `stores:`)",
+                project.file.display()
+            )));
+        }
+        return Ok(project.stores.clone());
+    }
+    let mut specs = Vec::new();
+    if let Some(file) = &project.secrets {
+        specs.push(StoreSpec::Sops(file.clone()));
+    }
+    if let Some(file) = &project.vault_config {
+        specs.push(StoreSpec::Vault(file.clone()));
+    }
+    if specs.is_empty() {
+        return Err(config(
+            "no secrets file: pass --secrets FILE or --vault-config FILE (or set `secrets:`, `vault_config:` or `stores:` in agentsec.yaml)",
+        ));
+    }
+    Ok(specs)
 }
 
 fn secrets_path(args: &ConfigFlags, project: &Project) -> Result<PathBuf, RunError> {

@@ -1,0 +1,553 @@
+//! Vault / OpenBao as a secret store, through the real `agentsec-run`, the real `probe`
+//! component and a real OpenBao dev server on 127.0.0.1: KV v2 reads (latest and pinned
+//! versions), listing, a store stack with a SOPS file, overlapping mounts refused, token /
+//! AppRole / JWT logins, a Vault policy that refuses a path, our token revoked at exit, and
+//! no token or secret_id in any output, audit record or file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentsec_tests::peers::{Server, bao, openbao_dev};
+use agentsec_tests::probe::PROD_PASSWORD;
+use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill, skills_dir};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// The dev server's root token: it must never appear anywhere agentsec writes.
+const ROOT: &str = "vault-test-root-Zq81xKd0";
+const PG_V1: &str = "Vault-Pg-first-version-3Jd9";
+const PG_V2: &str = "Vault-Pg-latest-7Hq2Lm5Zt";
+const GH_TOKEN: &str = "ghp_vaultHeldGithubToken42xyz";
+
+const POLICY: &str = "access_control:\n  secrets:\n    databases:\n      allowed_agents: [\"ops/*\"]\n      access_level: readonly\n    pinned:\n      allowed_agents: [\"ops/*\"]\n    vaultdb:\n      allowed_agents: [\"ops/*\"]\n    communication.github:\n      allowed_agents: [\"ops/*\"]\n";
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A dev server holding two versions of `secret/agents/postgres` and a GitHub token.
+fn server() -> Server {
+    let s = openbao_dev(ROOT);
+    for pw in [PG_V1, PG_V2] {
+        ok(&bao(
+            &s,
+            ROOT,
+            &[
+                "kv",
+                "put",
+                "secret/agents/postgres",
+                &format!("password={pw}"),
+                "user=agent",
+                "port=5432",
+            ],
+        ));
+    }
+    ok(&bao(
+        &s,
+        ROOT,
+        &[
+            "kv",
+            "put",
+            "secret/agents/github",
+            &format!("token={GH_TOKEN}"),
+        ],
+    ));
+    s
+}
+
+/// Credentials live outside the scratch directory, so that the scratch scan proves agentsec
+/// wrote none of them anywhere.
+struct Creds(tempfile::TempDir);
+
+impl Creds {
+    fn new() -> Creds {
+        Creds(tempfile::tempdir().unwrap())
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn config(s: &Scratch, name: &str, addr: &str, auth: &str, mounts: &str) -> PathBuf {
+    s.write(
+        &format!("work/{name}"),
+        &format!("vault:\n  address: {addr}\n  auth:\n{auth}secrets:\n{mounts}"),
+    )
+}
+
+fn probe(s: &Scratch, args: &[&str], env: &[(&str, &str)], ops: Value) -> Run {
+    let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
+    let policy = s.write("work/policy.yaml", POLICY);
+    let mut cmd = s.command(&bin("agentsec-run"));
+    cmd.arg(skill("probe"))
+        .arg("--skills")
+        .arg(skills_dir())
+        .args(["--agent", "ops/release-manager", "--policy"])
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(s.audit_log())
+        .arg("--input")
+        .arg(format!("@{}", input.display()))
+        .args(args)
+        .env("AGENTSEC_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().unwrap())
+}
+
+fn results(run: &Run) -> Vec<Value> {
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json().as_array().cloned().unwrap()
+}
+
+/// No form of `value` in the run's output, its stderr, or any file under the scratch dir.
+fn assert_nowhere(s: &Scratch, run: &Run, value: &str, what: &str) {
+    assert_no_leak(value, run.stdout.as_bytes(), &format!("stdout ({what})"));
+    assert_no_leak(value, run.stderr.as_bytes(), &format!("stderr ({what})"));
+    for (path, bytes) in s.all_file_bytes() {
+        assert_no_leak(value, &bytes, &format!("{} ({what})", path.display()));
+    }
+}
+
+#[test]
+fn kv_v2_reads_versions_lists_and_stacks_with_sops_through_agentsec_run() {
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let auth = format!(
+        "    method: token\n    token_file: {}\n",
+        token_file.display()
+    );
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &auth,
+        "  databases.postgres: secret/data/agents/postgres\n  pinned.postgres: { path: secret/data/agents/postgres, version: 1 }\n  communication.github: secret/data/agents/github\n",
+    );
+    let cfg_arg = cfg.display().to_string();
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([
+            {"get": "databases.postgres.password", "expect": PG_V2},
+            {"get": "pinned.postgres.password", "expect": PG_V1},
+            {"get": "databases.postgres.port", "expect": "5432"},
+            {"get": "databases.postgres.nope"},
+            {"get": "databases.postgres"},
+            {"list": "databases"},
+            {"get": "communication.github.token", "expect": GH_TOKEN},
+        ]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    assert_eq!(out[1]["matches"], json!(true), "a pinned version: {out:?}");
+    assert_eq!(out[2]["matches"], json!(true), "{out:?}");
+    assert_eq!(out[3]["err"], "not-found", "{out:?}");
+    assert_eq!(out[4]["err"], "invalid-path", "{out:?}");
+    let mut names: Vec<String> = out[5]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "databases.postgres.password",
+            "databases.postgres.port",
+            "databases.postgres.user"
+        ]
+    );
+    assert_eq!(out[6]["matches"], json!(true));
+    let records = s.audit_records();
+    let read = records
+        .iter()
+        .find(|r| r["secret_path"] == "databases.postgres.password")
+        .unwrap();
+    assert_eq!(read["decision"], "allow");
+    assert_eq!(read["store"]["kind"], "vault", "{read}");
+    assert_eq!(read["store"]["addr"], bao_server.addr.as_str(), "{read}");
+    for value in [ROOT, PG_V1, PG_V2, GH_TOKEN] {
+        assert_nowhere(&s, &run, value, "a Vault-backed run");
+    }
+
+    // The same Vault mounted beside a SOPS file: one tree.
+    let stacked = config(
+        &s,
+        "vault-stack.yaml",
+        &bao_server.addr,
+        &auth,
+        "  vaultdb.postgres: secret/data/agents/postgres\n",
+    );
+    let demo = root().join("demo/secrets.yaml");
+    let demo_arg = demo.display().to_string();
+    let key = demo_key().display().to_string();
+    let stacked_arg = stacked.display().to_string();
+    let run = probe(
+        &s,
+        &["--secrets", &demo_arg, "--vault-config", &stacked_arg],
+        &[("SOPS_AGE_KEY_FILE", &key)],
+        json!([
+            {"get": "databases.postgres.production.password", "expect": PROD_PASSWORD},
+            {"get": "vaultdb.postgres.password", "expect": PG_V2},
+        ]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    assert_eq!(out[1]["matches"], json!(true), "{out:?}");
+    assert_eq!(s.audit_records().last().unwrap()["store"]["kind"], "stack");
+
+    // A Vault mount over the SOPS file's tree: refused before anything runs, naming both.
+    let run = probe(
+        &s,
+        &["--secrets", &demo_arg, "--vault-config", &cfg_arg],
+        &[("SOPS_AGE_KEY_FILE", &key)],
+        json!([]),
+    );
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("the stores overlap")
+            && run.stderr.contains("of SOPS file")
+            && run.stderr.contains("`databases.postgres` of Vault config"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Runs the real `bao` with a file argument and returns stdout.
+fn bao_out(s: &Server, args: &[&str]) -> String {
+    let out = bao(s, ROOT, args);
+    ok(&out);
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A Vault policy for agentsec: read on the postgres secret (and list its folder), nothing
+/// on the GitHub secret.
+fn agentsec_policy(s: &Server, creds: &Creds) {
+    let hcl = creds.write(
+        "agentsec.hcl",
+        "path \"secret/data/agents/postgres\" { capabilities = [\"read\"] }\npath \"secret/metadata/agents/postgres\" { capabilities = [\"list\"] }\n",
+    );
+    bao_out(
+        s,
+        &["policy", "write", "agentsec", &hcl.display().to_string()],
+    );
+}
+
+fn accessors(s: &Server) -> usize {
+    let text = bao_out(s, &["list", "-format=json", "auth/token/accessors"]);
+    serde_json::from_str::<Vec<String>>(&text).unwrap().len()
+}
+
+#[test]
+fn approle_login_a_vault_policy_refusal_is_unavailable_and_our_token_is_revoked() {
+    let bao_server = server();
+    agentsec_policy(&bao_server, &Creds::new());
+    bao_out(&bao_server, &["auth", "enable", "approle"]);
+    bao_out(
+        &bao_server,
+        &[
+            "write",
+            "auth/approle/role/agent-role",
+            "token_policies=agentsec",
+            "token_ttl=60s",
+            "token_max_ttl=120s",
+        ],
+    );
+    let role_id = bao_out(
+        &bao_server,
+        &[
+            "read",
+            "-field=role_id",
+            "auth/approle/role/agent-role/role-id",
+        ],
+    );
+    let secret_id = bao_out(
+        &bao_server,
+        &[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/agent-role/secret-id",
+        ],
+    );
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let auth = format!(
+        "    method: approle\n    role: agent-role\n    role_id_file: {}\n    secret_id_file: {}\n",
+        creds.write("role_id", &role_id).display(),
+        creds.write("secret_id", &secret_id).display()
+    );
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &auth,
+        "  databases.postgres: secret/data/agents/postgres\n  communication.github: secret/data/agents/github\n",
+    );
+    let before = accessors(&bao_server);
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg.display().to_string()],
+        &[],
+        json!([
+            {"get": "databases.postgres.password", "expect": PG_V2},
+            {"get": "communication.github.token"},
+        ]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    // agentsec's policy allows it, Vault's refuses agentsec's token: `unavailable`, with
+    // the fix, never the value.
+    assert_eq!(out[1]["err"], "unavailable", "{out:?}");
+    let message = out[1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("secret/data/agents/github") && message.contains("grant `read`"),
+        "{message}"
+    );
+    let record = s
+        .audit_records()
+        .into_iter()
+        .find(|r| r["secret_path"] == "communication.github.token")
+        .unwrap();
+    assert_eq!(record["detail"], "unavailable", "{record}");
+    // The login's token was revoked when agentsec-run ended.
+    assert_eq!(accessors(&bao_server), before, "our token outlived the run");
+    for value in [ROOT, secret_id.as_str(), role_id.as_str(), PG_V2, GH_TOKEN] {
+        assert_nowhere(&s, &run, value, "an AppRole run");
+    }
+
+    // A secret_id Vault does not know: a clear error, and no secret_id in it.
+    let wrong = creds.write("wrong", "00000000-1111-2222-3333-444444444444");
+    let bad = s.write(
+        "work/bad.yaml",
+        &std::fs::read_to_string(&cfg).unwrap().replace(
+            &creds.0.path().join("secret_id").display().to_string(),
+            &wrong.display().to_string(),
+        ),
+    );
+    let run = probe(
+        &s,
+        &["--vault-config", &bad.display().to_string()],
+        &[],
+        json!([]),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("Vault refused the approle login"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("00000000-1111"), "{}", run.stderr);
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// An RS256 JWT signed with `key` (a PEM private key), by the real openssl.
+fn jwt(dir: &Path, key: &Path, claims: &Value) -> String {
+    let header = b64url(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let body = b64url(claims.to_string().as_bytes());
+    let signing_input = format!("{header}.{body}");
+    let input = dir.join("jwt-input");
+    std::fs::write(&input, &signing_input).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .arg(&input)
+        .output()
+        .unwrap();
+    ok(&out);
+    format!("{signing_input}.{}", b64url(&out.stdout))
+}
+
+#[test]
+fn jwt_and_kubernetes_logins_with_a_locally_made_key() {
+    let bao_server = server();
+    let creds = Creds::new();
+    agentsec_policy(&bao_server, &creds);
+    let key = creds.0.path().join("key.pem");
+    let public = creds.0.path().join("pub.pem");
+    ok(&Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap());
+    ok(&Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .unwrap());
+    bao_out(&bao_server, &["auth", "enable", "jwt"]);
+    bao_out(
+        &bao_server,
+        &[
+            "write",
+            "auth/jwt/config",
+            &format!("jwt_validation_pubkeys=@{}", public.display()),
+            "bound_issuer=https://issuer.test",
+        ],
+    );
+    bao_out(
+        &bao_server,
+        &[
+            "write",
+            "auth/jwt/role/agent-role",
+            "role_type=jwt",
+            "user_claim=sub",
+            "bound_audiences=agentsec",
+            "token_policies=agentsec",
+            "token_ttl=60s",
+        ],
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = jwt(
+        creds.0.path(),
+        &key,
+        &json!({"iss": "https://issuer.test", "sub": "system:serviceaccount:agents:host-1", "aud": "agentsec", "iat": now, "nbf": now, "exp": now + 600}),
+    );
+    let jwt_file = creds.write("jwt", &token);
+    let s = Scratch::new();
+    for (method, mount) in [("jwt", ""), ("kubernetes", "    mount: jwt\n")] {
+        let auth = format!(
+            "    method: {method}\n    role: agent-role\n{mount}    jwt_file: {}\n",
+            jwt_file.display()
+        );
+        let cfg = config(
+            &s,
+            &format!("{method}.yaml"),
+            &bao_server.addr,
+            &auth,
+            "  databases.postgres: secret/data/agents/postgres\n",
+        );
+        let run = probe(
+            &s,
+            &["--vault-config", &cfg.display().to_string()],
+            &[],
+            json!([{"get": "databases.postgres.password", "expect": PG_V2}]),
+        );
+        let out = results(&run);
+        assert_eq!(out[0]["matches"], json!(true), "{method}: {out:?}");
+        for value in [ROOT, token.as_str(), PG_V2] {
+            assert_nowhere(&s, &run, value, method);
+        }
+    }
+    // A JWT signed by another key is refused at start-up, the JWT not echoed.
+    let other = creds.0.path().join("other.pem");
+    ok(&Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap());
+    let forged = jwt(
+        creds.0.path(),
+        &other,
+        &json!({"iss": "https://issuer.test", "sub": "x", "aud": "agentsec", "iat": now, "exp": now + 600}),
+    );
+    let forged_file = creds.write("forged", &forged);
+    let cfg = config(
+        &s,
+        "forged.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: jwt\n    role: agent-role\n    jwt_file: {}\n",
+            forged_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n",
+    );
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg.display().to_string()],
+        &[],
+        json!([]),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("Vault refused the jwt login"),
+        "{}",
+        run.stderr
+    );
+    assert_no_leak(&forged, run.stderr.as_bytes(), "stderr");
+}
+
+#[test]
+fn plain_http_to_a_remote_address_and_a_missing_token_are_refused_before_any_request() {
+    let s = Scratch::new();
+    let cfg = config(
+        &s,
+        "remote.yaml",
+        "http://vault.example:8200",
+        "    method: token\n",
+        "  a.b: secret/data/x\n",
+    );
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg.display().to_string()],
+        &[],
+        json!([]),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("`vault.address`") && run.stderr.contains("loopback"),
+        "{}",
+        run.stderr
+    );
+    let bao_server = server();
+    let cfg = config(
+        &s,
+        "notoken.yaml",
+        &bao_server.addr,
+        "    method: token\n",
+        "  a.b: secret/data/x\n",
+    );
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg.display().to_string()],
+        &[],
+        json!([]),
+    );
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("VAULT_TOKEN"), "{}", run.stderr);
+    // VAULT_TOKEN in agentsec's own environment serves method `token`.
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg.display().to_string()],
+        &[("VAULT_TOKEN", ROOT)],
+        json!([{"get": "a.b"}]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["err"], "not-found", "{out:?}");
+    assert_no_leak(ROOT, run.stderr.as_bytes(), "stderr");
+}
