@@ -34,12 +34,18 @@ use agentsec_redact::Redactor;
 pub struct SecretsCtx {
     broker: Arc<Broker>,
     caller: Caller<Redactor>,
+    /// Outgoing HTTP of the run, when the policy grants it (see [`crate::egress`]).
+    pub(crate) egress: Option<crate::egress::EgressCtx>,
 }
 
 impl SecretsCtx {
     /// The interface for `caller`, answered by `broker`.
     pub fn new(broker: Arc<Broker>, caller: Caller<Redactor>) -> Self {
-        SecretsCtx { broker, caller }
+        SecretsCtx {
+            broker,
+            caller,
+            egress: None,
+        }
     }
 
     /// The run's caller (counters, why it stopped).

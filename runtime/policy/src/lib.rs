@@ -65,6 +65,7 @@ mod agent;
 pub mod bounded;
 pub mod contain;
 pub mod diff;
+pub mod egress;
 mod error;
 mod eval;
 mod explain;
@@ -84,6 +85,7 @@ mod who_can;
 
 pub use agent::{AgentGlob, AgentId, MAX_AGENT_ID_LEN};
 pub use diff::{Change, DiffEntry, IdentityChange, PolicyDiff, Widening, diff};
+pub use egress::{EgressDenial, EgressGrant, EgressRuleRef, Host, Scheme, Target, UrlPattern};
 pub use error::{
     AccessLevelError, AgentIdError, GlobError, InvalidPolicy, Location, PathError, PolicyError,
     SkillError,

@@ -81,7 +81,7 @@ impl FileReader<'_> {
     }
 
     /// `skills: [...]`: a non-empty list of skill selectors.
-    fn skills(&self, fv: &Node) -> Result<Vec<SkillSelector>, PolicyError> {
+    pub(super) fn skills(&self, fv: &Node) -> Result<Vec<SkillSelector>, PolicyError> {
         let entries = self.list(fv, "skills", "; write a list: `skills: [db-healthcheck]`")?;
         // An empty list is how "no skill" would be written, but
         // an empty `skills` means "any skill": refuse the mix-up.
@@ -97,9 +97,15 @@ impl FileReader<'_> {
     }
 
     /// `allowed_agents` or `denied_agents`: a list of agent globs.
-    fn globs(&self, node: &Node, field: &'static str) -> Result<Vec<AgentGlob>, PolicyError> {
+    pub(super) fn globs(
+        &self,
+        node: &Node,
+        field: &'static str,
+    ) -> Result<Vec<AgentGlob>, PolicyError> {
         let hint = if field == "allowed_agents" {
             "; write a list: `allowed_agents: [ops/release-manager]`"
+        } else if field == "agents" {
+            "; write a list: `agents: [ops/release-manager]`"
         } else {
             "; write a list: `denied_agents: [ops/intern]`"
         };
