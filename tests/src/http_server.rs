@@ -143,7 +143,13 @@ fn serve(stream: TcpStream, received: &Mutex<Vec<Received>>) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        if request.target.contains("/hang") {
+        if request
+            .target
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .contains("/hang")
+        {
             std::thread::sleep(Duration::from_secs(30));
             return;
         }
@@ -164,7 +170,8 @@ fn answer(request: &Received) -> (&'static str, Vec<(String, String)>, Vec<u8>) 
             })
             .map(str::to_owned)
     };
-    if request.target.contains("/echo") {
+    let path = request.target.split('?').next().unwrap_or("");
+    if path.contains("/echo") {
         let mut text = format!("{} {}\n", request.method, request.target);
         for (k, v) in &request.headers {
             text.push_str(&format!("{k}: {v}\n"));
@@ -177,11 +184,11 @@ fn answer(request: &Received) -> (&'static str, Vec<(String, String)>, Vec<u8>) 
         }
         return ("200 OK", extra, text.into_bytes());
     }
-    if request.target.contains("/redirect") {
+    if path.contains("/redirect") {
         let to = query("to").unwrap_or_default();
         return ("302 Found", vec![("location".to_owned(), to)], Vec::new());
     }
-    if request.target.contains("/big") {
+    if path.contains("/big") {
         let n: usize = query("n").and_then(|n| n.parse().ok()).unwrap_or(0);
         return ("200 OK", Vec::new(), vec![b'a'; n]);
     }

@@ -58,6 +58,11 @@ impl SecretsCtx {
         &mut self.caller
     }
 
+    /// The broker and the run's caller, together (the broker answers for the caller).
+    pub(crate) fn broker_and_caller(&mut self) -> (&Broker, &mut Caller<Redactor>) {
+        (&self.broker, &mut self.caller)
+    }
+
     /// The broker.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker

@@ -102,6 +102,6 @@ pub use path::{
     MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath, list_index,
 };
 pub use policy::{MAX_POLICY_FILES, Policy};
-pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
+pub use rule::{AccessLevel, InjectEntry, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};
 pub use who_can::{Effect, Scope, WhoCan, WhoCanEntry};

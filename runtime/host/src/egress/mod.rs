@@ -40,6 +40,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 use crate::limits::Limits;
 use crate::secrets::SecretsCtx;
 
+mod inject;
 mod send;
 
 /// The egress state of one run (present only when the policy grants some egress).
@@ -114,6 +115,11 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
+    /// Whether no record of this run's egress failed so far.
+    pub(crate) fn record_ok(&self) -> bool {
+        self.failed.lock().map(|f| f.is_none()).unwrap_or(false)
+    }
+
     /// Appends an `egress` record; a failure is remembered (the run then fails closed).
     pub(crate) fn record(&self, decision: AuditDecision, why: Option<&str>) -> bool {
         let detail = match why {
@@ -138,7 +144,7 @@ impl Recorder {
 impl WasiHttpHooks for SecretsCtx {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> SendFuture {
@@ -210,10 +216,20 @@ impl WasiHttpHooks for SecretsCtx {
                 Host::Name(_) => None,
             },
         };
+        if !recorder.record(AuditDecision::Allow, None) {
+            return refuse(HttpError::InternalError(Some(
+                "the audit record could not be written".to_owned(),
+            )));
+        }
+        // Credentials the skill asks the host to add (`agentsec-inject: a.b,c.d`).
+        let redactor = match inject::apply(self, &mut request, &target, &method) {
+            Ok(redactor) => redactor,
+            Err(error) => return refuse(error),
+        };
         let Some(egress) = self.egress.as_ref() else {
             return refuse(HttpError::HttpRequestDenied);
         };
-        if !recorder.record(AuditDecision::Allow, None) {
+        if !recorder.record_ok() {
             return refuse(HttpError::InternalError(Some(
                 "the audit record could not be written".to_owned(),
             )));
@@ -227,6 +243,7 @@ impl WasiHttpHooks for SecretsCtx {
             max_request_body: egress.max_request_body,
             max_response_body: egress.max_response_body,
             recorder,
+            redactor,
         };
         let timeout = egress.timeout.min(remaining);
         Box::new(async move {

@@ -31,6 +31,9 @@ pub(crate) struct Plan {
     pub(crate) max_request_body: u64,
     pub(crate) max_response_body: u64,
     pub(crate) recorder: Recorder,
+    /// Redacts the injected values from the response (headers and body), so that an
+    /// endpoint that echoes the request does not hand the credential to the skill.
+    pub(crate) redactor: Option<agentsec_redact::Redactor>,
 }
 
 type Response = (
@@ -113,6 +116,21 @@ pub(crate) async fn send(
         Poll::Pending
     })
     .await?;
+    let (parts, body) = match plan.redactor {
+        Some(mut redactor) => {
+            let mut parts = parts;
+            for value in parts.headers.values_mut() {
+                let redacted = redactor.redact(value.as_bytes());
+                if redacted != value.as_bytes() {
+                    *value = http::HeaderValue::from_bytes(&redacted)
+                        .unwrap_or_else(|_| http::HeaderValue::from_static("[REDACTED]"));
+                }
+            }
+            let body = Bytes::from(redactor.redact(&body));
+            (parts, body)
+        }
+        None => (parts, body),
+    };
     let body: WasiBody = Full::new(body)
         .map_err(|never| match never {})
         .boxed_unsync();
