@@ -20,7 +20,7 @@ const RUN_ID_BYTES: usize = 16;
 /// What the skill asked to do with a secret.
 ///
 /// Serialized as the lowercase name: `read`, `write`, `list`, `inject`,
-/// `sign`, `run` or `reload`.
+/// `sign`, `run`, `reload` or `egress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -49,11 +49,15 @@ pub enum AccessType {
     /// and kept the old version in force (`deny`). `secret_path` is empty,
     /// `detail` names the file (and why it was refused).
     Reload,
+    /// A skill's outgoing request (wasi:http) or TCP connection (wasi:sockets) that
+    /// carried no secret of the host's: allowed by an `egress:` rule, or refused.
+    /// `secret_path` is empty; `detail` has the method and `scheme://host:port`.
+    Egress,
 }
 
 impl AccessType {
     /// The name used in the log: `read`, `write`, `list`, `reveal`, `inject`, `sign`,
-    /// `run` or `reload`.
+    /// `run`, `reload` or `egress`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Read => "read",
@@ -64,6 +68,7 @@ impl AccessType {
             Self::Sign => "sign",
             Self::Run => "run",
             Self::Reload => "reload",
+            Self::Egress => "egress",
         }
     }
 }

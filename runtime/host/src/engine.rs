@@ -177,7 +177,10 @@ pub struct LoadedSkill {
     pub(crate) name: String,
     pub(crate) sha256: String,
     pub(crate) skill_ref: SkillRef,
-    pub(crate) pre: SkillPre<SkillState>,
+    /// Linked without wasi:http (`None` when the component imports it).
+    pub(crate) pre: Option<SkillPre<SkillState>>,
+    /// Linked with wasi:http, for runs the policy grants egress.
+    pub(crate) pre_http: SkillPre<SkillState>,
     pub(crate) from_cache: bool,
     pub(crate) needs: Result<Vec<String>, NeedsError>,
     pub(crate) tool: Result<Option<String>, String>,
@@ -243,6 +246,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) executors: Executors,
     linker: Linker<SkillState>,
+    /// `linker` and wasi:http (for runs the policy grants egress).
+    linker_http: Linker<SkillState>,
     cache: Option<Cache>,
     config: HostConfig,
     ticker_stop: Arc<AtomicBool>,
@@ -287,6 +292,9 @@ impl Runtime {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::secrets::add_to_linker(&mut linker, |state: &mut SkillState| &mut state.secrets)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        let mut linker_http = linker.clone();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker_http)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
 
         let cache = config.cache_dir.as_deref().and_then(|dir| match Cache::open(dir, &engine) {
             Ok(cache) => Some(cache),
@@ -302,6 +310,7 @@ impl Runtime {
             engine,
             executors: Executors::default(),
             linker,
+            linker_http,
             cache,
             config,
             ticker_stop,
@@ -378,19 +387,26 @@ impl Runtime {
                 component
             }
         };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| link_error(name, &e))?;
-        let pre = SkillPre::new(pre).map_err(|e| HostError::Link {
-            path: PathBuf::from(name),
-            reason: format!("{e:#}"),
-        })?;
+        // Linked twice: without wasi:http (runs the policy grants no egress) and with
+        // it. A component that imports wasi:http links only the second way; one that
+        // links neither way is refused, naming what the host lacks.
+        let link = |linker: &Linker<SkillState>| {
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| link_error(name, &e))?;
+            SkillPre::new(pre).map_err(|e| HostError::Link {
+                path: PathBuf::from(name),
+                reason: format!("{e:#}"),
+            })
+        };
+        let pre_http = link(&self.linker_http)?;
+        let pre = link(&self.linker).ok();
         Ok(LoadedSkill {
             name: name.to_owned(),
             sha256,
             skill_ref,
             pre,
+            pre_http,
             from_cache,
             needs: crate::needs::declared_needs(bytes),
             tool: crate::tool::declared_tool(bytes),

@@ -32,6 +32,7 @@
 
 pub mod bindings;
 pub mod cache;
+mod egress;
 mod engine;
 mod error;
 pub mod hardening;

@@ -81,6 +81,27 @@ pub const DEFAULT_MAX_PATH_LEN: usize = agentsec_policy::MAX_PATH_LEN;
 /// seconds and keeps the ticker thread's wakeups cheap.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Most outgoing HTTP requests (and TCP connections) one run may make. Reason: a skill
+/// calls an API a handful of times; the bound stops a skill from using the host as a
+/// request cannon against an allowed destination, and bounds the audit records a run
+/// writes. Over it, the request is refused (`connection-limit-reached`) and recorded.
+pub const DEFAULT_MAX_HTTP_REQUESTS: u32 = 64;
+
+/// Largest request body a skill may send, in bytes. Reason: API calls (a release, a
+/// webhook message) are kilobytes; the host buffers the body to send it, so the bound is
+/// also its memory.
+pub const DEFAULT_MAX_HTTP_REQUEST_BODY: u64 = 1024 * 1024;
+
+/// Largest response body a skill may receive, in bytes. Reason: the host reads the
+/// whole body to redact it before the skill sees it (redaction needs it all), so this is
+/// the host's memory per response; 4 MiB covers API answers.
+pub const DEFAULT_MAX_HTTP_RESPONSE_BODY: u64 = 4 * 1024 * 1024;
+
+/// Longest one outgoing request may take, from resolving its host to its last response
+/// byte, and never past the run's own deadline. Reason: the epoch deadline cannot stop
+/// a skill that waits in the host's HTTP client, so every request carries its own.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The limits of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -111,6 +132,14 @@ pub struct Limits {
     pub compile_timeout: Duration,
     /// See [`agentsec_redact::MAX_REDACTION_NEEDLE_BYTES`] (the default).
     pub max_redaction_bytes: usize,
+    /// See [`DEFAULT_MAX_HTTP_REQUESTS`].
+    pub max_http_requests: u32,
+    /// See [`DEFAULT_MAX_HTTP_REQUEST_BODY`].
+    pub max_http_request_body: u64,
+    /// See [`DEFAULT_MAX_HTTP_RESPONSE_BODY`].
+    pub max_http_response_body: u64,
+    /// See [`DEFAULT_HTTP_TIMEOUT`].
+    pub http_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -129,6 +158,10 @@ impl Default for Limits {
             max_code_size: DEFAULT_MAX_CODE_SIZE,
             compile_timeout: DEFAULT_COMPILE_TIMEOUT,
             max_redaction_bytes: agentsec_redact::MAX_REDACTION_NEEDLE_BYTES,
+            max_http_requests: DEFAULT_MAX_HTTP_REQUESTS,
+            max_http_request_body: DEFAULT_MAX_HTTP_REQUEST_BODY,
+            max_http_response_body: DEFAULT_MAX_HTTP_RESPONSE_BODY,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
 }
@@ -284,6 +317,10 @@ impl Limits {
                 .max_redaction_bytes
                 .or(sandbox.max_redaction_bytes.map(size))
                 .unwrap_or(d.max_redaction_bytes),
+            max_http_requests: d.max_http_requests,
+            max_http_request_body: d.max_http_request_body,
+            max_http_response_body: d.max_http_response_body,
+            http_timeout: d.http_timeout,
         };
         let shapes = o
             .on_credential_shape

@@ -240,16 +240,45 @@ impl Runtime {
             Redactor::with_limit(limits.max_redaction_bytes),
         )
         .with_cancel(cancel.clone());
+        // wasi:http is linked only when the policy grants this agent and skill some egress.
+        let egress = broker
+            .policy()
+            .grants_egress(caller.agent(), &skill.skill_ref);
+        let pre = match (egress, &skill.pre) {
+            (true, _) => &skill.pre_http,
+            (false, Some(pre)) => pre,
+            (false, None) => {
+                let why = format!(
+                    "skill `{}` imports wasi:http, but the policy grants agent `{}` no egress for it; add an `egress:` entry with `agents: [{}]` (and the url it calls)",
+                    skill.name,
+                    caller.agent(),
+                    caller.agent()
+                );
+                let mut warnings = Vec::new();
+                if let Err(e) = broker.record_run_event(&run, &format!("not started: {why}")) {
+                    warnings.push(format!("could not record the refusal: {e}"));
+                }
+                let mut report =
+                    RunReport::bare(RunEnd::NeedsNotGranted(vec![why]), RunStats::default());
+                report.warnings = warnings;
+                return report;
+            }
+        };
+        let deadline = Instant::now() + limits.timeout;
         let (wasi, captured) = sandbox_wasi(&limits);
+        let mut secrets = SecretsCtx::new(Arc::clone(&broker), caller);
+        if egress {
+            secrets.egress = Some(crate::egress::EgressCtx::new(&limits, deadline));
+        }
         let state = SkillState {
             wasi,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limiter: Limiter::new(&limits),
-            secrets: SecretsCtx::new(Arc::clone(&broker), caller),
+            secrets,
         };
         let mut wasm_store = self.store_for(state, &limits, &cancel);
-        let deadline = Instant::now() + limits.timeout;
-        let outcome = self.execute(&mut wasm_store, skill, &input, deadline, &cancel);
+        let outcome = self.execute(&mut wasm_store, pre, &input, deadline, &cancel);
         let state = wasm_store.into_data();
         let output = Output {
             stdout: captured.stdout.contents().to_vec(),
@@ -298,13 +327,13 @@ impl Runtime {
     fn execute(
         &self,
         store: &mut Store<SkillState>,
-        skill: &LoadedSkill,
+        pre: &crate::bindings::SkillPre<SkillState>,
         input: &str,
         deadline: Instant,
         cancel: &CancelToken,
     ) -> Result<wasmtime::Result<Result<String, String>>, Interrupted> {
         let call = async {
-            let instance = skill.pre.instantiate_async(&mut *store).await?;
+            let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_run(&mut *store, input).await
         };
         let executor = match self.executors.take() {
@@ -357,6 +386,11 @@ fn finish(
     let output_full =
         output.stdout.len() >= limits.max_output || output.stderr.len() >= limits.max_output;
     let stopped = state.secrets.caller().stopped().cloned();
+    let egress_audit_failed = state
+        .secrets
+        .egress
+        .as_ref()
+        .and_then(|e| e.audit_failed.lock().ok().and_then(|f| f.clone()));
     // The text in `end` is redacted below, together with stdout and stderr.
     let mut end = match outcome {
         Err(Interrupted::Cancelled) => RunEnd::Cancelled,
@@ -367,6 +401,10 @@ fn finish(
         Ok(Ok(Err(message))) => RunEnd::SkillError(bounded(&message, limits.max_output)),
         Ok(Err(error)) => ended_by(&error, stopped, state.limiter.hit, output_full, cancel),
     };
+    // An outgoing request whose record could not be written: fail closed.
+    if let Some(why) = egress_audit_failed {
+        end = RunEnd::AuditFailed(why);
+    }
     let (stdout, stderr, mut shapes_found) = redact_outputs(
         state.secrets.caller_mut().redactor(),
         &output.stdout,

@@ -34,12 +34,18 @@ use agentsec_redact::Redactor;
 pub struct SecretsCtx {
     broker: Arc<Broker>,
     caller: Caller<Redactor>,
+    /// Outgoing HTTP of the run, when the policy grants it (see [`crate::egress`]).
+    pub(crate) egress: Option<crate::egress::EgressCtx>,
 }
 
 impl SecretsCtx {
     /// The interface for `caller`, answered by `broker`.
     pub fn new(broker: Arc<Broker>, caller: Caller<Redactor>) -> Self {
-        SecretsCtx { broker, caller }
+        SecretsCtx {
+            broker,
+            caller,
+            egress: None,
+        }
     }
 
     /// The run's caller (counters, why it stopped).
@@ -50,6 +56,11 @@ impl SecretsCtx {
     /// The run's caller, to redact its output once the run is over.
     pub fn caller_mut(&mut self) -> &mut Caller<Redactor> {
         &mut self.caller
+    }
+
+    /// The broker and the run's caller, together (the broker answers for the caller).
+    pub(crate) fn broker_and_caller(&mut self) -> (&Broker, &mut Caller<Redactor>) {
+        (&self.broker, &mut self.caller)
     }
 
     /// The broker.

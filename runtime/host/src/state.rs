@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::limits::{LimitKind, Limits};
 use crate::secrets::SecretsCtx;
@@ -16,6 +17,7 @@ use crate::secrets::SecretsCtx;
 /// Store data for one run.
 pub(crate) struct SkillState {
     pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) secrets: SecretsCtx,
@@ -26,6 +28,18 @@ impl WasiView for SkillState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// wasi:http sees its context, the table, and the run's [`SecretsCtx`] as its hooks
+/// (every request is checked and sent there: see [`crate::egress`]).
+impl WasiHttpView for SkillState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.secrets,
         }
     }
 }

@@ -418,6 +418,22 @@ pub enum InvalidPolicy {
         /// What is wrong and an example.
         reason: String,
     },
+    /// An `inject:` entry of a rule that is not valid.
+    #[error("`inject` `{key}`: {reason}")]
+    BadInject {
+        /// The key (`url`, `header`, `as`).
+        key: &'static str,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
+    /// An `egress:` entry (or a key of one) that is not valid.
+    #[error("`egress` `{key}`: {reason}")]
+    BadEgress {
+        /// The key (`url`, `methods`, `agents`, ...).
+        key: &'static str,
+        /// What is wrong and how to write it.
+        reason: String,
+    },
     /// An `identity:` or `agents:` value that is not valid.
     #[error("`{field}`: {reason}")]
     BadIdentity {

@@ -246,6 +246,9 @@ pub enum DenialReason<'p> {
     /// The most specific granting rule permits a read but not revealing the value to
     /// the agent's model (`reveal_to_agent` is not set).
     NotRevealed(RuleRef<'p>),
+    /// The granting rule says `inject_only: true`: the host may use the value in a
+    /// request, the skill may never hold it.
+    InjectOnly(RuleRef<'p>),
 }
 
 /// A refusal. Its `Display` says which rule decided and how to change the
@@ -290,7 +293,8 @@ impl<'p> Denial<'p> {
             DenialReason::DeniedBy(r)
             | DenialReason::SkillNotListed(r)
             | DenialReason::LevelForbids(r)
-            | DenialReason::NotRevealed(r) => Some(r),
+            | DenialReason::NotRevealed(r)
+            | DenialReason::InjectOnly(r) => Some(r),
             DenialReason::NoGrant { .. } => None,
         }
     }
@@ -315,6 +319,10 @@ impl fmt::Display for Denial<'_> {
                 "rule {r} grants access_level `{level}`, which permits {what}; change the rule's access_level to one that permits this",
                 level = r.access_level(),
                 what = r.access_level().describe(),
+            ),
+            DenialReason::InjectOnly(r) => write!(
+                f,
+                "the secret may only be injected by the host into the requests its `inject:` entries name: rule {r} says `inject_only: true`; send the request with an `agentsec-inject` header naming the path instead"
             ),
             DenialReason::NotRevealed(r) => write!(
                 f,
@@ -406,6 +414,11 @@ impl Policy {
             (Some(rule), _, _) => DenialReason::DeniedBy(RuleRef::new(rule)),
             (None, Some(rule), _) if !rule.access_level.permits(&operation) => {
                 DenialReason::LevelForbids(RuleRef::new(rule))
+            }
+            (None, Some(rule), _)
+                if rule.inject_only && matches!(operation, Operation::Read | Operation::Reveal) =>
+            {
+                DenialReason::InjectOnly(RuleRef::new(rule))
             }
             (None, Some(rule), _) if operation == Operation::Reveal && !rule.reveal_to_agent => {
                 DenialReason::NotRevealed(RuleRef::new(rule))

@@ -65,6 +65,7 @@ mod agent;
 pub mod bounded;
 pub mod contain;
 pub mod diff;
+pub mod egress;
 mod error;
 mod eval;
 mod explain;
@@ -84,6 +85,7 @@ mod who_can;
 
 pub use agent::{AgentGlob, AgentId, MAX_AGENT_ID_LEN};
 pub use diff::{Change, DiffEntry, IdentityChange, PolicyDiff, Widening, diff};
+pub use egress::{EgressDenial, EgressGrant, EgressRuleRef, Host, Scheme, Target, UrlPattern};
 pub use error::{
     AccessLevelError, AgentIdError, GlobError, InvalidPolicy, Location, PathError, PolicyError,
     SkillError,
@@ -100,6 +102,6 @@ pub use path::{
     MAX_PATH_LEN, MAX_PATH_SEGMENTS, PathPattern, PatternSegment, SecretPath, list_index,
 };
 pub use policy::{MAX_POLICY_FILES, Policy};
-pub use rule::{AccessLevel, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
+pub use rule::{AccessLevel, InjectEntry, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};
 pub use who_can::{Effect, Scope, WhoCan, WhoCanEntry};

@@ -5,6 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::egress::{
+    EgressDenial, EgressGrant, EgressRule, EgressRuleRef, MAX_EGRESS_RULES, Target,
+};
 use crate::error::{InvalidPolicy, Location, PolicyError};
 use crate::identity::{AgentBinding, Identities, IdentityMode};
 use crate::index::Index;
@@ -12,6 +15,7 @@ use crate::parse::{MAX_POLICY_FILE_SIZE, MAX_RULES, SandboxField, parse_source};
 use crate::path::PathPattern;
 use crate::rule::{Rule, RuleDef, RuleRef};
 use crate::sandbox::Sandbox;
+use crate::{AgentId, SkillRef};
 
 /// Most policy files in one policy (directories included).
 ///
@@ -27,6 +31,7 @@ pub struct Policy {
     pub(crate) index: Index,
     pub(crate) sandbox: Sandbox,
     pub(crate) identities: Identities,
+    pub(crate) egress: Vec<EgressRule>,
 }
 
 impl Policy {
@@ -118,11 +123,32 @@ impl Policy {
             for binding in parsed.bindings {
                 merged.add_binding(binding)?;
             }
+            for def in parsed.egress {
+                if merged.egress.len() == MAX_EGRESS_RULES {
+                    return Err(PolicyError::Invalid {
+                        at: def.at,
+                        kind: InvalidPolicy::BadEgress {
+                            key: "egress",
+                            reason: format!("more than {MAX_EGRESS_RULES} entries in all files"),
+                        },
+                    });
+                }
+                let at = def.at.clone();
+                let rule = EgressRule::compile(def).map_err(|e| PolicyError::Invalid {
+                    at,
+                    kind: InvalidPolicy::BadGlob {
+                        glob: "(this entry's agents together)".to_owned(),
+                        source: e,
+                    },
+                })?;
+                merged.egress.push(rule);
+            }
         }
         let Merged {
             rules,
             sandbox,
             identities,
+            egress,
             ..
         } = merged;
         let index = Index::new(&rules);
@@ -131,7 +157,67 @@ impl Policy {
             index,
             sandbox,
             identities,
+            egress,
         })
+    }
+
+    /// Every `egress:` entry, in load order.
+    pub fn egress_rules(&self) -> impl ExactSizeIterator<Item = EgressRuleRef<'_>> {
+        self.egress.iter().map(|rule| EgressRuleRef { rule })
+    }
+
+    /// Whether some `egress:` entry applies to `agent` running `skill` (the host links
+    /// wasi:http, and TCP sockets, into the skill only then).
+    pub fn grants_egress(&self, agent: &AgentId, skill: &SkillRef) -> bool {
+        self.egress.iter().any(|r| r.applies_to(agent, skill))
+    }
+
+    /// Whether `agent` running `skill` may send a `method` request to `target` (for
+    /// `tcp`, `method` is ignored): the first `egress:` entry that matches, or a denial
+    /// that says what to add. Deny by default. The resolved address is checked by the
+    /// host with [`EgressGrant::permits_address`].
+    ///
+    /// # Errors
+    /// No entry matches.
+    pub fn egress(
+        &self,
+        agent: &AgentId,
+        skill: &SkillRef,
+        method: &str,
+        target: &Target<'_>,
+    ) -> Result<EgressGrant<'_>, EgressDenial> {
+        let mut near = None;
+        for rule in &self.egress {
+            if !rule.url.matches(target) || !rule.applies_to(agent, skill) {
+                continue;
+            }
+            if target.scheme == crate::egress::Scheme::Tcp
+                || rule.methods.iter().any(|m| m == method)
+            {
+                return Ok(EgressGrant {
+                    rule: EgressRuleRef { rule },
+                });
+            }
+            near.get_or_insert(rule);
+        }
+        let dest = format!("{}://{}:{}", target.scheme, target.host, target.port);
+        let what = if target.scheme == crate::egress::Scheme::Tcp {
+            format!("connect to {dest}")
+        } else {
+            format!("send {method} to {dest}{}", target.path)
+        };
+        Err(EgressDenial::new(match near {
+            Some(rule) => format!(
+                "agent `{agent}` (skill `{}`) may not {what}: {} allows only {}; add {method} to its methods to allow it",
+                skill.name(),
+                EgressRuleRef { rule }.label(),
+                rule.methods.join(", ")
+            ),
+            None => format!(
+                "agent `{agent}` (skill `{}`) may not {what}: no egress rule allows it (deny by default); add an `egress:` entry with a `url` that matches and `agents: [{agent}]`",
+                skill.name()
+            ),
+        }))
     }
 
     /// Every rule, in load order (files in the order given, rules in file order).
@@ -161,6 +247,7 @@ struct Merged {
     sandbox_field_at: Vec<(&'static str, Location)>,
     identities: Identities,
     identity_at: Option<Location>,
+    egress: Vec<EgressRule>,
 }
 
 impl Merged {

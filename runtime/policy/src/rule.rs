@@ -231,7 +231,39 @@ pub(crate) struct RuleDef {
     pub(crate) audit: bool,
     pub(crate) skills: Vec<SkillSelector>,
     pub(crate) reveal_to_agent: bool,
+    pub(crate) inject_only: bool,
+    pub(crate) inject: Vec<InjectEntry>,
     pub(crate) at: Location,
+}
+
+/// How the host uses a secret in a request (`inject:` entries of a rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InjectEntry {
+    /// `url` + `header: "Name: prefix{secret}suffix"`: for requests the url matches, the
+    /// host sets header `name` to `prefix`, the value, `suffix`.
+    Header {
+        /// Which requests.
+        url: crate::egress::UrlPattern,
+        /// The header name, lowercase.
+        name: String,
+        /// Text before the value.
+        prefix: String,
+        /// Text after the value.
+        suffix: String,
+    },
+    /// `as: url`: the secret is the request's whole URL (a webhook).
+    AsUrl,
+}
+
+impl InjectEntry {
+    /// The entry as written in a policy (`header` without the value).
+    pub fn describe(&self) -> String {
+        match self {
+            InjectEntry::Header { url, name, .. } => format!("{name} header for {url}"),
+            InjectEntry::AsUrl => "as the request's url".to_owned(),
+        }
+    }
 }
 
 /// A compiled rule.
@@ -245,6 +277,10 @@ pub(crate) struct Rule {
     pub(crate) skills: Vec<SkillSelector>,
     /// `reveal_to_agent`: the value may be put into the model's context (`secrets_get`).
     pub(crate) reveal_to_agent: bool,
+    /// `inject_only`: Read and Reveal are refused; only the host may use the value.
+    pub(crate) inject_only: bool,
+    /// `inject:` entries.
+    pub(crate) inject: Vec<InjectEntry>,
     pub(crate) at: Location,
     /// Position in load order (files in the order given, rules in file order).
     pub(crate) order: usize,
@@ -263,6 +299,8 @@ impl Rule {
             audit: def.audit,
             skills: def.skills,
             reveal_to_agent: def.reveal_to_agent,
+            inject_only: def.inject_only,
+            inject: def.inject,
             at: def.at,
             order,
         })
@@ -353,6 +391,16 @@ impl<'p> RuleRef<'p> {
     /// into the model's context.
     pub fn reveal_to_agent(&self) -> bool {
         self.rule.reveal_to_agent
+    }
+
+    /// `inject_only` (default false): `get-secret` is refused; only the host uses it.
+    pub fn inject_only(&self) -> bool {
+        self.rule.inject_only
+    }
+
+    /// `inject:` entries: how the host may use the value in requests.
+    pub fn inject(&self) -> &'p [InjectEntry] {
+        &self.rule.inject
     }
 
     /// Position of the rule in load order (0-based).

@@ -43,7 +43,7 @@ fn no_access_control() {
         "other: 1\n",
         1,
         1,
-        "unknown key `other` in the top level; expected one of access_control, agents, identity, sandbox",
+        "unknown key `other` in the top level; expected one of access_control, agents, egress, identity, sandbox",
     );
     check("{}\n", 1, 1, "missing `access_control`");
     check(

@@ -58,6 +58,9 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+#[cfg(feature = "http")]
+pub mod http;
+
 /// Registers the type implementing [`Skill`] as the component's `run` export:
 /// `agentsec_skill::export!(MySkill);` once, at the crate root.
 pub use bindings::export;

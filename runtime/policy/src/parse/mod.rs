@@ -18,10 +18,12 @@ use std::sync::Arc;
 
 use yaml_rust2::scanner::Marker;
 
+use crate::egress::EgressDef;
 use crate::error::{InvalidPolicy, Location, PolicyError, snippet};
 use crate::identity::{AgentBinding, IdentityMode};
 use crate::rule::RuleDef;
 
+mod egress;
 mod identity;
 mod rules;
 mod sandbox;
@@ -73,6 +75,8 @@ pub(crate) struct Parsed {
     pub(crate) identity: Option<(IdentityMode, Location)>,
     /// `agents:` bindings.
     pub(crate) bindings: Vec<AgentBinding>,
+    /// `egress:` entries, in file order.
+    pub(crate) egress: Vec<EgressDef>,
 }
 
 /// Reads the node tree of one policy file strictly; every error it makes
@@ -212,19 +216,21 @@ impl FileReader<'_> {
         let mut sandbox = Vec::new();
         let mut identity = None;
         let mut bindings = Vec::new();
+        let mut egress = Vec::new();
         for (key, k, v) in self.mapping(root, "the document", hint)? {
             match key {
                 "access_control" => access_control = Some(v),
                 "sandbox" => sandbox = self.sandbox(v)?,
                 "identity" => identity = Some(self.identity_mode(v)?),
                 "agents" => bindings = self.bindings(v)?,
+                "egress" => egress = self.egress(v)?,
                 _ => {
                     return Err(self.err(
                         k,
                         InvalidPolicy::UnknownKey {
                             key: snippet(key),
                             context: "the top level",
-                            expected: "one of access_control, agents, identity, sandbox",
+                            expected: "one of access_control, agents, egress, identity, sandbox",
                         },
                     ));
                 }
@@ -245,6 +251,7 @@ impl FileReader<'_> {
             sandbox,
             identity,
             bindings,
+            egress,
         })
     }
 

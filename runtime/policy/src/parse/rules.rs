@@ -7,7 +7,7 @@ use super::tree::{Node, NodeKind, describe_plain};
 use crate::agent::AgentGlob;
 use crate::error::{InvalidPolicy, PolicyError, snippet};
 use crate::path::PathPattern;
-use crate::rule::{AccessLevel, RuleDef};
+use crate::rule::{AccessLevel, InjectEntry, RuleDef};
 use crate::skill::SkillSelector;
 
 impl FileReader<'_> {
@@ -23,6 +23,8 @@ impl FileReader<'_> {
             audit: true,
             skills: Vec::new(),
             reveal_to_agent: false,
+            inject_only: false,
+            inject: Vec::new(),
             at: self.at(k.line, k.column),
         };
         let fields = self.mapping(
@@ -43,13 +45,15 @@ impl FileReader<'_> {
                 "audit" => def.audit = self.flag(fv, "audit")?,
                 "skills" => def.skills = self.skills(fv)?,
                 "reveal_to_agent" => def.reveal_to_agent = self.flag(fv, "reveal_to_agent")?,
+                "inject_only" => def.inject_only = self.flag(fv, "inject_only")?,
+                "inject" => def.inject = self.inject(fv)?,
                 _ => {
                     return Err(self.err(
                         fk,
                         InvalidPolicy::UnknownKey {
                             key: snippet(field),
                             context: "a rule",
-                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent",
+                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent, inject_only, inject",
                         },
                     ));
                 }
@@ -73,6 +77,8 @@ impl FileReader<'_> {
                 "a boolean",
                 if field == "audit" {
                     "; write `audit: true` or `audit: false` without quotes"
+                } else if field == "inject_only" {
+                    "; write `inject_only: true` or `inject_only: false` without quotes"
                 } else {
                     "; write `reveal_to_agent: true` or `reveal_to_agent: false` without quotes"
                 },
@@ -80,8 +86,152 @@ impl FileReader<'_> {
         }
     }
 
+    /// `inject: [{url, header} | {as: url}]`.
+    fn inject(&self, fv: &Node) -> Result<Vec<InjectEntry>, PolicyError> {
+        let NodeKind::Seq(items) = &fv.kind else {
+            return Err(self.wrong_type(
+                fv,
+                "inject",
+                "a list",
+                "; write `inject:` then `- url: \"https://api.example.com/**\"` and `header: \"Authorization: Bearer {secret}\"`",
+            ));
+        };
+        let bad = |node: &Node, key: &'static str, reason: String| {
+            self.err(node, InvalidPolicy::BadInject { key, reason })
+        };
+        let mut out = Vec::new();
+        for item in items {
+            let mut url = None;
+            let mut header = None;
+            let mut as_url = None;
+            for (key, k, v) in self.mapping(
+                item,
+                "an inject entry",
+                "; write `url:` and `header:`, or `as: url`",
+            )? {
+                match key {
+                    "url" => {
+                        let text = self.string(v, "url", "")?;
+                        url = Some(
+                            crate::egress::UrlPattern::parse(text).map_err(|e| bad(v, "url", e))?,
+                        );
+                    }
+                    "header" => {
+                        header = Some((
+                            v,
+                            self.string(
+                                v,
+                                "header",
+                                "; e.g. `header: \"Authorization: Bearer {secret}\"`",
+                            )?,
+                        ))
+                    }
+                    "as" => {
+                        let text = self.string(v, "as", "")?;
+                        if text != "url" {
+                            return Err(bad(
+                                v,
+                                "as",
+                                format!(
+                                    "`{}`: the only form is `as: url` (the secret is the request's URL)",
+                                    snippet(text)
+                                ),
+                            ));
+                        }
+                        as_url = Some(v);
+                    }
+                    _ => {
+                        return Err(self.err(
+                            k,
+                            InvalidPolicy::UnknownKey {
+                                key: snippet(key),
+                                context: "an inject entry",
+                                expected: "one of url, header, as",
+                            },
+                        ));
+                    }
+                }
+            }
+            out.push(match (url, header, as_url) {
+                (None, None, Some(_)) => InjectEntry::AsUrl,
+                (Some(url), Some((hn, h)), None) => {
+                    let Some((name, template)) = h.split_once(':') else {
+                        return Err(bad(
+                            hn,
+                            "header",
+                            "write `Name: text with {secret}`".to_owned(),
+                        ));
+                    };
+                    let name = name.trim();
+                    if name.is_empty()
+                        || !name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                    {
+                        return Err(bad(
+                            hn,
+                            "header",
+                            format!("`{}` is not a header name", snippet(name)),
+                        ));
+                    }
+                    let template = template.trim_start();
+                    let Some((prefix, suffix)) = template.split_once("{secret}") else {
+                        return Err(bad(
+                            hn,
+                            "header",
+                            "the template must hold `{secret}` once".to_owned(),
+                        ));
+                    };
+                    if suffix.contains("{secret}") || template.chars().any(char::is_control) {
+                        return Err(bad(
+                            hn,
+                            "header",
+                            "the template must hold `{secret}` once and no control characters"
+                                .to_owned(),
+                        ));
+                    }
+                    InjectEntry::Header {
+                        url,
+                        name: name.to_ascii_lowercase(),
+                        prefix: prefix.to_owned(),
+                        suffix: suffix.to_owned(),
+                    }
+                }
+                (Some(_), None, None) => {
+                    return Err(bad(
+                        item,
+                        "header",
+                        "an entry with `url` needs `header: \"Name: ... {secret}\"`".to_owned(),
+                    ));
+                }
+                (None, Some((hn, _)), None) => {
+                    return Err(bad(
+                        hn,
+                        "url",
+                        "an entry with `header` needs the `url` it is injected into".to_owned(),
+                    ));
+                }
+                (_, _, Some(a)) => {
+                    return Err(bad(
+                        a,
+                        "as",
+                        "`as: url` stands alone (the secret is the URL)".to_owned(),
+                    ));
+                }
+                (None, None, None) => {
+                    return Err(bad(
+                        item,
+                        "inject",
+                        "write `url:` and `header:`, or `as: url`".to_owned(),
+                    ));
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// `skills: [...]`: a non-empty list of skill selectors.
-    fn skills(&self, fv: &Node) -> Result<Vec<SkillSelector>, PolicyError> {
+    pub(super) fn skills(&self, fv: &Node) -> Result<Vec<SkillSelector>, PolicyError> {
         let entries = self.list(fv, "skills", "; write a list: `skills: [db-healthcheck]`")?;
         // An empty list is how "no skill" would be written, but
         // an empty `skills` means "any skill": refuse the mix-up.
@@ -97,9 +247,15 @@ impl FileReader<'_> {
     }
 
     /// `allowed_agents` or `denied_agents`: a list of agent globs.
-    fn globs(&self, node: &Node, field: &'static str) -> Result<Vec<AgentGlob>, PolicyError> {
+    pub(super) fn globs(
+        &self,
+        node: &Node,
+        field: &'static str,
+    ) -> Result<Vec<AgentGlob>, PolicyError> {
         let hint = if field == "allowed_agents" {
             "; write a list: `allowed_agents: [ops/release-manager]`"
+        } else if field == "agents" {
+            "; write a list: `agents: [ops/release-manager]`"
         } else {
             "; write a list: `denied_agents: [ops/intern]`"
         };

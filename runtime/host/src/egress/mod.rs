@@ -1,0 +1,280 @@
+//! Outgoing HTTP for skills: standard `wasi:http/outgoing-handler`, sent by the host.
+//!
+//! The interfaces are linked only into runs whose policy grants the agent and skill some
+//! `egress:` (see [`crate::Runtime::run`]). Every request the skill hands to
+//! `outgoing-handler.handle` comes here ([`WasiHttpHooks::send_request`]), where, in this
+//! order and before any connection:
+//! 1. it is counted against the run's limit (`--` [`Limits::max_http_requests`]);
+//! 2. its scheme, host, port and path are parsed; a path a server could rewrite
+//!    (`..`, encoded `/`) is refused;
+//! 3. the policy's `egress:` rules decide (deny by default: `HttpRequestDenied`);
+//! 4. the decision is on the audit record (`access_type: egress`, the method and
+//!    `scheme://host:port`, never the path or query, redacted like everything else).
+//!
+//! The request is then sent by the host's own client ([`send`]): it resolves the name
+//! **once**, refuses the whole request if any address it got is loopback, private,
+//! link-local or metadata and the rule does not name that address literally or set
+//! `allow_private: true` (`DestinationIpProhibited`, recorded), and connects to the very
+//! address it checked. wasmtime-wasi-http's own client resolves names itself, which is why
+//! it is not used. Redirects are never followed by the host (the skill sees the 3xx).
+//! The whole exchange is bounded by [`Limits::http_timeout`] and the run's remaining
+//! deadline (the epoch deadline does not interrupt a skill waiting in a host call), the
+//! request body by [`Limits::max_http_request_body`], the response body by
+//! [`Limits::max_http_response_body`].
+//!
+//! [`Limits::max_http_requests`]: crate::Limits::max_http_requests
+//! [`Limits::http_timeout`]: crate::Limits::http_timeout
+//! [`Limits::max_http_request_body`]: crate::Limits::max_http_request_body
+//! [`Limits::max_http_response_body`]: crate::Limits::max_http_response_body
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentsec_audit::{AccessType, Decision as AuditDecision, Record, RunContext};
+use agentsec_broker::Broker;
+use agentsec_policy::egress::{canonical_ip, check_path, is_public};
+use agentsec_policy::{Host, Scheme, Target};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::limits::Limits;
+use crate::secrets::SecretsCtx;
+
+mod inject;
+mod send;
+
+/// The egress state of one run (present only when the policy grants some egress).
+pub(crate) struct EgressCtx {
+    max_requests: u32,
+    max_request_body: u64,
+    max_response_body: u64,
+    timeout: Duration,
+    deadline: Instant,
+    requests: u32,
+    /// Set when an egress audit record could not be written: the run ends as
+    /// `AuditFailed` and nothing it produced is returned.
+    pub(crate) audit_failed: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl EgressCtx {
+    pub(crate) fn new(limits: &Limits, deadline: Instant) -> Self {
+        EgressCtx {
+            max_requests: limits.max_http_requests,
+            max_request_body: limits.max_http_request_body,
+            max_response_body: limits.max_http_response_body,
+            timeout: limits.http_timeout,
+            deadline,
+            requests: 0,
+            audit_failed: Arc::default(),
+        }
+    }
+}
+
+/// A future that resolves to the response (and the connection's own future, which is
+/// already done: [`send`] drives the connection itself and reads the whole body).
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+fn refuse(error: HttpError) -> SendFuture {
+    Box::new(async move { Err(error) })
+}
+
+/// Which resolved addresses a granted request may connect to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AddressRule {
+    allow_private: bool,
+    literal: Option<IpAddr>,
+}
+
+impl AddressRule {
+    /// Any public address; a special one only when the rule names it or allows private.
+    pub(crate) fn permits(&self, address: IpAddr) -> bool {
+        self.allow_private
+            || is_public(address)
+            || self
+                .literal
+                .is_some_and(|l| canonical_ip(l) == canonical_ip(address))
+    }
+}
+
+/// What the record of a request says about it, and where the records go.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    broker: Arc<Broker>,
+    run: RunContext,
+    /// `METHOD scheme://host:port`, redacted.
+    what: String,
+    rule: Option<String>,
+    failed: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Recorder {
+    /// Whether no record of this run's egress failed so far.
+    pub(crate) fn record_ok(&self) -> bool {
+        self.failed.lock().map(|f| f.is_none()).unwrap_or(false)
+    }
+
+    /// Appends an `egress` record; a failure is remembered (the run then fails closed).
+    pub(crate) fn record(&self, decision: AuditDecision, why: Option<&str>) -> bool {
+        let detail = match why {
+            Some(why) => format!("{}; {why}", self.what),
+            None => self.what.clone(),
+        };
+        let record = Record::new(&self.run, "", AccessType::Egress, decision)
+            .rule(self.rule.as_deref())
+            .detail(detail.as_str());
+        match self.broker.record_now(&record) {
+            Ok(()) => true,
+            Err(e) => {
+                if let Ok(mut failed) = self.failed.lock() {
+                    failed.get_or_insert(e);
+                }
+                false
+            }
+        }
+    }
+}
+
+impl WasiHttpHooks for SecretsCtx {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let method = request.method().as_str().to_owned();
+        let uri = request.uri().clone();
+        let scheme_text = uri.scheme_str().unwrap_or("");
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        // The destination as recorded: scheme://authority, redacted (a skill may put a
+        // value it read into a host name).
+        let shown = self
+            .caller_mut()
+            .redactor()
+            .redact_str(&format!("{method} {scheme_text}://{authority}"));
+        let mut recorder = Recorder {
+            broker: Arc::clone(self.broker()),
+            run: self.caller().run().clone(),
+            what: shown,
+            rule: None,
+            failed: Arc::default(),
+        };
+        let Some(egress) = self.egress.as_mut() else {
+            recorder.record(AuditDecision::Deny, Some("denied: no egress granted"));
+            return refuse(HttpError::HttpRequestDenied);
+        };
+        recorder.failed = Arc::clone(&egress.audit_failed);
+        egress.requests = egress.requests.saturating_add(1);
+        if egress.requests > egress.max_requests {
+            recorder.record(
+                AuditDecision::Deny,
+                Some(&format!(
+                    "limit: more than {} outgoing requests in one run",
+                    egress.max_requests
+                )),
+            );
+            return refuse(HttpError::ConnectionLimitReached);
+        }
+        let parsed = parse_target(&uri);
+        let (scheme, host, port, path) = match parsed {
+            Ok(t) => t,
+            Err(why) => {
+                recorder.record(AuditDecision::Deny, Some(&format!("invalid-url: {why}")));
+                return refuse(HttpError::HttpRequestUriInvalid);
+            }
+        };
+        let target = Target {
+            scheme,
+            host: &host,
+            port,
+            path: &path,
+        };
+        let (agent, skill) = (self.caller().agent(), self.caller().skill());
+        let policy = self.broker().policy();
+        let grant = match policy.egress(agent, skill, &method, &target) {
+            Ok(grant) => grant,
+            Err(denial) => {
+                tracing::info!(%denial, "outgoing request refused");
+                recorder.record(
+                    AuditDecision::Deny,
+                    Some("denied: no egress rule allows it"),
+                );
+                return refuse(HttpError::HttpRequestDenied);
+            }
+        };
+        recorder.rule = Some(grant.rule.label());
+        let addresses = AddressRule {
+            allow_private: grant.rule.allow_private(),
+            literal: match grant.rule.url().host() {
+                Host::Ip(ip) => Some(*ip),
+                Host::Name(_) => None,
+            },
+        };
+        if !recorder.record(AuditDecision::Allow, None) {
+            return refuse(HttpError::InternalError(Some(
+                "the audit record could not be written".to_owned(),
+            )));
+        }
+        // Credentials the skill asks the host to add (`agentsec-inject: a.b,c.d`).
+        let redactor = match inject::apply(self, &mut request, &target, &method) {
+            Ok(redactor) => redactor,
+            Err(error) => return refuse(error),
+        };
+        let Some(egress) = self.egress.as_ref() else {
+            return refuse(HttpError::HttpRequestDenied);
+        };
+        if !recorder.record_ok() {
+            return refuse(HttpError::InternalError(Some(
+                "the audit record could not be written".to_owned(),
+            )));
+        }
+        let remaining = egress.deadline.saturating_duration_since(Instant::now());
+        let plan = send::Plan {
+            scheme,
+            host,
+            port,
+            addresses,
+            max_request_body: egress.max_request_body,
+            max_response_body: egress.max_response_body,
+            recorder,
+            redactor,
+        };
+        let timeout = egress.timeout.min(remaining);
+        Box::new(async move {
+            match tokio::time::timeout(timeout, send::send(request, plan)).await {
+                Ok(result) => result,
+                Err(_) => Err(HttpError::ConnectionTimeout),
+            }
+        })
+    }
+}
+
+/// The scheme, host, port and path (checked, without the query) of a request URI.
+fn parse_target(uri: &http::Uri) -> Result<(Scheme, Host, u16, String), String> {
+    let scheme = match uri.scheme_str().and_then(Scheme::parse) {
+        Some(s @ (Scheme::Http | Scheme::Https)) => s,
+        _ => return Err("the scheme must be http or https".to_owned()),
+    };
+    let authority = uri.authority().ok_or("the request has no host")?;
+    if authority.as_str().contains('@') {
+        return Err("the URL holds user information".to_owned());
+    }
+    let host = Host::parse(authority.host())?;
+    let port = match authority.port_u16() {
+        Some(p) => p,
+        None => scheme.default_port().unwrap_or(443),
+    };
+    let path = if uri.path().is_empty() {
+        "/"
+    } else {
+        uri.path()
+    };
+    check_path(path).map_err(|e| format!("the path {e}"))?;
+    Ok((scheme, host, port, path.to_owned()))
+}

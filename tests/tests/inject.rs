@@ -1,0 +1,264 @@
+//! Host-side credential injection through the real `agentsec-run`: a SOPS file written by
+//! the real sops, the `http-probe` skill asking for a secret with `agentsec-inject`, and
+//! an API stand-in on 127.0.0.1 that echoes what it receives.
+
+use agentsec_tests::http_server::HttpServer;
+use agentsec_tests::{Run, Scratch, assert_no_leak};
+use serde_json::{Value, json};
+
+const AGENT: &str = "ops/release-manager";
+const TOKEN: &str = "ghp_InjectedToken7Qx93LmZ2Vw8Rt5Ky1Pa";
+const HOOK: &str = "hook-SecretValue-4Hn8Wq2Zx6Ty0Ub3";
+
+struct World {
+    s: Scratch,
+    server: HttpServer,
+    secrets: std::path::PathBuf,
+}
+
+fn world() -> World {
+    let server = HttpServer::start();
+    let s = Scratch::new();
+    let secrets = s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!("communication:\n  github:\n    token: {TOKEN}\n  hook:\n    token: {HOOK}\n"),
+    );
+    let base = server.base();
+    s.write(
+        "work/policy.yaml",
+        &format!(
+            "access_control:
+  secrets:
+    communication.github.token:
+      allowed_agents: [{AGENT}]
+      access_level: read-write
+      inject_only: true
+      inject:
+        - url: \"{base}/repos/**\"
+          header: \"Authorization: Bearer {{secret}}\"
+    communication.hook:
+      allowed_agents: [{AGENT}]
+      access_level: post
+      inject:
+        - url: \"{base}/hooks/**\"
+          header: \"X-Hook-Token: {{secret}}\"
+egress:
+  - url: \"{base}/**\"
+    methods: [GET, POST, PUT, DELETE]
+    agents: [\"ops/*\"]
+"
+        ),
+    );
+    World { s, server, secrets }
+}
+
+fn run(w: &World, requests: Value, gets: Value) -> Run {
+    let input = w.s.write(
+        "work/input.json",
+        &json!({ "requests": requests, "get": gets }).to_string(),
+    );
+    w.s.run_skill(
+        "http-probe",
+        AGENT,
+        &w.secrets,
+        &w.s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    )
+}
+
+fn output(run: &Run) -> Value {
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json()
+}
+
+fn inject_records(w: &World) -> Vec<Value> {
+    w.s.audit_records()
+        .into_iter()
+        .filter(|r| r["access_type"] == "inject")
+        .collect()
+}
+
+fn assert_nowhere(w: &World, r: &Run, value: &str) {
+    assert_no_leak(value, r.stdout.as_bytes(), "the result");
+    assert_no_leak(value, r.stderr.as_bytes(), "stderr");
+    assert_no_leak(
+        value,
+        &std::fs::read(w.s.audit_log()).expect("the audit log"),
+        "the audit log",
+    );
+}
+
+#[test]
+fn the_stand_in_gets_the_header_and_the_skill_never_sees_the_value() {
+    let w = world();
+    let r = run(
+        &w,
+        json!([{"method": "GET", "url": format!("{}/repos/o/r/echo", w.server.base()),
+                "inject": "communication.github.token"}]),
+        json!([]),
+    );
+    let out = output(&r);
+    let resp = &out["responses"][0];
+    assert_eq!(resp["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        got[0].header("agentsec-inject"),
+        None,
+        "the request header is removed"
+    );
+    // The echo (body and x-echo-authorization header) came back redacted.
+    let body = resp["body"].as_str().unwrap();
+    assert!(body.contains("authorization: Bearer "), "{body}");
+    assert!(
+        resp["headers"].to_string().contains("x-echo-authorization"),
+        "{resp}"
+    );
+    assert_nowhere(&w, &r, TOKEN);
+
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["decision"], "allow");
+    assert_eq!(records[0]["secret_path"], "communication.github.token");
+    assert_eq!(records[0]["rule"], "communication.github.token");
+    assert_eq!(records[0]["access_level"], "read-write");
+    assert_eq!(
+        records[0]["detail"],
+        format!("GET http://127.0.0.1:{}", w.server.port)
+    );
+}
+
+#[test]
+fn get_secret_of_an_inject_only_or_post_secret_is_denied() {
+    let w = world();
+    let out = output(&run(
+        &w,
+        json!([]),
+        json!(["communication.github.token", "communication.hook.token"]),
+    ));
+    for g in out["gets"].as_array().unwrap() {
+        assert!(g["error"].as_str().unwrap().contains("denied"), "{out}");
+    }
+    assert!(
+        out["gets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("inject_only"),
+        "{out}"
+    );
+    let reads: Vec<Value> =
+        w.s.audit_records()
+            .into_iter()
+            .filter(|r| r["access_type"] == "read")
+            .collect();
+    assert_eq!(reads.len(), 2);
+    assert!(reads.iter().all(|r| r["decision"] == "deny"));
+}
+
+#[test]
+fn refused_injections_are_never_sent_and_are_on_the_record() {
+    let w = world();
+    let other = HttpServer::start();
+    let base = w.server.base();
+    let r = run(
+        &w,
+        json!([
+            // `post` permits POST only.
+            {"method": "GET", "url": format!("{base}/hooks/x"), "inject": "communication.hook.token"},
+            // A destination outside the rule's inject url.
+            {"method": "GET", "url": format!("{base}/orgs/x"), "inject": "communication.github.token"},
+            // The skill sets the header the rule injects.
+            {"method": "GET", "url": format!("{base}/repos/x"), "inject": "communication.github.token",
+             "headers": [["Authorization", "Bearer mine"]]},
+            // A path the agent is not granted.
+            {"method": "GET", "url": format!("{base}/repos/x"), "inject": "databases.postgres.production.password"},
+        ]),
+        json!([]),
+    );
+    let out = output(&r);
+    for (i, resp) in out["responses"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            resp["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("HttpRequestDenied"),
+            "request {i}: {out}"
+        );
+    }
+    assert!(w.server.received().is_empty(), "{:?}", w.server.received());
+    assert!(other.received().is_empty());
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(
+        records.iter().all(|r| r["decision"] == "deny"),
+        "{records:?}"
+    );
+    assert!(
+        records[2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("authorization"),
+        "{records:?}"
+    );
+    assert_nowhere(&w, &r, TOKEN);
+    assert_nowhere(&w, &r, HOOK);
+}
+
+#[test]
+fn a_redirect_is_not_followed_with_the_credential() {
+    let w = world();
+    let other = HttpServer::start();
+    let to = format!("{}/repos/x/echo", other.base());
+    let r = run(
+        &w,
+        json!([
+            {"method": "GET", "url": format!("{}/repos/redirect?to={to}", w.server.base()),
+             "inject": "communication.github.token"},
+            // Following it by hand, with the credential, is refused: another destination.
+            {"method": "GET", "url": to, "inject": "communication.github.token"},
+        ]),
+        json!([]),
+    );
+    let out = output(&r);
+    assert_eq!(out["responses"][0]["status"], 302, "{out}");
+    assert!(
+        out["responses"][1]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
+    assert!(other.received().is_empty(), "{:?}", other.received());
+    assert_nowhere(&w, &r, TOKEN);
+}
+
+#[test]
+fn a_request_without_agentsec_inject_goes_out_without_the_credential() {
+    let w = world();
+    let r = run(
+        &w,
+        json!([{"method": "POST", "url": format!("{}/hooks/echo", w.server.base()), "body": "x"}]),
+        json!([]),
+    );
+    let out = output(&r);
+    assert_eq!(out["responses"][0]["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("x-hook-token"), None);
+    assert!(inject_records(&w).is_empty());
+
+    // With it, the POST carries the webhook token.
+    let r = run(
+        &w,
+        json!([{"method": "POST", "url": format!("{}/hooks/echo", w.server.base()), "body": "x",
+                "inject": "communication.hook.token"}]),
+        json!([]),
+    );
+    assert_eq!(output(&r)["responses"][0]["status"], 200);
+    assert_eq!(w.server.received()[1].header("x-hook-token"), Some(HOOK));
+    assert_nowhere(&w, &r, HOOK);
+}
