@@ -12,6 +12,7 @@
 )]
 
 pub mod components;
+pub mod openssh;
 pub mod peers;
 pub mod probe;
 pub mod sink_peers;

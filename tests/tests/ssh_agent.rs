@@ -10,67 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use agentsec_tests::openssh::{Key, indent, keygen, material};
 use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key};
-
-/// A generated key: its private text (kept in memory only), public line and fingerprint.
-struct Key {
-    private: String,
-    public: String,
-    fingerprint: String,
-}
-
-/// `ssh-keygen -t TYPE` into a scratch file that is removed at once (only the public half
-/// stays on disk).
-fn keygen(s: &Scratch, name: &str, args: &[&str]) -> Key {
-    let path = s.path(&format!("tmp/{name}"));
-    let out = Command::new("ssh-keygen")
-        .args(args)
-        .args(["-q", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    let private = std::fs::read_to_string(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let pub_path = path.with_extension("pub");
-    let public = std::fs::read_to_string(&pub_path).unwrap();
-    let out = Command::new("ssh-keygen")
-        .args(["-l", "-E", "sha256", "-f"])
-        .arg(&pub_path)
-        .output()
-        .unwrap();
-    let fingerprint = String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    Key {
-        private,
-        public,
-        fingerprint,
-    }
-}
-
-/// The private key's base64 lines after the first (the first holds only the header and
-/// the public key), less any line that is all public key (the `.pub` file holds it):
-/// key material that must appear nowhere.
-fn material(key: &Key) -> Vec<String> {
-    let lines: Vec<String> = key
-        .private
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .skip(1)
-        .filter(|l| !key.public.contains(*l))
-        .map(str::to_owned)
-        .collect();
-    assert!(lines.len() >= 2, "too little private material to scan for");
-    lines
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
-}
 
 /// A running `agentsec ssh-agent`, killed on drop.
 struct Agent {
@@ -456,4 +397,44 @@ fn sighup_reloads_the_policy_and_the_keys_it_grants() {
     assert_eq!(after.stdout.lines().count(), 2, "{after:?}");
     assert!(after.stdout.contains(&deploy.fingerprint), "{after:?}");
     assert!(after.stdout.contains(&other.fingerprint), "{after:?}");
+}
+
+#[test]
+fn a_key_restricted_to_hosts_signs_nothing_unbound() {
+    let s = Scratch::new();
+    let (deploy, _, _) = setup(&s);
+    s.write(
+        "work/hosts.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n      ssh_hosts: [\"SHA256:ZeQhD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU\"]\n",
+    );
+    let agent = Agent::start(&s, "ops/deploy", "hosts.yaml");
+    // Listed (the key is loaded), but `ssh-keygen -Y sign` binds no session: refused.
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert!(list.stdout.contains(&deploy.fingerprint), "{list:?}");
+    let data = s.write("work/message.txt", "release v3\n");
+    let sign = run(agent
+        .tool(&s, "ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&deploy.pub_file)
+        .arg(&data));
+    assert_ne!(sign.code, 0, "{sign:?}");
+    assert!(!s.path("work/message.txt.sig").exists());
+    drop(agent);
+    let records = s.audit_records();
+    assert!(
+        records.iter().any(|r| r["access_type"] == "sign"
+            && r["decision"] == "deny"
+            && r["detail"]
+                == format!(
+                    "key {}; the host is not in the rule's ssh_hosts",
+                    deploy.fingerprint
+                )),
+        "{records:#?}"
+    );
+    let stderr = std::fs::read_to_string(agent_stderr(&s)).unwrap();
+    assert!(stderr.contains("not bound to a host"), "{stderr}");
+}
+
+fn agent_stderr(s: &Scratch) -> PathBuf {
+    s.path("work/agent-ops_deploy.err")
 }

@@ -48,15 +48,18 @@ fn fail(message: impl std::fmt::Display) -> SshAgentError {
 }
 
 /// Opens the policy, the store and the audit log (once) and loads the agent's keys.
-struct Loader {
+pub(crate) struct Loader {
     sources: Sources,
-    agent: AgentId,
-    audit: Arc<Mutex<agentsec_audit::AuditLog>>,
-    me: OsIdentity,
+    pub(crate) agent: AgentId,
+    pub(crate) audit: Arc<Mutex<agentsec_audit::AuditLog>>,
+    pub(crate) me: OsIdentity,
+    /// Whose warnings these are (`agentsec ssh-agent` or `agentsec ssh`).
+    pub(crate) tool: Tool,
 }
 
 impl Loader {
-    fn keyring(&self) -> Result<Keyring, SshAgentError> {
+    /// The agent's keys under the policy and store as they are now.
+    pub(crate) fn keyring(&self) -> Result<Keyring, SshAgentError> {
         let policy = self.sources.policy().map_err(fail)?;
         let identities = self.sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
         let store = self.sources.store(&identities).map_err(fail)?;
@@ -76,42 +79,58 @@ impl Loader {
         .with_caller(self.me.caller_info());
         let (keyring, skipped) = Keyring::load(broker, self.agent.clone(), run);
         for why in skipped {
-            Tool::SshAgent.warn(format!("not served: {why}"));
+            self.tool.warn(format!("not served: {why}"));
         }
         Ok(keyring)
     }
 }
 
-/// Runs `agentsec ssh-agent` until SIGTERM or SIGINT.
-///
-/// # Errors
-/// The configuration cannot be loaded, the caller may not act as the agent id, or the
-/// socket cannot be created.
-pub fn run(args: Args) -> Result<u8, SshAgentError> {
+/// Why [`open`] did not give a [`Loader`].
+pub(crate) enum OpenError {
+    /// Arguments, policy, keys, store or audit log.
+    Config(String),
+    /// The calling user may not act as the agent id (on the record).
+    Refused(String),
+}
+
+impl From<OpenError> for SshAgentError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Config(m) => SshAgentError(m),
+            OpenError::Refused(m) => SshAgentError(format!("refused: {m}")),
+        }
+    }
+}
+
+/// What `agentsec ssh-agent` and `agentsec ssh` do before any key is loaded: harden the
+/// process, resolve the configuration, open the audit log, and check that the calling
+/// user may act as `agent` (a refusal is recorded).
+pub(crate) fn open(agent: &str, config: &ConfigFlags, tool: Tool) -> Result<Loader, OpenError> {
+    let cfg = |e: String| OpenError::Config(e);
     // Before any key is in memory: no core dumps, no ptrace by the same user.
     agentsec_host::hardening::harden_process();
-    let agent: AgentId = args
-        .agent
-        .parse()
-        .map_err(|e| fail(format!("--agent: {e}")))?;
-    if !args.config.audit_sinks.is_empty() {
-        return Err(fail(
+    let agent: AgentId = agent.parse().map_err(|e| cfg(format!("--agent: {e}")))?;
+    if !config.audit_sinks.is_empty() {
+        return Err(cfg(
             "--audit-sink: not shipped from agentsec ssh-agent; ship its records with \
-             `agentsec audit ship`",
+             `agentsec audit ship`"
+                .to_owned(),
         ));
     }
-    let project = super::defaults().map_err(fail)?;
-    let sources = Sources::new(&args.config, &project).map_err(fail)?;
-    let policy = sources.policy().map_err(fail)?;
-    let identities = sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
-    let mut audit = sources.audit(&identities).map_err(fail)?;
+    let project = super::defaults().map_err(cfg)?;
+    let sources = Sources::new(config, &project).map_err(|e| cfg(e.to_string()))?;
+    let policy = sources.policy().map_err(|e| cfg(e.to_string()))?;
+    let identities = sources
+        .identities(KEY_CMD_TIMEOUT)
+        .map_err(|e| cfg(e.to_string()))?;
+    let mut audit = sources.audit(&identities).map_err(|e| cfg(e.to_string()))?;
     drop(identities);
     // The user who starts the agent must be one the policy lets act as the agent id, as at
     // every entry point; refused, it serves nothing.
-    let me = OsIdentity::of_this_process().map_err(fail)?;
+    let me = OsIdentity::of_this_process().map_err(|e| cfg(e.to_string()))?;
     if let Err(refusal) = me.with_peer(|peer| policy.check_identity(&agent, peer)) {
         let message = refusal.to_string();
-        let run_id = agentsec_audit::new_run_id().map_err(fail)?;
+        let run_id = agentsec_audit::new_run_id().map_err(|e| cfg(e.to_string()))?;
         let run = RunContext::new(
             agent.as_str(),
             agentsec_ssh_agent::SKILL_NAME,
@@ -121,16 +140,27 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
         .with_caller(me.caller_info());
         let detail = format!("identity: {message}");
         let record = Record::new(&run, "", AccessType::Run, Decision::Deny).detail(&*detail);
-        audit.append(&record).map_err(fail)?;
-        return Err(fail(format!("refused: {message}")));
+        audit.append(&record).map_err(|e| cfg(e.to_string()))?;
+        return Err(OpenError::Refused(message));
     }
     drop(policy);
-    let loader = Loader {
+    Ok(Loader {
         sources,
-        agent: agent.clone(),
+        agent,
         audit: Arc::new(Mutex::new(audit)),
         me,
-    };
+        tool,
+    })
+}
+
+/// Runs `agentsec ssh-agent` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// The configuration cannot be loaded, the caller may not act as the agent id, or the
+/// socket cannot be created.
+pub fn run(args: Args) -> Result<u8, SshAgentError> {
+    let loader = open(&args.agent, &args.config, Tool::SshAgent)?;
+    let agent = loader.agent.clone();
     let keyring = loader.keyring()?;
     let served = keyring.keys().len();
     let socket = args
