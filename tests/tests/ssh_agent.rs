@@ -438,3 +438,79 @@ fn a_key_restricted_to_hosts_signs_nothing_unbound() {
 fn agent_stderr(s: &Scratch) -> PathBuf {
     s.path("work/agent-ops_deploy.err")
 }
+
+/// `ssh-add -l` until `done` holds for its output (the agent polls files every second).
+fn list_until(s: &Scratch, agent: &Agent, done: impl Fn(&str) -> bool) -> Run {
+    let mut list = run(agent.tool(s, "ssh-add").arg("-l"));
+    for _ in 0..100 {
+        if done(&list.stdout) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        list = run(agent.tool(s, "ssh-add").arg("-l"));
+    }
+    list
+}
+
+#[test]
+fn a_changed_policy_or_secrets_file_is_reloaded_without_a_signal() {
+    let s = Scratch::new();
+    let (deploy, other, _) = setup(&s);
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let before = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(before.stdout.lines().count(), 1, "{before:?}");
+
+    // The policy grants the other key too: picked up by the file poll.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n    ssh.other_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let both = list_until(&s, &agent, |out| out.lines().count() == 2);
+    assert!(both.stdout.contains(&other.fingerprint), "{both:?}");
+
+    // A rotation: the SOPS leaf switches to a new key (re-encrypted with the real sops).
+    let next = keygen(&s, "next", &["-t", "ed25519"]);
+    s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!(
+            "ssh:\n  deploy_key: |\n{}  other_key: |\n{}",
+            indent(&indent(&next.private)),
+            indent(&indent(&other.private)),
+        ),
+    );
+    let rotated = list_until(&s, &agent, |out| out.contains(&next.fingerprint));
+    assert!(rotated.stdout.contains(&next.fingerprint), "{rotated:?}");
+    assert!(!rotated.stdout.contains(&deploy.fingerprint), "{rotated:?}");
+
+    // A broken policy keeps the keys in force, and says so.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.x: [\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let kept = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(kept.stdout, rotated.stdout, "{kept:?}");
+    drop(agent);
+    let records = s.audit_records();
+    let reloads: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["access_type"] == "reload")
+        .collect();
+    assert!(
+        reloads.iter().filter(|r| r["decision"] == "allow").count() >= 2,
+        "{records:#?}"
+    );
+    assert!(
+        reloads.iter().any(|r| r["decision"] == "deny"),
+        "{records:#?}"
+    );
+    let stderr = std::fs::read_to_string(agent_stderr(&s)).unwrap();
+    assert!(stderr.contains("reload failed, keys unchanged"), "{stderr}");
+    for key in [&deploy, &other, &next] {
+        for line in material(key) {
+            for (path, bytes) in s.all_file_bytes() {
+                assert_no_leak(&line, &bytes, &path.display().to_string());
+            }
+        }
+    }
+}
