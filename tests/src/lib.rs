@@ -13,6 +13,7 @@
 
 pub mod components;
 pub mod http_server;
+pub mod openssh;
 pub mod peers;
 pub mod probe;
 pub mod sink_peers;

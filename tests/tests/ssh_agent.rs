@@ -10,67 +10,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use agentsec_tests::openssh::{Key, indent, keygen, material};
 use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key};
-
-/// A generated key: its private text (kept in memory only), public line and fingerprint.
-struct Key {
-    private: String,
-    public: String,
-    fingerprint: String,
-}
-
-/// `ssh-keygen -t TYPE` into a scratch file that is removed at once (only the public half
-/// stays on disk).
-fn keygen(s: &Scratch, name: &str, args: &[&str]) -> Key {
-    let path = s.path(&format!("tmp/{name}"));
-    let out = Command::new("ssh-keygen")
-        .args(args)
-        .args(["-q", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    let private = std::fs::read_to_string(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let pub_path = path.with_extension("pub");
-    let public = std::fs::read_to_string(&pub_path).unwrap();
-    let out = Command::new("ssh-keygen")
-        .args(["-l", "-E", "sha256", "-f"])
-        .arg(&pub_path)
-        .output()
-        .unwrap();
-    let fingerprint = String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    Key {
-        private,
-        public,
-        fingerprint,
-    }
-}
-
-/// The private key's base64 lines after the first (the first holds only the header and
-/// the public key), less any line that is all public key (the `.pub` file holds it):
-/// key material that must appear nowhere.
-fn material(key: &Key) -> Vec<String> {
-    let lines: Vec<String> = key
-        .private
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .skip(1)
-        .filter(|l| !key.public.contains(*l))
-        .map(str::to_owned)
-        .collect();
-    assert!(lines.len() >= 2, "too little private material to scan for");
-    lines
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
-}
 
 /// A running `agentsec ssh-agent`, killed on drop.
 struct Agent {
@@ -456,4 +397,120 @@ fn sighup_reloads_the_policy_and_the_keys_it_grants() {
     assert_eq!(after.stdout.lines().count(), 2, "{after:?}");
     assert!(after.stdout.contains(&deploy.fingerprint), "{after:?}");
     assert!(after.stdout.contains(&other.fingerprint), "{after:?}");
+}
+
+#[test]
+fn a_key_restricted_to_hosts_signs_nothing_unbound() {
+    let s = Scratch::new();
+    let (deploy, _, _) = setup(&s);
+    s.write(
+        "work/hosts.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n      ssh_hosts: [\"SHA256:ZeQhD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU\"]\n",
+    );
+    let agent = Agent::start(&s, "ops/deploy", "hosts.yaml");
+    // Listed (the key is loaded), but `ssh-keygen -Y sign` binds no session: refused.
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert!(list.stdout.contains(&deploy.fingerprint), "{list:?}");
+    let data = s.write("work/message.txt", "release v3\n");
+    let sign = run(agent
+        .tool(&s, "ssh-keygen")
+        .args(["-Y", "sign", "-n", "file", "-f"])
+        .arg(&deploy.pub_file)
+        .arg(&data));
+    assert_ne!(sign.code, 0, "{sign:?}");
+    assert!(!s.path("work/message.txt.sig").exists());
+    drop(agent);
+    let records = s.audit_records();
+    assert!(
+        records.iter().any(|r| r["access_type"] == "sign"
+            && r["decision"] == "deny"
+            && r["detail"]
+                == format!(
+                    "key {}; the host is not in the rule's ssh_hosts",
+                    deploy.fingerprint
+                )),
+        "{records:#?}"
+    );
+    let stderr = std::fs::read_to_string(agent_stderr(&s)).unwrap();
+    assert!(stderr.contains("not bound to a host"), "{stderr}");
+}
+
+fn agent_stderr(s: &Scratch) -> PathBuf {
+    s.path("work/agent-ops_deploy.err")
+}
+
+/// `ssh-add -l` until `done` holds for its output (the agent polls files every second).
+fn list_until(s: &Scratch, agent: &Agent, done: impl Fn(&str) -> bool) -> Run {
+    let mut list = run(agent.tool(s, "ssh-add").arg("-l"));
+    for _ in 0..100 {
+        if done(&list.stdout) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        list = run(agent.tool(s, "ssh-add").arg("-l"));
+    }
+    list
+}
+
+#[test]
+fn a_changed_policy_or_secrets_file_is_reloaded_without_a_signal() {
+    let s = Scratch::new();
+    let (deploy, other, _) = setup(&s);
+    let agent = Agent::start(&s, "ops/deploy", "policy.yaml");
+    let before = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(before.stdout.lines().count(), 1, "{before:?}");
+
+    // The policy grants the other key too: picked up by the file poll.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n    ssh.other_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let both = list_until(&s, &agent, |out| out.lines().count() == 2);
+    assert!(both.stdout.contains(&other.fingerprint), "{both:?}");
+
+    // A rotation: the SOPS leaf switches to a new key (re-encrypted with the real sops).
+    let next = keygen(&s, "next", &["-t", "ed25519"]);
+    s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!(
+            "ssh:\n  deploy_key: |\n{}  other_key: |\n{}",
+            indent(&indent(&next.private)),
+            indent(&indent(&other.private)),
+        ),
+    );
+    let rotated = list_until(&s, &agent, |out| out.contains(&next.fingerprint));
+    assert!(rotated.stdout.contains(&next.fingerprint), "{rotated:?}");
+    assert!(!rotated.stdout.contains(&deploy.fingerprint), "{rotated:?}");
+
+    // A broken policy keeps the keys in force, and says so.
+    s.write(
+        "work/policy.yaml",
+        "access_control:\n  secrets:\n    ssh.x: [\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let kept = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert_eq!(kept.stdout, rotated.stdout, "{kept:?}");
+    drop(agent);
+    let records = s.audit_records();
+    let reloads: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["access_type"] == "reload")
+        .collect();
+    assert!(
+        reloads.iter().filter(|r| r["decision"] == "allow").count() >= 2,
+        "{records:#?}"
+    );
+    assert!(
+        reloads.iter().any(|r| r["decision"] == "deny"),
+        "{records:#?}"
+    );
+    let stderr = std::fs::read_to_string(agent_stderr(&s)).unwrap();
+    assert!(stderr.contains("reload failed, keys unchanged"), "{stderr}");
+    for key in [&deploy, &other, &next] {
+        for line in material(key) {
+            for (path, bytes) in s.all_file_bytes() {
+                assert_no_leak(&line, &bytes, &path.display().to_string());
+            }
+        }
+    }
 }

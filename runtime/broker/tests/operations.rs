@@ -88,7 +88,10 @@ fn each_level_permits_its_operations_and_every_request_is_on_record() {
         method: "GET",
         destination: "https://h.example:443",
     };
-    let sign = Operation::Sign { key: "SHA256:abc" };
+    let sign = Operation::Sign {
+        key: "SHA256:abc",
+        target: agentsec_policy::SignTarget::Unbound,
+    };
     let ok =
         |r: Result<agentsec_broker::Released, Refusal>| r.map(|v| v.value.expose_secret().to_vec());
     assert_eq!(

@@ -38,6 +38,8 @@ pub enum Tool {
     Exec,
     /// `agentsec ssh-agent`.
     SshAgent,
+    /// `agentsec ssh`.
+    Ssh,
     /// `agentsec mcp`.
     Mcp,
     /// `agentsec token`.
@@ -56,6 +58,7 @@ impl Tool {
             Tool::Serve => "agentsec serve",
             Tool::Exec => "agentsec exec",
             Tool::SshAgent => "agentsec ssh-agent",
+            Tool::Ssh => "agentsec ssh",
             Tool::Mcp => "agentsec mcp",
             Tool::Token => "agentsec token",
         }
@@ -72,6 +75,7 @@ impl Tool {
             Tool::Serve => exit::SERVE,
             Tool::Exec => exit::EXEC,
             Tool::SshAgent => exit::SSH_AGENT,
+            Tool::Ssh => exit::SSH,
             Tool::Mcp => exit::MCP,
             Tool::Token => exit::TOKEN,
         }
@@ -412,6 +416,8 @@ pub enum Error {
     Serve(ServeError),
     /// `agentsec ssh-agent`.
     SshAgent(SshAgentError),
+    /// `agentsec ssh`.
+    Ssh(SshError),
     /// `agentsec mcp` or `agentsec token`.
     Mcp(McpError),
     /// From `agentsec exec`.
@@ -526,6 +532,52 @@ impl Failure for SshAgentError {
     }
 }
 
+/// Why `agentsec ssh` did not start ssh.
+#[derive(Debug)]
+pub enum SshError {
+    /// Bad arguments, or the policy, secrets, keys, audit log or socket could not be set up.
+    Config(String),
+    /// The policy refused a `--secret-stdin` path, or the caller may not act as the agent
+    /// id (on the record).
+    Denied(String),
+    /// ssh exists but cannot be run.
+    CannotRun(String),
+    /// ssh was not found on `PATH`.
+    NotFound(String),
+}
+
+impl fmt::Display for SshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SshError::Config(m) => f.write_str(m),
+            SshError::Denied(m) => write!(f, "refused, ssh was not started:\n{m}"),
+            SshError::CannotRun(m) => write!(f, "cannot run {m}"),
+            SshError::NotFound(p) => write!(f, "{p}: command not found (searched PATH)"),
+        }
+    }
+}
+
+impl Failure for SshError {
+    fn tool(&self) -> Tool {
+        Tool::Ssh
+    }
+
+    fn exit_code(&self) -> u8 {
+        match self {
+            SshError::Config(_) => exit::exec::CONFIG,
+            SshError::Denied(_) => exit::exec::DENIED,
+            SshError::CannotRun(_) => exit::exec::CANNOT_RUN,
+            SshError::NotFound(_) => exit::exec::NOT_FOUND,
+        }
+    }
+}
+
+impl From<SshError> for Error {
+    fn from(e: SshError) -> Self {
+        Error::Ssh(e)
+    }
+}
+
 impl From<SshAgentError> for Error {
     fn from(e: SshAgentError) -> Self {
         Error::SshAgent(e)
@@ -586,6 +638,7 @@ impl fmt::Display for Error {
             Error::Serve(e) => e.fmt(f),
             Error::Exec(e) => e.fmt(f),
             Error::SshAgent(e) => e.fmt(f),
+            Error::Ssh(e) => e.fmt(f),
             Error::Mcp(e) => e.fmt(f),
         }
     }
@@ -601,6 +654,7 @@ impl Failure for Error {
             Error::Serve(e) => e.tool(),
             Error::Exec(e) => e.tool(),
             Error::SshAgent(e) => e.tool(),
+            Error::Ssh(e) => e.tool(),
             Error::Mcp(e) => e.tool(),
         }
     }
@@ -614,6 +668,7 @@ impl Failure for Error {
             Error::Serve(e) => e.exit_code(),
             Error::Exec(e) => e.exit_code(),
             Error::SshAgent(e) => e.exit_code(),
+            Error::Ssh(e) => e.exit_code(),
             Error::Mcp(e) => e.exit_code(),
         }
     }
@@ -682,6 +737,10 @@ mod tests {
             Box::new(SkillError::Argument(String::new())),
             Box::new(SkillError::Runtime(String::new())),
             Box::new(ServeError(String::new())),
+            Box::new(SshError::Config(String::new())),
+            Box::new(SshError::Denied(String::new())),
+            Box::new(SshError::CannotRun(String::new())),
+            Box::new(SshError::NotFound(String::new())),
             Box::new(McpError(Tool::Mcp, String::new())),
             Box::new(McpError(Tool::Token, String::new())),
             Box::new(PolicyError::NoPolicy),

@@ -142,6 +142,26 @@ pub const SSH_AGENT: &[ExitCode] = &[
     ),
 ];
 
+/// `agentsec ssh`: ssh's own status, or one of `agentsec exec`'s codes when ssh was not
+/// started.
+pub const SSH: &[ExitCode] = &[
+    row(OK, "the remote command exited 0"),
+    row(
+        exec::DENIED,
+        "the policy refused a `--secret-stdin` path, or your OS user may not act as the agent id (`agents:`): ssh was not started (or the remote command exited 3)",
+    ),
+    row(
+        exec::CONFIG,
+        "bad arguments, or the policy, secrets, keys, audit log or agent socket could not be set up",
+    ),
+    row(exec::CANNOT_RUN, "ssh cannot be run"),
+    row(exec::NOT_FOUND, "ssh was not found on PATH"),
+    row(
+        255,
+        "ssh failed (connection, host key, authentication: no key the agent serves was accepted)",
+    ),
+];
+
 /// `agentsec policy`.
 pub const POLICY: &[ExitCode] = &[
     row(

@@ -63,6 +63,8 @@ fn the_readme_tables_are_the_code_tables() {
         Tool::Skill,
         Tool::Serve,
         Tool::Exec,
+        Tool::SshAgent,
+        Tool::Ssh,
     ] {
         let code = tool.exit_codes();
         let expected: Vec<(String, &str)> = code

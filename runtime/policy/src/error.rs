@@ -390,6 +390,26 @@ pub enum InvalidPolicy {
     /// An invalid entry of `skills`.
     #[error("invalid skill: {0}")]
     BadSkill(SkillError),
+    /// An `ssh_hosts` entry that is not a `SHA256:...` host key fingerprint.
+    #[error("invalid ssh_hosts entry `{host}`: {why}")]
+    BadSshHost {
+        /// The entry (shortened if very long).
+        host: String,
+        /// What the form is.
+        why: String,
+    },
+    /// `ssh_hosts` with no entry (which would read as "no host" but mean "any"), or more
+    /// than [`crate::MAX_SSH_HOSTS`].
+    #[error(
+        "`ssh_hosts` lists {0} host keys; list between 1 and {max} (`SHA256:...` fingerprints), or remove the key to allow any host",
+        max = crate::MAX_SSH_HOSTS
+    )]
+    SshHostsCount(usize),
+    /// An SSH field (`ssh_hosts`) on a rule whose `access_level` is not `sign`.
+    #[error(
+        "`{0}` applies only to keys an SSH agent signs with; give the rule `access_level: sign` or remove `{0}`"
+    )]
+    SshFieldNotSign(&'static str),
     /// `skills: []`: an empty list would read as "any skill".
     #[error(
         "`skills: []` lists no skill; remove the `skills` key to allow any skill, or list the skills (`sha256:...` entries, or names of components in the skills directory)"

@@ -10,6 +10,7 @@ use crate::path::{PatternSegment, SecretPath};
 use crate::policy::Policy;
 use crate::rule::{AccessLevel, Operation, Rule, RuleRef, join};
 use crate::skill::SkillRef;
+use crate::ssh::SignTarget;
 
 /// The outcome of [`Policy::evaluate`].
 #[must_use = "a decision that is not checked grants nothing"]
@@ -249,6 +250,9 @@ pub enum DenialReason<'p> {
     /// The granting rule says `inject_only: true`: the host may use the value in a
     /// request, the skill may never hold it.
     InjectOnly(RuleRef<'p>),
+    /// The most specific granting rule restricts the key to server host keys
+    /// (`ssh_hosts`), and the signature is for an unbound connection or another host.
+    HostNotListed(RuleRef<'p>),
 }
 
 /// A refusal. Its `Display` says which rule decided and how to change the
@@ -263,6 +267,8 @@ pub struct Denial<'p> {
     verb: &'static str,
     /// For [`DenialReason::LevelForbids`]: whether a read was asked.
     read: bool,
+    /// For [`DenialReason::HostNotListed`]: the connection the signature was for.
+    target: Option<SignTarget<'p>>,
 }
 
 impl<'p> Denial<'p> {
@@ -294,7 +300,8 @@ impl<'p> Denial<'p> {
             | DenialReason::SkillNotListed(r)
             | DenialReason::LevelForbids(r)
             | DenialReason::NotRevealed(r)
-            | DenialReason::InjectOnly(r) => Some(r),
+            | DenialReason::InjectOnly(r)
+            | DenialReason::HostNotListed(r) => Some(r),
             DenialReason::NoGrant { .. } => None,
         }
     }
@@ -328,6 +335,26 @@ impl fmt::Display for Denial<'_> {
                 f,
                 "secrets_get would put the value into the model's context, and rule {r} does not allow that; skills may read it, or add `reveal_to_agent: true` to the rule to allow it"
             ),
+            DenialReason::HostNotListed(r) => {
+                write!(
+                    f,
+                    "rule {r} lets the key sign only for the server host keys "
+                )?;
+                join(f, r.ssh_hosts())?;
+                match self.target {
+                    Some(SignTarget::Host(host)) => write!(
+                        f,
+                        ", and this connection is bound to host key {host}; add it to the rule's ssh_hosts if the key may log in there"
+                    ),
+                    Some(SignTarget::Forwarded(host)) => write!(
+                        f,
+                        ", and this request came through an agent forwarded to host key {host}; a key restricted to hosts is never used through a forwarded agent (log in from this machine, or remove ssh_hosts)"
+                    ),
+                    _ => f.write_str(
+                        ", and this request is not bound to a host (ssh 8.9 or later binds each connection with session-bind@openssh.com; `ssh-keygen -Y sign` and older clients do not); use a client that binds, or remove ssh_hosts",
+                    ),
+                }
+            }
             DenialReason::DeniedBy(r) => {
                 write!(
                     f,
@@ -423,6 +450,12 @@ impl Policy {
             (None, Some(rule), _) if operation == Operation::Reveal && !rule.reveal_to_agent => {
                 DenialReason::NotRevealed(RuleRef::new(rule))
             }
+            (None, Some(rule), _)
+                if matches!(operation, Operation::Sign { target, .. }
+                    if !RuleRef::new(rule).admits(target)) =>
+            {
+                DenialReason::HostNotListed(RuleRef::new(rule))
+            }
             (None, Some(rule), _) => {
                 return Decision::Allow(Authorized {
                     agent,
@@ -453,6 +486,10 @@ impl Policy {
                 Operation::Sign { .. } => "sign with",
             },
             read: operation == Operation::Read,
+            target: match operation {
+                Operation::Sign { target, .. } => Some(target),
+                _ => None,
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ use crate::agent::AgentGlob;
 use crate::error::{AccessLevelError, GlobError, Location};
 use crate::path::PathPattern;
 use crate::skill::{SkillRef, SkillSelector};
+use crate::ssh::{SignTarget, SshHostKey};
 
 /// Longest accepted `access_level` identifier, in bytes.
 ///
@@ -166,6 +167,8 @@ pub enum Operation<'a> {
     Sign {
         /// The key's public fingerprint (for the record; never the key).
         key: &'a str,
+        /// The connection the signature is for: what a rule's `ssh_hosts` checks.
+        target: SignTarget<'a>,
     },
 }
 
@@ -233,6 +236,7 @@ pub(crate) struct RuleDef {
     pub(crate) reveal_to_agent: bool,
     pub(crate) inject_only: bool,
     pub(crate) inject: Vec<InjectEntry>,
+    pub(crate) ssh_hosts: Vec<SshHostKey>,
     pub(crate) at: Location,
 }
 
@@ -281,6 +285,8 @@ pub(crate) struct Rule {
     pub(crate) inject_only: bool,
     /// `inject:` entries.
     pub(crate) inject: Vec<InjectEntry>,
+    /// `ssh_hosts`: the server host keys a `sign` key may sign for (empty: any).
+    pub(crate) ssh_hosts: Vec<SshHostKey>,
     pub(crate) at: Location,
     /// Position in load order (files in the order given, rules in file order).
     pub(crate) order: usize,
@@ -301,6 +307,7 @@ impl Rule {
             reveal_to_agent: def.reveal_to_agent,
             inject_only: def.inject_only,
             inject: def.inject,
+            ssh_hosts: def.ssh_hosts,
             at: def.at,
             order,
         })
@@ -403,6 +410,23 @@ impl<'p> RuleRef<'p> {
         &self.rule.inject
     }
 
+    /// `ssh_hosts` (only on `sign` rules): the server host keys the key may sign SSH
+    /// logins for; empty means any host, and unbound signatures too.
+    pub fn ssh_hosts(&self) -> &'p [SshHostKey] {
+        &self.rule.ssh_hosts
+    }
+
+    /// Whether `ssh_hosts` lets the key sign for `target`.
+    pub fn admits(&self, target: SignTarget<'_>) -> bool {
+        let hosts = &self.rule.ssh_hosts;
+        match target {
+            SignTarget::Load => true,
+            _ if hosts.is_empty() => true,
+            SignTarget::Host(h) => hosts.iter().any(|k| k.as_str() == h),
+            SignTarget::Unbound | SignTarget::Forwarded(_) => false,
+        }
+    }
+
     /// Position of the rule in load order (0-based).
     pub fn index(&self) -> usize {
         self.rule.order
@@ -469,7 +493,10 @@ mod tests {
             method,
             destination: "https://example.com:443",
         };
-        let sign = Operation::Sign { key: "SHA256:x" };
+        let sign = Operation::Sign {
+            key: "SHA256:x",
+            target: SignTarget::Unbound,
+        };
         let table = [
             (
                 AccessLevel::ReadOnly,
@@ -525,7 +552,10 @@ mod tests {
                 method: "PUT",
                 destination: "d",
             },
-            Operation::Sign { key: "k" },
+            Operation::Sign {
+                key: "k",
+                target: SignTarget::Load,
+            },
         ];
         for a in all {
             for b in all {

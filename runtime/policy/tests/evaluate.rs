@@ -290,8 +290,16 @@ fn access_levels_are_enforced_per_operation() {
             .is_allowed()
     );
     assert!(
-        !p.evaluate(&manager, &skill, &pw, Operation::Sign { key: "k" })
-            .is_allowed()
+        !p.evaluate(
+            &manager,
+            &skill,
+            &pw,
+            Operation::Sign {
+                key: "k",
+                target: agentsec_policy::SignTarget::Unbound,
+            }
+        )
+        .is_allowed()
     );
     // A deny still wins over the level question.
     let intern = AgentId::parse("ops/intern").unwrap();
@@ -474,4 +482,71 @@ fn reveal_needs_reveal_to_agent_on_the_deciding_rule() {
         bad.contains("p.yaml:5") && bad.contains("reveal_to_agent"),
         "{bad}"
     );
+}
+
+#[test]
+fn ssh_hosts_restricts_a_sign_key_to_logins_bound_to_those_host_keys() {
+    use agentsec_policy::SignTarget;
+    const HOST: &str = "SHA256:ZeQhD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU";
+    const OTHER: &str = "SHA256:AAAAD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU";
+    let p = policy(&format!(
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n      ssh_hosts: [\"{HOST}\"]\n    ssh.any_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n"
+    ));
+    let agent = AgentId::parse("ops/deploy").unwrap();
+    let s = skill("ssh-agent");
+    let sign = |path: &str, target| {
+        let path = SecretPath::parse(path).unwrap();
+        match p.evaluate(&agent, &s, &path, Operation::Sign { key: "k", target }) {
+            Decision::Allow(_) => Ok(()),
+            Decision::Deny(d) => {
+                assert!(matches!(d.reason(), DenialReason::HostNotListed(_)));
+                Err(d.to_string())
+            }
+        }
+    };
+    assert_eq!(sign("ssh.deploy_key", SignTarget::Host(HOST)), Ok(()));
+    // Loading the key makes no signature: allowed.
+    assert_eq!(sign("ssh.deploy_key", SignTarget::Load), Ok(()));
+    let other = sign("ssh.deploy_key", SignTarget::Host(OTHER)).unwrap_err();
+    assert!(
+        other.contains(&format!("bound to host key {OTHER}")),
+        "{other}"
+    );
+    assert!(other.contains(HOST), "{other}");
+    let unbound = sign("ssh.deploy_key", SignTarget::Unbound).unwrap_err();
+    assert!(unbound.contains("not bound to a host"), "{unbound}");
+    let forwarded = sign("ssh.deploy_key", SignTarget::Forwarded(HOST)).unwrap_err();
+    assert!(forwarded.contains("forwarded"), "{forwarded}");
+    // Without ssh_hosts, any connection.
+    for target in [
+        SignTarget::Unbound,
+        SignTarget::Host(OTHER),
+        SignTarget::Forwarded(OTHER),
+    ] {
+        assert_eq!(sign("ssh.any_key", target), Ok(()));
+    }
+}
+
+#[test]
+fn ssh_hosts_must_be_fingerprints_on_a_sign_rule() {
+    let err = |text: &str| {
+        Policy::from_sources(&[("p.yaml", text)])
+            .map(drop)
+            .unwrap_err()
+            .to_string()
+    };
+    let head = "access_control:\n  secrets:\n    ssh.k:\n      allowed_agents: [ops/deploy]\n";
+    let e = err(&format!(
+        "{head}      ssh_hosts: [\"SHA256:ZeQhD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU\"]\n"
+    ));
+    assert!(e.contains("access_level: sign"), "{e}");
+    let e = err(&format!(
+        "{head}      access_level: sign\n      ssh_hosts: [host.example]\n"
+    ));
+    assert!(e.contains("invalid ssh_hosts entry `host.example`"), "{e}");
+    assert!(e.contains("p.yaml:6"), "{e}");
+    let e = err(&format!(
+        "{head}      access_level: sign\n      ssh_hosts: []\n"
+    ));
+    assert!(e.contains("lists 0 host keys"), "{e}");
 }

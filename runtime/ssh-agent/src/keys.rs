@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use agentsec_audit::RunContext;
 use agentsec_broker::{Broker, Caller, CallerLimits, NoRedaction};
-use agentsec_policy::{AgentId, Operation, SecretPath};
+use agentsec_policy::{AgentId, Operation, SecretPath, SignTarget};
 use ssh_key::private::{KeypairData, RsaKeypair};
 use ssh_key::public::KeyData;
 use ssh_key::{Algorithm, HashAlg, PrivateKey, Signature};
@@ -64,7 +64,15 @@ impl Keyring {
                 .filter(|p| {
                     broker
                         .policy()
-                        .evaluate(&agent, &skill, p, Operation::Sign { key: LOAD_KEY })
+                        .evaluate(
+                            &agent,
+                            &skill,
+                            p,
+                            Operation::Sign {
+                                key: LOAD_KEY,
+                                target: SignTarget::Load,
+                            },
+                        )
                         .is_allowed()
                 })
                 .collect(),
@@ -87,14 +95,20 @@ impl Keyring {
                 skipped.push(format!("{path}: more than {MAX_KEYS} keys; not served"));
                 continue;
             }
-            let released =
-                match broker.request(&mut caller, Operation::Sign { key: LOAD_KEY }, &path) {
-                    Ok(released) => released,
-                    Err(refusal) => {
-                        skipped.push(format!("{path}: {refusal}"));
-                        continue;
-                    }
-                };
+            let released = match broker.request(
+                &mut caller,
+                Operation::Sign {
+                    key: LOAD_KEY,
+                    target: SignTarget::Load,
+                },
+                &path,
+            ) {
+                Ok(released) => released,
+                Err(refusal) => {
+                    skipped.push(format!("{path}: {refusal}"));
+                    continue;
+                }
+            };
             match parse_private(released.value.expose_secret()) {
                 Ok(private) => {
                     let public = private.public_key().key_data().clone();

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use agentsec_audit::{AccessType, Decision, Record, RunContext};
 use agentsec_broker::{Caller, CallerLimits, NoRedaction};
-use agentsec_policy::{IdentityGrant, Operation, SkillDigest, SkillName, SkillRef};
+use agentsec_policy::{IdentityGrant, Operation, SignTarget, SkillDigest, SkillName, SkillRef};
 use agentsec_server::identity::OsIdentity;
 use ssh_agent_lib::proto::extension::SessionBind;
 use ssh_agent_lib::proto::{Extension, Identity, PublicCredential, Response, SignRequest};
@@ -174,6 +174,7 @@ impl SshAgent {
                 NoRedaction,
             ),
             bound: None,
+            forwarded: false,
             requests: 0,
         };
         while let Ok(Some(message)) = read_message(&mut stream) {
@@ -193,10 +194,34 @@ impl SshAgent {
 struct Session<'k> {
     keyring: &'k Keyring,
     caller: Caller<NoRedaction>,
-    /// The server host key the client bound the connection to (`SHA256:...`), and whether
-    /// the binding is for a forwarded agent.
-    bound: Option<(String, bool)>,
+    /// The last `session-bind@openssh.com` of the connection.
+    bound: Option<Bound>,
+    /// Whether any bind of the connection was for a forwarded agent.
+    forwarded: bool,
     requests: u32,
+}
+
+/// A connection's binding to an SSH session (`session-bind@openssh.com`).
+struct Bound {
+    /// The server host key's fingerprint, `SHA256:...`.
+    host: String,
+    /// The session identifier the server signed.
+    session_id: Vec<u8>,
+}
+
+/// `SSH_MSG_USERAUTH_REQUEST` (RFC 4252 § 7): what ssh asks an agent to sign to log in.
+const USERAUTH_REQUEST: u8 = 50;
+
+/// Whether `data` is a public-key login request for the session `session_id` (RFC 4252
+/// § 7: `string session identifier`, `byte SSH_MSG_USERAUTH_REQUEST`, ...). A bound
+/// connection may get only its own session's login signed, so a binding to one host
+/// cannot be used to sign another host's login.
+fn is_login_for(data: &[u8], session_id: &[u8]) -> bool {
+    let Some((len, rest)) = data.split_first_chunk::<4>() else {
+        return false;
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    rest.len() > len && &rest[..len] == session_id && rest[len] == USERAUTH_REQUEST
 }
 
 /// Message numbers of draft-miller-ssh-agent § 6.1.
@@ -276,15 +301,33 @@ impl Session<'_> {
             ));
             return Response::Failure;
         };
-        let key = match &self.bound {
-            Some((host, false)) => format!("{} host {host}", entry.fingerprint),
-            Some((host, true)) => format!("{} host {host} (forwarded)", entry.fingerprint),
-            None => entry.fingerprint.clone(),
+        // What the signature is for: a login to the bound session, through a forwarded
+        // agent, or anything else (unbound). The record names the bound host in each case.
+        let (target, key) = match &self.bound {
+            Some(b) if self.forwarded => (
+                SignTarget::Forwarded(b.host.as_str()),
+                format!("{} host {} (forwarded)", entry.fingerprint, b.host),
+            ),
+            Some(b) if is_login_for(&request.data, &b.session_id) => (
+                SignTarget::Host(b.host.as_str()),
+                format!("{} host {}", entry.fingerprint, b.host),
+            ),
+            Some(b) => (
+                SignTarget::Unbound,
+                format!(
+                    "{} host {} (not a login to the bound session)",
+                    entry.fingerprint, b.host
+                ),
+            ),
+            None => (SignTarget::Unbound, entry.fingerprint.clone()),
         };
         let broker = &self.keyring.broker;
         let released = match broker.request(
             &mut self.caller,
-            Operation::Sign { key: key.as_str() },
+            Operation::Sign {
+                key: key.as_str(),
+                target,
+            },
             &entry.path,
         ) {
             Ok(released) => released,
@@ -334,7 +377,11 @@ impl Session<'_> {
                     .host_key
                     .fingerprint(ssh_key::HashAlg::Sha256)
                     .to_string();
-                self.bound = Some((host, bind.is_forwarding));
+                self.forwarded |= bind.is_forwarding;
+                self.bound = Some(Bound {
+                    host,
+                    session_id: bind.session_id,
+                });
                 Response::Success
             }
             _ => Response::Failure,

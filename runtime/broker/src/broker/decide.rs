@@ -17,6 +17,8 @@ use crate::outcome::{Refusal, Released, Stop};
 struct Refusing<'a> {
     rule: Option<&'a str>,
     level: Option<AccessLevel>,
+    /// Why, when the rule grants the agent but a condition of it refused (`ssh_hosts`).
+    condition: Option<&'static str>,
 }
 
 impl Broker {
@@ -44,6 +46,12 @@ impl Broker {
                     DenialReason::LevelForbids(r) => Some(*r.access_level()),
                     _ => None,
                 };
+                let condition = match denial.reason() {
+                    DenialReason::HostNotListed(_) => {
+                        Some("the host is not in the rule's ssh_hosts")
+                    }
+                    _ => None,
+                };
                 return self.denied(
                     caller,
                     operation,
@@ -52,6 +60,7 @@ impl Broker {
                     Refusing {
                         rule: rule.as_deref(),
                         level,
+                        condition,
                     },
                     message,
                 );
@@ -103,7 +112,8 @@ impl Broker {
         let what = operation_detail(&operation);
         let forbids = refusing
             .level
-            .map(|level| format!("level {level} does not permit {}", operation.as_str()));
+            .map(|level| format!("level {level} does not permit {}", operation.as_str()))
+            .or(refusing.condition.map(str::to_owned));
         let base = match (what, forbids) {
             (Some(w), Some(f)) => Some(format!("{w}; {f}")),
             (w, f) => w.or(f),
@@ -291,7 +301,7 @@ pub(super) fn operation_detail(operation: &Operation<'_>) -> Option<String> {
             method,
             destination,
         } => Some(format!("{method} {destination}")),
-        Operation::Sign { key } => Some(format!("key {key}")),
+        Operation::Sign { key, .. } => Some(format!("key {key}")),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ pub mod policy;
 pub mod secrets;
 pub mod serve;
 pub mod skill;
+pub mod ssh;
 pub mod ssh_agent;
 pub mod token;
 
@@ -52,6 +53,10 @@ enum Command {
     /// Serve the SSH agent protocol with the SOPS-held keys the policy lets --agent sign
     /// with; every signature is audited.
     SshAgent(ssh_agent::Args),
+    /// Run the real ssh with a private agent (the keys --agent may sign with) that lives
+    /// only for the command, and send secrets to the remote command's stdin, never in its
+    /// command line.
+    Ssh(ssh::Args),
     /// Serve skills as MCP tools to an agent harness (stdio, or streamable HTTP with
     /// bearer tokens): the model gets results, never credentials.
     Mcp(Box<mcp::Args>),
@@ -86,6 +91,7 @@ pub fn prefix(args: &[std::ffi::OsString]) -> &'static str {
         Some("serve") => Tool::Serve.prefix(),
         Some("exec") => Tool::Exec.prefix(),
         Some("ssh-agent") => Tool::SshAgent.prefix(),
+        Some("ssh") => Tool::Ssh.prefix(),
         Some("mcp") => Tool::Mcp.prefix(),
         Some("token") => Tool::Token.prefix(),
         _ => "agentsec",
@@ -102,6 +108,7 @@ pub fn main(cli: Cli) -> Result<u8, Error> {
         Command::Serve(args) => Ok(serve::run(*args)?),
         Command::Exec(args) => Ok(exec::run(args)?),
         Command::SshAgent(args) => Ok(ssh_agent::run(args)?),
+        Command::Ssh(args) => Ok(ssh::run(args)?),
         Command::Mcp(args) => Ok(mcp::run(*args)?),
         Command::Token(command) => Ok(token::run(command)?),
     }

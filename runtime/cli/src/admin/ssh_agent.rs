@@ -24,8 +24,9 @@ const KEY_CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serve the SSH agent protocol on a unix socket (mode 0600, in a 0700 directory) with the
 /// keys the policy grants `--agent` at `access_level: sign`. `ssh-add -l` lists exactly
 /// those; `add`, `remove` and `lock` requests are refused. Prints
-/// `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` once listening. SIGHUP reloads the policy
-/// and the secrets; SIGTERM or SIGINT stops.
+/// `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` once listening. SIGHUP, or a change to a
+/// policy file or the secrets file (checked every second), reloads the keys; SIGTERM or
+/// SIGINT stops.
 #[derive(Debug, clap::Args)]
 #[command(after_help = exit::help(exit::SSH_AGENT), after_long_help = exit::help(exit::SSH_AGENT))]
 pub struct Args {
@@ -47,16 +48,117 @@ fn fail(message: impl std::fmt::Display) -> SshAgentError {
     SshAgentError(message.to_string())
 }
 
+/// Polls the policy and secrets files every [`agentsec_server::RELOAD_POLL_INTERVAL`] and
+/// reloads when one changed (as `agentsec serve` does: polling sees a file replaced by
+/// rename or a symlink swap the same way).
+fn watch(loader: &Mutex<Loader>, agent: &SshAgent) {
+    let files = match loader.lock() {
+        Ok(l) => l.watched(),
+        Err(_) => return,
+    };
+    let mut seen = stamp(&files);
+    loop {
+        std::thread::sleep(agentsec_server::RELOAD_POLL_INTERVAL);
+        let now = stamp(&files);
+        if now == seen {
+            continue;
+        }
+        // Remember what was seen even when it is refused: a broken file is reported once.
+        seen = now;
+        match loader.lock() {
+            Ok(l) => l.reload(agent, "a policy or secrets file changed"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Each watched file with its device, inode, size and modification time (`None`: missing).
+type Stamp = Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>;
+
+/// What the files look like now: device, inode, size and modification time of each (and of
+/// a directory's entries); a file replaced by rename changes its inode.
+fn stamp(paths: &[PathBuf]) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let key = |m: &std::fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
+    let mut out = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).ok();
+        out.push((path.clone(), meta.as_ref().map(key)));
+        if meta.as_ref().is_some_and(std::fs::Metadata::is_dir)
+            && let Ok(entries) = std::fs::read_dir(path)
+        {
+            let mut inside: Vec<_> = entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    let m = std::fs::metadata(&p).ok().map(|m| key(&m));
+                    (p, m)
+                })
+                .collect();
+            inside.sort();
+            out.extend(inside);
+        }
+    }
+    out
+}
+
 /// Opens the policy, the store and the audit log (once) and loads the agent's keys.
-struct Loader {
+pub(crate) struct Loader {
     sources: Sources,
-    agent: AgentId,
-    audit: Arc<Mutex<agentsec_audit::AuditLog>>,
-    me: OsIdentity,
+    pub(crate) agent: AgentId,
+    pub(crate) audit: Arc<Mutex<agentsec_audit::AuditLog>>,
+    pub(crate) me: OsIdentity,
+    /// Whose warnings these are (`agentsec ssh-agent` or `agentsec ssh`).
+    pub(crate) tool: Tool,
 }
 
 impl Loader {
-    fn keyring(&self) -> Result<Keyring, SshAgentError> {
+    /// The files a reload reads: the policy files (and directories) and the stores' files.
+    fn watched(&self) -> Vec<PathBuf> {
+        let mut files = self.sources.policy_paths.clone();
+        files.extend(self.sources.store_files());
+        files
+    }
+
+    /// Loads the keys again and serves them (the old keyring stays in force if anything
+    /// fails to load); the outcome is a `reload` record and a line on stderr.
+    fn reload(&self, agent: &SshAgent, why: &str) {
+        let (decision, detail) = match self.keyring() {
+            Ok(keyring) => {
+                let n = keyring.keys().len();
+                agent.replace(keyring);
+                eprintln!("agentsec ssh-agent: reloaded ({why}): serving {n} key(s)");
+                (
+                    Decision::Allow,
+                    format!("ssh-agent keys reloaded ({why}): {n} served"),
+                )
+            }
+            Err(e) => {
+                Tool::SshAgent.warn(format!("reload failed, keys unchanged: {e}"));
+                (
+                    Decision::Deny,
+                    format!("ssh-agent reload refused ({why}), the previous keys stay: {e}"),
+                )
+            }
+        };
+        let run_id = agentsec_audit::new_run_id().unwrap_or_default();
+        let run = RunContext::new(
+            self.agent.as_str(),
+            agentsec_ssh_agent::SKILL_NAME,
+            "00".repeat(32),
+            run_id,
+        )
+        .with_caller(self.me.caller_info());
+        let record = Record::new(&run, "", AccessType::Reload, decision).detail(&*detail);
+        if let Ok(mut log) = self.audit.lock()
+            && let Err(e) = log.append(&record)
+        {
+            Tool::SshAgent.warn(format!("the reload could not be recorded: {e}"));
+        }
+    }
+
+    /// The agent's keys under the policy and store as they are now.
+    pub(crate) fn keyring(&self) -> Result<Keyring, SshAgentError> {
         let policy = self.sources.policy().map_err(fail)?;
         let identities = self.sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
         let store = self.sources.store(&identities, None).map_err(fail)?.store;
@@ -76,42 +178,58 @@ impl Loader {
         .with_caller(self.me.caller_info());
         let (keyring, skipped) = Keyring::load(broker, self.agent.clone(), run);
         for why in skipped {
-            Tool::SshAgent.warn(format!("not served: {why}"));
+            self.tool.warn(format!("not served: {why}"));
         }
         Ok(keyring)
     }
 }
 
-/// Runs `agentsec ssh-agent` until SIGTERM or SIGINT.
-///
-/// # Errors
-/// The configuration cannot be loaded, the caller may not act as the agent id, or the
-/// socket cannot be created.
-pub fn run(args: Args) -> Result<u8, SshAgentError> {
+/// Why [`open`] did not give a [`Loader`].
+pub(crate) enum OpenError {
+    /// Arguments, policy, keys, store or audit log.
+    Config(String),
+    /// The calling user may not act as the agent id (on the record).
+    Refused(String),
+}
+
+impl From<OpenError> for SshAgentError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Config(m) => SshAgentError(m),
+            OpenError::Refused(m) => SshAgentError(format!("refused: {m}")),
+        }
+    }
+}
+
+/// What `agentsec ssh-agent` and `agentsec ssh` do before any key is loaded: harden the
+/// process, resolve the configuration, open the audit log, and check that the calling
+/// user may act as `agent` (a refusal is recorded).
+pub(crate) fn open(agent: &str, config: &ConfigFlags, tool: Tool) -> Result<Loader, OpenError> {
+    let cfg = |e: String| OpenError::Config(e);
     // Before any key is in memory: no core dumps, no ptrace by the same user.
     agentsec_host::hardening::harden_process();
-    let agent: AgentId = args
-        .agent
-        .parse()
-        .map_err(|e| fail(format!("--agent: {e}")))?;
-    if !args.config.audit_sinks.is_empty() {
-        return Err(fail(
+    let agent: AgentId = agent.parse().map_err(|e| cfg(format!("--agent: {e}")))?;
+    if !config.audit_sinks.is_empty() {
+        return Err(cfg(
             "--audit-sink: not shipped from agentsec ssh-agent; ship its records with \
-             `agentsec audit ship`",
+             `agentsec audit ship`"
+                .to_owned(),
         ));
     }
-    let project = super::defaults().map_err(fail)?;
-    let sources = Sources::new(&args.config, &project).map_err(fail)?;
-    let policy = sources.policy().map_err(fail)?;
-    let identities = sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
-    let mut audit = sources.audit(&identities).map_err(fail)?;
+    let project = super::defaults().map_err(cfg)?;
+    let sources = Sources::new(config, &project).map_err(|e| cfg(e.to_string()))?;
+    let policy = sources.policy().map_err(|e| cfg(e.to_string()))?;
+    let identities = sources
+        .identities(KEY_CMD_TIMEOUT)
+        .map_err(|e| cfg(e.to_string()))?;
+    let mut audit = sources.audit(&identities).map_err(|e| cfg(e.to_string()))?;
     drop(identities);
     // The user who starts the agent must be one the policy lets act as the agent id, as at
     // every entry point; refused, it serves nothing.
-    let me = OsIdentity::of_this_process().map_err(fail)?;
+    let me = OsIdentity::of_this_process().map_err(|e| cfg(e.to_string()))?;
     if let Err(refusal) = me.with_peer(|peer| policy.check_identity(&agent, peer)) {
         let message = refusal.to_string();
-        let run_id = agentsec_audit::new_run_id().map_err(fail)?;
+        let run_id = agentsec_audit::new_run_id().map_err(|e| cfg(e.to_string()))?;
         let run = RunContext::new(
             agent.as_str(),
             agentsec_ssh_agent::SKILL_NAME,
@@ -121,16 +239,27 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
         .with_caller(me.caller_info());
         let detail = format!("identity: {message}");
         let record = Record::new(&run, "", AccessType::Run, Decision::Deny).detail(&*detail);
-        audit.append(&record).map_err(fail)?;
-        return Err(fail(format!("refused: {message}")));
+        audit.append(&record).map_err(|e| cfg(e.to_string()))?;
+        return Err(OpenError::Refused(message));
     }
     drop(policy);
-    let loader = Loader {
+    Ok(Loader {
         sources,
-        agent: agent.clone(),
+        agent,
         audit: Arc::new(Mutex::new(audit)),
         me,
-    };
+        tool,
+    })
+}
+
+/// Runs `agentsec ssh-agent` until SIGTERM or SIGINT.
+///
+/// # Errors
+/// The configuration cannot be loaded, the caller may not act as the agent id, or the
+/// socket cannot be created.
+pub fn run(args: Args) -> Result<u8, SshAgentError> {
+    let loader = open(&args.agent, &args.config, Tool::SshAgent)?;
+    let agent = loader.agent.clone();
     let keyring = loader.keyring()?;
     let served = keyring.keys().len();
     let socket = args
@@ -166,20 +295,25 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
             Tool::SshAgent.warn(format!("the socket failed: {e}"));
         }
     });
+    // One reload at a time, whether a signal or a file change asked for it.
+    let loader = Arc::new(Mutex::new(loader));
+    {
+        let loader = Arc::clone(&loader);
+        let agent = Arc::clone(&ssh_agent);
+        std::thread::spawn(move || watch(&loader, &agent));
+    }
     for signal in signals.forever() {
         if signal == signal_hook::consts::SIGHUP {
-            match loader.keyring() {
-                Ok(keyring) => {
-                    let n = keyring.keys().len();
-                    ssh_agent.replace(keyring);
-                    eprintln!("agentsec ssh-agent: reloaded: serving {n} key(s)");
-                }
-                Err(e) => Tool::SshAgent.warn(format!("reload failed, keys unchanged: {e}")),
+            if let Ok(loader) = loader.lock() {
+                loader.reload(&ssh_agent, "SIGHUP");
             }
             continue;
         }
         break;
     }
+    let Ok(loader) = loader.lock() else {
+        return Ok(exit::admin::OK);
+    };
     let _ = std::fs::remove_file(&socket);
     // Holding the log's lock, no record is half-written when the process exits.
     let log = loader.audit.lock();

@@ -1,6 +1,6 @@
 //! One rule of `access_control.secrets`: its path pattern and its fields
 //! (`allowed_agents`, `denied_agents`, `access_level`, `audit`, `skills`,
-//! `reveal_to_agent`).
+//! `reveal_to_agent`, and on `sign` rules `ssh_hosts`).
 
 use super::FileReader;
 use super::tree::{Node, NodeKind, describe_plain};
@@ -9,6 +9,7 @@ use crate::error::{InvalidPolicy, PolicyError, snippet};
 use crate::path::PathPattern;
 use crate::rule::{AccessLevel, InjectEntry, RuleDef};
 use crate::skill::SkillSelector;
+use crate::ssh::{MAX_SSH_HOSTS, SshHostKey};
 
 impl FileReader<'_> {
     /// One rule: its key (node `k`), a path pattern, and its fields (`v`).
@@ -25,6 +26,7 @@ impl FileReader<'_> {
             reveal_to_agent: false,
             inject_only: false,
             inject: Vec::new(),
+            ssh_hosts: Vec::new(),
             at: self.at(k.line, k.column),
         };
         let fields = self.mapping(
@@ -47,17 +49,21 @@ impl FileReader<'_> {
                 "reveal_to_agent" => def.reveal_to_agent = self.flag(fv, "reveal_to_agent")?,
                 "inject_only" => def.inject_only = self.flag(fv, "inject_only")?,
                 "inject" => def.inject = self.inject(fv)?,
+                "ssh_hosts" => def.ssh_hosts = self.ssh_hosts(fv)?,
                 _ => {
                     return Err(self.err(
                         fk,
                         InvalidPolicy::UnknownKey {
                             key: snippet(field),
                             context: "a rule",
-                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent, inject_only, inject",
+                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent, inject_only, inject, ssh_hosts",
                         },
                     ));
                 }
             }
+        }
+        if !def.ssh_hosts.is_empty() && def.access_level != AccessLevel::Sign {
+            return Err(self.err(k, InvalidPolicy::SshFieldNotSign("ssh_hosts")));
         }
         if def.allowed.is_empty() && def.denied.is_empty() {
             return Err(self.err(k, InvalidPolicy::NoAgents(def.pattern.to_string())));
@@ -242,6 +248,33 @@ impl FileReader<'_> {
             .into_iter()
             .map(|(n, s)| {
                 SkillSelector::parse(s).map_err(|e| self.err(n, InvalidPolicy::BadSkill(e)))
+            })
+            .collect()
+    }
+
+    /// `ssh_hosts: [SHA256:...]`: a non-empty list of host key fingerprints.
+    fn ssh_hosts(&self, fv: &Node) -> Result<Vec<SshHostKey>, PolicyError> {
+        let entries = self.list(
+            fv,
+            "ssh_hosts",
+            "; write a list: `ssh_hosts: [\"SHA256:...\"]`",
+        )?;
+        // An empty list would read as "no host" but mean "any host".
+        if entries.is_empty() || entries.len() > MAX_SSH_HOSTS {
+            return Err(self.err(fv, InvalidPolicy::SshHostsCount(entries.len())));
+        }
+        entries
+            .into_iter()
+            .map(|(n, s)| {
+                SshHostKey::parse(s).map_err(|why| {
+                    self.err(
+                        n,
+                        InvalidPolicy::BadSshHost {
+                            host: snippet(s),
+                            why,
+                        },
+                    )
+                })
             })
             .collect()
     }
