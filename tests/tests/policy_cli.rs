@@ -291,6 +291,31 @@ fn diff() {
         1,
     );
     case("diff-reverse", &["policy", "diff", &narrower, &base], 1);
+    let (e_base, e_wider, e_narrower) = (
+        format!("{DIFF}/egress-base.yaml"),
+        format!("{DIFF}/egress-wider.yaml"),
+        format!("{DIFF}/egress-narrower.yaml"),
+    );
+    case(
+        "diff-egress-wider",
+        &["policy", "diff", &e_base, &e_wider],
+        1,
+    );
+    case(
+        "diff-egress-wider-json",
+        &["policy", "diff", &e_base, &e_wider, "--format", "json"],
+        1,
+    );
+    case(
+        "diff-egress-narrower",
+        &["policy", "diff", &e_base, &e_narrower],
+        0,
+    );
+    case(
+        "diff-egress-reverse",
+        &["policy", "diff", &e_narrower, &e_base],
+        1,
+    );
     case(
         "diff-seed-to-demo",
         &["policy", "diff", SEED, DEMO, "--secrets", SECRETS],

@@ -255,6 +255,7 @@ pub(super) fn diff_json(diff: &PolicyDiff<'_>, with_secrets: bool) -> Value {
     json!({
         "widens": diff.widens(),
         "identity": diff.identity.iter().map(|c| json!({"change": c.what, "widens": c.widens})).collect::<Vec<_>>(),
+        "egress": diff.egress.iter().map(|c| json!({"change": c.what, "widens": c.widens})).collect::<Vec<_>>(),
         "changes": diff.entries.iter().map(|e| {
             let mut v = json!({
                 "change": e.change.as_str(),
@@ -279,6 +280,14 @@ pub(super) fn diff_human(diff: &PolicyDiff<'_>, with_secrets: bool) -> String {
     for c in &diff.identity {
         let widens = if c.widens { "yes" } else { "no" };
         let _ = writeln!(out, "identity change: {} (widens: {widens})", c.what);
+    }
+    for c in &diff.egress {
+        let widens = if c.widens { "yes" } else { "no" };
+        let _ = writeln!(
+            out,
+            "egress or inject change: {} (widens: {widens})",
+            c.what
+        );
     }
     if diff.entries.is_empty() {
         out.push_str("no changes to grants or denies\n");
