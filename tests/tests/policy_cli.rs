@@ -202,6 +202,33 @@ fn explain() {
         0,
     );
     run("explain-bad-agent", &["--agent", "ops//x"], 2);
+    let egress = format!("{DIFF}/egress-wider.yaml");
+    case(
+        "explain-egress",
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            &egress,
+            "--agent",
+            "ops/release-manager",
+        ],
+        0,
+    );
+    case(
+        "explain-egress-json",
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            &egress,
+            "--agent",
+            "ops/release-manager",
+            "--format",
+            "json",
+        ],
+        0,
+    );
     case(
         "explain-seed",
         &[
