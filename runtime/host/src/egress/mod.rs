@@ -149,10 +149,19 @@ impl WasiHttpHooks for SecretsCtx {
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> SendFuture {
         let method = request.method().as_str().to_owned();
+        // Until an `as: url` secret replaces it, the skill's own destination is recorded.
+        let first = {
+            let uri = request.uri();
+            format!(
+                "{method} {}://{}",
+                uri.scheme_str().unwrap_or(""),
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            )
+        };
         let mut recorder = Recorder {
             broker: Arc::clone(self.broker()),
             run: self.caller().run().clone(),
-            what: self.caller_mut().redactor().redact_str(&method),
+            what: self.caller_mut().redactor().redact_str(&first),
             rule: None,
             failed: Arc::default(),
         };
