@@ -262,3 +262,137 @@ fn a_request_without_agentsec_inject_goes_out_without_the_credential() {
     assert_eq!(w.server.received()[1].header("x-hook-token"), Some(HOOK));
     assert_nowhere(&w, &r, HOOK);
 }
+
+#[test]
+fn an_as_url_secret_is_the_whole_url_and_is_never_shown() {
+    let server = HttpServer::start();
+    let elsewhere = HttpServer::start();
+    let s = Scratch::new();
+    let base = server.base();
+    let hook_path = "/api/webhooks/4242/DiscordHookTok-9Xq2Lw7Vz5Pm1/echo";
+    let hook = format!("{base}{hook_path}");
+    let outside = format!(
+        "{}/api/webhooks/1/OutsideHookTok-3Ty8Ka6Qw/echo",
+        elsewhere.base()
+    );
+    let secrets = s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!(
+            "communication:\n  discord:\n    webhook: \"{hook}\"\n  other:\n    webhook: \"{outside}\"\n"
+        ),
+    );
+    s.write(
+        "work/policy.yaml",
+        &format!(
+            "access_control:
+  secrets:
+    communication.*.webhook:
+      allowed_agents: [{AGENT}]
+      access_level: post
+      inject:
+        - as: url
+egress:
+  - url: \"{base}/api/webhooks/**\"
+    methods: [GET, POST]
+    agents: [\"ops/*\"]
+"
+        ),
+    );
+    let input = s.write(
+        "work/input.json",
+        &json!({ "get": [], "requests": [
+            // The skill's own url does not matter: the secret replaces it.
+            {"method": "POST", "url": "https://placeholder.invalid/", "body": "{\"content\":\"deployed\"}",
+             "inject": "communication.discord.webhook"},
+            // `post` permits POST only.
+            {"method": "GET", "url": "https://placeholder.invalid/", "inject": "communication.discord.webhook"},
+            // The secret's url must pass the egress rules like any request.
+            {"method": "POST", "url": "https://placeholder.invalid/", "body": "x",
+             "inject": "communication.other.webhook"},
+        ]})
+        .to_string(),
+    );
+    let r = s.run_skill(
+        "http-probe",
+        AGENT,
+        &secrets,
+        &s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 200, "{out}");
+    // The stand-in got the post at the secret's path, with the skill's body.
+    let got = server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].target, hook_path);
+    assert_eq!(got[0].body, b"{\"content\":\"deployed\"}");
+    assert_eq!(
+        got[0].header("host"),
+        Some(format!("127.0.0.1:{}", server.port).as_str())
+    );
+    assert_eq!(got[0].header("agentsec-inject"), None);
+    // The echo of the request line came back redacted.
+    let body = responses[0]["body"].as_str().unwrap();
+    assert!(body.starts_with("POST "), "{body}");
+    assert!(!body.contains("DiscordHookTok"), "{body}");
+    assert!(
+        responses[1]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
+    // Refused before its body is written: the skill sees the body stream closed.
+    assert!(responses[2]["error"].is_string(), "{out}");
+    assert!(elsewhere.received().is_empty());
+    for value in [
+        hook.as_str(),
+        hook_path,
+        outside.as_str(),
+        "DiscordHookTok",
+        "OutsideHookTok",
+    ] {
+        assert_no_leak(value, r.stdout.as_bytes(), "the result");
+        assert_no_leak(value, r.stderr.as_bytes(), "stderr");
+        assert_no_leak(
+            value,
+            &std::fs::read(s.audit_log()).expect("the audit log"),
+            "the audit log",
+        );
+    }
+    // The records name scheme://host:port of the secret's url, never more.
+    let records = s.audit_records();
+    let egress: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["access_type"] == "egress")
+        .collect();
+    assert_eq!(egress[0]["decision"], "allow", "{records:?}");
+    assert_eq!(
+        egress[0]["detail"],
+        format!("POST http://127.0.0.1:{}", server.port)
+    );
+    let denied_outside = egress
+        .iter()
+        .find(|r| {
+            r["detail"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(&format!("POST http://127.0.0.1:{}", elsewhere.port))
+        })
+        .expect("the request to the url outside the egress rules is on the record");
+    assert_eq!(denied_outside["decision"], "deny");
+    let injects: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["access_type"] == "inject")
+        .collect();
+    assert_eq!(injects[0]["decision"], "allow", "{injects:?}");
+    assert_eq!(injects[0]["secret_path"], "communication.discord.webhook");
+    assert_eq!(injects[0]["access_level"], "post");
+    assert!(
+        injects.iter().any(|r| r["decision"] == "deny"
+            && r["secret_path"] == "communication.discord.webhook"),
+        "the GET is refused on the record: {injects:?}"
+    );
+}

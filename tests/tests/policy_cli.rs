@@ -202,6 +202,33 @@ fn explain() {
         0,
     );
     run("explain-bad-agent", &["--agent", "ops//x"], 2);
+    let egress = format!("{DIFF}/egress-wider.yaml");
+    case(
+        "explain-egress",
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            &egress,
+            "--agent",
+            "ops/release-manager",
+        ],
+        0,
+    );
+    case(
+        "explain-egress-json",
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            &egress,
+            "--agent",
+            "ops/release-manager",
+            "--format",
+            "json",
+        ],
+        0,
+    );
     case(
         "explain-seed",
         &[
@@ -291,6 +318,31 @@ fn diff() {
         1,
     );
     case("diff-reverse", &["policy", "diff", &narrower, &base], 1);
+    let (e_base, e_wider, e_narrower) = (
+        format!("{DIFF}/egress-base.yaml"),
+        format!("{DIFF}/egress-wider.yaml"),
+        format!("{DIFF}/egress-narrower.yaml"),
+    );
+    case(
+        "diff-egress-wider",
+        &["policy", "diff", &e_base, &e_wider],
+        1,
+    );
+    case(
+        "diff-egress-wider-json",
+        &["policy", "diff", &e_base, &e_wider, "--format", "json"],
+        1,
+    );
+    case(
+        "diff-egress-narrower",
+        &["policy", "diff", &e_base, &e_narrower],
+        0,
+    );
+    case(
+        "diff-egress-reverse",
+        &["policy", "diff", &e_narrower, &e_base],
+        1,
+    );
     case(
         "diff-seed-to-demo",
         &["policy", "diff", SEED, DEMO, "--secrets", SECRETS],

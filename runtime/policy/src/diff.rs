@@ -111,6 +111,8 @@ pub struct PolicyDiff<'a> {
     pub entries: Vec<DiffEntry<'a>>,
     /// Changes to who may act as which agent id (`identity:`, `agents:`), in agent order.
     pub identity: Vec<IdentityChange>,
+    /// Changes to `egress:` entries and to secret rules' `inject_only` and `inject:`.
+    pub egress: Vec<IdentityChange>,
 }
 
 /// A change to `identity:` or to one `agents:` binding.
@@ -125,7 +127,9 @@ pub struct IdentityChange {
 impl PolicyDiff<'_> {
     /// Whether any entry widens access (a grant, or who may act as an agent id).
     pub fn widens(&self) -> bool {
-        self.entries.iter().any(|e| e.widens.is_some()) || self.identity.iter().any(|c| c.widens)
+        self.entries.iter().any(|e| e.widens.is_some())
+            || self.identity.iter().any(|c| c.widens)
+            || self.egress.iter().any(|c| c.widens)
     }
 }
 
@@ -396,5 +400,87 @@ pub fn diff<'a>(old: &'a Policy, new: &'a Policy, known: Option<&[SecretPath]>) 
     PolicyDiff {
         entries,
         identity: identity_changes(old, new),
+        egress: egress_changes(old, new),
     }
+}
+
+/// What changed in where skills may send requests and where credentials go. Widens: a
+/// new destination (an `egress:` url no old entry with those agents and skills
+/// contains), a new method on a destination, `allow_private` set, a dropped
+/// `inject_only`, a new `inject:` entry. The checks answer "widens" when unsure.
+fn egress_changes(old: &Policy, new: &Policy) -> Vec<IdentityChange> {
+    let mut out = Vec::new();
+    for n in &new.egress {
+        let covering = |o: &&crate::egress::EgressRule| {
+            n.url.is_within(&o.url)
+                && skills_contain(&o.skills, &n.skills)
+                && n.agents
+                    .globs
+                    .iter()
+                    .all(|g| o.agents.globs.iter().any(|og| glob_contains(og, g)))
+        };
+        let olds: Vec<&crate::egress::EgressRule> = old.egress.iter().filter(covering).collect();
+        if olds.is_empty() {
+            out.push(IdentityChange {
+                what: format!("+ {} (new destination)", n.url),
+                widens: true,
+            });
+            continue;
+        }
+        for m in &n.methods {
+            if !olds.iter().any(|o| o.methods.contains(m)) {
+                out.push(IdentityChange {
+                    what: format!("{}: method + {m}", n.url),
+                    widens: true,
+                });
+            }
+        }
+        if n.allow_private && !olds.iter().any(|o| o.allow_private) {
+            out.push(IdentityChange {
+                what: format!("{}: allow_private set", n.url),
+                widens: true,
+            });
+        }
+    }
+    for o in &old.egress {
+        if !new.egress.iter().any(|n| n.url == o.url) {
+            out.push(IdentityChange {
+                what: format!("- {}", o.url),
+                widens: false,
+            });
+        }
+    }
+    for n in &new.rules {
+        let old_rule = old.rules.iter().find(|o| o.pattern == n.pattern);
+        let (was_only, old_inject): (bool, &[crate::rule::InjectEntry]) = match old_rule {
+            Some(o) => (o.inject_only, &o.inject),
+            None => (false, &[]),
+        };
+        if was_only && !n.inject_only {
+            out.push(IdentityChange {
+                what: format!(
+                    "{}: inject_only dropped (skills may read the value)",
+                    n.pattern
+                ),
+                widens: true,
+            });
+        }
+        for e in &n.inject {
+            if !old_inject.contains(e) {
+                out.push(IdentityChange {
+                    what: format!("{}: inject + {}", n.pattern, e.describe()),
+                    widens: true,
+                });
+            }
+        }
+        for e in old_inject {
+            if !n.inject.contains(e) {
+                out.push(IdentityChange {
+                    what: format!("{}: inject - {}", n.pattern, e.describe()),
+                    widens: false,
+                });
+            }
+        }
+    }
+    out
 }

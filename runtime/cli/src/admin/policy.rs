@@ -368,11 +368,16 @@ fn explain(
 ) -> Result<u8, PolicyError> {
     let filter = skill.map_or(SkillFilter::Any, SkillFilter::Named);
     let explanation = policy.explain(agent, filter, paths(known));
+    let egress = policy
+        .egress_rules()
+        .filter(|r| r.agents().iter().any(|g| g.is_match(agent)))
+        .collect();
     let view = render::ExplainView {
         agent,
         skill,
         leaves: known.is_some(),
         explanation: &explanation,
+        egress,
     };
     print(format, view.json(), || view.human())?;
     Ok(exit::admin::OK)

@@ -25,14 +25,20 @@ pub(crate) const INJECT_HEADER: &str = "agentsec-inject";
 /// credentials; each costs a policy decision, a fetch and a record.
 const MAX_INJECTED: usize = 4;
 
-/// Applies the injections `request` asks for; returns the redactor for its response
-/// (`None` when nothing was injected).
-pub(crate) fn apply(
-    ctx: &mut SecretsCtx,
-    request: &mut http::Request<WasiBody>,
-    target: &Target<'_>,
-    method: &str,
-) -> Result<Option<Redactor>, HttpError> {
+/// The destination an `as: url` injection is decided and recorded with before its value
+/// is known (the following `egress` record names `scheme://host:port` of the secret's url).
+const AS_URL_DESTINATION: &str = "the url held in the secret";
+
+/// Longest URL an `as: url` secret may hold, in bytes. Reason: webhook URLs are about 120
+/// bytes; the bound keeps a wrong secret (a key file) from becoming a request line.
+const MAX_SECRET_URL: usize = 2048;
+
+/// Shortest path-and-query of an `as: url` secret that is redacted on its own. Reason: a
+/// path like `/` or `/api` holds nothing secret and would redact every echo of it.
+const MIN_REDACTED_PATH: usize = 8;
+
+/// The paths the `agentsec-inject` headers of `request` name.
+fn named_paths(request: &http::Request<WasiBody>) -> Result<Vec<String>, HttpError> {
     let mut paths: Vec<String> = Vec::new();
     for value in request.headers().get_all(INJECT_HEADER) {
         let text = value.to_str().map_err(|_| HttpError::HttpRequestDenied)?;
@@ -43,9 +49,153 @@ pub(crate) fn apply(
                 .map(str::to_owned),
         );
     }
+    Ok(paths)
+}
+
+/// The `as: url` injection, applied before the egress checks: when a path the request
+/// names is granted to the agent and skill for `Inject` with this method (the access
+/// level decides) by a rule with an `as: url` entry, the broker releases the value, it
+/// replaces the request's whole URL (and its Host header), and the path is taken off the
+/// `agentsec-inject` header. Returns the redactor holding the value (`None` when no named
+/// path is an `as: url` secret). The value is never put into a message or record; a
+/// value that is not an `http(s)://` URL refuses the request.
+pub(crate) fn apply_as_url(
+    ctx: &mut SecretsCtx,
+    request: &mut http::Request<WasiBody>,
+    method: &str,
+) -> Result<Option<Redactor>, HttpError> {
+    let paths = named_paths(request)?;
+    if paths.len() > MAX_INJECTED {
+        // `apply` records and refuses it.
+        return Ok(None);
+    }
+    let operation = Operation::Inject {
+        method,
+        destination: AS_URL_DESTINATION,
+    };
+    let mut found: Vec<&String> = Vec::new();
+    for raw in &paths {
+        let Ok(path) = SecretPath::parse(raw) else {
+            continue;
+        };
+        let policy = ctx.broker().policy();
+        let as_url =
+            |op| match policy.evaluate(ctx.caller().agent(), ctx.caller().skill(), &path, op) {
+                Decision::Allow(grant) => grant
+                    .rule()
+                    .inject()
+                    .iter()
+                    .any(|e| matches!(e, InjectEntry::AsUrl)),
+                Decision::Deny(_) => false,
+            };
+        if as_url(operation) {
+            found.push(raw);
+        } else if as_url(Operation::List) {
+            // An `as: url` secret this request may not use (the method against the
+            // access level): the broker decides again and puts the refusal on the record.
+            let (broker, caller) = ctx.broker_and_caller();
+            if let Err(refusal) = broker.request(caller, operation, raw) {
+                tracing::info!(%refusal, "injection refused");
+            }
+            return Err(HttpError::HttpRequestDenied);
+        }
+    }
+    let run = ctx.caller().run().clone();
+    let deny = |ctx: &SecretsCtx, path: &str, why: &str| {
+        let detail = format!("{method} {AS_URL_DESTINATION}; {why}");
+        let _ = ctx.broker().record_now(
+            &Record::new(&run, path, AccessType::Inject, AuditDecision::Deny)
+                .detail(detail.as_str()),
+        );
+        HttpError::HttpRequestDenied
+    };
+    let raw = match found.as_slice() {
+        [] => return Ok(None),
+        [one] => (*one).clone(),
+        [first, ..] => {
+            return Err(deny(
+                ctx,
+                first,
+                "a request may name one `as: url` secret (it is the whole url)",
+            ));
+        }
+    };
+    let (broker, caller) = ctx.broker_and_caller();
+    let released = match broker.request(caller, operation, &raw) {
+        Ok(released) => released,
+        Err(refusal) => {
+            tracing::info!(%refusal, "injection refused");
+            return Err(HttpError::HttpRequestDenied);
+        }
+    };
+    let value = released.value.expose_secret();
+    let text = std::str::from_utf8(value)
+        .ok()
+        .map(str::trim)
+        .filter(|t| t.len() <= MAX_SECRET_URL);
+    let uri = text
+        .and_then(|t| t.parse::<http::Uri>().ok())
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
+    let Some(uri) = uri else {
+        return Err(deny(
+            ctx,
+            &raw,
+            "the secret is not an http(s) url of at most 2048 bytes (its value is not shown)",
+        ));
+    };
+    let mut redactor = Redactor::default();
+    redactor
+        .add(&released.path, value)
+        .map_err(|_| HttpError::HttpRequestDenied)?;
+    if let Some(t) = text
+        && t.len() != value.len()
+    {
+        redactor
+            .add(&released.path, t.as_bytes())
+            .map_err(|_| HttpError::HttpRequestDenied)?;
+    }
+    // A server that echoes the request line shows the path and query, not the whole URL:
+    // they are redacted too (they hold the webhook's token).
+    if let Some(pq) = uri.path_and_query().map(http::uri::PathAndQuery::as_str)
+        && pq.len() >= MIN_REDACTED_PATH
+    {
+        redactor
+            .add(&released.path, pq.as_bytes())
+            .map_err(|_| HttpError::HttpRequestDenied)?;
+    }
+    let host = uri
+        .authority()
+        .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+        .ok_or(HttpError::HttpRequestDenied)?;
+    *request.uri_mut() = uri;
+    request.headers_mut().insert(http::header::HOST, host);
+    let rest: Vec<&str> = paths
+        .iter()
+        .filter(|p| **p != raw)
+        .map(String::as_str)
+        .collect();
+    request.headers_mut().remove(INJECT_HEADER);
+    if !rest.is_empty() {
+        let joined = http::HeaderValue::from_str(&rest.join(","))
+            .map_err(|_| HttpError::HttpRequestDenied)?;
+        request.headers_mut().insert(INJECT_HEADER, joined);
+    }
+    Ok(Some(redactor))
+}
+
+/// Applies the injections `request` asks for into `redactor` (which may already hold an
+/// `as: url` value); returns it for the response (`None` when nothing was injected).
+pub(crate) fn apply(
+    ctx: &mut SecretsCtx,
+    request: &mut http::Request<WasiBody>,
+    target: &Target<'_>,
+    method: &str,
+    redactor: Option<Redactor>,
+) -> Result<Option<Redactor>, HttpError> {
+    let paths = named_paths(request)?;
     request.headers_mut().remove(INJECT_HEADER);
     if paths.is_empty() {
-        return Ok(None);
+        return Ok(redactor);
     }
     let destination = format!("{}://{}:{}", target.scheme, target.host, target.port);
     let run = ctx.caller().run().clone();
@@ -66,7 +216,7 @@ pub(crate) fn apply(
             &format!("limit: more than {MAX_INJECTED} secrets in one request"),
         ));
     }
-    let mut redactor = Redactor::default();
+    let mut redactor = redactor.unwrap_or_default();
     for raw in &paths {
         let operation = Operation::Inject {
             method,

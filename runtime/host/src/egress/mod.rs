@@ -149,19 +149,19 @@ impl WasiHttpHooks for SecretsCtx {
         _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> SendFuture {
         let method = request.method().as_str().to_owned();
-        let uri = request.uri().clone();
-        let scheme_text = uri.scheme_str().unwrap_or("");
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
-        // The destination as recorded: scheme://authority, redacted (a skill may put a
-        // value it read into a host name).
-        let shown = self
-            .caller_mut()
-            .redactor()
-            .redact_str(&format!("{method} {scheme_text}://{authority}"));
+        // Until an `as: url` secret replaces it, the skill's own destination is recorded.
+        let first = {
+            let uri = request.uri();
+            format!(
+                "{method} {}://{}",
+                uri.scheme_str().unwrap_or(""),
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            )
+        };
         let mut recorder = Recorder {
             broker: Arc::clone(self.broker()),
             run: self.caller().run().clone(),
-            what: shown,
+            what: self.caller_mut().redactor().redact_str(&first),
             rule: None,
             failed: Arc::default(),
         };
@@ -181,10 +181,38 @@ impl WasiHttpHooks for SecretsCtx {
             );
             return refuse(HttpError::ConnectionLimitReached);
         }
+        // An `as: url` secret replaces the whole URL first: everything below checks the
+        // URL it holds, and nothing below names more of it than `scheme://host:port`.
+        let mut url_redactor = match inject::apply_as_url(self, &mut request, &method) {
+            Ok(r) => r,
+            Err(error) => {
+                recorder.record(
+                    AuditDecision::Deny,
+                    Some("denied: the injection was refused"),
+                );
+                return refuse(error);
+            }
+        };
+        let hidden = url_redactor.is_some();
+        let uri = request.uri().clone();
+        let scheme_text = uri.scheme_str().unwrap_or("");
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+        // The destination as recorded: scheme://authority, redacted (a skill may put a
+        // value it read into a host name; an `as: url` value is redacted too).
+        let mut shown = format!("{method} {scheme_text}://{authority}");
+        if let Some(r) = &mut url_redactor {
+            shown = r.redact_str(&shown);
+        }
+        recorder.what = self.caller_mut().redactor().redact_str(&shown);
         let parsed = parse_target(&uri);
         let (scheme, host, port, path) = match parsed {
             Ok(t) => t,
             Err(why) => {
+                let why = if hidden {
+                    "the url held in the secret is not a valid request url".to_owned()
+                } else {
+                    why
+                };
                 recorder.record(AuditDecision::Deny, Some(&format!("invalid-url: {why}")));
                 return refuse(HttpError::HttpRequestUriInvalid);
             }
@@ -200,7 +228,11 @@ impl WasiHttpHooks for SecretsCtx {
         let grant = match policy.egress(agent, skill, &method, &target) {
             Ok(grant) => grant,
             Err(denial) => {
-                tracing::info!(%denial, "outgoing request refused");
+                if hidden {
+                    tracing::info!("outgoing request to an `as: url` secret refused");
+                } else {
+                    tracing::info!(%denial, "outgoing request refused");
+                }
                 recorder.record(
                     AuditDecision::Deny,
                     Some("denied: no egress rule allows it"),
@@ -222,7 +254,7 @@ impl WasiHttpHooks for SecretsCtx {
             )));
         }
         // Credentials the skill asks the host to add (`agentsec-inject: a.b,c.d`).
-        let redactor = match inject::apply(self, &mut request, &target, &method) {
+        let redactor = match inject::apply(self, &mut request, &target, &method, url_redactor) {
             Ok(redactor) => redactor,
             Err(error) => return refuse(error),
         };

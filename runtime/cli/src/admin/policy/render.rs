@@ -91,6 +91,9 @@ pub(super) struct ExplainView<'a> {
     pub(super) skill: Option<&'a SkillName>,
     pub(super) leaves: bool,
     pub(super) explanation: &'a Explanation<'a>,
+    /// The `egress:` entries whose `agents` match the agent (any skill restriction is
+    /// shown, not applied).
+    pub(super) egress: Vec<agentsec_policy::EgressRuleRef<'a>>,
 }
 
 impl ExplainView<'_> {
@@ -112,12 +115,25 @@ impl ExplainView<'_> {
                 if g.rule.reveal_to_agent() {
                     v["reveal_to_agent"] = json!(true);
                 }
+                if g.rule.inject_only() {
+                    v["inject_only"] = json!(true);
+                }
+                if !g.rule.inject().is_empty() {
+                    v["inject"] = json!(g.rule.inject().iter().map(|i| i.describe()).collect::<Vec<_>>());
+                }
                 v
             }).collect::<Vec<_>>(),
             "denied": e.denials.iter().map(|d| json!({
                 "path": d.path,
                 "rule": rule_json(&d.rule),
                 "overrides": d.overrides.iter().map(rule_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "egress": self.egress.iter().map(|r| json!({
+                "url": r.url().to_string(),
+                "methods": r.methods(),
+                "skills": skills_json(r.skills()),
+                "allow_private": r.allow_private(),
+                "rule": r.label(),
             })).collect::<Vec<_>>(),
         })
     }
@@ -169,6 +185,49 @@ impl ExplainView<'_> {
                     d.path.clone(),
                     rule_text(&d.rule),
                     list_text(&d.overrides),
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+        let injected: Vec<_> = e
+            .grants
+            .iter()
+            .filter(|g| g.rule.inject_only() || !g.rule.inject().is_empty())
+            .collect();
+        if !injected.is_empty() {
+            out.push('\n');
+            let mut t = Table::new(&["INJECTED BY THE HOST", "INJECT_ONLY", "HOW"]);
+            for g in injected {
+                let how: Vec<String> = g.rule.inject().iter().map(|i| i.describe()).collect();
+                t.row(vec![
+                    g.path.clone(),
+                    if g.rule.inject_only() { "yes" } else { "no" }.to_owned(),
+                    if how.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        how.join("; ")
+                    },
+                ]);
+            }
+            out.push_str(&t.render());
+        }
+        out.push('\n');
+        if self.egress.is_empty() {
+            out.push_str("may send no outgoing requests (no egress: entry names the agent)\n");
+        } else {
+            let mut t = Table::new(&["EGRESS TO", "METHODS", "SKILLS", "PRIVATE", "RULE"]);
+            for r in &self.egress {
+                t.row(vec![
+                    r.url().to_string(),
+                    r.methods().join(","),
+                    skills_text(r.skills()),
+                    if r.allow_private() {
+                        "allowed"
+                    } else {
+                        "refused"
+                    }
+                    .to_owned(),
+                    r.label(),
                 ]);
             }
             out.push_str(&t.render());
@@ -255,6 +314,7 @@ pub(super) fn diff_json(diff: &PolicyDiff<'_>, with_secrets: bool) -> Value {
     json!({
         "widens": diff.widens(),
         "identity": diff.identity.iter().map(|c| json!({"change": c.what, "widens": c.widens})).collect::<Vec<_>>(),
+        "egress": diff.egress.iter().map(|c| json!({"change": c.what, "widens": c.widens})).collect::<Vec<_>>(),
         "changes": diff.entries.iter().map(|e| {
             let mut v = json!({
                 "change": e.change.as_str(),
@@ -279,6 +339,14 @@ pub(super) fn diff_human(diff: &PolicyDiff<'_>, with_secrets: bool) -> String {
     for c in &diff.identity {
         let widens = if c.widens { "yes" } else { "no" };
         let _ = writeln!(out, "identity change: {} (widens: {widens})", c.what);
+    }
+    for c in &diff.egress {
+        let widens = if c.widens { "yes" } else { "no" };
+        let _ = writeln!(
+            out,
+            "egress or inject change: {} (widens: {widens})",
+            c.what
+        );
     }
     if diff.entries.is_empty() {
         out.push_str("no changes to grants or denies\n");
