@@ -4,6 +4,8 @@
 //! AppRole / JWT logins, a Vault policy that refuses a path, our token revoked at exit, and
 //! no token or secret_id in any output, audit record or file.
 
+#![expect(clippy::unwrap_used, reason = "tests")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -572,7 +572,10 @@ fn parse_stores(next: &mut Next<'_>) -> Result<Vec<StoreEntry>, ParseError> {
 
 /// A top-level mapping of scalar keys to a scalar or a list of scalars, the
 /// `audit:` mapping and the `stores:` list.
-fn parse(text: &str) -> Result<(Vec<Entry>, Option<AuditBlock>, Vec<StoreEntry>), ParseError> {
+/// What [`parse`] finds: the scalar entries, `audit:` and `stores:`.
+type Parsed = (Vec<Entry>, Option<AuditBlock>, Vec<StoreEntry>);
+
+fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut parser = Parser::new_from_str(text);
     let mut next = move || {
         parser

@@ -156,12 +156,12 @@ impl Http {
         if body.is_some() {
             req = req.header("Content-Type", "application/json");
         }
-        let req = req
-            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
-            .map_err(|e| format!("invalid request to {address}{path}: {e}"))?;
-        let mut resp = self
-            .agent
-            .run(req)
+        let result = match body {
+            Some(body) => req.body(body.to_vec()).map(|r| self.agent.run(r)),
+            None => req.body(()).map(|r| self.agent.run(r)),
+        };
+        let mut resp = result
+            .map_err(|e| format!("invalid request to {address}{path}: {e}"))?
             .map_err(|e| format!("{address}: {}", transport_reason(&e)))?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {

@@ -252,8 +252,8 @@ impl VaultStore {
 
     /// `LIST` of a KV folder: its entries (`name/` for sub-folders). Missing: empty.
     fn list_folder(&self, mount: &Mount, rel: &str) -> Result<Vec<String>, StoreError> {
-        let api = format!("/v1/{}/metadata/{rel}", mount.engine);
-        let answer = self.request("LIST", &api)?;
+        let api = format!("/v1/{}/metadata/{rel}?list=true", mount.engine);
+        let answer = self.request("GET", &api)?;
         match answer.status {
             200 => {}
             404 => return Ok(Vec::new()),
