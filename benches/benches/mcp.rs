@@ -107,9 +107,11 @@ impl Session {
             stdin,
             stdout,
         };
-        s.send(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        s.send(
+            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "0"}}}));
+            "clientInfo": {"name": "bench", "version": "0"}}}),
+        );
         s.read();
         s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
         // Warm: the first call compiles the component (or loads it from the cache).
@@ -126,7 +128,10 @@ impl Session {
 
     fn read(&mut self) -> Value {
         let mut line = String::new();
-        assert!(self.stdout.read_line(&mut line).unwrap() > 0, "agentsec mcp ended");
+        assert!(
+            self.stdout.read_line(&mut line).unwrap() > 0,
+            "agentsec mcp ended"
+        );
         serde_json::from_str(&line).unwrap()
     }
 }
@@ -186,7 +191,10 @@ fn pipelined(session: Session, n: usize, window: usize) -> (Session, Measured) {
     let mut line = String::new();
     for _ in 0..n {
         line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "agentsec mcp ended");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "agentsec mcp ended"
+        );
         let done = Instant::now();
         let id = check(&serde_json::from_str(&line).unwrap());
         while sent_at[id].is_none() {
@@ -247,7 +255,10 @@ fn main() {
     let mut rows = Vec::new();
     for (how, connect) in [
         ("stdio, in process", None),
-        ("stdio, `--connect` to `agentsec serve`", Some(socket.as_path())),
+        (
+            "stdio, `--connect` to `agentsec serve`",
+            Some(socket.as_path()),
+        ),
     ] {
         let mut session = Session::start(dir.path(), connect);
         for window in [1, 8, 64, 512] {
