@@ -19,7 +19,7 @@ mod service;
 
 pub use server::{
     DEFAULT_MAX_AGENT_RATE, DEFAULT_MAX_CONNECTIONS, DEFAULT_QUEUE_PER_WORKER, Loader, Outcome,
-    RELOAD_POLL_INTERVAL, Refused, Render, Rendered, Server, ServerConfig, ServerError,
-    default_socket,
+    RELOAD_POLL_INTERVAL, Refused, Render, Rendered, Server, ServerConfig, ServerError, Stamp,
+    default_socket, stamp,
 };
 pub use service::{Declined, Done, MCP_SKILL, Revealed, ToolEntry, Who, kind_from_name, kind_name};

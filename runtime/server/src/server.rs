@@ -232,8 +232,9 @@ pub(crate) struct Version {
     pub(crate) broker: Arc<Broker>,
 }
 
-/// What a polled file looked like.
-type Stamp = Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>;
+/// What polled files looked like (`None`: missing): device, inode, size, modification
+/// time; a file replaced by rename changes its inode.
+pub type Stamp = Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>;
 
 /// A running daemon.
 pub struct Server {
@@ -1005,8 +1006,9 @@ fn load_error(e: agentsec_host::HostError) -> (Refused, String) {
     (kind, format!("error: {e}"))
 }
 
-/// What the files (and, for directories, their entries) look like now.
-fn stamp(paths: &[PathBuf]) -> Stamp {
+/// What the files (and, for directories, their entries) look like now; compare two
+/// stamps to see whether anything changed.
+pub fn stamp(paths: &[PathBuf]) -> Stamp {
     let mut out = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).ok();

@@ -331,14 +331,7 @@ pub fn run(args: ExecArgs) -> Result<u8, ExecError> {
         let _ = t.join();
     }
     drop(memfds);
-    let code = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(c), _) => u8::try_from(c).unwrap_or(1),
-        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
-        _ => 1,
-    };
+    let code = passthrough_code(status);
     let _ = broker.record_run_event(&run, &format!("exec end: exit {code}"));
     broker.sync().map_err(config)?;
     Ok(code)
@@ -397,4 +390,17 @@ fn memfd_with(name: &str, bytes: &[u8]) -> Result<std::os::fd::OwnedFd, ExecErro
 
 fn fd_number(fd: &std::os::fd::OwnedFd) -> i32 {
     std::os::fd::AsRawFd::as_raw_fd(fd)
+}
+
+/// A child's exit status as ours: its code, or 128 + the signal that ended it (the
+/// shell's convention); 1 when it says neither.
+pub(crate) fn passthrough_code(status: std::process::ExitStatus) -> u8 {
+    match (
+        status.code(),
+        std::os::unix::process::ExitStatusExt::signal(&status),
+    ) {
+        (Some(c), _) => u8::try_from(c).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
+        _ => 1,
+    }
 }

@@ -251,14 +251,7 @@ pub fn run(args: Args) -> Result<u8, SshError> {
     let status = child
         .wait()
         .map_err(|e| SshError::CannotRun(format!("waiting for ssh: {e}")))?;
-    let code = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(c), _) => u8::try_from(c).unwrap_or(1),
-        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
-        _ => 1,
-    };
+    let code = super::exec::passthrough_code(status);
     let _ = std::fs::remove_file(&socket);
     drop(dir);
     let _ = broker.record_run_event(&run, &format!("ssh end: exit {code}"));

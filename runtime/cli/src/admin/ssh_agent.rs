@@ -56,10 +56,10 @@ fn watch(loader: &Mutex<Loader>, agent: &SshAgent) {
         Ok(l) => l.watched(),
         Err(_) => return,
     };
-    let mut seen = stamp(&files);
+    let mut seen = agentsec_server::stamp(&files);
     loop {
         std::thread::sleep(agentsec_server::RELOAD_POLL_INTERVAL);
-        let now = stamp(&files);
+        let now = agentsec_server::stamp(&files);
         if now == seen {
             continue;
         }
@@ -70,36 +70,6 @@ fn watch(loader: &Mutex<Loader>, agent: &SshAgent) {
             Err(_) => return,
         }
     }
-}
-
-/// Each watched file with its device, inode, size and modification time (`None`: missing).
-type Stamp = Vec<(PathBuf, Option<(u64, u64, u64, i64, i64)>)>;
-
-/// What the files look like now: device, inode, size and modification time of each (and of
-/// a directory's entries); a file replaced by rename changes its inode.
-fn stamp(paths: &[PathBuf]) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    let key = |m: &std::fs::Metadata| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec());
-    let mut out = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).ok();
-        out.push((path.clone(), meta.as_ref().map(key)));
-        if meta.as_ref().is_some_and(std::fs::Metadata::is_dir)
-            && let Ok(entries) = std::fs::read_dir(path)
-        {
-            let mut inside: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| {
-                    let p = e.path();
-                    let m = std::fs::metadata(&p).ok().map(|m| key(&m));
-                    (p, m)
-                })
-                .collect();
-            inside.sort();
-            out.extend(inside);
-        }
-    }
-    out
 }
 
 /// Opens the policy, the store and the audit log (once) and loads the agent's keys.
