@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use agentsec_tests::openssh::{indent, keygen, material};
 use agentsec_tests::probe::{PROD_PASSWORD, PROD_PASSWORD_PATH};
 use agentsec_tests::{Run, Scratch, assert_no_leak, bin, demo_key, root, skill};
 use serde_json::{Value, json};
@@ -113,14 +114,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(policy_text: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_in(Scratch::new(), policy_text, extra, None)
+    }
+
+    /// As [`Daemon::start`] in `s`, with `secrets` (a SOPS file) instead of the demo's.
+    fn start_in(s: Scratch, policy_text: &str, extra: &[&str], secrets: Option<&Path>) -> Daemon {
         let users = users();
-        let s = Scratch::new();
         // The service's files: only root can read them.
         let etc = s.path("etc");
         std::fs::create_dir_all(&etc).unwrap();
         std::fs::set_permissions(&etc, std::fs::Permissions::from_mode(0o700)).unwrap();
         s.write("etc/policy.yaml", policy_text);
-        std::fs::copy(root().join("demo/secrets.yaml"), etc.join("secrets.yaml")).unwrap();
+        let secrets = secrets.map_or_else(|| root().join("demo/secrets.yaml"), Path::to_path_buf);
+        std::fs::copy(secrets, etc.join("secrets.yaml")).unwrap();
         std::fs::copy(demo_key(), etc.join("age-key.txt")).unwrap();
         std::fs::set_permissions(
             etc.join("age-key.txt"),
@@ -757,4 +763,140 @@ fn an_agent_over_its_rate_is_refused_on_the_record() {
             .count(),
         1
     );
+}
+
+/// `agentsec serve --ssh-agent ID`: a per-agent SSH agent socket in the daemon (mode 0660,
+/// of the socket group), serving the keys the policy lets ID sign with to the OS user the
+/// policy binds to ID; another user is refused on the record; every signature is in the
+/// daemon's audit log with the caller's uid; a policy change reloads the keys.
+#[test]
+fn serve_runs_a_per_agent_ssh_agent_for_the_bound_user() {
+    let users = users();
+    let s = Scratch::new();
+    let key = keygen(&s, "deploy", &["-t", "ed25519"]);
+    let secrets = s.sops_encrypt(
+        "work/ssh-secrets.yaml",
+        &format!("ssh:\n  deploy_key: |\n{}", indent(&indent(&key.private))),
+    );
+    let sign_rule = "    ssh.deploy_key:\n      allowed_agents: [ops/release-manager]\n      access_level: sign\n";
+    let granted = format!("{}{sign_rule}", policy(false));
+    let mut d = Daemon::start_in(
+        s,
+        &granted,
+        &["--ssh-agent", "ops/release-manager"],
+        Some(&secrets),
+    );
+    let socket = d.shared.join("ssh-agent-ops_release-manager.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), users.clients);
+
+    // A directory of the deploy user's for its files (the signature is written there).
+    let work = d.shared.join("deploy-work");
+    std::fs::create_dir(&work).unwrap();
+    std::os::unix::fs::chown(&work, Some(users.deploy), Some(users.clients)).unwrap();
+    std::fs::copy(&key.pub_file, work.join("deploy.pub")).unwrap();
+    std::fs::write(work.join("message.txt"), "release v6\n").unwrap();
+    let as_user = |uid: u32, program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SSH_AUTH_SOCK", &socket)
+            .current_dir(&work)
+            .args(args)
+            .stdin(Stdio::null())
+            .uid(uid)
+            .gid(users.clients);
+        Run::from(cmd.output().unwrap())
+    };
+
+    let list = as_user(users.deploy, "ssh-add", &["-l"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert_eq!(list.stdout.lines().count(), 1, "{list:?}");
+    assert!(list.stdout.contains(&key.fingerprint), "{list:?}");
+    assert!(list.stdout.contains("ssh.deploy_key"), "{list:?}");
+    let sign = as_user(
+        users.deploy,
+        "ssh-keygen",
+        &[
+            "-Y",
+            "sign",
+            "-n",
+            "file",
+            "-f",
+            "deploy.pub",
+            "message.txt",
+        ],
+    );
+    assert_eq!(sign.code, 0, "{sign:?}");
+    let signers = work.join("allowed_signers");
+    std::fs::write(&signers, format!("deploy@test {}", key.public)).unwrap();
+    let verify = Run::from(
+        Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-n", "file", "-I", "deploy@test", "-f"])
+            .arg(&signers)
+            .arg("-s")
+            .arg(work.join("message.txt.sig"))
+            .stdin(std::fs::File::open(work.join("message.txt")).unwrap())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(verify.code, 0, "{verify:?}");
+
+    // Eve is a member of the socket's group but not bound to the agent id: refused.
+    let eve = as_user(users.eve, "ssh-add", &["-l"]);
+    assert_ne!(eve.code, 0, "{eve:?}");
+    assert!(!eve.stdout.contains(&key.fingerprint), "{eve:?}");
+
+    // The grant removed: the daemon reloads and the agent serves no key.
+    replace_file(&d.s.path("etc/policy.yaml"), &policy(false));
+    eventually("the key is no longer served", || {
+        !as_user(users.deploy, "ssh-add", &["-l"])
+            .stdout
+            .contains(&key.fingerprint)
+    });
+
+    d.signal("TERM");
+    let (code, stderr) = d.wait();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !socket.exists(),
+        "the agent's socket is removed at shutdown"
+    );
+    let records = d.records();
+    let signed: Vec<&Value> = records
+        .iter()
+        .filter(|r| {
+            r["access_type"] == "sign"
+                && r["decision"] == "allow"
+                && r["detail"] == format!("key {}", key.fingerprint)
+        })
+        .collect();
+    assert_eq!(signed.len(), 1, "{records:#?}");
+    assert_eq!(signed[0]["caller"]["uid"], users.deploy);
+    assert_eq!(signed[0]["agent_id"], "ops/release-manager");
+    assert!(
+        records.iter().any(|r| r["decision"] == "deny"
+            && r["caller"]["uid"] == users.eve
+            && r["detail"].as_str().unwrap_or("").starts_with("identity:")),
+        "{records:#?}"
+    );
+    assert!(
+        records.iter().any(|r| r["access_type"] == "reload"
+            && r["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("ssh-agent keys reloaded")),
+        "{records:#?}"
+    );
+    for line in material(&key) {
+        for (path, bytes) in d.s.all_file_bytes() {
+            assert_no_leak(&line, &bytes, &path.display().to_string());
+        }
+        for out in [&list, &sign, &verify, &eve] {
+            assert_no_leak(&line, out.stdout.as_bytes(), "stdout");
+            assert_no_leak(&line, out.stderr.as_bytes(), "stderr");
+        }
+        assert_no_leak(&line, stderr.as_bytes(), "serve's stderr");
+    }
 }

@@ -162,6 +162,9 @@ fn all_argv_and_env() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A Vault token in agentsec's environment (planted): ssh must not inherit it.
+const PLANTED_TOKEN: &str = "hvs.planted-token-e41b9c";
+
 #[test]
 fn secret_stdin_reaches_the_remote_command_and_no_argv_or_environment() {
     let s = Scratch::new();
@@ -177,6 +180,8 @@ fn secret_stdin_reaches_the_remote_command_and_no_argv_or_environment() {
         &["--secret-stdin", "DB_PASSWORD=db.password"],
         &sshd.ssh_args(script),
     )
+    // What unlocks a store never reaches ssh (agentsec ssh removes it from ssh's env).
+    .env("VAULT_TOKEN", PLANTED_TOKEN)
     .stdin(Stdio::piped())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
@@ -205,6 +210,20 @@ fn secret_stdin_reaches_the_remote_command_and_no_argv_or_environment() {
     );
     for (place, bytes) in &procs {
         assert_no_leak(DB_PASSWORD, bytes, place);
+    }
+    // The token: in agentsec ssh's own environment (it was started with it), in no other.
+    for (place, bytes) in &procs {
+        let Some(pid_dir) = place.strip_suffix("/environ") else {
+            continue;
+        };
+        let cmdline = procs
+            .iter()
+            .find(|(p, _)| *p == format!("{pid_dir}/cmdline"))
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        if !cmdline.contains("--secret-stdin") {
+            assert_no_leak(PLANTED_TOKEN, bytes, place);
+        }
     }
 
     let mut stdin = child.stdin.take().unwrap();

@@ -5,6 +5,7 @@
 //! file, a log or the audit log.
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,11 @@ impl Drop for Agent {
 
 impl Agent {
     fn start(s: &Scratch, agent: &str, policy: &str) -> Agent {
+        Agent::start_with(s, agent, policy, &[])
+    }
+
+    /// As [`Agent::start`], with `env` added to the agent's environment.
+    fn start_with(s: &Scratch, agent: &str, policy: &str, env: &[(&str, &OsStr)]) -> Agent {
         let socket = s.path("tmp/agent/ssh.sock");
         let stderr = s.path(&format!("work/agent-{}.err", agent.replace('/', "_")));
         let mut cmd = s.command(&bin("agentsec"));
@@ -37,6 +43,7 @@ impl Agent {
             .args(["--secrets", "secrets.yaml", "--policy", policy])
             .args(["--audit-log", "audit.log"])
             .env("SOPS_AGE_KEY_FILE", demo_key())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap());
         let mut child = cmd.spawn().unwrap();
@@ -513,4 +520,233 @@ fn a_changed_policy_or_secrets_file_is_reloaded_without_a_signal() {
             }
         }
     }
+}
+
+/// A `confirm: true` key: the agent asks SSH_ASKPASS before every signature, with a
+/// prompt naming the key; a yes signs, a no refuses (recorded), and the program sees
+/// nothing of the agent's environment beyond what a dialog needs.
+#[test]
+fn a_confirm_key_signs_only_after_askpass_says_yes() {
+    let s = Scratch::new();
+    let (deploy, _, _) = setup(&s);
+    s.write(
+        "work/confirm.yaml",
+        "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n      confirm: true\n",
+    );
+    // The askpass program: writes its prompt and environment beside it, and answers with
+    // the contents of `answer` (a missing file: exit 1, a no).
+    let dir = s.path("tmp/askpass");
+    std::fs::create_dir_all(&dir).unwrap();
+    let askpass = s.write(
+        "tmp/askpass/askpass",
+        &format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {d}/prompt\nenv > {d}/env\nexec cat {d}/answer\n",
+            d = dir.display()
+        ),
+    );
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let planted = "vault-token-planted-5c1d";
+    let token_file = s.write("tmp/planted-token", planted);
+    let agent = Agent::start_with(
+        &s,
+        "ops/deploy",
+        "confirm.yaml",
+        &[
+            ("SSH_ASKPASS", askpass.as_os_str()),
+            ("VAULT_TOKEN", OsStr::new(planted)),
+            ("DISPLAY", OsStr::new(":7")),
+        ],
+    );
+    let data = s.write("work/message.txt", "release v4\n");
+    let sign = |agent: &Agent| {
+        let _ = std::fs::remove_file(s.path("work/message.txt.sig"));
+        run(agent
+            .tool(&s, "ssh-keygen")
+            .args(["-Y", "sign", "-n", "file", "-f"])
+            .arg(&deploy.pub_file)
+            .arg(&data))
+    };
+
+    // Yes: an empty answer with status 0, as OpenSSH's agent reads it.
+    s.write("tmp/askpass/answer", "");
+    let yes = sign(&agent);
+    assert_eq!(yes.code, 0, "{yes:?}");
+    let prompt = std::fs::read_to_string(dir.join("prompt")).unwrap();
+    assert!(
+        prompt.starts_with("Allow use of key ssh.deploy_key?"),
+        "{prompt}"
+    );
+    assert!(prompt.contains(&deploy.fingerprint), "{prompt}");
+    let env = std::fs::read_to_string(dir.join("env")).unwrap();
+    assert!(env.contains("SSH_ASKPASS_PROMPT=confirm"), "{env}");
+    assert!(env.contains("DISPLAY=:7"), "{env}");
+    assert!(!env.contains(planted), "{env}");
+    assert!(!env.contains("SOPS_AGE_KEY_FILE"), "{env}");
+
+    // No: the program prints `no`; and then it is gone (cannot run): refused too.
+    s.write("tmp/askpass/answer", "no\n");
+    let no = sign(&agent);
+    assert_ne!(no.code, 0, "{no:?}");
+    assert!(!s.path("work/message.txt.sig").exists());
+    std::fs::remove_file(dir.join("answer")).unwrap();
+    let missing = sign(&agent);
+    assert_ne!(missing.code, 0, "{missing:?}");
+    drop(agent);
+
+    // Without SSH_ASKPASS a confirm key signs nothing, and the record says why.
+    let bare = Agent::start(&s, "ops/deploy", "confirm.yaml");
+    let unasked = sign(&bare);
+    assert_ne!(unasked.code, 0, "{unasked:?}");
+    drop(bare);
+
+    let records = s.audit_records();
+    let signed = records
+        .iter()
+        .filter(|r| {
+            r["access_type"] == "sign"
+                && r["decision"] == "allow"
+                && r["detail"] == format!("key {}", deploy.fingerprint)
+        })
+        .count();
+    assert_eq!(signed, 1, "{records:#?}");
+    let declined: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["detail"].as_str())
+        .filter(|d| d.contains("confirmation: "))
+        .collect();
+    assert_eq!(declined.len(), 3, "{records:#?}");
+    assert!(declined[0].contains("the user declined"), "{declined:?}");
+    assert!(declined[1].contains("the user declined"), "{declined:?}");
+    assert!(
+        declined[2].contains("SSH_ASKPASS is not set"),
+        "{declined:?}"
+    );
+    for (path, bytes) in s.all_file_bytes() {
+        if path != token_file {
+            assert_no_leak(planted, &bytes, &path.display().to_string());
+        }
+        for line in material(&deploy) {
+            assert_no_leak(&line, &bytes, &path.display().to_string());
+        }
+    }
+}
+
+/// A `lifetime` key is listed and signs until its lifetime after the agent loaded it;
+/// then it is neither listed nor signs, and a reload does not renew it.
+#[test]
+fn a_key_with_a_lifetime_is_served_until_it_runs_out() {
+    let s = Scratch::new();
+    let (deploy, _, _) = setup(&s);
+    let policy = "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n      lifetime: 5s\n";
+    s.write("work/lifetime.yaml", policy);
+    let agent = Agent::start(&s, "ops/deploy", "lifetime.yaml");
+    let started = std::time::Instant::now();
+    let list = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert!(list.stdout.contains(&deploy.fingerprint), "{list:?}");
+    let data = s.write("work/message.txt", "release v5\n");
+    let sign = || {
+        run(agent
+            .tool(&s, "ssh-keygen")
+            .args(["-Y", "sign", "-n", "file", "-f"])
+            .arg(&deploy.pub_file)
+            .arg(&data))
+    };
+    let early = sign();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(early.code, 0, "{early:?}");
+
+    // A reload (the same policy written again, a SIGHUP) keeps the first load's time.
+    s.write("work/lifetime.yaml", policy);
+    let pid = rustix::process::Pid::from_raw(i32::try_from(agent.child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(5).saturating_sub(started.elapsed()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let gone = run(agent.tool(&s, "ssh-add").arg("-l"));
+    assert!(!gone.stdout.contains(&deploy.fingerprint), "{gone:?}");
+    std::fs::remove_file(s.path("work/message.txt.sig")).unwrap();
+    let late = sign();
+    assert_ne!(late.code, 0, "{late:?}");
+    assert!(!s.path("work/message.txt.sig").exists());
+    drop(agent);
+    // One signature, the early one (ssh-keygen does not even ask for an unlisted key).
+    let records = s.audit_records();
+    let signed = records
+        .iter()
+        .filter(|r| r["access_type"] == "sign" && r["detail"] != "key load")
+        .count();
+    assert_eq!(signed, 1, "{records:#?}");
+}
+
+/// `confirm` and `lifetime` belong to `sign` rules; anywhere else, or malformed, the
+/// policy is refused with the file, the line and the fix.
+#[test]
+fn confirm_and_lifetime_are_checked_where_they_are_written() {
+    let s = Scratch::new();
+    for (policy, expected) in [
+        (
+            "access_control:\n  secrets:\n    db.password:\n      allowed_agents: [a/b]\n      confirm: true\n",
+            "`confirm` applies only to keys an SSH agent signs with",
+        ),
+        (
+            "access_control:\n  secrets:\n    ssh.k:\n      allowed_agents: [a/b]\n      access_level: sign\n      lifetime: forever\n",
+            "invalid lifetime: `forever` is not a duration",
+        ),
+        (
+            "access_control:\n  secrets:\n    ssh.k:\n      allowed_agents: [a/b]\n      access_level: sign\n      lifetime: 400d\n",
+            "outside 1s..=365d",
+        ),
+        (
+            "access_control:\n  secrets:\n    ssh.k:\n      allowed_agents: [a/b]\n      access_level: sign\n      confirm: \"yes\"\n",
+            "write `confirm: true` or `confirm: false` without quotes",
+        ),
+    ] {
+        s.write("work/p.yaml", policy);
+        let check = run(s
+            .command(&bin("agentsec"))
+            .args(["policy", "check", "--policy", "p.yaml"]));
+        assert_ne!(check.code, 0, "{check:?}");
+        assert!(check.stderr.contains("p.yaml:"), "{check:?}");
+        assert!(check.stderr.contains(expected), "{expected}: {check:?}");
+    }
+}
+
+/// `agentsec policy diff` reports a dropped `confirm`, a longer `lifetime` and a dropped
+/// `ssh_hosts` as widening, and the opposite changes as not.
+#[test]
+fn policy_diff_counts_looser_key_use_as_widening() {
+    let s = Scratch::new();
+    let rule = |extra: &str| {
+        format!(
+            "access_control:\n  secrets:\n    ssh.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n{extra}"
+        )
+    };
+    let host = "SHA256:ZeQhD+IjZC/AN0DQua/dioymrTj+VbDcLD5Hco3RVzU";
+    let strict = rule(&format!(
+        "      confirm: true\n      lifetime: 1h\n      ssh_hosts: [\"{host}\"]\n"
+    ));
+    let loose = rule("      lifetime: 8h\n");
+    s.write("work/strict.yaml", &strict);
+    s.write("work/loose.yaml", &loose);
+    let diff = |old: &str, new: &str| {
+        run(s
+            .command(&bin("agentsec"))
+            .args(["policy", "diff", old, new]))
+    };
+    let widened = diff("strict.yaml", "loose.yaml");
+    for line in [
+        "ssh.deploy_key: ssh_hosts dropped (any host) (widens: yes)",
+        "ssh.deploy_key: confirm dropped (signatures no longer asked for) (widens: yes)",
+        "ssh.deploy_key: lifetime 1h -> 8h (widens: yes)",
+    ] {
+        assert!(widened.stdout.contains(line), "{line}: {widened:?}");
+    }
+    let narrowed = diff("loose.yaml", "strict.yaml");
+    for line in [
+        "ssh.deploy_key: ssh_hosts set (widens: no)",
+        "ssh.deploy_key: confirm set (widens: no)",
+        "ssh.deploy_key: lifetime 8h -> 1h (widens: no)",
+    ] {
+        assert!(narrowed.stdout.contains(line), "{line}: {narrowed:?}");
+    }
+    assert!(!narrowed.stdout.contains("widens: yes"), "{narrowed:?}");
 }

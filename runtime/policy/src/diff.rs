@@ -15,7 +15,11 @@
 //!   `a.*`), a lifted or widened `skills:` restriction and a level that
 //!   permits more (`post` to `readonly` grants a read) all widen;
 //! - a removed deny is not contained in some deny of the new policy (same
-//!   reasoning, keys and globs only): a deny dropped or narrowed.
+//!   reasoning, keys and globs only): a deny dropped or narrowed;
+//! - a use of a credential opens up: a new egress destination or method, a
+//!   dropped `inject_only`, a new `inject:` entry, and on a `sign` rule a host
+//!   added to `ssh_hosts` or the list dropped, `confirm` dropped, a longer or
+//!   dropped `lifetime` (reported with the egress changes).
 //!
 //! If neither happens, no agent can do anything, for any skill, that the old
 //! policy refused it: every new allow was already an allow at a level that
@@ -407,7 +411,9 @@ pub fn diff<'a>(old: &'a Policy, new: &'a Policy, known: Option<&[SecretPath]>) 
 /// What changed in where skills may send requests and where credentials go. Widens: a
 /// new destination (an `egress:` url no old entry with those agents and skills
 /// contains), a new method on a destination, `allow_private` set, a dropped
-/// `inject_only`, a new `inject:` entry. The checks answer "widens" when unsure.
+/// `inject_only`, a new `inject:` entry, and on `sign` rules a new or dropped
+/// `ssh_hosts` restriction, a dropped `confirm` and a longer or dropped `lifetime`
+/// ([`sign_changes`]). The checks answer "widens" when unsure.
 fn egress_changes(old: &Policy, new: &Policy) -> Vec<IdentityChange> {
     let mut out = Vec::new();
     for n in &new.egress {
@@ -473,6 +479,9 @@ fn egress_changes(old: &Policy, new: &Policy) -> Vec<IdentityChange> {
                 });
             }
         }
+        if let Some(o) = old_rule {
+            out.extend(sign_changes(o, n));
+        }
         for e in old_inject {
             if !n.inject.contains(e) {
                 out.push(IdentityChange {
@@ -481,6 +490,61 @@ fn egress_changes(old: &Policy, new: &Policy) -> Vec<IdentityChange> {
                 });
             }
         }
+    }
+    out
+}
+
+/// What changed in how a `sign` rule's key may be used (the rule kept its pattern).
+/// Widens: a host added to `ssh_hosts` or the list dropped (any host), `confirm`
+/// dropped, `lifetime` longer or dropped.
+fn sign_changes(old: &Rule, new: &Rule) -> Vec<IdentityChange> {
+    let mut out = Vec::new();
+    let at = &new.pattern;
+    let mut change = |what: String, widens: bool| out.push(IdentityChange { what, widens });
+    match (old.ssh_hosts.is_empty(), new.ssh_hosts.is_empty()) {
+        (false, true) => change(format!("{at}: ssh_hosts dropped (any host)"), true),
+        (true, false) => change(format!("{at}: ssh_hosts set"), false),
+        _ => {
+            for h in &new.ssh_hosts {
+                if !old.ssh_hosts.contains(h) {
+                    change(format!("{at}: ssh_hosts + {h}"), true);
+                }
+            }
+            for h in &old.ssh_hosts {
+                if !new.ssh_hosts.contains(h) {
+                    change(format!("{at}: ssh_hosts - {h}"), false);
+                }
+            }
+        }
+    }
+    if old.confirm != new.confirm {
+        let (verb, widens) = if new.confirm {
+            ("set", false)
+        } else {
+            ("dropped (signatures no longer asked for)", true)
+        };
+        change(format!("{at}: confirm {verb}"), widens);
+    }
+    let show = |d: Option<std::time::Duration>| {
+        d.map_or_else(
+            || "none".to_owned(),
+            |d| humantime::format_duration(d).to_string(),
+        )
+    };
+    if old.lifetime != new.lifetime {
+        let widens = match (old.lifetime, new.lifetime) {
+            (Some(o), Some(n)) => n > o,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        change(
+            format!(
+                "{at}: lifetime {} -> {}",
+                show(old.lifetime),
+                show(new.lifetime)
+            ),
+            widens,
+        );
     }
     out
 }

@@ -405,7 +405,10 @@ pub enum InvalidPolicy {
         max = crate::MAX_SSH_HOSTS
     )]
     SshHostsCount(usize),
-    /// An SSH field (`ssh_hosts`) on a rule whose `access_level` is not `sign`.
+    /// A `lifetime` that is no duration, or outside 1 s ..= [`crate::MAX_KEY_LIFETIME`].
+    #[error("invalid lifetime: {0}")]
+    BadLifetime(String),
+    /// An SSH field (`ssh_hosts`, `confirm`, `lifetime`) on a rule whose `access_level` is not `sign`.
     #[error(
         "`{0}` applies only to keys an SSH agent signs with; give the rule `access_level: sign` or remove `{0}`"
     )]

@@ -105,5 +105,5 @@ pub use path::{
 pub use policy::{MAX_POLICY_FILES, Policy};
 pub use rule::{AccessLevel, InjectEntry, MAX_ACCESS_LEVEL_LEN, Operation, RuleRef};
 pub use skill::{MAX_SKILL_NAME_LEN, SkillDigest, SkillName, SkillRef, SkillSelector};
-pub use ssh::{MAX_SSH_HOSTS, SignTarget, SshHostKey};
+pub use ssh::{MAX_KEY_LIFETIME, MAX_SSH_HOSTS, SignTarget, SshHostKey};
 pub use who_can::{Effect, Scope, WhoCan, WhoCanEntry};

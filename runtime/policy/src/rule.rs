@@ -237,6 +237,8 @@ pub(crate) struct RuleDef {
     pub(crate) inject_only: bool,
     pub(crate) inject: Vec<InjectEntry>,
     pub(crate) ssh_hosts: Vec<SshHostKey>,
+    pub(crate) confirm: bool,
+    pub(crate) lifetime: Option<std::time::Duration>,
     pub(crate) at: Location,
 }
 
@@ -287,6 +289,10 @@ pub(crate) struct Rule {
     pub(crate) inject: Vec<InjectEntry>,
     /// `ssh_hosts`: the server host keys a `sign` key may sign for (empty: any).
     pub(crate) ssh_hosts: Vec<SshHostKey>,
+    /// `confirm`: each signature with the key waits for the user's yes (`SSH_ASKPASS`).
+    pub(crate) confirm: bool,
+    /// `lifetime`: how long an SSH agent serves the key once it loaded it.
+    pub(crate) lifetime: Option<std::time::Duration>,
     pub(crate) at: Location,
     /// Position in load order (files in the order given, rules in file order).
     pub(crate) order: usize,
@@ -308,6 +314,8 @@ impl Rule {
             inject_only: def.inject_only,
             inject: def.inject,
             ssh_hosts: def.ssh_hosts,
+            confirm: def.confirm,
+            lifetime: def.lifetime,
             at: def.at,
             order,
         })
@@ -414,6 +422,18 @@ impl<'p> RuleRef<'p> {
     /// logins for; empty means any host, and unbound signatures too.
     pub fn ssh_hosts(&self) -> &'p [SshHostKey] {
         &self.rule.ssh_hosts
+    }
+
+    /// `confirm` (only on `sign` rules, default false): every signature with the key
+    /// waits for the user's confirmation (an SSH agent asks through `SSH_ASKPASS`).
+    pub fn confirm(&self) -> bool {
+        self.rule.confirm
+    }
+
+    /// `lifetime` (only on `sign` rules): how long an SSH agent serves the key from the
+    /// moment it first loaded it (`ssh-add -t`); `None`: as long as the agent runs.
+    pub fn lifetime(&self) -> Option<std::time::Duration> {
+        self.rule.lifetime
     }
 
     /// Whether `ssh_hosts` lets the key sign for `target`.

@@ -1,11 +1,16 @@
 //! The SSH fields of a `sign` rule: `ssh_hosts` (the server host keys a key may sign
-//! for) and what a sign request says about the connection it came on.
+//! for), `confirm` and `lifetime`, and what a sign request says about the connection it
+//! came on.
 
 use std::fmt;
 
 /// Most entries of one rule's `ssh_hosts`: a key is restricted to a few servers; a longer
 /// list is a mistake (and the bound keeps a rule's check short).
 pub const MAX_SSH_HOSTS: usize = 256;
+
+/// Longest `lifetime` of a `sign` rule. Reason: a year is longer than any key should be
+/// served unattended; the bound also keeps `loaded + lifetime` far from overflow.
+pub const MAX_KEY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// A server host key's fingerprint as `ssh-keygen -l -E sha256` prints it and sshd logs
 /// it: `SHA256:` and 43 characters of unpadded base64 (a SHA-256 digest). The only

@@ -2,10 +2,11 @@
 //! for listing, their private halves fetched through the broker for each signature.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentsec_audit::RunContext;
 use agentsec_broker::{Broker, Caller, CallerLimits, NoRedaction};
-use agentsec_policy::{AgentId, Operation, SecretPath, SignTarget};
+use agentsec_policy::{AgentId, Decision, Operation, SecretPath, SignTarget};
 use ssh_key::private::{KeypairData, RsaKeypair};
 use ssh_key::public::KeyData;
 use ssh_key::{Algorithm, HashAlg, PrivateKey, Signature};
@@ -31,6 +32,11 @@ pub struct KeyEntry {
     pub public: KeyData,
     /// `SHA256:...`, as `ssh-add -l` prints it.
     pub fingerprint: String,
+    /// The granting rule's `confirm`: each signature waits for the user's yes.
+    pub confirm: bool,
+    /// The granting rule's `lifetime`: how long the agent serves the key after it first
+    /// loaded it.
+    pub lifetime: Option<Duration>,
 }
 
 /// The keys of one agent id under one version of the policy and store.
@@ -58,29 +64,33 @@ impl Keyring {
     pub fn load(broker: Arc<Broker>, agent: AgentId, run: RunContext) -> (Keyring, Vec<String>) {
         let mut skipped = Vec::new();
         let skill = skill_ref();
-        let candidates: Vec<SecretPath> = match broker.names().list(&SecretPath::root()) {
-            Ok(paths) => paths
-                .into_iter()
-                .filter(|p| {
-                    broker
-                        .policy()
-                        .evaluate(
+        // Each key's use constraints come from the rule that grants it (`confirm`,
+        // `lifetime`); the broker decides every signature again.
+        let candidates: Vec<(SecretPath, bool, Option<Duration>)> =
+            match broker.names().list(&SecretPath::root()) {
+                Ok(paths) => paths
+                    .into_iter()
+                    .filter_map(|p| {
+                        let granted = match broker.policy().evaluate(
                             &agent,
                             &skill,
-                            p,
+                            &p,
                             Operation::Sign {
                                 key: LOAD_KEY,
                                 target: SignTarget::Load,
                             },
-                        )
-                        .is_allowed()
-                })
-                .collect(),
-            Err(e) => {
-                skipped.push(format!("the store cannot list its names: {e}"));
-                Vec::new()
-            }
-        };
+                        ) {
+                            Decision::Allow(a) => Some((a.rule().confirm(), a.rule().lifetime())),
+                            _ => None,
+                        };
+                        granted.map(|(confirm, lifetime)| (p, confirm, lifetime))
+                    })
+                    .collect(),
+                Err(e) => {
+                    skipped.push(format!("the store cannot list its names: {e}"));
+                    Vec::new()
+                }
+            };
         let mut caller = Caller::new(
             agent.clone(),
             skill,
@@ -89,7 +99,7 @@ impl Keyring {
             NoRedaction,
         );
         let mut keys = Vec::new();
-        for path in candidates {
+        for (path, confirm, lifetime) in candidates {
             let path = path.to_string();
             if keys.len() >= MAX_KEYS as usize {
                 skipped.push(format!("{path}: more than {MAX_KEYS} keys; not served"));
@@ -117,6 +127,8 @@ impl Keyring {
                         path,
                         public,
                         fingerprint,
+                        confirm,
+                        lifetime,
                     });
                 }
                 Err(why) => skipped.push(format!("{path}: {why}")),

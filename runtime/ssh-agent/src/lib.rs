@@ -15,19 +15,25 @@
 //! - **Peers.** The kernel names each peer. One that the policy's `agents:` section does
 //!   not bind to the agent id, or (with no binding) whose uid is not the agent's owner, is
 //!   refused before a byte is read; the refusal is on the record.
+//! - **Use constraints.** A rule's `confirm: true` makes each signature wait for the
+//!   user's yes through `SSH_ASKPASS` ([`Askpass`]), asked before the key is fetched; its
+//!   `lifetime` ends the key's service that long after the agent first loaded it (as
+//!   `ssh-add -t`): it is no longer listed and signs nothing.
 //! - **No key management.** `add`, `remove`, `lock` and `unlock` requests are refused (and
 //!   recorded): the policy decides which keys exist. Their bytes (a client's private key)
 //!   are never parsed.
 #![forbid(unsafe_code)]
 
+mod confirm;
 mod keys;
 mod socket;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agentsec_audit::{AccessType, Decision, Record, RunContext};
 use agentsec_broker::{Caller, CallerLimits, NoRedaction};
@@ -38,8 +44,9 @@ use ssh_agent_lib::proto::{Extension, Identity, PublicCredential, Response, Sign
 use ssh_encoding::{Decode, Encode};
 use zeroize::Zeroizing;
 
+pub use confirm::{Askpass, CONFIRM_TIMEOUT, PASSED_ENV};
 pub use keys::{KeyEntry, Keyring, LOAD_KEY, MAX_KEYS};
-pub use socket::{bind, default_socket};
+pub use socket::{bind, bind_for_group, default_socket};
 
 /// The skill name on the agent's audit records (a policy rule that names skills must name
 /// it to grant a key here).
@@ -75,24 +82,85 @@ pub struct SshAgent {
     owner_uid: u32,
     keyring: Mutex<Arc<Keyring>>,
     connections: AtomicUsize,
+    askpass: Option<Askpass>,
+    /// When each key (path and fingerprint) was first loaded: where a `lifetime` counts
+    /// from, across reloads.
+    loaded: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl SshAgent {
     /// An agent serving `keyring`, owned by `owner_uid` (the uid that a peer must have
     /// when the policy binds no OS identity to the agent id).
     pub fn new(keyring: Keyring, owner_uid: u32) -> SshAgent {
+        let now = Instant::now();
+        let loaded = keyring
+            .keys
+            .iter()
+            .map(|k| ((k.path.clone(), k.fingerprint.clone()), now))
+            .collect();
         SshAgent {
             owner_uid,
             keyring: Mutex::new(Arc::new(keyring)),
             connections: AtomicUsize::new(0),
+            askpass: None,
+            loaded: Mutex::new(loaded),
         }
     }
 
-    /// Serves from now on with `keyring`.
+    /// Asks through `askpass` before each signature with a `confirm: true` key (without
+    /// one, such keys sign nothing).
+    #[must_use]
+    pub fn with_askpass(mut self, askpass: Option<Askpass>) -> SshAgent {
+        self.askpass = askpass;
+        self
+    }
+
+    /// Serves from now on with `keyring`. A key seen before keeps its first load time
+    /// (its `lifetime` is not renewed by a reload); a rotated key starts its own.
     pub fn replace(&self, keyring: Keyring) {
+        let now = Instant::now();
+        {
+            let mut loaded = self
+                .loaded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for k in &keyring.keys {
+                loaded
+                    .entry((k.path.clone(), k.fingerprint.clone()))
+                    .or_insert(now);
+            }
+        }
         match self.keyring.lock() {
             Ok(mut k) => *k = Arc::new(keyring),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(keyring),
+        }
+    }
+
+    /// Whether `key` is still served: no `lifetime`, or it has not run out. The error
+    /// says since when it is over.
+    fn live(&self, key: &KeyEntry) -> Result<(), String> {
+        let Some(lifetime) = key.lifetime else {
+            return Ok(());
+        };
+        let loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(key.path.clone(), key.fingerprint.clone()))
+            .copied();
+        let Some(loaded) = loaded else {
+            return Err("it was never loaded".to_owned());
+        };
+        let age = loaded.elapsed();
+        if age < lifetime {
+            Ok(())
+        } else {
+            Err(format!(
+                "its lifetime ({}) ended {}s ago; restart the agent to load it again, or \
+                 raise the rule's `lifetime`",
+                humantime::format_duration(lifetime),
+                (age - lifetime).as_secs()
+            ))
         }
     }
 
@@ -165,6 +233,8 @@ impl SshAgent {
             return;
         }
         let mut session = Session {
+            agent: self,
+            peer: (peer.uid, peer.pid),
             keyring: &keyring,
             caller: Caller::new(
                 keyring.agent.clone(),
@@ -192,6 +262,9 @@ impl SshAgent {
 
 /// The state of one connection.
 struct Session<'k> {
+    agent: &'k SshAgent,
+    /// The peer's uid and pid (for a confirmation prompt).
+    peer: (u32, Option<u32>),
     keyring: &'k Keyring,
     caller: Caller<NoRedaction>,
     /// The last `session-bind@openssh.com` of the connection.
@@ -250,6 +323,7 @@ impl Session<'_> {
                 self.keyring
                     .keys
                     .iter()
+                    .filter(|k| self.agent.live(k).is_ok())
                     .map(|k| Identity {
                         credential: PublicCredential::Key(k.public.clone()),
                         comment: k.path.clone(),
@@ -321,7 +395,38 @@ impl Session<'_> {
             ),
             None => (SignTarget::Unbound, entry.fingerprint.clone()),
         };
+        if let Err(why) = self.agent.live(entry) {
+            self.record_refusal(&format!(
+                "ssh-agent: sign refused for {}: {why}",
+                entry.path
+            ));
+            return Response::Failure;
+        }
         let broker = &self.keyring.broker;
+        // `confirm: true`: the user is asked before the key is fetched, and only for a
+        // signature the policy allows (a refused one is recorded by the broker below).
+        if entry.confirm
+            && let Ok(path) = entry.path.parse::<agentsec_policy::SecretPath>()
+            && broker
+                .policy()
+                .evaluate(
+                    &self.keyring.agent,
+                    &skill_ref(),
+                    &path,
+                    Operation::Sign {
+                        key: key.as_str(),
+                        target,
+                    },
+                )
+                .is_allowed()
+            && let Err(why) = self.confirm(entry, target)
+        {
+            self.record_refusal(&format!(
+                "ssh-agent: sign refused for {} ({key}): confirmation: {why}",
+                entry.path
+            ));
+            return Response::Failure;
+        }
         let released = match broker.request(
             &mut self.caller,
             Operation::Sign {
@@ -359,6 +464,29 @@ impl Session<'_> {
                 Response::Failure
             }
         }
+    }
+
+    /// Asks the user whether `entry` may sign for `target` (`confirm: true`).
+    fn confirm(&self, entry: &KeyEntry, target: SignTarget<'_>) -> Result<(), String> {
+        let Some(askpass) = &self.agent.askpass else {
+            return Err(
+                "the rule says `confirm: true` and SSH_ASKPASS is not set in the \
+                        agent's environment; start it with SSH_ASKPASS naming a program that \
+                        asks the user (e.g. ssh-askpass)"
+                    .to_owned(),
+            );
+        };
+        let host = match target {
+            SignTarget::Host(h) => format!("a login to the host with key {h}"),
+            SignTarget::Forwarded(h) => format!("a forwarded agent on the host with key {h}"),
+            _ => "a signature not bound to a host".to_owned(),
+        };
+        let (uid, pid) = self.peer;
+        let pid = pid.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        askpass.ask(&format!(
+            "Allow use of key {}?\nKey fingerprint {}.\nRequested by uid {uid}, pid {pid}, for {host}.",
+            entry.path, entry.fingerprint
+        ))
     }
 
     fn extension(&mut self, extension: &Extension) -> Response {

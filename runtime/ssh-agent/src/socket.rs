@@ -1,4 +1,6 @@
-//! The agent's socket: mode 0600 in a directory of mode 0700 owned by the agent's user.
+//! The agent's socket: mode 0600 in a directory of mode 0700 owned by the agent's user
+//! (or, served for a group's members by `agentsec serve`, 0660 in a directory only its
+//! owner writes).
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -23,6 +25,21 @@ pub fn default_socket(agent: &str) -> PathBuf {
 /// The directory is open to others or not ours, the socket is in use, or binding failed;
 /// the message says which and what to do.
 pub fn bind(path: &Path) -> Result<UnixListener, String> {
+    bind_with(path, None)
+}
+
+/// Binds `path` for the members of group `gid` (mode 0660, owned by the group), as
+/// `agentsec serve --socket-group` does for its own socket: the callers are other users
+/// (each bound to the agent id by the policy's `agents:`). The directory must belong to
+/// this user and be writable by no one else (a 0750 or 0710 directory of the group).
+///
+/// # Errors
+/// As [`bind`], or the group cannot be given the socket.
+pub fn bind_for_group(path: &Path, gid: u32) -> Result<UnixListener, String> {
+    bind_with(path, Some(gid))
+}
+
+fn bind_with(path: &Path, group: Option<u32>) -> Result<UnixListener, String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -44,12 +61,14 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
             meta.uid()
         ));
     }
-    if meta.mode() & 0o077 != 0 {
+    let closed = if group.is_some() { 0o022 } else { 0o077 };
+    if meta.mode() & closed != 0 {
         return Err(format!(
-            "{}: the socket directory is open to other users (mode {:o}); `chmod 700` it or \
+            "{}: the socket directory is open to other users (mode {:o}); `chmod {}` it or \
              choose another (--socket)",
             dir.display(),
-            meta.mode() & 0o777
+            meta.mode() & 0o777,
+            if group.is_some() { "750" } else { "700" }
         ));
     }
     if path.exists() {
@@ -64,7 +83,12 @@ pub fn bind(path: &Path) -> Result<UnixListener, String> {
     }
     let listener =
         UnixListener::bind(path).map_err(|e| format!("{}: cannot listen: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| format!("{}: cannot give it to group {gid}: {e}", path.display()))?;
+    }
     Ok(listener)
 }

@@ -36,6 +36,13 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
 
+    /// Also serve the SSH agent protocol for agent ID, as `agentsec ssh-agent --agent ID`
+    /// does (repeat for more agents): the keys the policy lets ID sign with, on PATH
+    /// [default: ssh-agent-ID.sock beside the daemon's socket]. With --socket-group the
+    /// socket is mode 0660 for that group, else 0600. Reloaded with the policy.
+    #[arg(long = "ssh-agent", value_name = "ID[=PATH]")]
+    pub ssh_agents: Vec<String>,
+
     /// Check the configuration (policy, secrets, keys, audit log, skills directory and
     /// every component in it) and exit without serving.
     #[arg(long)]
@@ -451,11 +458,13 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
         })?;
         config.socket_group = Some(gid);
     }
+    let audit = Arc::new(Mutex::new(audit));
+    let ssh_agents = ssh_agents(&args, &config, &loader.sources, &audit)?;
     let server = Server::start(
         config,
         Box::new(loader),
         runtime,
-        Arc::new(Mutex::new(audit)),
+        audit,
         Box::new(render_outcome),
     )
     .map_err(|e| ServeError(e.to_string()))?;
@@ -463,9 +472,107 @@ pub fn run(args: Args) -> Result<u8, ServeError> {
     server
         .run_until_signalled()
         .map_err(|e| ServeError(format!("cannot install signal handlers: {e}")))?;
+    for socket in ssh_agents {
+        let _ = std::fs::remove_file(socket);
+    }
     shipper.finish();
     Tool::Serve.note("stopped");
     Ok(exit::admin::OK)
+}
+
+/// `--ssh-agent ID[=PATH]`: one SSH agent per agent id, recording into the daemon's
+/// audit log, reloaded when a policy or store file changes or on SIGHUP. Returns the
+/// sockets (removed at shutdown).
+fn ssh_agents(
+    args: &Args,
+    config: &ServerConfig,
+    sources: &Sources,
+    audit: &Arc<Mutex<agentsec_audit::AuditLog>>,
+) -> Result<Vec<PathBuf>, ServeError> {
+    use super::ssh_agent::{Loader, watch};
+    let mut sockets = Vec::new();
+    let mut agents = Vec::new();
+    let me = agentsec_server::identity::OsIdentity::of_this_process()
+        .map_err(|e| ServeError(e.to_string()))?;
+    for spec in &args.ssh_agents {
+        let (id, path) = match spec.split_once('=') {
+            Some((id, path)) => (id, Some(PathBuf::from(path))),
+            None => (spec.as_str(), None),
+        };
+        let agent: agentsec_policy::AgentId = id.parse().map_err(|e| {
+            ServeError(format!(
+                "--ssh-agent {}: {e}; write --ssh-agent ID or --ssh-agent ID=PATH",
+                spec.escape_debug()
+            ))
+        })?;
+        let socket = path.unwrap_or_else(|| {
+            let dir = config.socket.parent().unwrap_or(Path::new("."));
+            dir.join(format!(
+                "ssh-agent-{}.sock",
+                agent.as_str().replace('/', "_")
+            ))
+        });
+        if socket == config.socket || sockets.contains(&socket) {
+            return Err(ServeError(format!(
+                "--ssh-agent {}: {} is already another socket of this daemon; give each agent \
+                 its own (ID=PATH)",
+                spec.escape_debug(),
+                socket.display()
+            )));
+        }
+        let loader = Loader::for_daemon(
+            sources.clone(),
+            agent.clone(),
+            Arc::clone(audit),
+            me.clone(),
+        );
+        let keyring = loader
+            .keyring()
+            .map_err(|e| ServeError(format!("--ssh-agent {agent}: {e}")))?;
+        let served = keyring.keys().len();
+        let listener = match config.socket_group {
+            Some(gid) => agentsec_ssh_agent::bind_for_group(&socket, gid),
+            None => agentsec_ssh_agent::bind(&socket),
+        }
+        .map_err(|e| ServeError(format!("--ssh-agent {agent}: {e}")))?;
+        let owner = rustix::process::getuid().as_raw();
+        let ssh_agent = Arc::new(
+            agentsec_ssh_agent::SshAgent::new(keyring, owner)
+                .with_askpass(agentsec_ssh_agent::Askpass::from_env()),
+        );
+        Tool::Serve.note(format!(
+            "ssh-agent for {agent}: serving {served} key(s) on {}",
+            socket.display()
+        ));
+        let serving = Arc::clone(&ssh_agent);
+        std::thread::spawn(move || {
+            if let Err(e) = serving.serve(&listener) {
+                Tool::Serve.warn(format!("an ssh-agent socket failed: {e}"));
+            }
+        });
+        let loader = Arc::new(Mutex::new(loader));
+        {
+            let (loader, ssh_agent) = (Arc::clone(&loader), Arc::clone(&ssh_agent));
+            std::thread::spawn(move || watch(&loader, &ssh_agent));
+        }
+        agents.push((loader, ssh_agent));
+        sockets.push(socket);
+    }
+    if !agents.is_empty() {
+        // The daemon's own SIGHUP handler reloads the skills' policy; this one the keys.
+        let mut hup = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+            .map_err(|e| ServeError(format!("cannot install signal handlers: {e}")))?;
+        std::thread::spawn(move || {
+            for _ in hup.forever() {
+                for (loader, agent) in &agents {
+                    if let Ok(loader) = loader.lock() {
+                        loader.reload(agent, "SIGHUP");
+                    }
+                }
+            }
+        });
+    }
+    Ok(sockets)
 }
 
 /// `--check`: the store opens and verifies, and every installed component loads.

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use agentsec_audit::RunContext;
 use agentsec_broker::{Caller, CallerLimits, NoRedaction};
 use agentsec_policy::{Operation, SkillDigest, SkillName, SkillRef};
-use agentsec_ssh_agent::SshAgent;
+use agentsec_ssh_agent::{Askpass, SshAgent};
 use zeroize::Zeroizing;
 
 use super::ssh_agent::{OpenError, open};
@@ -220,7 +220,7 @@ pub fn run(args: Args) -> Result<u8, SshError> {
     let socket = dir.path().join("agent.sock");
     let listener = agentsec_ssh_agent::bind(&socket).map_err(config)?;
     let owner = rustix::process::getuid().as_raw();
-    let agent = Arc::new(SshAgent::new(keyring, owner));
+    let agent = Arc::new(SshAgent::new(keyring, owner).with_askpass(Askpass::from_env()));
     let serving = Arc::clone(&agent);
     std::thread::spawn(move || {
         if let Err(e) = serving.serve(&listener) {
@@ -237,6 +237,9 @@ pub fn run(args: Args) -> Result<u8, SshError> {
         .arg("IdentityAgent=SSH_AUTH_SOCK")
         .args(&args.ssh_args)
         .env("SSH_AUTH_SOCK", &socket);
+    for name in STORE_CREDENTIALS {
+        cmd.env_remove(name);
+    }
     if !wanted.is_empty() {
         cmd.stdin(Stdio::piped());
     }
@@ -259,6 +262,16 @@ pub fn run(args: Args) -> Result<u8, SshError> {
     drop(agent);
     Ok(code)
 }
+
+/// The variables of agentsec's own environment that open its stores (a Vault token, age
+/// identities): ssh runs without them, so neither ssh nor a `ProxyCommand` it starts
+/// inherits what unlocks every secret.
+const STORE_CREDENTIALS: &[&str] = &[
+    "VAULT_TOKEN",
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+];
 
 /// Writes the secret lines to ssh's stdin, then copies agentsec's own stdin after them
 /// until it ends, then closes the pipe (on a thread: ssh may exit before either ends).

@@ -12,7 +12,7 @@ use agentsec_audit::{AccessType, Decision, Record, RunContext};
 use agentsec_broker::Broker;
 use agentsec_policy::AgentId;
 use agentsec_server::identity::OsIdentity;
-use agentsec_ssh_agent::{Keyring, SshAgent};
+use agentsec_ssh_agent::{Askpass, Keyring, SshAgent};
 
 use crate::error::{SshAgentError, Tool};
 use crate::exit;
@@ -51,7 +51,7 @@ fn fail(message: impl std::fmt::Display) -> SshAgentError {
 /// Polls the policy and secrets files every [`agentsec_server::RELOAD_POLL_INTERVAL`] and
 /// reloads when one changed (as `agentsec serve` does: polling sees a file replaced by
 /// rename or a symlink swap the same way).
-fn watch(loader: &Mutex<Loader>, agent: &SshAgent) {
+pub(crate) fn watch(loader: &Mutex<Loader>, agent: &SshAgent) {
     let files = match loader.lock() {
         Ok(l) => l.watched(),
         Err(_) => return,
@@ -83,6 +83,24 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
+    /// A loader for `agent` inside another entry point (`agentsec serve --ssh-agent`),
+    /// recording into its audit log. The identity check of [`open`] does not apply: the
+    /// process is a daemon, not the agent; each peer is checked as it connects.
+    pub(crate) fn for_daemon(
+        sources: Sources,
+        agent: AgentId,
+        audit: Arc<Mutex<agentsec_audit::AuditLog>>,
+        me: OsIdentity,
+    ) -> Loader {
+        Loader {
+            sources,
+            agent,
+            audit,
+            me,
+            tool: Tool::Serve,
+        }
+    }
+
     /// The files a reload reads: the policy files (and directories) and the stores' files.
     fn watched(&self) -> Vec<PathBuf> {
         let mut files = self.sources.policy_paths.clone();
@@ -92,19 +110,25 @@ impl Loader {
 
     /// Loads the keys again and serves them (the old keyring stays in force if anything
     /// fails to load); the outcome is a `reload` record and a line on stderr.
-    fn reload(&self, agent: &SshAgent, why: &str) {
+    pub(crate) fn reload(&self, agent: &SshAgent, why: &str) {
         let (decision, detail) = match self.keyring() {
             Ok(keyring) => {
                 let n = keyring.keys().len();
                 agent.replace(keyring);
-                eprintln!("agentsec ssh-agent: reloaded ({why}): serving {n} key(s)");
+                eprintln!(
+                    "agentsec ssh-agent: reloaded {} ({why}): serving {n} key(s)",
+                    self.agent
+                );
                 (
                     Decision::Allow,
                     format!("ssh-agent keys reloaded ({why}): {n} served"),
                 )
             }
             Err(e) => {
-                Tool::SshAgent.warn(format!("reload failed, keys unchanged: {e}"));
+                self.tool.warn(format!(
+                    "ssh-agent {}: reload failed, keys unchanged: {e}",
+                    self.agent
+                ));
                 (
                     Decision::Deny,
                     format!("ssh-agent reload refused ({why}), the previous keys stay: {e}"),
@@ -246,7 +270,7 @@ pub fn run(args: Args) -> Result<u8, SshAgentError> {
     .map_err(fail)?;
     let listener = agentsec_ssh_agent::bind(&socket).map_err(fail)?;
     let owner = rustix::process::getuid().as_raw();
-    let ssh_agent = Arc::new(SshAgent::new(keyring, owner));
+    let ssh_agent = Arc::new(SshAgent::new(keyring, owner).with_askpass(Askpass::from_env()));
     eprintln!(
         "agentsec ssh-agent: serving {served} key(s) for {agent} on {}",
         socket.display()

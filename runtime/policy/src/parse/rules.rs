@@ -1,6 +1,7 @@
 //! One rule of `access_control.secrets`: its path pattern and its fields
 //! (`allowed_agents`, `denied_agents`, `access_level`, `audit`, `skills`,
-//! `reveal_to_agent`, and on `sign` rules `ssh_hosts`).
+//! `reveal_to_agent`, `inject_only`, `inject`, and on `sign` rules `ssh_hosts`,
+//! `confirm` and `lifetime`).
 
 use super::FileReader;
 use super::tree::{Node, NodeKind, describe_plain};
@@ -9,7 +10,7 @@ use crate::error::{InvalidPolicy, PolicyError, snippet};
 use crate::path::PathPattern;
 use crate::rule::{AccessLevel, InjectEntry, RuleDef};
 use crate::skill::SkillSelector;
-use crate::ssh::{MAX_SSH_HOSTS, SshHostKey};
+use crate::ssh::{MAX_KEY_LIFETIME, MAX_SSH_HOSTS, SshHostKey};
 
 impl FileReader<'_> {
     /// One rule: its key (node `k`), a path pattern, and its fields (`v`).
@@ -27,6 +28,8 @@ impl FileReader<'_> {
             inject_only: false,
             inject: Vec::new(),
             ssh_hosts: Vec::new(),
+            confirm: false,
+            lifetime: None,
             at: self.at(k.line, k.column),
         };
         let fields = self.mapping(
@@ -50,20 +53,30 @@ impl FileReader<'_> {
                 "inject_only" => def.inject_only = self.flag(fv, "inject_only")?,
                 "inject" => def.inject = self.inject(fv)?,
                 "ssh_hosts" => def.ssh_hosts = self.ssh_hosts(fv)?,
+                "confirm" => def.confirm = self.flag(fv, "confirm")?,
+                "lifetime" => def.lifetime = Some(self.lifetime(fv)?),
                 _ => {
                     return Err(self.err(
                         fk,
                         InvalidPolicy::UnknownKey {
                             key: snippet(field),
                             context: "a rule",
-                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent, inject_only, inject, ssh_hosts",
+                            expected: "one of allowed_agents, denied_agents, access_level, audit, skills, reveal_to_agent, inject_only, inject, ssh_hosts, confirm, lifetime",
                         },
                     ));
                 }
             }
         }
-        if !def.ssh_hosts.is_empty() && def.access_level != AccessLevel::Sign {
-            return Err(self.err(k, InvalidPolicy::SshFieldNotSign("ssh_hosts")));
+        if def.access_level != AccessLevel::Sign {
+            for (set, field) in [
+                (!def.ssh_hosts.is_empty(), "ssh_hosts"),
+                (def.confirm, "confirm"),
+                (def.lifetime.is_some(), "lifetime"),
+            ] {
+                if set {
+                    return Err(self.err(k, InvalidPolicy::SshFieldNotSign(field)));
+                }
+            }
         }
         if def.allowed.is_empty() && def.denied.is_empty() {
             return Err(self.err(k, InvalidPolicy::NoAgents(def.pattern.to_string())));
@@ -85,11 +98,33 @@ impl FileReader<'_> {
                     "; write `audit: true` or `audit: false` without quotes"
                 } else if field == "inject_only" {
                     "; write `inject_only: true` or `inject_only: false` without quotes"
+                } else if field == "confirm" {
+                    "; write `confirm: true` or `confirm: false` without quotes"
                 } else {
                     "; write `reveal_to_agent: true` or `reveal_to_agent: false` without quotes"
                 },
             )),
         }
+    }
+
+    /// `lifetime: 8h`: how long an SSH agent serves a key once loaded (humantime syntax),
+    /// at least a second and at most [`MAX_KEY_LIFETIME`].
+    fn lifetime(&self, fv: &Node) -> Result<std::time::Duration, PolicyError> {
+        let text = self.string(fv, "lifetime", "; e.g. `lifetime: 8h`")?;
+        let bad = |why: String| self.err(fv, InvalidPolicy::BadLifetime(why));
+        let d = humantime::parse_duration(text.trim()).map_err(|e| {
+            bad(format!(
+                "`{}` is not a duration ({e}); examples: 30m, 8h, 7d",
+                snippet(text)
+            ))
+        })?;
+        if d < std::time::Duration::from_secs(1) || d > MAX_KEY_LIFETIME {
+            return Err(bad(format!(
+                "`{}` is outside 1s..=365d; remove `lifetime` to serve the key as long as the agent runs",
+                snippet(text)
+            )));
+        }
+        Ok(d)
     }
 
     /// `inject: [{url, header} | {as: url}]`.
