@@ -325,6 +325,8 @@ fn the_bound_user_runs_and_the_other_is_refused_on_the_record() {
         assert_eq!(r["caller"]["user"], DEPLOY);
         assert!(r["caller"]["pid"].as_u64().is_some());
         assert_eq!(r["agent_id"], "ops/release-manager");
+        // The daemon names the store as a local run does.
+        assert_eq!(r["store"]["kind"], "sops", "{r}");
     }
     let denied: Vec<_> = records
         .iter()

@@ -565,3 +565,120 @@ fn plain_http_to_a_remote_address_and_a_missing_token_are_refused_before_any_req
     assert_eq!(out[0]["err"], "not-found", "{out:?}");
     assert_no_leak(ROOT, run.stderr.as_bytes(), "stderr");
 }
+
+/// `agentsec ssh-agent` on a Vault-held key: an OpenSSH private key in a KV v2 field is
+/// listed by the real `ssh-add -l` and signs through the agent (verified by the real
+/// `ssh-keygen -Y verify`); the key is in no file, output or audit record, nor is the token.
+#[test]
+fn ssh_agent_signs_with_a_vault_held_key() {
+    use std::io::BufRead as _;
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let key = agentsec_tests::openssh::keygen(&s, "vault-deploy", &["-t", "ed25519"]);
+    let key_file = creds.write("deploy_key", &key.private);
+    ok(&bao(
+        &bao_server,
+        ROOT,
+        &[
+            "kv",
+            "put",
+            "secret/agents/ssh",
+            &format!("deploy_key=@{}", key_file.display()),
+        ],
+    ));
+    std::fs::remove_file(&key_file).unwrap();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  ssh.vault: secret/data/agents/ssh\n",
+    );
+    let policy = s.write(
+        "work/ssh-policy.yaml",
+        "access_control:\n  secrets:\n    ssh.vault.deploy_key:\n      allowed_agents: [ops/deploy]\n      access_level: sign\n",
+    );
+    let socket = s.path("tmp/agent/ssh.sock");
+    let mut agent = s
+        .command(&bin("agentsec"))
+        .args(["ssh-agent", "--agent", "ops/deploy", "--socket"])
+        .arg(&socket)
+        .arg("--vault-config")
+        .arg(&cfg)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(s.audit_log())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(agent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("SSH_AUTH_SOCK="), "{line:?}");
+    let tool = |program: &str, args: &[&str]| {
+        Run::from(
+            s.command(Path::new(program))
+                .env("SSH_AUTH_SOCK", &socket)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let list = tool("ssh-add", &["-l"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    assert!(list.stdout.contains(&key.fingerprint), "{list:?}");
+    assert!(list.stdout.contains("ssh.vault.deploy_key"), "{list:?}");
+    let data = s.write("work/message.txt", "release v7\n");
+    let pub_file = key.pub_file.display().to_string();
+    let data_arg = data.display().to_string();
+    let sign = tool(
+        "ssh-keygen",
+        &["-Y", "sign", "-n", "file", "-f", &pub_file, &data_arg],
+    );
+    assert_eq!(sign.code, 0, "{sign:?}");
+    let signers = s.write("work/allowed_signers", &format!("d@test {}", key.public));
+    let verify = Run::from(
+        Command::new("ssh-keygen")
+            .args(["-Y", "verify", "-n", "file", "-I", "d@test", "-f"])
+            .arg(&signers)
+            .arg("-s")
+            .arg(s.path("work/message.txt.sig"))
+            .stdin(std::fs::File::open(&data).unwrap())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(verify.code, 0, "{verify:?}");
+    let _ = agent.kill();
+    let out = agent.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+
+    let records = s.audit_records();
+    let signed = records
+        .iter()
+        .find(|r| r["access_type"] == "sign" && r["detail"] == format!("key {}", key.fingerprint))
+        .unwrap_or_else(|| panic!("{records:#?}"));
+    assert_eq!(signed["decision"], "allow");
+    assert_eq!(signed["secret_path"], "ssh.vault.deploy_key");
+    assert_eq!(signed["store"]["kind"], "vault", "{signed}");
+    let mut secrets = agentsec_tests::openssh::material(&key);
+    secrets.push(ROOT.to_owned());
+    for value in &secrets {
+        for (path, bytes) in s.all_file_bytes() {
+            assert_no_leak(value, &bytes, &path.display().to_string());
+        }
+        for run in [&list, &sign, &verify] {
+            assert_no_leak(value, run.stdout.as_bytes(), "stdout");
+            assert_no_leak(value, run.stderr.as_bytes(), "stderr");
+        }
+        assert_no_leak(value, stderr.as_bytes(), "the agent's stderr");
+    }
+}

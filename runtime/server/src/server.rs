@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use agentsec_audit::{AccessType, AuditLog, CallerInfo, Decision, Record, RunContext};
+use agentsec_audit::{AccessType, AuditLog, CallerInfo, Decision, Record, RunContext, StoreRef};
 use agentsec_broker::{AuditSync, Broker};
 use agentsec_host::{
     CancelToken, LimitOverrides, Limits, LoadedSkill, RunReport, RunRequest, Runtime,
@@ -131,11 +131,12 @@ pub trait Loader: Send + Sync + 'static {
     /// # Errors
     /// Why it cannot be used (file:line:column where there is one; never a value).
     fn policy(&self) -> Result<Policy, String>;
-    /// Opens (decrypts and verifies) the store.
+    /// Opens (decrypts and verifies) the store, with what the audit records name it
+    /// (`store.kind`, `addr`, ...; `None`: unnamed).
     ///
     /// # Errors
     /// As [`Loader::policy`].
-    fn store(&self) -> Result<Arc<dyn SecretStore>, String>;
+    fn store(&self) -> Result<(Arc<dyn SecretStore>, Option<StoreRef>), String>;
     /// Files and directories whose change reloads the policy.
     fn policy_files(&self) -> Vec<PathBuf>;
     /// Files whose change reloads the store.
@@ -310,9 +311,12 @@ impl Server {
         listen: bool,
     ) -> Result<Server, ServerError> {
         let policy = loader.policy().map_err(ServerError::Load)?;
-        let store = loader.store().map_err(ServerError::Load)?;
-        let broker =
+        let (store, store_ref) = loader.store().map_err(ServerError::Load)?;
+        let mut broker =
             Broker::new(Arc::new(policy), store, Arc::clone(&audit)).audit_sync(config.audit_sync);
+        if let Some(store_ref) = store_ref {
+            broker = broker.store_ref(store_ref);
+        }
         let me = OsIdentity::of_this_process().map_err(ServerError::Thread)?;
         let (limits, _) = Limits::resolve(&config.overrides, broker.policy().sandbox());
         let max_message = (limits.max_component_size as usize)
@@ -962,9 +966,13 @@ impl Inner {
             None
         };
         let policy_arc = policy.unwrap_or_else(|| old.broker.policy_arc());
-        let store_arc = store.unwrap_or_else(|| old.broker.store_arc());
-        let broker = Broker::new(policy_arc, store_arc, Arc::clone(&self.audit))
+        let (store_arc, store_ref) =
+            store.unwrap_or_else(|| (old.broker.store_arc(), old.broker.audit_store().cloned()));
+        let mut broker = Broker::new(policy_arc, store_arc, Arc::clone(&self.audit))
             .audit_sync(self.config.audit_sync);
+        if let Some(store_ref) = store_ref {
+            broker = broker.store_ref(store_ref);
+        }
         self.current.store(Arc::new(Version {
             broker: Arc::new(broker),
         }));

@@ -209,7 +209,8 @@ impl SshAgent {
         };
         let run_id = agentsec_audit::new_run_id().unwrap_or_default();
         let run = RunContext::new(keyring.agent.as_str(), SKILL_NAME, "00".repeat(32), run_id)
-            .with_caller(peer.caller_info());
+            .with_caller(peer.caller_info())
+            .with_store(broker.audit_store().cloned());
         let refused = match peer.with_peer(|p| broker.policy().check_identity(&keyring.agent, p)) {
             Ok(IdentityGrant::Unbound) if peer.uid != self.owner_uid => Some(format!(
                 "uid {} is not the agent's owner (uid {}) and the policy's `agents:` section \

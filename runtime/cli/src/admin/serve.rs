@@ -112,7 +112,7 @@ impl Loader for CliLoader {
         self.sources.policy().map_err(|e| e.to_string())
     }
 
-    fn store(&self) -> Result<Arc<dyn SecretStore>, String> {
+    fn store(&self) -> Result<(Arc<dyn SecretStore>, Option<agentsec_audit::StoreRef>), String> {
         let identities = self
             .sources
             .identities(self.key_cmd_timeout)
@@ -121,7 +121,7 @@ impl Loader for CliLoader {
             .sources
             .store(&identities, None)
             .map_err(|e| e.to_string())?;
-        Ok(opened.store)
+        Ok((opened.store, Some(opened.store_ref)))
     }
 
     fn policy_files(&self) -> Vec<PathBuf> {

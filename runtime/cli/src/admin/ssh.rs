@@ -176,7 +176,8 @@ pub fn run(args: Args) -> Result<u8, SshError> {
     // The secrets, each decided and recorded, before anything starts.
     let run_id = agentsec_audit::new_run_id().map_err(config)?;
     let run = RunContext::new(loader.agent.as_str(), SKILL_NAME, "00".repeat(32), run_id)
-        .with_caller(loader.me.caller_info());
+        .with_caller(loader.me.caller_info())
+        .with_store(broker.audit_store().cloned());
     let skill = SkillRef::new(
         SkillName::parse(SKILL_NAME).map_err(config)?,
         SkillDigest::from_bytes([0; 32]),

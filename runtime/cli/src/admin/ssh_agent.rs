@@ -155,13 +155,13 @@ impl Loader {
     pub(crate) fn keyring(&self) -> Result<Keyring, SshAgentError> {
         let policy = self.sources.policy().map_err(fail)?;
         let identities = self.sources.identities(KEY_CMD_TIMEOUT).map_err(fail)?;
-        let store = self.sources.store(&identities, None).map_err(fail)?.store;
+        let opened = self.sources.store(&identities, None).map_err(fail)?;
         drop(identities);
-        let broker = Arc::new(Broker::new(
-            Arc::new(policy),
-            store,
-            Arc::clone(&self.audit),
-        ));
+        // The records name the store the key came from (`store.kind`: sops, vault, stack).
+        let broker = Arc::new(
+            Broker::new(Arc::new(policy), opened.store, Arc::clone(&self.audit))
+                .store_ref(opened.store_ref),
+        );
         let run_id = agentsec_audit::new_run_id().map_err(fail)?;
         let run = RunContext::new(
             self.agent.as_str(),
@@ -169,7 +169,8 @@ impl Loader {
             "00".repeat(32),
             run_id,
         )
-        .with_caller(self.me.caller_info());
+        .with_caller(self.me.caller_info())
+        .with_store(broker.audit_store().cloned());
         let (keyring, skipped) = Keyring::load(broker, self.agent.clone(), run);
         for why in skipped {
             self.tool.warn(format!("not served: {why}"));
