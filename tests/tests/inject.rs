@@ -208,6 +208,97 @@ fn refused_injections_are_never_sent_and_are_on_the_record() {
     assert_nowhere(&w, &r, HOOK);
 }
 
+/// A header a rule injects at a url is the host's alone there: the skill's own
+/// `Authorization` (any case) or `X-Hook-Token` is refused without `agentsec-inject` too,
+/// and for an agent the rule is not for; it is on the record and never sent. The same
+/// header to a url no inject entry covers goes out as the skill wrote it.
+#[test]
+fn a_skill_may_not_set_a_header_the_policy_injects() {
+    let w = world();
+    let base = w.server.base();
+    let requests = json!([
+        {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+         "headers": [["Authorization", "Bearer mine"]]},
+        {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+         "headers": [["AUTHORIZATION", "Bearer mine"]]},
+        // With a body, refused before it is written: the skill still sees the code.
+        {"method": "POST", "url": format!("{base}/hooks/x"), "body": "payload",
+         "headers": [["x-hook-token", "mine"]]},
+        // No inject entry covers /orgs: the skill's header is its own business there.
+        {"method": "GET", "url": format!("{base}/orgs/o/echo"),
+         "headers": [["Authorization", "Bearer mine"]]},
+    ]);
+    let r = run(&w, requests.clone(), json!([]));
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    for (i, resp) in responses[..3].iter().enumerate() {
+        assert!(
+            resp["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("HttpRequestDenied"),
+            "request {i}: {out}"
+        );
+    }
+    assert_eq!(responses[3]["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].target, "/orgs/o/echo");
+    assert_eq!(got[0].header("authorization"), Some("Bearer mine"));
+
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 3, "{records:?}");
+    for (record, (rule, header)) in records.iter().zip([
+        ("communication.github.token", "authorization"),
+        ("communication.github.token", "authorization"),
+        ("communication.hook", "x-hook-token"),
+    ]) {
+        assert_eq!(record["decision"], "deny", "{record}");
+        assert_eq!(record["rule"], rule, "{record}");
+        assert_eq!(record["secret_path"], "", "{record}");
+        let detail = record["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("the skill set the `{header}` header")),
+            "{record}"
+        );
+        assert!(detail.contains("policy.yaml:"), "{record}");
+    }
+    assert!(records[2]["detail"].as_str().unwrap().starts_with("POST "));
+    assert_nowhere(&w, &r, TOKEN);
+    assert_nowhere(&w, &r, HOOK);
+
+    // An agent the rules are not for (egress allows `ops/*`) is refused the same way.
+    let input = w.s.write(
+        "work/input.json",
+        &json!({ "requests": requests, "get": [] }).to_string(),
+    );
+    let r = w.s.run_skill(
+        "http-probe",
+        "ops/other",
+        &w.secrets,
+        &w.s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    assert!(
+        responses[..3].iter().all(|resp| resp["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied")),
+        "{out}"
+    );
+    assert_eq!(responses[3]["status"], 200, "{out}");
+    assert_eq!(w.server.received().len(), 2);
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 6, "{records:?}");
+    assert!(
+        records[3..]
+            .iter()
+            .all(|r| r["agent_id"] == "ops/other" && r["decision"] == "deny")
+    );
+}
+
 #[test]
 fn a_redirect_is_not_followed_with_the_credential() {
     let w = world();
@@ -344,8 +435,14 @@ egress:
             .contains("HttpRequestDenied"),
         "{out}"
     );
-    // Refused before its body is written: the skill sees the body stream closed.
-    assert!(responses[2]["error"].is_string(), "{out}");
+    // Refused before its body is written: the skill still gets the refusal's code.
+    assert!(
+        responses[2]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
     assert!(elsewhere.received().is_empty());
     for value in [
         hook.as_str(),
