@@ -299,6 +299,82 @@ fn a_skill_may_not_set_a_header_the_policy_injects() {
     );
 }
 
+/// A skill on another wasi:http client (`wstd`, which writes the body while it waits for
+/// the response, and not through `agentsec_skill::http`) gets the same injection and the
+/// same redacted echo; a request the host refuses reaches it as `HttpRequestDenied`,
+/// body or not.
+#[test]
+fn a_skill_on_another_http_client_gets_the_injection_and_the_redacted_response() {
+    let w = world();
+    let base = w.server.base();
+    let input = w.s.write(
+        "work/input.json",
+        &json!({ "requests": [
+            {"method": "POST", "url": format!("{base}/repos/o/r/echo"), "body": "{\"tag\":\"v1\"}",
+             "inject": "communication.github.token"},
+            // `post` permits POST only: refused, with a body the client is still writing
+            // (larger than wasi:http's buffer: the host reads it before it answers).
+            {"method": "PUT", "url": format!("{base}/hooks/x"), "body_size": 256 * 1024,
+             "inject": "communication.hook.token"},
+            // Its own Authorization where the host injects one.
+            {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+             "headers": [["authorization", "Bearer mine"]]},
+        ]})
+        .to_string(),
+    );
+    let r = w.s.run_skill(
+        "wstd-probe",
+        AGENT,
+        &w.secrets,
+        &w.s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].body, b"{\"tag\":\"v1\"}");
+    assert_eq!(
+        got[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(got[0].header("agentsec-inject"), None);
+    let body = responses[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("authorization: Bearer [REDACTED:communication.github.token]"),
+        "{body}"
+    );
+    assert!(
+        responses[0]["headers"]
+            .to_string()
+            .contains("x-echo-authorization"),
+        "{out}"
+    );
+    for (i, resp) in responses[1..].iter().enumerate() {
+        assert_eq!(
+            resp["error"],
+            "ErrorCode::HttpRequestDenied",
+            "request {}: {out}",
+            i + 1
+        );
+    }
+    assert_nowhere(&w, &r, TOKEN);
+    assert_nowhere(&w, &r, HOOK);
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0]["decision"], "allow");
+    assert_eq!(
+        records[0]["detail"],
+        format!("POST http://127.0.0.1:{}", w.server.port)
+    );
+    assert!(
+        records[1..].iter().all(|r| r["decision"] == "deny"),
+        "{records:?}"
+    );
+}
+
 #[test]
 fn a_redirect_is_not_followed_with_the_credential() {
     let w = world();
