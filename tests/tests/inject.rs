@@ -375,6 +375,82 @@ fn a_skill_on_another_http_client_gets_the_injection_and_the_redacted_response()
     );
 }
 
+/// Two secrets of one request that go into the same header refuse the request: the
+/// second would silently replace the first.
+#[test]
+fn two_secrets_into_one_header_refuse_the_request() {
+    let server = HttpServer::start();
+    let s = Scratch::new();
+    let secrets = s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!("keys:\n  a: {TOKEN}\n  b: {HOOK}\n"),
+    );
+    let base = server.base();
+    s.write(
+        "work/policy.yaml",
+        &format!(
+            "access_control:
+  secrets:
+    keys:
+      allowed_agents: [{AGENT}]
+      access_level: read-write
+      inject:
+        - url: \"{base}/api/**\"
+          header: \"X-Key: {{secret}}\"
+egress:
+  - url: \"{base}/**\"
+    agents: [\"ops/*\"]
+"
+        ),
+    );
+    let input = s.write(
+        "work/input.json",
+        &json!({ "get": [], "requests": [
+            {"method": "GET", "url": format!("{base}/api/echo"), "inject": "keys.a,keys.b"},
+            {"method": "GET", "url": format!("{base}/api/echo"), "inject": "keys.b"},
+        ]})
+        .to_string(),
+    );
+    let r = s.run_skill(
+        "http-probe",
+        AGENT,
+        &secrets,
+        &s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    assert!(
+        out["responses"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
+    assert_eq!(out["responses"][1]["status"], 200, "{out}");
+    let got = server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].header("x-key"), Some(HOOK));
+    let injects: Vec<Value> = s
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["access_type"] == "inject")
+        .collect();
+    assert_eq!(injects.len(), 3, "{injects:?}");
+    assert_eq!(injects[1]["decision"], "deny", "{injects:?}");
+    assert_eq!(injects[1]["secret_path"], "keys.b");
+    assert!(
+        injects[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another secret of this request is injected into the `x-key` header"),
+        "{injects:?}"
+    );
+    for value in [TOKEN, HOOK] {
+        assert_no_leak(value, r.stdout.as_bytes(), "the result");
+        assert_no_leak(value, r.stderr.as_bytes(), "stderr");
+    }
+}
+
 #[test]
 fn a_redirect_is_not_followed_with_the_credential() {
     let w = world();
