@@ -131,6 +131,9 @@ fn requests_outside_every_rule_are_refused_before_any_connection() {
             // A path a server would resolve outside the glob.
             {"method": "GET", "url": format!("{}/api/../admin", server.base())},
             {"method": "GET", "url": format!("{}/api/%2e%2e/admin", server.base())},
+            // Refused with a body the skill writes after handing the request over: the
+            // skill gets the refusal's code, not a closed stream.
+            {"method": "POST", "url": format!("{}/admin", server.base()), "body": "hello"},
         ]),
         &[],
     ));
@@ -140,6 +143,7 @@ fn requests_outside_every_rule_are_refused_before_any_connection() {
         "HttpRequestDenied",
         "HttpRequestUriInvalid",
         "HttpRequestUriInvalid",
+        "HttpRequestDenied",
     ]
     .iter()
     .enumerate()
@@ -152,7 +156,7 @@ fn requests_outside_every_rule_are_refused_before_any_connection() {
     assert!(server.received().is_empty(), "{:?}", server.received());
     assert!(other.received().is_empty());
     let records = egress_records(&s);
-    assert_eq!(records.len(), 5, "{records:?}");
+    assert_eq!(records.len(), 6, "{records:?}");
     assert!(
         records.iter().all(|r| r["decision"] == "deny"),
         "{records:?}"
@@ -305,6 +309,26 @@ fn the_request_count_and_body_limits_hold() {
         out[0]
     );
     assert_eq!(out[1]["body"].as_str().unwrap().len(), 1000);
+
+    // A request body over the limit is not sent; the skill gets the code, not a closed
+    // stream (the host stops reading it).
+    let received = server.received().len();
+    let big = agentsec_host::limits::DEFAULT_MAX_HTTP_REQUEST_BODY + 1;
+    let out = responses(&run(
+        &s,
+        AGENT,
+        json!([{"method": "GET", "url": format!("{}/ok", server.base()), "body_size": big}]),
+        &[],
+    ));
+    assert!(
+        out[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestBodySize"),
+        "{:?}",
+        out[0]
+    );
+    assert_eq!(server.received().len(), received);
 }
 
 #[test]

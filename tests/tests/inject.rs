@@ -208,6 +208,249 @@ fn refused_injections_are_never_sent_and_are_on_the_record() {
     assert_nowhere(&w, &r, HOOK);
 }
 
+/// A header a rule injects at a url is the host's alone there: the skill's own
+/// `Authorization` (any case) or `X-Hook-Token` is refused without `agentsec-inject` too,
+/// and for an agent the rule is not for; it is on the record and never sent. The same
+/// header to a url no inject entry covers goes out as the skill wrote it.
+#[test]
+fn a_skill_may_not_set_a_header_the_policy_injects() {
+    let w = world();
+    let base = w.server.base();
+    let requests = json!([
+        {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+         "headers": [["Authorization", "Bearer mine"]]},
+        {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+         "headers": [["AUTHORIZATION", "Bearer mine"]]},
+        // With a body, refused before it is written: the skill still sees the code.
+        {"method": "POST", "url": format!("{base}/hooks/x"), "body": "payload",
+         "headers": [["x-hook-token", "mine"]]},
+        // No inject entry covers /orgs: the skill's header is its own business there.
+        {"method": "GET", "url": format!("{base}/orgs/o/echo"),
+         "headers": [["Authorization", "Bearer mine"]]},
+    ]);
+    let r = run(&w, requests.clone(), json!([]));
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    for (i, resp) in responses[..3].iter().enumerate() {
+        assert!(
+            resp["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("HttpRequestDenied"),
+            "request {i}: {out}"
+        );
+    }
+    assert_eq!(responses[3]["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].target, "/orgs/o/echo");
+    assert_eq!(got[0].header("authorization"), Some("Bearer mine"));
+
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 3, "{records:?}");
+    for (record, (rule, header)) in records.iter().zip([
+        ("communication.github.token", "authorization"),
+        ("communication.github.token", "authorization"),
+        ("communication.hook", "x-hook-token"),
+    ]) {
+        assert_eq!(record["decision"], "deny", "{record}");
+        assert_eq!(record["rule"], rule, "{record}");
+        assert_eq!(record["secret_path"], "", "{record}");
+        let detail = record["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(&format!("the skill set the `{header}` header")),
+            "{record}"
+        );
+        assert!(detail.contains("policy.yaml:"), "{record}");
+    }
+    assert!(records[2]["detail"].as_str().unwrap().starts_with("POST "));
+    assert_nowhere(&w, &r, TOKEN);
+    assert_nowhere(&w, &r, HOOK);
+
+    // An agent the rules are not for (egress allows `ops/*`) is refused the same way.
+    let input = w.s.write(
+        "work/input.json",
+        &json!({ "requests": requests, "get": [] }).to_string(),
+    );
+    let r = w.s.run_skill(
+        "http-probe",
+        "ops/other",
+        &w.secrets,
+        &w.s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    assert!(
+        responses[..3].iter().all(|resp| resp["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied")),
+        "{out}"
+    );
+    assert_eq!(responses[3]["status"], 200, "{out}");
+    assert_eq!(w.server.received().len(), 2);
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 6, "{records:?}");
+    assert!(
+        records[3..]
+            .iter()
+            .all(|r| r["agent_id"] == "ops/other" && r["decision"] == "deny")
+    );
+}
+
+/// A skill on another wasi:http client (`wstd`, which writes the body while it waits for
+/// the response, and not through `agentsec_skill::http`) gets the same injection and the
+/// same redacted echo; a request the host refuses reaches it as `HttpRequestDenied`,
+/// body or not.
+#[test]
+fn a_skill_on_another_http_client_gets_the_injection_and_the_redacted_response() {
+    let w = world();
+    let base = w.server.base();
+    let input = w.s.write(
+        "work/input.json",
+        &json!({ "requests": [
+            {"method": "POST", "url": format!("{base}/repos/o/r/echo"), "body": "{\"tag\":\"v1\"}",
+             "inject": "communication.github.token"},
+            // `post` permits POST only: refused, with a body the client is still writing
+            // (larger than wasi:http's buffer: the host reads it before it answers).
+            {"method": "PUT", "url": format!("{base}/hooks/x"), "body_size": 256 * 1024,
+             "inject": "communication.hook.token"},
+            // Its own Authorization where the host injects one.
+            {"method": "GET", "url": format!("{base}/repos/o/r/echo"),
+             "headers": [["authorization", "Bearer mine"]]},
+        ]})
+        .to_string(),
+    );
+    let r = w.s.run_skill(
+        "wstd-probe",
+        AGENT,
+        &w.secrets,
+        &w.s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    let responses = out["responses"].as_array().unwrap();
+    assert_eq!(responses[0]["status"], 200, "{out}");
+    let got = w.server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].body, b"{\"tag\":\"v1\"}");
+    assert_eq!(
+        got[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(got[0].header("agentsec-inject"), None);
+    let body = responses[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("authorization: Bearer [REDACTED:communication.github.token]"),
+        "{body}"
+    );
+    assert!(
+        responses[0]["headers"]
+            .to_string()
+            .contains("x-echo-authorization"),
+        "{out}"
+    );
+    for (i, resp) in responses[1..].iter().enumerate() {
+        assert_eq!(
+            resp["error"],
+            "ErrorCode::HttpRequestDenied",
+            "request {}: {out}",
+            i + 1
+        );
+    }
+    assert_nowhere(&w, &r, TOKEN);
+    assert_nowhere(&w, &r, HOOK);
+    let records = inject_records(&w);
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(records[0]["decision"], "allow");
+    assert_eq!(
+        records[0]["detail"],
+        format!("POST http://127.0.0.1:{}", w.server.port)
+    );
+    assert!(
+        records[1..].iter().all(|r| r["decision"] == "deny"),
+        "{records:?}"
+    );
+}
+
+/// Two secrets of one request that go into the same header refuse the request: the
+/// second would silently replace the first.
+#[test]
+fn two_secrets_into_one_header_refuse_the_request() {
+    let server = HttpServer::start();
+    let s = Scratch::new();
+    let secrets = s.sops_encrypt(
+        "work/secrets.yaml",
+        &format!("keys:\n  a: {TOKEN}\n  b: {HOOK}\n"),
+    );
+    let base = server.base();
+    s.write(
+        "work/policy.yaml",
+        &format!(
+            "access_control:
+  secrets:
+    keys:
+      allowed_agents: [{AGENT}]
+      access_level: read-write
+      inject:
+        - url: \"{base}/api/**\"
+          header: \"X-Key: {{secret}}\"
+egress:
+  - url: \"{base}/**\"
+    agents: [\"ops/*\"]
+"
+        ),
+    );
+    let input = s.write(
+        "work/input.json",
+        &json!({ "get": [], "requests": [
+            {"method": "GET", "url": format!("{base}/api/echo"), "inject": "keys.a,keys.b"},
+            {"method": "GET", "url": format!("{base}/api/echo"), "inject": "keys.b"},
+        ]})
+        .to_string(),
+    );
+    let r = s.run_skill(
+        "http-probe",
+        AGENT,
+        &secrets,
+        &s.path("work/policy.yaml"),
+        &["--input", &format!("@{}", input.display())],
+    );
+    let out = output(&r);
+    assert!(
+        out["responses"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
+    assert_eq!(out["responses"][1]["status"], 200, "{out}");
+    let got = server.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].header("x-key"), Some(HOOK));
+    let injects: Vec<Value> = s
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["access_type"] == "inject")
+        .collect();
+    assert_eq!(injects.len(), 3, "{injects:?}");
+    assert_eq!(injects[1]["decision"], "deny", "{injects:?}");
+    assert_eq!(injects[1]["secret_path"], "keys.b");
+    assert!(
+        injects[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another secret of this request is injected into the `x-key` header"),
+        "{injects:?}"
+    );
+    for value in [TOKEN, HOOK] {
+        assert_no_leak(value, r.stdout.as_bytes(), "the result");
+        assert_no_leak(value, r.stderr.as_bytes(), "stderr");
+    }
+}
+
 #[test]
 fn a_redirect_is_not_followed_with_the_credential() {
     let w = world();
@@ -344,8 +587,14 @@ egress:
             .contains("HttpRequestDenied"),
         "{out}"
     );
-    // Refused before its body is written: the skill sees the body stream closed.
-    assert!(responses[2]["error"].is_string(), "{out}");
+    // Refused before its body is written: the skill still gets the refusal's code.
+    assert!(
+        responses[2]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HttpRequestDenied"),
+        "{out}"
+    );
     assert!(elsewhere.received().is_empty());
     for value in [
         hook.as_str(),

@@ -300,6 +300,36 @@ fn who_can() {
         &["--format", "json"],
         0,
     );
+    let inject = "tests/testdata/policies/who-can-inject.yaml";
+    run(
+        "who-can-inject",
+        "communication.github.token",
+        inject,
+        &[],
+        0,
+    );
+    run(
+        "who-can-inject-json",
+        "communication.github.token",
+        inject,
+        &["--format", "json"],
+        0,
+    );
+    run(
+        "who-can-inject-only-nowhere",
+        "communication.github.token_backup",
+        inject,
+        &[],
+        0,
+    );
+    let wider = format!("{DIFF}/egress-wider.yaml");
+    run(
+        "who-can-inject-as-url",
+        "communication.discord.webhook",
+        &wider,
+        &[],
+        0,
+    );
     run("who-can-bad-path", "databases..x", DEMO, &[], 2);
     run("who-can-wildcard-path", "databases.*.staging", DEMO, &[], 2);
 }

@@ -220,6 +220,29 @@ impl Policy {
         }))
     }
 
+    /// The first rule (in load order) with an `inject:` header entry whose url matches
+    /// `target` and whose header `is_set` (called with the lowercase name) says the
+    /// request already carries, with that header's name. The host refuses such a request:
+    /// a destination the policy puts a credential header into gets that header only from
+    /// the host, whichever agent or skill sends to it and whether or not the request asks
+    /// for an injection.
+    pub fn injected_header<'p>(
+        &'p self,
+        target: &Target<'_>,
+        mut is_set: impl FnMut(&str) -> bool,
+    ) -> Option<(RuleRef<'p>, &'p str)> {
+        self.rules.iter().find_map(|rule| {
+            rule.inject.iter().find_map(|entry| match entry {
+                crate::rule::InjectEntry::Header { url, name, .. }
+                    if url.matches(target) && is_set(name) =>
+                {
+                    Some((RuleRef::new(rule), name.as_str()))
+                }
+                _ => None,
+            })
+        })
+    }
+
     /// Every rule, in load order (files in the order given, rules in file order).
     pub fn rules(&self) -> impl ExactSizeIterator<Item = RuleRef<'_>> + DoubleEndedIterator {
         self.rules.iter().map(RuleRef::new)

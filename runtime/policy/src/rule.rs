@@ -112,6 +112,18 @@ impl AccessLevel {
         }
     }
 
+    /// The methods of the requests the host may inject a value of this level into, as
+    /// [`AccessLevel::permits`] decides `Operation::Inject`: `None` for any method
+    /// (`read-write`), none at all for `sign`.
+    pub fn inject_methods(&self) -> Option<&'static [&'static str]> {
+        match self {
+            AccessLevel::ReadOnly => Some(&["GET", "HEAD"]),
+            AccessLevel::ReadWrite => None,
+            AccessLevel::Post => Some(&["POST"]),
+            AccessLevel::Sign => Some(&[]),
+        }
+    }
+
     /// Whether everything this level permits, `other` permits too (so a
     /// change from `other` to `self` widens nothing): `readonly` and `post`
     /// are within `read-write`; every level is within itself.
@@ -504,6 +516,21 @@ mod tests {
         assert_eq!(AccessLevel::parse(""), Err(AccessLevelError::Empty));
         for level in AccessLevel::ALL {
             assert_eq!(AccessLevel::parse(level.as_str()), Ok(level));
+        }
+    }
+
+    /// `inject_methods` says what `permits` decides for `Inject`.
+    #[test]
+    fn inject_methods_agree_with_permits() {
+        for level in AccessLevel::ALL {
+            for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "get"] {
+                let op = Operation::Inject {
+                    method,
+                    destination: "https://example.com:443",
+                };
+                let listed = level.inject_methods().is_none_or(|m| m.contains(&method));
+                assert_eq!(level.permits(&op), listed, "{level} {method}");
+            }
         }
     }
 

@@ -550,3 +550,59 @@ fn ssh_hosts_must_be_fingerprints_on_a_sign_rule() {
     ));
     assert!(e.contains("lists 0 host keys"), "{e}");
 }
+
+/// `injected_header` finds the rule that injects a header the request already carries at
+/// a destination its inject url matches, whichever agents the rule is for; a header it
+/// does not inject, or a url outside the entry, is not reported.
+#[test]
+fn a_header_a_rule_injects_is_found_for_its_urls_only() {
+    use agentsec_policy::{Host, Scheme, Target};
+    let p = policy(
+        "access_control:
+  secrets:
+    communication.github.token:
+      allowed_agents: [ops/release-manager]
+      access_level: read-write
+      inject:
+        - url: \"https://api.github.com/repos/**\"
+          header: \"Authorization: Bearer {secret}\"
+    communication.hook:
+      allowed_agents: [ops/other]
+      access_level: post
+      inject:
+        - url: \"https://hooks.example/**\"
+          header: \"X-Hook-Token: {secret}\"
+        - as: url
+",
+    );
+    let gh = Host::parse("api.github.com").unwrap();
+    let at = |host, path| Target {
+        scheme: Scheme::Https,
+        host,
+        port: 443,
+        path,
+    };
+    let found = p.injected_header(&at(&gh, "/repos/o/r"), |name| name == "authorization");
+    let (rule, name) = found.expect("the github rule injects authorization there");
+    assert_eq!(rule.pattern().to_string(), "communication.github.token");
+    assert_eq!(rule.line(), 3);
+    assert_eq!(name, "authorization");
+    // Outside the entry's url, or another header: nothing.
+    assert!(
+        p.injected_header(&at(&gh, "/orgs/o"), |name| name == "authorization")
+            .is_none()
+    );
+    assert!(
+        p.injected_header(&at(&gh, "/repos/o/r"), |name| name == "x-hook-token")
+            .is_none()
+    );
+    // The names asked about are the lowercase ones of the entries.
+    let hooks = Host::parse("hooks.example").unwrap();
+    let mut asked = Vec::new();
+    let found = p.injected_header(&at(&hooks, "/x"), |name| {
+        asked.push(name.to_owned());
+        true
+    });
+    assert_eq!(found.map(|(r, n)| (r.line(), n)), Some((9, "x-hook-token")));
+    assert_eq!(asked, ["x-hook-token"]);
+}

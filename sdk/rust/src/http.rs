@@ -39,7 +39,9 @@ pub enum Error {
     InvalidUrl(String),
     /// The host refused or failed the request; the text is the wasi:http error code
     /// (`HttpRequestDenied`: no egress rule allows it, or a credential may not be
-    /// injected; `DestinationIpProhibited`: the name resolves to a private address).
+    /// injected; `DestinationIpProhibited`: the name resolves to a private address;
+    /// `HttpRequestBodySize`: the body is larger than the host allows). A request the host
+    /// refuses while its body is being written reports the host's code, not the stream.
     Http(String),
     /// A header could not be set (a name the host forbids, or an invalid value).
     Header(String),
@@ -68,6 +70,19 @@ impl From<Error> for String {
 
 fn code(e: &ErrorCode) -> Error {
     Error::Http(format!("{e:?}"))
+}
+
+/// Writes `bytes` to the request body `body`.
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), Error> {
+    let stream = body
+        .write()
+        .map_err(|()| Error::Body("no request stream".to_owned()))?;
+    for chunk in bytes.chunks(4096) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| Error::Body(format!("{e:?}")))?;
+    }
+    Ok(())
 }
 
 /// A request being built.
@@ -202,15 +217,15 @@ impl Request {
             .body()
             .map_err(|()| Error::Body("no request body".to_owned()))?;
         let pending = outgoing_handler::handle(request, None).map_err(|e| code(&e))?;
-        {
-            let stream = body
-                .write()
-                .map_err(|()| Error::Body("no request stream".to_owned()))?;
-            for chunk in self.body.as_deref().unwrap_or_default().chunks(4096) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| Error::Body(format!("{e:?}")))?;
-            }
+        if let Err(e) = write_body(&body, self.body.as_deref().unwrap_or_default()) {
+            // The host stopped reading the body: it refused or failed the request (a
+            // body over its limit), and the response says why.
+            drop(body);
+            pending.subscribe().block();
+            return Err(match pending.get() {
+                Some(Ok(Err(why))) => code(&why),
+                _ => e,
+            });
         }
         OutgoingBody::finish(body, None).map_err(|e| code(&e))?;
         pending.subscribe().block();

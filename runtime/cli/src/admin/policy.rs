@@ -79,6 +79,10 @@ pub enum Command {
         format: Format,
     },
     /// The agent patterns allowed and denied for a secret path, with the rules.
+    ///
+    /// For the allowed ones, also how the host may use the secret in requests: each
+    /// `inject:` entry, the methods the access level permits, `inject_only`, and the
+    /// `egress:` entries for the entry's destination.
     #[command(after_help = exit::help(exit::POLICY))]
     WhoCan {
         /// A secret path, e.g. `databases.postgres.production.password`.
@@ -297,8 +301,8 @@ fn dispatch(command: Command) -> Result<u8, PolicyError> {
             let path = parse_arg("PATH", SecretPath::parse(&path))?;
             let policy = defaults.policy(policy)?;
             let who = policy.who_can(&path);
-            print(format, render::who_can_json(&path, &who), || {
-                render::who_can_human(&path, &who)
+            print(format, render::who_can_json(&policy, &path, &who), || {
+                render::who_can_human(&policy, &path, &who)
             })?;
             Ok(exit::admin::OK)
         }

@@ -5,9 +5,15 @@
 //! For each path, before anything is fetched: the policy must grant the agent and skill
 //! `Inject { method, destination }` (the access level decides the method: `readonly`
 //! GET/HEAD, `post` POST, `read-write` any), the granting rule must have an `inject:`
-//! entry whose url matches the request, and the skill must not have set that header
-//! itself. Any failure refuses the whole request (`HttpRequestDenied`): it is never sent
-//! without the credential. The broker then releases the value (recorded as `access_type:
+//! entry whose url matches the request, and no other path of the request may go into
+//! the same header. Any failure refuses the whole request (`HttpRequestDenied`): it is
+//! never sent without the credential.
+//!
+//! Whether or not the request names any: a header that some rule's `inject:` entry puts
+//! into requests to this url (whichever agents and skills the rule is for) may not be set
+//! by the skill itself. The request is refused (`HttpRequestDenied`, an `inject` record
+//! naming the rule and the header), so a credentialed API receives that header only from
+//! the host, on the record. The broker then releases the value (recorded as `access_type:
 //! inject` with the method and `scheme://host:port`), the header is set (marked
 //! sensitive), and the value is added to the response's redactor.
 
@@ -194,9 +200,6 @@ pub(crate) fn apply(
 ) -> Result<Option<Redactor>, HttpError> {
     let paths = named_paths(request)?;
     request.headers_mut().remove(INJECT_HEADER);
-    if paths.is_empty() {
-        return Ok(redactor);
-    }
     let destination = format!("{}://{}:{}", target.scheme, target.host, target.port);
     let run = ctx.caller().run().clone();
     let deny = |ctx: &SecretsCtx, path: &str, rule: Option<&str>, why: &str| {
@@ -208,6 +211,22 @@ pub(crate) fn apply(
         );
         HttpError::HttpRequestDenied
     };
+    // A header some rule injects at this destination comes from the host only, whether
+    // or not this request asks for an injection (and whoever the rule is for): the
+    // skill's own `Authorization` to a credentialed API is refused, not sent.
+    let policy = ctx.broker().policy();
+    if let Some((rule, name)) =
+        policy.injected_header(target, |name| request.headers().contains_key(name))
+    {
+        let label = rule.pattern().to_string();
+        let why = format!(
+            "denied: the skill set the `{name}` header, which rule {rule} injects at this url"
+        );
+        return Err(deny(ctx, "", Some(&label), &why));
+    }
+    if paths.is_empty() {
+        return Ok(redactor);
+    }
     if paths.len() > MAX_INJECTED {
         return Err(deny(
             ctx,
@@ -236,24 +255,26 @@ pub(crate) fn apply(
                             _ => false,
                         });
                         match found {
+                            // The skill did not set `name` itself (checked above), so
+                            // an earlier path of this request put it there.
+                            Some(InjectEntry::Header { name, .. })
+                                if request.headers().contains_key(name.as_str()) =>
+                            {
+                                return Err(deny(
+                                    ctx,
+                                    raw,
+                                    Some(&label),
+                                    &format!(
+                                        "another secret of this request is injected into the `{name}` header"
+                                    ),
+                                ));
+                            }
                             Some(InjectEntry::Header {
                                 name,
                                 prefix,
                                 suffix,
                                 ..
-                            }) => {
-                                if request.headers().contains_key(name.as_str()) {
-                                    return Err(deny(
-                                        ctx,
-                                        raw,
-                                        Some(&label),
-                                        &format!(
-                                            "the skill set the `{name}` header this rule injects"
-                                        ),
-                                    ));
-                                }
-                                Some((name.clone(), prefix.clone(), suffix.clone()))
-                            }
+                            }) => Some((name.clone(), prefix.clone(), suffix.clone())),
                             _ => {
                                 return Err(deny(
                                     ctx,

@@ -81,8 +81,46 @@ type SendFuture = Box<
         > + Send,
 >;
 
-fn refuse(error: HttpError) -> SendFuture {
-    Box::new(async move { Err(error) })
+/// How much of a refused request's body the host reads (and drops) before it answers
+/// with the refusal. wasi:http hands the request to the host at `handle`, before the
+/// skill writes its body; a refusal that dropped the body at once would reach a skill
+/// that writes it next as a closed stream, not as the refusal's error code. Reading it
+/// (within the run's request body limit and remaining time) lets every client see
+/// `HttpRequestDenied` on the response it waits for.
+#[derive(Debug, Clone, Copy)]
+struct Drain {
+    max_bytes: u64,
+    timeout: Duration,
+}
+
+impl Drain {
+    /// Nothing is read: for a run without egress state (wasi:http is not linked then).
+    const NONE: Drain = Drain {
+        max_bytes: 0,
+        timeout: Duration::ZERO,
+    };
+}
+
+/// A request refused with `error`, answered once its body is read (see [`Drain`]).
+fn refuse(request: http::Request<WasiBody>, error: HttpError, drain: Drain) -> SendFuture {
+    use http_body_util::BodyExt as _;
+    Box::new(async move {
+        let mut body = std::pin::pin!(request.into_body());
+        let discard = async {
+            let mut read: u64 = 0;
+            // Ends with the body, at its first error, or past the limit.
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    read = read.saturating_add(data.len() as u64);
+                    if read > drain.max_bytes {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(drain.timeout, discard).await;
+        Err(error)
+    })
 }
 
 /// Which resolved addresses a granted request may connect to.
@@ -167,7 +205,13 @@ impl WasiHttpHooks for SecretsCtx {
         };
         let Some(egress) = self.egress.as_mut() else {
             recorder.record(AuditDecision::Deny, Some("denied: no egress granted"));
-            return refuse(HttpError::HttpRequestDenied);
+            return refuse(request, HttpError::HttpRequestDenied, Drain::NONE);
+        };
+        let drain = Drain {
+            max_bytes: egress.max_request_body,
+            timeout: egress
+                .timeout
+                .min(egress.deadline.saturating_duration_since(Instant::now())),
         };
         recorder.failed = Arc::clone(&egress.audit_failed);
         egress.requests = egress.requests.saturating_add(1);
@@ -179,7 +223,7 @@ impl WasiHttpHooks for SecretsCtx {
                     egress.max_requests
                 )),
             );
-            return refuse(HttpError::ConnectionLimitReached);
+            return refuse(request, HttpError::ConnectionLimitReached, drain);
         }
         // An `as: url` secret replaces the whole URL first: everything below checks the
         // URL it holds, and nothing below names more of it than `scheme://host:port`.
@@ -190,7 +234,7 @@ impl WasiHttpHooks for SecretsCtx {
                     AuditDecision::Deny,
                     Some("denied: the injection was refused"),
                 );
-                return refuse(error);
+                return refuse(request, error, drain);
             }
         };
         let hidden = url_redactor.is_some();
@@ -214,7 +258,7 @@ impl WasiHttpHooks for SecretsCtx {
                     why
                 };
                 recorder.record(AuditDecision::Deny, Some(&format!("invalid-url: {why}")));
-                return refuse(HttpError::HttpRequestUriInvalid);
+                return refuse(request, HttpError::HttpRequestUriInvalid, drain);
             }
         };
         let target = Target {
@@ -237,7 +281,7 @@ impl WasiHttpHooks for SecretsCtx {
                     AuditDecision::Deny,
                     Some("denied: no egress rule allows it"),
                 );
-                return refuse(HttpError::HttpRequestDenied);
+                return refuse(request, HttpError::HttpRequestDenied, drain);
             }
         };
         recorder.rule = Some(grant.rule.label());
@@ -249,22 +293,26 @@ impl WasiHttpHooks for SecretsCtx {
             },
         };
         if !recorder.record(AuditDecision::Allow, None) {
-            return refuse(HttpError::InternalError(Some(
-                "the audit record could not be written".to_owned(),
-            )));
+            return refuse(
+                request,
+                HttpError::InternalError(Some("the audit record could not be written".to_owned())),
+                drain,
+            );
         }
         // Credentials the skill asks the host to add (`agentsec-inject: a.b,c.d`).
         let redactor = match inject::apply(self, &mut request, &target, &method, url_redactor) {
             Ok(redactor) => redactor,
-            Err(error) => return refuse(error),
+            Err(error) => return refuse(request, error, drain),
         };
         let Some(egress) = self.egress.as_ref() else {
-            return refuse(HttpError::HttpRequestDenied);
+            return refuse(request, HttpError::HttpRequestDenied, Drain::NONE);
         };
         if !recorder.record_ok() {
-            return refuse(HttpError::InternalError(Some(
-                "the audit record could not be written".to_owned(),
-            )));
+            return refuse(
+                request,
+                HttpError::InternalError(Some("the audit record could not be written".to_owned())),
+                drain,
+            );
         }
         let remaining = egress.deadline.saturating_duration_since(Instant::now());
         let plan = send::Plan {

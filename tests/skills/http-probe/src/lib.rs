@@ -1,9 +1,10 @@
 //! `http-probe`: sends the requests in its input and reports each response.
 //!
 //! Input: `{"requests": [{"method": "GET", "url": "http://...", "headers": [["k", "v"]],
-//! "body": "...", "inject": "a.b"}], "get": ["a.b"]}`. Output: a JSON object with one
-//! entry per request (`status`, `headers`, `body`, or `error`) and per `get` (the
-//! secret's length, or the error). Used by tests/tests/egress.rs.
+//! "body": "...", "body_size": 123, "inject": "a.b"}], "get": ["a.b"]}` (`body_size`: a
+//! body of that many `x`). Output: a JSON object with one entry per request (`status`,
+//! `headers`, `body`, or `error`) and per `get` (the secret's length, or the error). Used
+//! by tests/tests/egress.rs and tests/tests/inject.rs.
 
 use agentsec_skill::http::Request;
 use agentsec_skill::{Skill, get_secret};
@@ -28,6 +29,10 @@ impl Skill for HttpProbe {
             }
             if let Some(body) = r["body"].as_str() {
                 request = request.body(body.as_bytes().to_vec());
+            }
+            if let Some(size) = r["body_size"].as_u64() {
+                let size = usize::try_from(size).map_err(|_| "body_size is too large")?;
+                request = request.body(vec![b'x'; size]);
             }
             responses.push(match request.send() {
                 Ok(resp) => json!({

@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use agentsec_policy::{
-    AgentId, Change, Effect, Explanation, Policy, PolicyDiff, RuleRef, Scope, SecretPath,
-    SkillName, SkillSelector, Warning, WhoCan,
+    AccessLevel, AgentGlob, AgentId, Change, Effect, EgressRuleRef, Explanation, InjectEntry,
+    Policy, PolicyDiff, RuleRef, Scope, SecretPath, SkillName, SkillSelector, UrlPattern, Warning,
+    WhoCan,
 };
 use serde_json::{Value, json};
 
@@ -93,7 +94,7 @@ pub(super) struct ExplainView<'a> {
     pub(super) explanation: &'a Explanation<'a>,
     /// The `egress:` entries whose `agents` match the agent (any skill restriction is
     /// shown, not applied).
-    pub(super) egress: Vec<agentsec_policy::EgressRuleRef<'a>>,
+    pub(super) egress: Vec<EgressRuleRef<'a>>,
 }
 
 impl ExplainView<'_> {
@@ -245,7 +246,90 @@ fn scope_text(scope: Scope, rule: &RuleRef<'_>) -> String {
     }
 }
 
-pub(super) fn who_can_json(path: &SecretPath, who: &WhoCan<'_>) -> Value {
+/// The methods the host may inject a value of `level` into: JSON `null` for any.
+fn inject_methods_json(level: &AccessLevel) -> Value {
+    level.inject_methods().map_or(Value::Null, |m| json!(m))
+}
+
+fn inject_methods_text(level: &AccessLevel) -> String {
+    match level.inject_methods() {
+        None => "any".to_owned(),
+        Some([]) => "none".to_owned(),
+        Some(methods) => methods.join(","),
+    }
+}
+
+/// The `egress:` entries for the destination (`scheme://host:port`) of `url`: a request
+/// the host injects into leaves only under one of them (whose `agents`, `skills` and
+/// path glob must also match it).
+fn egress_for<'p>(policy: &'p Policy, url: &UrlPattern) -> Vec<EgressRuleRef<'p>> {
+    let destination = url.destination();
+    policy
+        .egress_rules()
+        .filter(|r| r.url().destination() == destination)
+        .collect()
+}
+
+fn egress_json(r: &EgressRuleRef<'_>) -> Value {
+    json!({
+        "url": r.url().to_string(),
+        "methods": r.methods(),
+        "agents": r.agents().iter().map(AgentGlob::as_str).collect::<Vec<_>>(),
+        "skills": skills_json(r.skills()),
+        "rule": r.label(),
+    })
+}
+
+/// A rule's `inject:` entries, each with the methods its level permits and the
+/// `egress:` entries its requests may leave under.
+fn inject_json(policy: &Policy, rule: &RuleRef<'_>) -> Value {
+    let methods = inject_methods_json(rule.access_level());
+    rule.inject()
+        .iter()
+        .map(|entry| match entry {
+            InjectEntry::Header { url, name, .. } => json!({
+                "header": name,
+                "url": url.to_string(),
+                "methods": methods,
+                "egress": egress_for(policy, url).iter().map(egress_json).collect::<Vec<_>>(),
+            }),
+            // The secret's url decides which egress: entry lets it out.
+            InjectEntry::AsUrl => json!({ "as": "url", "methods": methods, "egress": null }),
+            other => json!({ "entry": other.describe(), "methods": methods }),
+        })
+        .collect()
+}
+
+/// Where the requests of `entry` may leave, for the human table.
+fn egress_text(policy: &Policy, entry: &InjectEntry) -> String {
+    match entry {
+        InjectEntry::Header { url, .. } => {
+            let found: Vec<String> = egress_for(policy, url)
+                .iter()
+                .map(|r| {
+                    let agents: Vec<&str> = r.agents().iter().map(AgentGlob::as_str).collect();
+                    format!(
+                        "{}: {} for {}",
+                        r.label(),
+                        r.methods().join(","),
+                        agents.join(", ")
+                    )
+                })
+                .collect();
+            if found.is_empty() {
+                format!(
+                    "none: no egress: entry for {} (never sent)",
+                    url.destination()
+                )
+            } else {
+                found.join("; ")
+            }
+        }
+        _ => "the egress: entry the secret's url matches".to_owned(),
+    }
+}
+
+pub(super) fn who_can_json(policy: &Policy, path: &SecretPath, who: &WhoCan<'_>) -> Value {
     let entries = |effect: Effect| {
         who.entries
             .iter()
@@ -260,6 +344,8 @@ pub(super) fn who_can_json(path: &SecretPath, who: &WhoCan<'_>) -> Value {
                     v["access_level"] = json!(e.rule.access_level().as_str());
                     v["skills"] = skills_json(e.rule.skills());
                     v["shadowed_by"] = e.shadowed_by.as_ref().map_or(Value::Null, rule_json);
+                    v["inject_only"] = json!(e.rule.inject_only());
+                    v["inject"] = inject_json(policy, &e.rule);
                 }
                 v
             })
@@ -272,7 +358,7 @@ pub(super) fn who_can_json(path: &SecretPath, who: &WhoCan<'_>) -> Value {
     })
 }
 
-pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
+pub(super) fn who_can_human(policy: &Policy, path: &SecretPath, who: &WhoCan<'_>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -305,7 +391,56 @@ pub(super) fn who_can_human(path: &SecretPath, who: &WhoCan<'_>) -> String {
         out.push('\n');
         out.push_str(&denied.render());
     }
+    if !allowed.is_empty() {
+        out.push('\n');
+        out.push_str(&injected_human(policy, who));
+    }
     out
+}
+
+/// The `INJECTED BY THE HOST` table of `who-can`: one row per allowed agent pattern and
+/// `inject:` entry of its rule.
+fn injected_human(policy: &Policy, who: &WhoCan<'_>) -> String {
+    let mut t = Table::new(&[
+        "INJECTED FOR",
+        "SKILLS",
+        "HOW",
+        "METHODS",
+        "INJECT_ONLY",
+        "SENT UNDER",
+        "NOTE",
+    ]);
+    for e in who.entries.iter().filter(|e| e.effect == Effect::Allow) {
+        let rule = &e.rule;
+        let note = match &e.shadowed_by {
+            Some(by) => format!("shadowed by the deny in {}", rule_text(by)),
+            None => scope_text(e.scope, rule),
+        };
+        let only = if rule.inject_only() { "yes" } else { "no" };
+        let row = |how: String, sent: String| {
+            vec![
+                e.glob.to_string(),
+                skills_text(rule.skills()),
+                how,
+                inject_methods_text(rule.access_level()),
+                only.to_owned(),
+                sent,
+                note.clone(),
+            ]
+        };
+        if rule.inject().is_empty() && rule.inject_only() {
+            // get-secret is refused and no entry says where the host may put it.
+            t.row(row("- (no inject: entry)".to_owned(), "-".to_owned()));
+        }
+        for entry in rule.inject() {
+            t.row(row(entry.describe(), egress_text(policy, entry)));
+        }
+    }
+    if t.is_empty() {
+        return "the host injects it into no request (no rule granting it has inject:)\n"
+            .to_owned();
+    }
+    t.render()
 }
 
 // ---- diff ----------------------------------------------------------------
