@@ -682,3 +682,216 @@ fn ssh_agent_signs_with_a_vault_held_key() {
         assert_no_leak(value, stderr.as_bytes(), "the agent's stderr");
     }
 }
+
+/// A fake Vault on 127.0.0.1 that answers every request with `answer` (or, with `None`,
+/// reads it and never answers), until the test ends. Returns its address.
+fn fake_vault(answer: Option<&'static str>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            match answer {
+                Some(text) => {
+                    let _ = std::io::Write::write_all(&mut stream, text.as_bytes());
+                }
+                // Silent: the connection stays open, unanswered.
+                None => held.push(stream),
+            }
+        }
+    });
+    addr
+}
+
+const UNAVAILABLE_503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 33\r\nConnection: close\r\n\r\n{\"errors\":[\"Vault is sealed\"]}\r\n\r\n";
+
+/// Down, sealed, slow or failing: the skill sees `unavailable` (never `not-found`, never a
+/// value), the run goes on, the read is on the audit record, and a slow server costs at
+/// most the configured timeout per attempt.
+#[test]
+fn a_down_sealed_slow_or_failing_vault_is_unavailable_never_not_found() {
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let auth = format!(
+        "    method: token\n    token_file: {}\n",
+        token_file.display()
+    );
+    let mut sealed = server();
+    ok(&bao(&sealed, ROOT, &["operator", "seal"]));
+    let closed = format!("http://127.0.0.1:{}", agentsec_tests::peers::free_port());
+    let cases = [
+        ("down", closed),
+        ("5xx", fake_vault(Some(UNAVAILABLE_503))),
+        ("slow", fake_vault(None)),
+        ("sealed", sealed.addr.clone()),
+    ];
+    // A first run compiles the component (then cached): not what is timed below.
+    let warm = s.write(
+        "work/vault-warm.yaml",
+        &format!("vault:\n  address: {}\n  auth:\n{auth}secrets:\n  databases.postgres: secret/data/agents/postgres\n", cases[0].1),
+    );
+    let warm_arg = warm.display().to_string();
+    let _ = probe(&s, &["--vault-config", &warm_arg], &[], json!([]));
+    for (what, addr) in &cases {
+        let cfg = s.write(
+            &format!("work/vault-{what}.yaml"),
+            &format!(
+                "vault:\n  address: {addr}\n  timeout: 1s\n  auth:\n{auth}secrets:\n  databases.postgres: secret/data/agents/postgres\n"
+            ),
+        );
+        let cfg_arg = cfg.display().to_string();
+        let started = std::time::Instant::now();
+        let run = probe(
+            &s,
+            &["--vault-config", &cfg_arg],
+            &[],
+            json!([
+                {"get": "databases.postgres.password", "expect": PG_V2},
+                {"get": "databases.postgres.user"},
+            ]),
+        );
+        let took = started.elapsed();
+        let out = results(&run);
+        assert_eq!(out[0]["err"], "unavailable", "{what}: {out:?} {run:?}");
+        assert_eq!(out[1]["err"], "unavailable", "{what}: {out:?}");
+        assert!(
+            out[0]["message"]
+                .as_str()
+                .is_some_and(|m| !m.contains(ROOT)),
+            "{what}: {out:?}"
+        );
+        // Bounded: a few attempts of at most `timeout: 1s` each, not a hang.
+        assert!(
+            took < std::time::Duration::from_secs(30),
+            "{what}: {took:?}"
+        );
+        // Both reads are on the record as unavailable. (The store could not list its
+        // names, so the paths count as unknown and are recorded by keyed hash.)
+        let records = s.audit_records();
+        let reads: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["access_type"] == "read")
+            .collect();
+        assert!(reads.len() >= 2, "{what}: {records:#?}");
+        for r in &reads[reads.len() - 2..] {
+            assert!(
+                r["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("unavailable"),
+                "{what}: {r}"
+            );
+        }
+        assert_nowhere(&s, &run, ROOT, what);
+    }
+    sealed.kill();
+}
+
+/// `agentsec serve` on a Vault store: values read are served from the cache (`cache_ttl`)
+/// while the server is down, and are `unavailable` once the cache has expired.
+#[test]
+fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
+    use std::io::Read as _;
+    let mut bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n  communication.github: secret/data/agents/github\n",
+    );
+    let cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("vault:\n", "vault:\n  cache_ttl: 20s\n  timeout: 1s\n");
+    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let policy = s.write(
+        "work/serve-policy.yaml",
+        &format!("agents:\n  ops/operator: {{ unix_users: [root] }}\n{POLICY}")
+            .replace("ops/*", "ops/operator"),
+    );
+    let socket = s.path("tmp/serve/agentsec.sock");
+    let mut daemon = s
+        .command(&bin("agentsec"))
+        .arg("serve")
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--skills")
+        .arg(skills_dir())
+        .arg("--vault-config")
+        .arg(&cfg)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(s.audit_log())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !socket.exists() {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            let mut err = String::new();
+            daemon
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("agentsec serve exited ({status}): {err}");
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let listening = std::time::Instant::now();
+    let client = |ops: Value| {
+        let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
+        Run::from(
+            s.command(&bin("agentsec-run"))
+                .args(["probe", "--connect", "--agent", "ops/operator", "--input"])
+                .arg(format!("@{}", input.display()))
+                .env("AGENTSEC_SOCKET", &socket)
+                .output()
+                .unwrap(),
+        )
+    };
+    let first = client(json!([{"get": "databases.postgres.password", "expect": PG_V2}]));
+    assert_eq!(results(&first)[0]["matches"], json!(true), "{first:?}");
+
+    bao_server.kill();
+    let down = client(json!([{"get": "databases.postgres.password", "expect": PG_V2}]));
+    let out = results(&down);
+    // The value was cached at most 20 s ago (by the daemon's start-up listing or the
+    // first run): still served.
+    assert!(
+        listening.elapsed() < std::time::Duration::from_secs(20),
+        "too slow to test the cache"
+    );
+    assert_eq!(
+        out[0]["matches"],
+        json!(true),
+        "served from the cache: {out:?}"
+    );
+    // Every cached entry is older than 20 s after this: the server is asked, and is down.
+    std::thread::sleep(std::time::Duration::from_secs(21).saturating_sub(listening.elapsed()));
+    let expired = client(json!([{"get": "databases.postgres.password"}]));
+    let out = results(&expired);
+    assert_eq!(out[0]["err"], "unavailable", "the cache expired: {out:?}");
+
+    let _ = daemon.kill();
+    let out = daemon.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for value in [ROOT, PG_V2, GH_TOKEN] {
+        assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
+        assert_nowhere(&s, &expired, value, "serve on Vault");
+    }
+}

@@ -2,8 +2,9 @@
 //! the token to another host), a deadline per request, bounded answers, and bounded retries
 //! with backoff across the cluster's addresses.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -21,6 +22,12 @@ pub const MAX_ROUNDS: u32 = 3;
 /// Pause before the second round; doubled before each later one (250 ms, 500 ms).
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
+/// After a request found no address answering in [`MAX_ROUNDS`] rounds, how long later
+/// requests fail at once with that reason instead of trying again. Reason: a run that
+/// reads ten secrets from a Vault that is down must cost one retry budget, not ten; five
+/// seconds is short against an outage and longer than one run's reads.
+pub const DOWN_HOLD: Duration = Duration::from_secs(5);
+
 /// Largest CA file read (`vault.ca_file`).
 const MAX_CA_FILE: u64 = 1024 * 1024;
 
@@ -37,6 +44,8 @@ pub(crate) struct Http {
     addresses: Vec<String>,
     /// The address that answered last: tried first.
     preferred: AtomicUsize,
+    /// When no address last answered, and why ([`DOWN_HOLD`]).
+    down: Mutex<Option<(Instant, String)>>,
 }
 
 impl Http {
@@ -80,6 +89,7 @@ impl Http {
             agent,
             addresses: config.addresses.clone(),
             preferred: AtomicUsize::new(0),
+            down: Mutex::new(None),
         })
     }
 
@@ -99,6 +109,15 @@ impl Http {
         token: Option<&VaultToken>,
         body: Option<&[u8]>,
     ) -> Result<Answer, String> {
+        if let Some((at, why)) = self.down.lock().ok().and_then(|d| d.clone())
+            && at.elapsed() < DOWN_HOLD
+        {
+            return Err(format!(
+                "{why} ({}s ago; not asked again for {}s)",
+                at.elapsed().as_secs(),
+                DOWN_HOLD.as_secs()
+            ));
+        }
         let n = self.addresses.len();
         let start = self.preferred.load(Ordering::Relaxed);
         let mut why = Vec::new();
@@ -121,6 +140,9 @@ impl Http {
                     }
                     Ok(answer) => {
                         self.preferred.store(at, Ordering::Relaxed);
+                        if let Ok(mut down) = self.down.lock() {
+                            *down = None;
+                        }
                         return Ok(answer);
                     }
                     Err(e) => why.push(e),
@@ -128,10 +150,14 @@ impl Http {
             }
         }
         why.dedup();
-        Err(format!(
+        let why = format!(
             "no Vault address answered {method} {path} after {MAX_ROUNDS} rounds: {}",
             why.join("; ")
-        ))
+        );
+        if let Ok(mut down) = self.down.lock() {
+            *down = Some((Instant::now(), why.clone()));
+        }
+        Err(why)
     }
 
     fn once(

@@ -67,7 +67,8 @@ pub struct VaultStore {
     config: VaultConfig,
     http: Http,
     env_token: Option<VaultToken>,
-    session: Mutex<Session>,
+    /// `None` until a login succeeds (Vault did not answer at start).
+    session: Mutex<Option<Session>>,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -87,7 +88,8 @@ enum Read {
 }
 
 impl VaultStore {
-    /// Logs in (failing fast: a wrong credential or an unreachable cluster stops start-up).
+    /// Logs in (failing fast on a wrong credential; a cluster that does not answer is
+    /// logged in to at the first read it answers).
     /// `env_token`: `VAULT_TOKEN` from agentsec's own environment, used by method `token`
     /// when no `token_file` is configured.
     ///
@@ -102,11 +104,24 @@ impl VaultStore {
             file: file.clone(),
             message,
         })?;
-        let session =
-            auth::login(&http, &config.auth, env_token.as_ref()).map_err(|e| OpenError {
-                file: file.clone(),
-                message: format!("Vault login ({}): {}", config.auth.name(), e.message()),
-            })?;
+        // A refused credential stops start-up; a cluster that does not answer does not:
+        // reads are `unavailable` until it does (and each one tries to log in).
+        let session = match auth::login(&http, &config.auth, env_token.as_ref()) {
+            Ok(session) => Some(session),
+            Err(LoginError::Unavailable(e)) => {
+                tracing::warn!(
+                    file = %file,
+                    "Vault does not answer ({e}); its secrets are unavailable until it does"
+                );
+                None
+            }
+            Err(LoginError::Refused(e)) => {
+                return Err(OpenError {
+                    file: file.clone(),
+                    message: format!("Vault login ({}): {e}", config.auth.name()),
+                });
+            }
+        };
         Ok(VaultStore {
             config,
             http,
@@ -154,15 +169,24 @@ impl VaultStore {
     /// when the token is the cause, retried once after a new login.
     fn request(&self, method: &str, path: &str) -> Result<Answer, StoreError> {
         let unavailable = |reason: String| StoreError::Unavailable { reason };
-        let mut session = self
+        let mut guard = self
             .session
             .lock()
             .map_err(|_| unavailable("the Vault session lock is poisoned".into()))?;
+        if guard.is_none() {
+            *guard = Some(
+                auth::login(&self.http, &self.config.auth, self.env_token.as_ref())
+                    .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?,
+            );
+        }
+        let Some(session) = guard.as_mut() else {
+            return Err(unavailable("no Vault session".into()));
+        };
         auth::refresh(
             &self.http,
             &self.config.auth,
             self.env_token.as_ref(),
-            &mut session,
+            session,
         )
         .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
         let answer = self
@@ -181,7 +205,7 @@ impl VaultStore {
                     &self.http,
                     &self.config.auth,
                     self.env_token.as_ref(),
-                    &mut session,
+                    session,
                 )
                 .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
                 self.http
@@ -444,7 +468,7 @@ impl SecretStore for VaultStore {
 
 impl Drop for VaultStore {
     fn drop(&mut self) {
-        if let Ok(session) = self.session.get_mut()
+        if let Ok(Some(session)) = self.session.get_mut()
             && session.ours
             && !session.expired()
         {
