@@ -791,34 +791,9 @@ fn a_down_sealed_slow_or_failing_vault_is_unavailable_never_not_found() {
     sealed.kill();
 }
 
-/// `agentsec serve` on a Vault store: values read are served from the cache (`cache_ttl`)
-/// while the server is down, and are `unavailable` once the cache has expired.
-#[test]
-fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
+/// `agentsec serve --vault-config CFG --policy POLICY` with the test skills, listening.
+fn serve_vault(s: &Scratch, cfg: &Path, policy: &Path) -> (std::process::Child, PathBuf) {
     use std::io::Read as _;
-    let mut bao_server = server();
-    let s = Scratch::new();
-    let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
-    let cfg = config(
-        &s,
-        "vault-config.yaml",
-        &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
-        "  databases.postgres: secret/data/agents/postgres\n  communication.github: secret/data/agents/github\n",
-    );
-    let cfg = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("vault:\n", "vault:\n  cache_ttl: 20s\n  timeout: 1s\n");
-    let cfg = s.write("work/vault-config.yaml", &cfg);
-    let policy = s.write(
-        "work/serve-policy.yaml",
-        &format!("agents:\n  ops/operator: {{ unix_users: [root] }}\n{POLICY}")
-            .replace("ops/*", "ops/operator"),
-    );
     let socket = s.path("tmp/serve/agentsec.sock");
     let mut daemon = s
         .command(&bin("agentsec"))
@@ -828,9 +803,9 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
         .arg("--skills")
         .arg(skills_dir())
         .arg("--vault-config")
-        .arg(&cfg)
+        .arg(cfg)
         .arg("--policy")
-        .arg(&policy)
+        .arg(policy)
         .arg("--audit-log")
         .arg(s.audit_log())
         .stdout(std::process::Stdio::null())
@@ -852,18 +827,57 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
         assert!(std::time::Instant::now() < deadline, "serve did not listen");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    (daemon, socket)
+}
+
+/// The probe through the daemon at `socket`, as agent `ops/operator`.
+fn connect_probe(s: &Scratch, socket: &Path, ops: Value) -> Run {
+    let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
+    Run::from(
+        s.command(&bin("agentsec-run"))
+            .args(["probe", "--connect", "--agent", "ops/operator", "--input"])
+            .arg(format!("@{}", input.display()))
+            .env("AGENTSEC_SOCKET", socket)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// The tests' policy with `ops/operator` bound to root (the daemon's callers here).
+fn operator_policy(s: &Scratch) -> PathBuf {
+    s.write(
+        "work/serve-policy.yaml",
+        &format!("agents:\n  ops/operator: {{ unix_users: [root] }}\n{POLICY}")
+            .replace("ops/*", "ops/operator"),
+    )
+}
+
+/// `agentsec serve` on a Vault store: values read are served from the cache (`cache_ttl`)
+/// while the server is down, and are `unavailable` once the cache has expired.
+#[test]
+fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
+    let mut bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n  communication.github: secret/data/agents/github\n",
+    );
+    let cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("vault:\n", "vault:\n  cache_ttl: 20s\n  timeout: 1s\n");
+    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let policy = operator_policy(&s);
+    let (mut daemon, socket) = serve_vault(&s, &cfg, &policy);
     let listening = std::time::Instant::now();
-    let client = |ops: Value| {
-        let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
-        Run::from(
-            s.command(&bin("agentsec-run"))
-                .args(["probe", "--connect", "--agent", "ops/operator", "--input"])
-                .arg(format!("@{}", input.display()))
-                .env("AGENTSEC_SOCKET", &socket)
-                .output()
-                .unwrap(),
-        )
-    };
+    let client = |ops: Value| connect_probe(&s, &socket, ops);
     let first = client(json!([{"get": "databases.postgres.password", "expect": PG_V2}]));
     assert_eq!(results(&first)[0]["matches"], json!(true), "{first:?}");
 
