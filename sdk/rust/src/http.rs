@@ -202,7 +202,7 @@ impl Request {
             .body()
             .map_err(|()| Error::Body("no request body".to_owned()))?;
         let pending = outgoing_handler::handle(request, None).map_err(|e| code(&e))?;
-        {
+        let written = (|| {
             let stream = body
                 .write()
                 .map_err(|()| Error::Body("no request stream".to_owned()))?;
@@ -211,6 +211,16 @@ impl Request {
                     .blocking_write_and_flush(chunk)
                     .map_err(|e| Error::Body(format!("{e:?}")))?;
             }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            // A host that refuses the request (no egress rule, a credential it may not
+            // inject) closes its body; the reason is the response's error, not the body's.
+            pending.subscribe().block();
+            return Err(match pending.get() {
+                Some(Ok(Err(refused))) => code(&refused),
+                _ => e,
+            });
         }
         OutgoingBody::finish(body, None).map_err(|e| code(&e))?;
         pending.subscribe().block();
