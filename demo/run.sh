@@ -21,7 +21,8 @@ skills="$CARGO_TARGET_DIR/skills/wasm32-wasip2/release"
 # here are known by name, and only if no one but you (and root) can write it.
 mkdir -p demo/skills
 chmod 755 demo/skills
-cp "$skills/db_healthcheck.wasm" "$skills/release_notes.wasm" demo/skills/
+cp "$skills/db_healthcheck.wasm" "$skills/release_notes.wasm" \
+    "$skills/github_release.wasm" "$skills/discord_notify.wasm" demo/skills/
 chmod 644 demo/skills/*.wasm
 rm -f demo/audit.log
 
@@ -38,6 +39,27 @@ step demo/skills/db_healthcheck.wasm --agent ops/changelog
 step demo/skills/release_notes.wasm --agent ops/changelog \
     --input '{"repo": "acme/api", "version": "v1.4.0", "changes": ["Faster deploys"]}'
 step demo/skills/release_notes.wasm --agent ops/intern
+
+# Credentials the skills never hold (policies/demo-http.yaml, demo/http-secrets.yaml):
+# the host injects the GitHub token into github-release's request and puts the webhook
+# URL in place of discord-notify's. Against stand-ins of api.github.com and the Discord
+# webhook on 127.0.0.1:18787 (demo/stand-ins.py), so the demo stays offline.
+echo
+echo "== starting the stand-ins of api.github.com and the Discord webhook on 127.0.0.1:18787"
+python3 demo/stand-ins.py 18787 &
+stand_ins=$!
+trap 'kill "$stand_ins" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    (exec 3<>/dev/tcp/127.0.0.1/18787) 2>/dev/null && break
+    sleep 0.1
+done
+http=(--secrets demo/http-secrets.yaml --policy policies/demo-http.yaml)
+step demo/skills/github_release.wasm --agent ops/release-manager "${http[@]}" \
+    --input '{"repo": "acme/api", "tag": "v1.4.0", "changes": ["Faster deploys"], "api": "http://127.0.0.1:18787"}'
+step demo/skills/discord_notify.wasm --agent ops/changelog "${http[@]}" \
+    --input '{"content": "acme/api v1.4.0 is out"}'
+step demo/skills/github_release.wasm --agent ops/changelog "${http[@]}" \
+    --input '{"repo": "acme/api", "tag": "v1.4.1", "api": "http://127.0.0.1:18787"}'
 
 # The same skill in Python (sdk/python): componentize-py is installed once in .venv-py.
 echo

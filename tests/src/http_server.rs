@@ -6,6 +6,10 @@
 //! - `/redirect?to=URL`: 302 to `URL`;
 //! - `/big?n=BYTES`: 200 with `BYTES` bytes of `a`;
 //! - `/hang`: reads the request and never answers;
+//! - `POST /repos/OWNER/REPO/releases` (the api.github.com stand-in): 401 without an
+//!   `authorization` header, else 201 with a release made from the request's
+//!   `tag_name` (`id`, `tag_name`, `name`, `html_url`), as GitHub answers;
+//! - `POST /api/webhooks/...` (the Discord webhook stand-in): 204, no body;
 //! - anything else: 200 `ok`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -187,6 +191,31 @@ fn answer(request: &Received) -> (&'static str, Vec<(String, String)>, Vec<u8>) 
     if path.contains("/redirect") {
         let to = query("to").unwrap_or_default();
         return ("302 Found", vec![("location".to_owned(), to)], Vec::new());
+    }
+    if request.method == "POST" && path.starts_with("/repos/") && path.ends_with("/releases") {
+        if request.header("authorization").is_none() {
+            return (
+                "401 Unauthorized",
+                Vec::new(),
+                br#"{"message":"Requires authentication"}"#.to_vec(),
+            );
+        }
+        let sent: serde_json::Value =
+            serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
+        let repo = path
+            .trim_start_matches("/repos/")
+            .trim_end_matches("/releases");
+        let tag = sent["tag_name"].as_str().unwrap_or("");
+        let release = serde_json::json!({
+            "id": 1,
+            "tag_name": tag,
+            "name": sent["name"],
+            "html_url": format!("https://github.com/{repo}/releases/tag/{tag}"),
+        });
+        return ("201 Created", Vec::new(), release.to_string().into_bytes());
+    }
+    if request.method == "POST" && path.starts_with("/api/webhooks/") {
+        return ("204 No Content", Vec::new(), Vec::new());
     }
     if path.contains("/big") {
         let n: usize = query("n").and_then(|n| n.parse().ok()).unwrap_or(0);

@@ -88,7 +88,7 @@ pub enum HostError {
     /// The component imports something agentsec does not provide, or does
     /// not export `run` with the expected signature.
     #[error(
-        "skill `{path}` does not fit the agentsec:skill@0.1.0 world: {reason}\n  hint: a skill may import only WASI p2 and agentsec:skill/secrets, and must export `run`"
+        "skill `{path}` does not fit an agentsec:skill world (0.2.0 or 0.1.0): {reason}\n  hint: a skill may import only WASI p2 and agentsec:skill/secrets, and must export `run`"
     )]
     Link {
         /// The file.
@@ -99,7 +99,7 @@ pub enum HostError {
     /// The component imports an interface the host does not grant (e.g.
     /// `wasi:http/outgoing-handler`, `wasi:sockets/tcp`).
     #[error(
-        "skill `{path}` imports `{import}`, which agentsec does not grant: a skill gets WASI p2 (cli, clocks, random, io, and filesystem without any directory; no sockets, no HTTP) and agentsec:skill/secrets\n  hint: build it without that import (componentize-js: add its feature to `disableFeatures`, e.g. \"http\"; componentize-py: do not import the module that needs it; Rust: drop the crate that pulls it in), or satisfy it inside the component by composing in a stub that implements it (`wac plug` / `wasm-tools compose`)"
+        "skill `{path}` imports `{import}`, which agentsec does not grant: a skill gets WASI p2 (cli, clocks, random, io, and filesystem without any directory; no sockets), agentsec:skill/secrets and, for runs the policy grants egress, wasi:http/outgoing-handler 0.2.x\n  hint: build it without that import (componentize-js: add its feature to `disableFeatures`, e.g. \"http\"; componentize-py: do not import the module that needs it; Rust: drop the crate that pulls it in), or satisfy it inside the component by composing in a stub that implements it (`wac plug` / `wasm-tools compose`)"
     )]
     Unprovided {
         /// The file.

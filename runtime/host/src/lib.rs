@@ -1,5 +1,5 @@
-//! The agentsec WebAssembly host: runs a skill (a component of the `agentsec:skill@0.1.0`
-//! world, see `wit/`) in a wasmtime sandbox that starts with nothing: no environment, no
+//! The agentsec WebAssembly host: runs a skill (a component of an `agentsec:skill` world,
+//! 0.2.0 or 0.1.0, see `wit/`) in a wasmtime sandbox that starts with nothing: no environment, no
 //! arguments, no files, no sockets, empty stdin. The skill's only source of credentials is
 //! `get-secret`, which this crate answers through the [`Broker`](agentsec_broker::Broker)
 //! (policy, then audit, then the store); everything the skill sends back is redacted.

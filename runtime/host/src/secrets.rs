@@ -1,4 +1,5 @@
-//! The host side of `agentsec:skill/secrets`, for any wasmtime host.
+//! The host side of `agentsec:skill/secrets` (0.2.0, and 0.1.0 through it), for any
+//! wasmtime host.
 //!
 //! `get-secret` and `list-secrets` only translate: each call is one
 //! [`Broker::request`] (or [`Broker::list`]) for the run's [`Caller`], and the answer is
@@ -27,6 +28,7 @@ use wasmtime::Result;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::agentsec::skill::secrets::{self as wit, Error};
+use crate::bindings::v0_1::agentsec::skill::secrets as v0_1;
 use agentsec_redact::Redactor;
 
 /// What the secrets interface of one run holds: the shared broker and this run's caller
@@ -69,8 +71,9 @@ impl SecretsCtx {
     }
 }
 
-/// Adds `agentsec:skill/secrets` to `linker`; `get` finds the run's [`SecretsCtx`] in the
-/// host's store data.
+/// Adds `agentsec:skill/secrets` to `linker`, in every version the host serves (0.2.0 and
+/// 0.1.0, one implementation); `get` finds the run's [`SecretsCtx`] in the host's store
+/// data.
 ///
 /// # Errors
 /// The interface is already defined in `linker`.
@@ -78,7 +81,8 @@ pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut SecretsCtx,
 ) -> Result<()> {
-    wit::add_to_linker::<T, HasSelf<SecretsCtx>>(linker, get)
+    wit::add_to_linker::<T, HasSelf<SecretsCtx>>(linker, get)?;
+    v0_1::add_to_linker::<T, HasSelf<SecretsCtx>>(linker, get)
 }
 
 /// A refusal as the WIT error, or a trap for a stop.
@@ -109,6 +113,28 @@ impl wit::Host for SecretsCtx {
             Ok(names) => Ok(names),
             Err(refusal) => refused(refusal).map(|_| Vec::new()),
         }
+    }
+}
+
+/// `agentsec:skill/secrets@0.1.0`, answered by the 0.2.0 implementation: the interface
+/// is the same, only the types are distinct.
+impl v0_1::Host for SecretsCtx {
+    fn get_secret(&mut self, path: String) -> Result<Result<String, v0_1::Error>> {
+        wit::Host::get_secret(self, path).map(|answer| answer.map_err(to_v0_1))
+    }
+
+    fn list_secrets(&mut self, prefix: String) -> Result<Vec<String>> {
+        wit::Host::list_secrets(self, prefix)
+    }
+}
+
+/// A 0.2.0 error as 0.1.0's (the same cases).
+fn to_v0_1(e: Error) -> v0_1::Error {
+    match e {
+        Error::Denied(m) => v0_1::Error::Denied(m),
+        Error::NotFound(m) => v0_1::Error::NotFound(m),
+        Error::InvalidPath(m) => v0_1::Error::InvalidPath(m),
+        Error::Unavailable(m) => v0_1::Error::Unavailable(m),
     }
 }
 

@@ -61,6 +61,9 @@ pub use wit_bindgen as __wit_bindgen;
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "v0_2")]
+pub mod v0_2;
+
 /// Registers the type implementing [`Skill`] as the component's `run` export:
 /// `agentsec_skill::export!(MySkill);` once, at the crate root.
 pub use bindings::export;
