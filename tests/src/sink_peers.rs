@@ -160,6 +160,29 @@ impl PgCluster {
         }
     }
 
+    /// Makes `user` log in over TCP with its password (`scram-sha-256`; every other
+    /// user keeps `trust`), by putting a line first in `pg_hba.conf` and reloading.
+    pub fn require_password(&self, user: &str) {
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        let line = format!("host all {user} 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, format!("{line}{old}")).expect("write pg_hba.conf");
+        let out = self
+            .as_pg(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("reload")
+            .output()
+            .expect("pg_ctl reload");
+        check("pg_ctl reload", &out);
+        // A reload is asynchronous: wait until a login without the password fails.
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.psql(user, "SELECT 1").is_ok() {
+            assert!(Instant::now() < deadline, "pg_hba.conf was not reloaded");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the server at once (connections are cut, as in a crash).
     pub fn stop(&self) {
         let out = self
@@ -189,6 +212,7 @@ impl PgCluster {
             "-d",
             db,
             "-X",
+            "-w",
             "-A",
             "-t",
             "-v",

@@ -265,11 +265,20 @@ impl Runtime {
             }
         };
         let deadline = Instant::now() + limits.timeout;
-        let (wasi, captured) = sandbox_wasi(&limits);
+        let egress_ctx = egress.then(|| crate::egress::EgressCtx::new(&limits, deadline));
+        let tcp = egress_ctx.as_ref().and_then(|ctx| {
+            crate::egress::TcpCheck::for_run(
+                broker.policy(),
+                caller.agent(),
+                &skill.skill_ref,
+                Arc::clone(&broker),
+                run.clone(),
+                ctx,
+            )
+        });
+        let (wasi, captured) = sandbox_wasi(&limits, tcp);
         let mut secrets = SecretsCtx::new(Arc::clone(&broker), caller);
-        if egress {
-            secrets.egress = Some(crate::egress::EgressCtx::new(&limits, deadline));
-        }
+        secrets.egress = egress_ctx;
         let state = SkillState {
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),

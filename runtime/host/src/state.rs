@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::egress::TcpCheck;
 use crate::limits::{LimitKind, Limits};
 use crate::secrets::SecretsCtx;
 
@@ -56,7 +57,11 @@ pub(crate) struct Captured {
 /// no preopened directories (so no files at all), stdin closed, no sockets
 /// (TCP, UDP and name lookup all off), stdout and stderr captured in memory
 /// up to `max_output` bytes each, the host's clocks, and random numbers.
-pub(crate) fn sandbox_wasi(limits: &Limits) -> (WasiCtx, Captured) {
+///
+/// With `tcp` (the policy has `tcp://` egress for the run), TCP client sockets
+/// are on, every bind and connect passing [`TcpCheck::allows`], and name lookup
+/// only when a rule names a DNS host. UDP stays off.
+pub(crate) fn sandbox_wasi(limits: &Limits, tcp: Option<TcpCheck>) -> (WasiCtx, Captured) {
     let stdout = MemoryOutputPipe::new(limits.max_output);
     let stderr = MemoryOutputPipe::new(limits.max_output);
     let mut builder = WasiCtxBuilder::new();
@@ -66,6 +71,12 @@ pub(crate) fn sandbox_wasi(limits: &Limits) -> (WasiCtx, Captured) {
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
+    if let Some(tcp) = tcp {
+        builder
+            .allow_tcp(true)
+            .allow_ip_name_lookup(tcp.names_hosts())
+            .socket_addr_check(move |address, usage| tcp.allows(address, usage));
+    }
     (builder.build(), Captured { stdout, stderr })
 }
 

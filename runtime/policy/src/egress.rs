@@ -475,6 +475,11 @@ impl<'p> EgressRuleRef<'p> {
         self.rule.allow_private
     }
 
+    /// Whether the entry applies to `agent` running `skill` (its `agents` and `skills`).
+    pub fn applies_to(&self, agent: &AgentId, skill: &SkillRef) -> bool {
+        self.rule.applies_to(agent, skill)
+    }
+
     /// Where the entry is written.
     pub fn location(&self) -> &'p Location {
         &self.rule.at

@@ -29,6 +29,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use agentsec_audit::{AccessType, Decision as AuditDecision, Record, RunContext};
@@ -42,6 +43,9 @@ use crate::secrets::SecretsCtx;
 
 mod inject;
 mod send;
+mod tcp;
+
+pub(crate) use tcp::TcpCheck;
 
 /// The egress state of one run (present only when the policy grants some egress).
 pub(crate) struct EgressCtx {
@@ -50,7 +54,8 @@ pub(crate) struct EgressCtx {
     max_response_body: u64,
     timeout: Duration,
     deadline: Instant,
-    requests: u32,
+    /// Requests and TCP connections so far (the TCP check counts from another task).
+    requests: Arc<AtomicU32>,
     /// Set when an egress audit record could not be written: the run ends as
     /// `AuditFailed` and nothing it produced is returned.
     pub(crate) audit_failed: Arc<std::sync::Mutex<Option<String>>>,
@@ -64,7 +69,7 @@ impl EgressCtx {
             max_response_body: limits.max_http_response_body,
             timeout: limits.http_timeout,
             deadline,
-            requests: 0,
+            requests: Arc::default(),
             audit_failed: Arc::default(),
         }
     }
@@ -214,8 +219,11 @@ impl WasiHttpHooks for SecretsCtx {
                 .min(egress.deadline.saturating_duration_since(Instant::now())),
         };
         recorder.failed = Arc::clone(&egress.audit_failed);
-        egress.requests = egress.requests.saturating_add(1);
-        if egress.requests > egress.max_requests {
+        let used = egress
+            .requests
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if used > egress.max_requests {
             recorder.record(
                 AuditDecision::Deny,
                 Some(&format!(

@@ -220,7 +220,11 @@ impl ExplainView<'_> {
             for r in &self.egress {
                 t.row(vec![
                     r.url().to_string(),
-                    r.methods().join(","),
+                    if r.url().scheme() == agentsec_policy::Scheme::Tcp {
+                        "connect".to_owned()
+                    } else {
+                        r.methods().join(",")
+                    },
                     skills_text(r.skills()),
                     if r.allow_private() {
                         "allowed"
