@@ -792,22 +792,28 @@ fn a_down_sealed_slow_or_failing_vault_is_unavailable_never_not_found() {
 }
 
 /// `agentsec serve --vault-config CFG --policy POLICY` with the test skills, listening.
+/// `agentsec serve` on the Vault store of `cfg`, with only the probe skill (so that it
+/// starts in a few seconds: it compiles every skill of its directory first).
 fn serve_vault(s: &Scratch, cfg: &Path, policy: &Path) -> (std::process::Child, PathBuf) {
     use std::io::Read as _;
     let socket = s.path("tmp/serve/agentsec.sock");
+    let skills = s.path("work/serve-skills");
+    std::fs::create_dir_all(&skills).unwrap();
+    std::fs::copy(skill("probe"), skills.join("probe.wasm")).unwrap();
     let mut daemon = s
         .command(&bin("agentsec"))
         .arg("serve")
         .arg("--socket")
         .arg(&socket)
         .arg("--skills")
-        .arg(skills_dir())
+        .arg(&skills)
         .arg("--vault-config")
         .arg(cfg)
         .arg("--policy")
         .arg(policy)
         .arg("--audit-log")
         .arg(s.audit_log())
+        .env("AGENTSEC_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -907,5 +913,178 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
     for value in [ROOT, PG_V2, GH_TOKEN] {
         assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
         assert_nowhere(&s, &expired, value, "serve on Vault");
+    }
+}
+
+/// A token with a short TTL is renewed in the background at 2/3 of it, so a quiet `serve`
+/// still holds a valid token long after the first TTL would have run out.
+#[test]
+fn serve_renews_a_short_lived_token_while_no_one_reads() {
+    // Build the skills and binaries first: the token's clock starts when it is made.
+    let _ = (skills_dir(), bin("agentsec"));
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    agentsec_policy(&bao_server, &creds);
+    let token = bao_out(
+        &bao_server,
+        &[
+            "token",
+            "create",
+            "-ttl=10s",
+            "-renewable=true",
+            "-policy=agentsec",
+            "-field=token",
+        ],
+    );
+    let token_file = creds.write("token", &format!("{token}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n",
+    );
+    let cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n");
+    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let policy = operator_policy(&s);
+    let (mut daemon, socket) = serve_vault(&s, &cfg, &policy);
+    // Nothing reads for more than twice the token's TTL.
+    std::thread::sleep(std::time::Duration::from_secs(25));
+    let run = connect_probe(
+        &s,
+        &socket,
+        json!([{"get": "databases.postgres.password", "expect": PG_V2}]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    // The token agentsec holds is the one it was given, still alive.
+    let ttl: u64 = bao_out(&bao_server, &["token", "lookup", "-format=json", &token])
+        .parse::<Value>()
+        .unwrap()["data"]["ttl"]
+        .as_u64()
+        .unwrap();
+    assert!(ttl > 0, "the token was not kept alive");
+
+    let _ = daemon.kill();
+    let out = daemon.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.contains("renewed the Vault token"), "{stderr}");
+    for value in [token.as_str(), PG_V2] {
+        assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
+        assert_nowhere(&s, &run, value, "serve renewing a token");
+    }
+}
+
+/// `agentsec secrets push` migrates a SOPS file's leaves into KV v2 through the config's
+/// mounts: nothing is written while a leaf has no mount, `--dry-run` writes nothing, and
+/// what it wrote reads back through `agentsec-run --vault-config` unchanged.
+#[test]
+fn secrets_push_migrates_a_sops_tree_into_kv_v2() {
+    const PUSHED_PW: &str = "Pushed-From-Sops-4Kx9Qw";
+    const PUSHED_TOKEN: &str = "ghp_pushedFromSopsToken77";
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let file = s.sops_encrypt(
+        "work/migrate.yaml",
+        &format!(
+            "databases:\n  postgres:\n    password: {PUSHED_PW}\n    port: 6543\ncommunication:\n  github:\n    token: {PUSHED_TOKEN}\nleftover: x\n"
+        ),
+    );
+    let cfg = config(
+        &s,
+        "push-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/migrated-pg\n  communication: secret/data/agents/comm\n",
+    );
+    let push = |extra: &[&str]| {
+        let mut cmd = s.command(&bin("agentsec"));
+        cmd.args(["secrets", "push"])
+            .arg(&file)
+            .arg("--vault-config")
+            .arg(&cfg)
+            .args(extra)
+            .env("SOPS_AGE_KEY_FILE", demo_key());
+        Run::from(cmd.output().unwrap())
+    };
+    let exists = |secret: &str| {
+        bao(&bao_server, ROOT, &["kv", "get", secret])
+            .status
+            .success()
+    };
+
+    // `leftover` has no mount: refused by name, nothing written.
+    let refused = push(&[]);
+    assert_eq!(refused.code, 5, "{refused:?}");
+    assert!(refused.stderr.contains("leftover"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("nothing was written"),
+        "{refused:?}"
+    );
+    assert!(!exists("secret/agents/migrated-pg"));
+
+    let dry = push(&["--prefix", "databases", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert_eq!(
+        dry.stdout,
+        "would write secret/data/agents/migrated-pg: password, port\n"
+    );
+    assert!(!exists("secret/agents/migrated-pg"));
+
+    let first = push(&["--prefix", "databases"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(
+        first.stdout,
+        "wrote secret/data/agents/migrated-pg (version 1): password, port\n"
+    );
+    assert!(
+        !exists("secret/agents/comm/github"),
+        "--prefix: only databases"
+    );
+    let second = push(&["--prefix", "communication"]);
+    assert_eq!(
+        second.stdout, "wrote secret/data/agents/comm/github (version 1): token\n",
+        "{second:?}"
+    );
+    assert_eq!(
+        bao_out(
+            &bao_server,
+            &["kv", "get", "-field=password", "secret/agents/migrated-pg"]
+        ),
+        PUSHED_PW
+    );
+
+    // Read back through agentsec, with the same mounts.
+    let cfg_arg = cfg.display().to_string();
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([
+            {"get": "databases.postgres.password", "expect": PUSHED_PW},
+            {"get": "databases.postgres.port", "expect": "6543"},
+            {"get": "communication.github.token", "expect": PUSHED_TOKEN},
+        ]),
+    );
+    let out = results(&run);
+    for r in &out {
+        assert_eq!(r["matches"], json!(true), "{out:?}");
+    }
+    for value in [PUSHED_PW, PUSHED_TOKEN, ROOT] {
+        for r in [&refused, &dry, &first, &second] {
+            assert_no_leak(value, r.stdout.as_bytes(), "push's stdout");
+            assert_no_leak(value, r.stderr.as_bytes(), "push's stderr");
+        }
     }
 }

@@ -344,6 +344,8 @@ pub enum SecretsError {
     Failed(String),
     /// No editor could be started.
     NoEditor(String),
+    /// A `--vault-config` that cannot be used, or leaves it does not mount (`push`).
+    VaultConfig(String),
 }
 
 impl From<SopsError> for SecretsError {
@@ -366,6 +368,7 @@ impl fmt::Display for SecretsError {
             | SecretsError::Write(m)
             | SecretsError::Failed(m)
             | SecretsError::KmsContext(m)
+            | SecretsError::VaultConfig(m)
             | SecretsError::NoEditor(m) => f.write_str(m),
             SecretsError::Cwd(e) => write!(f, "cannot read the current directory: {e}"),
             SecretsError::InvalidPath { command, reason } => write!(
@@ -397,6 +400,7 @@ impl Failure for SecretsError {
             SecretsError::KmsContext(_) => secrets::KMS_CONTEXT,
             SecretsError::Failed(_) => secrets::FAILED,
             SecretsError::NoEditor(_) => secrets::NO_EDITOR,
+            SecretsError::VaultConfig(_) => secrets::CONFIG,
         }
     }
 }

@@ -288,7 +288,7 @@ pub(crate) fn refresh(
                 {
                     session.since = Instant::now();
                     session.ttl = Some(ttl);
-                    tracing::debug!(ttl_s = ttl.as_secs(), "renewed the Vault token");
+                    tracing::info!(ttl_s = ttl.as_secs(), "renewed the Vault token");
                     return Ok(());
                 }
                 tracing::info!("the Vault token no longer extends: logging in again");

@@ -20,4 +20,7 @@ mod store;
 pub use auth::{MAX_CREDENTIAL_FILE, VaultToken};
 pub use client::{FIRST_BACKOFF, MAX_RESPONSE, MAX_ROUNDS};
 pub use config::{AuthMethod, ConfigError, Mount, VaultConfig};
-pub use store::{MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, VaultStore};
+pub use store::{
+    KvLocation, MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, RENEW_CHECK_INTERVAL, VaultStore,
+    WriteError,
+};

@@ -16,8 +16,9 @@
 //! such secret, or no such field in it) is not-found.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use agentsec_policy::{Authorized, SecretPath};
 use agentsec_secrets::{NameIndex, SecretStore, SecretValue, StoreError, StoredSecret};
@@ -35,6 +36,11 @@ pub const MAX_LIST_SECRETS: usize = 1000;
 /// Most folder levels walked below a mount while listing.
 pub const MAX_LIST_DEPTH: usize = 16;
 
+/// How often the renewer looks at the token's lifetime. Reason: renewal is due at 2/3 of
+/// the TTL; checking every second renews even a short-lived token (a few seconds) in time,
+/// and a check is a lock and a clock read.
+pub const RENEW_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
@@ -42,6 +48,14 @@ pub struct OpenError {
     /// The configuration file.
     pub file: String,
     /// What failed (no credential in it).
+    pub message: String,
+}
+
+/// Why a write to Vault failed (no value in it).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct WriteError {
+    /// What failed.
     pub message: String,
 }
 
@@ -59,17 +73,32 @@ struct Secret {
 
 struct Cached {
     at: Instant,
-    secret: std::sync::Arc<Secret>,
+    secret: Arc<Secret>,
+}
+
+/// Where a leaf of the tree lives in Vault ([`VaultStore::locate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvLocation {
+    /// The KV v2 engine's mount path (`secret`).
+    pub engine: String,
+    /// The secret inside it (`agents/postgres`).
+    pub secret: String,
+    /// The field of the secret (`password`).
+    pub field: String,
+    /// The version the mount is pinned to, if any (such a mount is read-only here).
+    pub pinned: Option<u64>,
 }
 
 /// Vault/OpenBao KV v2 secrets behind the [`SecretStore`] trait.
 pub struct VaultStore {
     config: VaultConfig,
-    http: Http,
-    env_token: Option<VaultToken>,
+    http: Arc<Http>,
+    env_token: Option<Arc<VaultToken>>,
     /// `None` until a login succeeds (Vault did not answer at start).
-    session: Mutex<Option<Session>>,
+    session: Arc<Mutex<Option<Session>>>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Tells the renewer thread to stop (set on drop).
+    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for VaultStore {
@@ -83,7 +112,7 @@ impl std::fmt::Debug for VaultStore {
 }
 
 enum Read {
-    Found(std::sync::Arc<Secret>),
+    Found(Arc<Secret>),
     Missing,
 }
 
@@ -122,13 +151,54 @@ impl VaultStore {
                 });
             }
         };
-        Ok(VaultStore {
+        let store = VaultStore {
             config,
-            http,
-            env_token,
-            session: Mutex::new(session),
+            http: Arc::new(http),
+            env_token: env_token.map(Arc::new),
+            session: Arc::new(Mutex::new(session)),
             cache: Mutex::new(HashMap::new()),
-        })
+            stop: Arc::default(),
+        };
+        store.start_renewer();
+        Ok(store)
+    }
+
+    /// Renews the token in the background at 2/3 of its TTL (or logs in again when it no
+    /// longer extends), so that a store nobody reads from for a while (a quiet `serve`)
+    /// still holds a valid token when the next read comes. Reads refresh it too.
+    fn start_renewer(&self) {
+        let (http, auth, env_token, session, stop) = (
+            Arc::clone(&self.http),
+            self.config.auth.clone(),
+            self.env_token.clone(),
+            Arc::clone(&self.session),
+            Arc::clone(&self.stop),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("vault-renew".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(RENEW_CHECK_INTERVAL);
+                    let Ok(mut guard) = session.lock() else {
+                        return;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    if let Some(session) = guard.as_mut()
+                        && session.due()
+                        && let Err(e) = auth::refresh(&http, &auth, env_token.as_deref(), session)
+                    {
+                        tracing::warn!(
+                            "the Vault token could not be renewed ({}); the next read tries again",
+                            e.message()
+                        );
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("no background renewal of the Vault token ({e}); reads renew it");
+        }
     }
 
     /// The configuration in force.
@@ -157,6 +227,89 @@ impl VaultStore {
         }
     }
 
+    /// Where the leaf `path` lives in Vault: the KV secret and its field, as reads look
+    /// for it (`None` when no mount covers `path`, or it is a mount point itself).
+    pub fn locate(&self, path: &SecretPath) -> Option<KvLocation> {
+        let mount = self.mount_for(path)?;
+        let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
+        let (field, folders) = rest.split_last()?;
+        let mut secret = mount.path.clone();
+        for f in folders {
+            if !crate::config::valid_api_path(f) {
+                return None;
+            }
+            secret.push('/');
+            secret.push_str(f);
+        }
+        Some(KvLocation {
+            engine: mount.engine.clone(),
+            secret,
+            field: (*field).to_owned(),
+            pinned: mount.version,
+        })
+    }
+
+    /// Writes `fields` (name, UTF-8 value) as a new version of the KV v2 secret
+    /// `engine/data/secret`: the whole secret, as `vault kv put` does (older versions stay
+    /// in its history). Each value is a JSON string. The body is zeroized after sending.
+    /// Returns the new version.
+    ///
+    /// # Errors
+    /// Vault does not answer, or refuses (the message names the path and the capability
+    /// the token needs, never a value).
+    pub fn write_secret(
+        &self,
+        engine: &str,
+        secret: &str,
+        fields: &[(&str, &SecretValue)],
+    ) -> Result<u64, WriteError> {
+        let shown = format!("{engine}/data/{secret}");
+        let mut body = Zeroizing::new(String::from("{\"data\":{"));
+        for (i, (name, value)) in fields.iter().enumerate() {
+            let text = std::str::from_utf8(value.expose_secret()).map_err(|_| WriteError {
+                message: format!(
+                    "the value for field `{name}` of {shown} is not UTF-8; a KV v2 field is a JSON string"
+                ),
+            })?;
+            if i > 0 {
+                body.push(',');
+            }
+            crate::client::json_string(name, &mut body);
+            body.push(':');
+            crate::client::json_string(text, &mut body);
+        }
+        body.push_str("}}");
+        let answer = self
+            .request_with("POST", &format!("/v1/{shown}"), Some(body.as_bytes()))
+            .map_err(|e| WriteError {
+                message: e.to_string(),
+            })?;
+        match answer.status {
+            200 | 204 => {}
+            403 => {
+                return Err(WriteError {
+                    message: format!(
+                        "Vault refuses this token a write of {shown} (403: {}); it needs `create` and `update` there",
+                        error_excerpt(&answer.body)
+                    ),
+                });
+            }
+            s => {
+                return Err(WriteError {
+                    message: format!(
+                        "Vault answered {s} to a write of {shown}: {}",
+                        error_excerpt(&answer.body)
+                    ),
+                });
+            }
+        }
+        self.invalidate();
+        let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        Ok(v.pointer("/data/version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0))
+    }
+
     fn mount_for(&self, path: &SecretPath) -> Option<&Mount> {
         self.config
             .mounts
@@ -168,6 +321,16 @@ impl VaultStore {
     /// checked with `lookup-self` (an expired or revoked token looks like a denial) and,
     /// when the token is the cause, retried once after a new login.
     fn request(&self, method: &str, path: &str) -> Result<Answer, StoreError> {
+        self.request_with(method, path, None)
+    }
+
+    /// [`Self::request`] with a body (a write).
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Answer, StoreError> {
         let unavailable = |reason: String| StoreError::Unavailable { reason };
         let mut guard = self
             .session
@@ -175,7 +338,7 @@ impl VaultStore {
             .map_err(|_| unavailable("the Vault session lock is poisoned".into()))?;
         if guard.is_none() {
             *guard = Some(
-                auth::login(&self.http, &self.config.auth, self.env_token.as_ref())
+                auth::login(&self.http, &self.config.auth, self.env_token.as_deref())
                     .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?,
             );
         }
@@ -185,13 +348,13 @@ impl VaultStore {
         auth::refresh(
             &self.http,
             &self.config.auth,
-            self.env_token.as_ref(),
+            self.env_token.as_deref(),
             session,
         )
         .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
         let answer = self
             .http
-            .send(method, path, Some(&session.token), None)
+            .send(method, path, Some(&session.token), body)
             .map_err(unavailable)?;
         if answer.status != 403 {
             return Ok(answer);
@@ -204,12 +367,12 @@ impl VaultStore {
                 auth::relogin(
                     &self.http,
                     &self.config.auth,
-                    self.env_token.as_ref(),
+                    self.env_token.as_deref(),
                     session,
                 )
                 .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
                 self.http
-                    .send(method, path, Some(&session.token), None)
+                    .send(method, path, Some(&session.token), body)
                     .map_err(unavailable)
             }
         }
@@ -227,7 +390,7 @@ impl VaultStore {
             && let Some(hit) = cache.get(&api)
             && hit.at.elapsed() < ttl
         {
-            return Ok(Read::Found(std::sync::Arc::clone(&hit.secret)));
+            return Ok(Read::Found(Arc::clone(&hit.secret)));
         }
         let answer = self.request("GET", &api)?;
         let shown = format!("{}/data/{rel}", mount.engine);
@@ -258,7 +421,7 @@ impl VaultStore {
             // KV v2 answers a deleted or destroyed version with data: null.
             return Ok(Read::Missing);
         };
-        let secret = std::sync::Arc::new(secret);
+        let secret = Arc::new(secret);
         if !ttl.is_zero()
             && let Ok(mut cache) = self.cache.lock()
         {
@@ -267,7 +430,7 @@ impl VaultStore {
                 api,
                 Cached {
                     at: Instant::now(),
-                    secret: std::sync::Arc::clone(&secret),
+                    secret: Arc::clone(&secret),
                 },
             );
         }
@@ -468,7 +631,8 @@ impl SecretStore for VaultStore {
 
 impl Drop for VaultStore {
     fn drop(&mut self) {
-        if let Ok(Some(session)) = self.session.get_mut()
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(Some(session)) = self.session.lock().as_deref_mut()
             && session.ours
             && !session.expired()
         {

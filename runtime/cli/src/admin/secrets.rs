@@ -165,6 +165,29 @@ pub enum Command {
         /// The SOPS file.
         file: PathBuf,
     },
+    /// Write FILE's values into Vault KV v2 through `--vault-config`'s mounts (migrating a
+    /// SOPS tree to Vault).
+    ///
+    /// Each leaf goes where the config's `secrets:` mounts put it; each KV secret is written once,
+    /// as a new version holding the fields FILE has for it (as `vault kv put`; its older
+    /// versions stay in Vault's history), every value as a string. Every leaf must fall
+    /// under a mount, and no mount may be pinned to a version, or nothing is written. The
+    /// token is the config's `auth` (a token that may write there, e.g. an operator's
+    /// `VAULT_TOKEN`; agentsec's own reads only). Prints the secrets and field names
+    /// written, never a value.
+    Push {
+        /// The SOPS file.
+        file: PathBuf,
+        /// The vault-config.yaml whose address, auth and `secrets:` mounts to use.
+        #[arg(long, value_name = "FILE")]
+        vault_config: PathBuf,
+        /// Only the leaves at or below this dotted path.
+        #[arg(long, value_name = "PATH")]
+        prefix: Option<String>,
+        /// Print what would be written (secrets and field names) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Generate an age identity: written to FILE (mode 0600, never overwritten) or printed;
     /// the public key is printed on stdout.
     Keygen {
@@ -197,6 +220,12 @@ pub fn run(args: SecretsArgs) -> Result<u8, SecretsError> {
             if in_place { Some(file.clone()) } else { output },
         ),
         Command::Filestatus { file, input_type } => filestatus(&file, input_type.as_deref()),
+        Command::Push {
+            file,
+            vault_config,
+            prefix,
+            dry_run,
+        } => push(&file, &vault_config, prefix.as_deref(), dry_run),
         Command::Encrypt {
             file,
             age,
@@ -321,6 +350,122 @@ fn decrypt(
         Some(target) => write_atomic(&target, &out),
         None => stdout(&out),
     }
+}
+
+/// Most leaves named in an error about leaves outside every mount. Reason: the message
+/// should fit a terminal; the count says how many there are.
+const MAX_UNMOUNTED_SHOWN: usize = 10;
+
+/// One KV secret `push` writes: (engine, secret) and its (field, leaf path)s.
+type KvWrite = ((String, String), Vec<(String, SecretPath)>);
+
+/// `push`: FILE's leaves into Vault KV v2, one write per KV secret.
+fn push(
+    file: &Path,
+    vault_config: &Path,
+    prefix: Option<&str>,
+    dry_run: bool,
+) -> Result<(), SecretsError> {
+    let prefix = match prefix {
+        Some(p) => SecretPath::parse_prefix(p)
+            .map_err(|e| SecretsError::Read(format!("--prefix {p:?}: {e}")))?,
+        None => SecretPath::root(),
+    };
+    let f = open(file, None, false)?;
+    let tree = f.tree();
+    let config = agentsec_vault::VaultConfig::load(vault_config)
+        .map_err(|e| SecretsError::VaultConfig(e.to_string()))?;
+    let env_token = std::env::var("VAULT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .map(|t| agentsec_vault::VaultToken::new(Zeroizing::new(t)));
+    let vault = agentsec_vault::VaultStore::open(config, env_token)
+        .map_err(|e| SecretsError::VaultConfig(e.to_string()))?;
+    // One write per KV secret, in file order.
+    let mut writes: Vec<KvWrite> = Vec::new();
+    let mut unmounted = Vec::new();
+    for (segments, _) in tree.leaves() {
+        let path = SecretPath::from_segments(&segments).map_err(|e| {
+            SecretsError::VaultConfig(format!(
+                "{}: the leaf at {segments:?} has no dotted path ({e}); rename its keys",
+                file.display()
+            ))
+        })?;
+        if !path.starts_with(&prefix) {
+            continue;
+        }
+        let Some(at) = vault.locate(&path) else {
+            unmounted.push(path.to_string());
+            continue;
+        };
+        if let Some(version) = at.pinned {
+            return Err(SecretsError::VaultConfig(format!(
+                "{}: `{path}` falls under a mount pinned to version {version} ({}/data/{}); mount it without `?version=` to write to it",
+                vault_config.display(),
+                at.engine,
+                at.secret
+            )));
+        }
+        let key = (at.engine, at.secret);
+        match writes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, fields)) => fields.push((at.field, path)),
+            None => writes.push((key, vec![(at.field, path)])),
+        }
+    }
+    if !unmounted.is_empty() {
+        let shown: Vec<&str> = unmounted
+            .iter()
+            .take(MAX_UNMOUNTED_SHOWN)
+            .map(String::as_str)
+            .collect();
+        return Err(SecretsError::VaultConfig(format!(
+            "{}: {} leaves of {} fall under no mount of its `secrets:` (e.g. {}); add mounts for them or pass --prefix; nothing was written",
+            vault_config.display(),
+            unmounted.len(),
+            file.display(),
+            shown.join(", ")
+        )));
+    }
+    if writes.is_empty() {
+        return Err(SecretsError::Failed(format!(
+            "{}: no leaves{}; nothing to write",
+            file.display(),
+            if prefix.is_root() {
+                String::new()
+            } else {
+                format!(" at or below `{prefix}`")
+            }
+        )));
+    }
+    let mut out = String::new();
+    for ((engine, secret), fields) in &writes {
+        let names: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+        if dry_run {
+            out.push_str(&format!(
+                "would write {engine}/data/{secret}: {}\n",
+                names.join(", ")
+            ));
+            continue;
+        }
+        let values: Vec<(&str, &agentsec_secrets::SecretValue)> = fields
+            .iter()
+            .filter_map(|(field, path)| {
+                let segments: Vec<&str> = path.segments().collect();
+                match tree.lookup(&segments) {
+                    agentsec_sops::Lookup::Leaf(leaf) => Some((field.as_str(), leaf.value())),
+                    _ => None,
+                }
+            })
+            .collect();
+        let version = vault.write_secret(engine, secret, &values).map_err(|e| {
+            SecretsError::Write(format!("{e}; secrets written before it stay written"))
+        })?;
+        out.push_str(&format!(
+            "wrote {engine}/data/{secret} (version {version}): {}\n",
+            names.join(", ")
+        ));
+    }
+    stdout(out.as_bytes())
 }
 
 /// `filestatus`: whether FILE has `sops` metadata with a MAC (read without any key).
