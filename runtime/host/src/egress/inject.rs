@@ -62,18 +62,20 @@ fn named_paths(request: &http::Request<WasiBody>) -> Result<Vec<String>, HttpErr
 /// names is granted to the agent and skill for `Inject` with this method (the access
 /// level decides) by a rule with an `as: url` entry, the broker releases the value, it
 /// replaces the request's whole URL (and its Host header), and the path is taken off the
-/// `agentsec-inject` header. Returns the redactor holding the value (`None` when no named
-/// path is an `as: url` secret). The value is never put into a message or record; a
-/// value that is not an `http(s)://` URL refuses the request.
+/// `agentsec-inject` header. The value (and its URL's path and query) go into `redactor`,
+/// the run's response redactor; `true` when a named path is an `as: url` secret. The value
+/// is never put into a message or record; a value that is not an `http(s)://` URL refuses
+/// the request.
 pub(crate) fn apply_as_url(
     ctx: &mut SecretsCtx,
     request: &mut http::Request<WasiBody>,
     method: &str,
-) -> Result<Option<Redactor>, HttpError> {
+    redactor: &mut Redactor,
+) -> Result<bool, HttpError> {
     let paths = named_paths(request)?;
     if paths.len() > MAX_INJECTED {
         // `apply` records and refuses it.
-        return Ok(None);
+        return Ok(false);
     }
     let operation = Operation::Inject {
         method,
@@ -116,7 +118,7 @@ pub(crate) fn apply_as_url(
         HttpError::HttpRequestDenied
     };
     let raw = match found.as_slice() {
-        [] => return Ok(None),
+        [] => return Ok(false),
         [one] => (*one).clone(),
         [first, ..] => {
             return Err(deny(
@@ -149,7 +151,6 @@ pub(crate) fn apply_as_url(
             "the secret is not an http(s) url of at most 2048 bytes (its value is not shown)",
         ));
     };
-    let mut redactor = Redactor::default();
     redactor
         .add(&released.path, value)
         .map_err(|_| HttpError::HttpRequestDenied)?;
@@ -186,18 +187,19 @@ pub(crate) fn apply_as_url(
             .map_err(|_| HttpError::HttpRequestDenied)?;
         request.headers_mut().insert(INJECT_HEADER, joined);
     }
-    Ok(Some(redactor))
+    Ok(true)
 }
 
-/// Applies the injections `request` asks for into `redactor` (which may already hold an
-/// `as: url` value); returns it for the response (`None` when nothing was injected).
+/// Applies the injections `request` asks for, adding each value to `redactor` (the run's
+/// response redactor: built once per run, so a skill that injects the same secret into
+/// every request pays for its forms once); `true` when a value was injected.
 pub(crate) fn apply(
     ctx: &mut SecretsCtx,
     request: &mut http::Request<WasiBody>,
     target: &Target<'_>,
     method: &str,
-    redactor: Option<Redactor>,
-) -> Result<Option<Redactor>, HttpError> {
+    redactor: &mut Redactor,
+) -> Result<bool, HttpError> {
     let paths = named_paths(request)?;
     request.headers_mut().remove(INJECT_HEADER);
     let destination = format!("{}://{}:{}", target.scheme, target.host, target.port);
@@ -225,7 +227,7 @@ pub(crate) fn apply(
         return Err(deny(ctx, "", Some(&label), &why));
     }
     if paths.is_empty() {
-        return Ok(redactor);
+        return Ok(false);
     }
     if paths.len() > MAX_INJECTED {
         return Err(deny(
@@ -235,7 +237,6 @@ pub(crate) fn apply(
             &format!("limit: more than {MAX_INJECTED} secrets in one request"),
         ));
     }
-    let mut redactor = redactor.unwrap_or_default();
     for raw in &paths {
         let operation = Operation::Inject {
             method,
@@ -319,5 +320,5 @@ pub(crate) fn apply(
             .add(&released.path, released.value.expose_secret())
             .map_err(|_| HttpError::HttpRequestDenied)?;
     }
-    Ok(Some(redactor))
+    Ok(true)
 }

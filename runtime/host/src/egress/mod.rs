@@ -56,6 +56,9 @@ pub(crate) struct EgressCtx {
     deadline: Instant,
     /// Requests and TCP connections so far (the TCP check counts from another task).
     requests: Arc<AtomicU32>,
+    /// Every value injected in this run, in every form: each response of an injected
+    /// request is redacted with it (one matcher for the run, not one per request).
+    response_redactor: Arc<std::sync::Mutex<agentsec_redact::Redactor>>,
     /// Set when an egress audit record could not be written: the run ends as
     /// `AuditFailed` and nothing it produced is returned.
     pub(crate) audit_failed: Arc<std::sync::Mutex<Option<String>>>,
@@ -70,6 +73,7 @@ impl EgressCtx {
             timeout: limits.http_timeout,
             deadline,
             requests: Arc::default(),
+            response_redactor: Arc::default(),
             audit_failed: Arc::default(),
         }
     }
@@ -235,7 +239,11 @@ impl WasiHttpHooks for SecretsCtx {
         }
         // An `as: url` secret replaces the whole URL first: everything below checks the
         // URL it holds, and nothing below names more of it than `scheme://host:port`.
-        let mut url_redactor = match inject::apply_as_url(self, &mut request, &method) {
+        let shared = Arc::clone(&egress.response_redactor);
+        let Ok(mut redactor) = shared.lock() else {
+            return refuse(request, HttpError::InternalError(None), drain);
+        };
+        let hidden = match inject::apply_as_url(self, &mut request, &method, &mut redactor) {
             Ok(r) => r,
             Err(error) => {
                 recorder.record(
@@ -245,15 +253,14 @@ impl WasiHttpHooks for SecretsCtx {
                 return refuse(request, error, drain);
             }
         };
-        let hidden = url_redactor.is_some();
         let uri = request.uri().clone();
         let scheme_text = uri.scheme_str().unwrap_or("");
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         // The destination as recorded: scheme://authority, redacted (a skill may put a
         // value it read into a host name; an `as: url` value is redacted too).
         let mut shown = format!("{method} {scheme_text}://{authority}");
-        if let Some(r) = &mut url_redactor {
-            shown = r.redact_str(&shown);
+        if hidden {
+            shown = redactor.redact_str(&shown);
         }
         recorder.what = self.caller_mut().redactor().redact_str(&shown);
         let parsed = parse_target(&uri);
@@ -308,10 +315,12 @@ impl WasiHttpHooks for SecretsCtx {
             );
         }
         // Credentials the skill asks the host to add (`agentsec-inject: a.b,c.d`).
-        let redactor = match inject::apply(self, &mut request, &target, &method, url_redactor) {
-            Ok(redactor) => redactor,
+        let injected = match inject::apply(self, &mut request, &target, &method, &mut redactor) {
+            Ok(injected) => injected || hidden,
             Err(error) => return refuse(request, error, drain),
         };
+        drop(redactor);
+        let redactor = injected.then_some(shared);
         let Some(egress) = self.egress.as_ref() else {
             return refuse(request, HttpError::HttpRequestDenied, Drain::NONE);
         };

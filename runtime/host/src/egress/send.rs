@@ -33,7 +33,7 @@ pub(crate) struct Plan {
     pub(crate) recorder: Recorder,
     /// Redacts the injected values from the response (headers and body), so that an
     /// endpoint that echoes the request does not hand the credential to the skill.
-    pub(crate) redactor: Option<agentsec_redact::Redactor>,
+    pub(crate) redactor: Option<Arc<std::sync::Mutex<agentsec_redact::Redactor>>>,
 }
 
 type Response = (
@@ -117,7 +117,10 @@ pub(crate) async fn send(
     })
     .await?;
     let (parts, body) = match plan.redactor {
-        Some(mut redactor) => {
+        Some(shared) => {
+            let mut redactor = shared
+                .lock()
+                .map_err(|_| HttpError::InternalError(Some("redactor lock poisoned".into())))?;
             let mut parts = parts;
             for value in parts.headers.values_mut() {
                 let redacted = redactor.redact(value.as_bytes());
