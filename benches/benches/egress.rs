@@ -212,10 +212,18 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| run(&f, &none, Expect::Ok(0))).sum())
     });
     g.bench_function(format!("run_{N}_requests"), |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| run(&f, &plain, Expect::Ok(N as usize))).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run(&f, &plain, Expect::Ok(N as usize)))
+                .sum()
+        })
     });
     g.bench_function(format!("run_{N}_injected_requests"), |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| run(&f, &injected, Expect::Ok(N as usize))).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| run(&f, &injected, Expect::Ok(N as usize)))
+                .sum()
+        })
     });
     g.bench_function(format!("run_{N}_refused_requests"), |b| {
         b.iter_custom(|iters| {
