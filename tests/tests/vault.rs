@@ -1206,3 +1206,162 @@ fn reads_keep_working_while_the_raft_leader_is_killed() {
         assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
     }
 }
+
+/// The `vault` roles of `pg` that the database engine created (`v-...`).
+fn vault_roles(pg: &agentsec_tests::sink_peers::PgCluster) -> Vec<String> {
+    pg.psql(
+        "postgres",
+        "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%' ORDER BY 1",
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_owned)
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+/// Dynamic PostgreSQL credentials (OpenBao's database engine against a real PostgreSQL):
+/// each run gets its own role, issued at its first read, and the role is gone when the run
+/// ends, normally, by a limit or by a trap; audit records carry the lease id.
+#[test]
+fn each_run_gets_its_own_postgres_role_and_it_is_gone_after_the_run() {
+    let _ = (skills_dir(), bin("agentsec-run"));
+    let pg = agentsec_tests::sink_peers::PgCluster::start();
+    let bao_server = server();
+    ok(&bao(&bao_server, ROOT, &["secrets", "enable", "database"]));
+    ok(&bao(
+        &bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/config/pg",
+            "plugin_name=postgresql-database-plugin",
+            &format!(
+                "connection_url=postgresql://{{{{username}}}}@127.0.0.1:{}/audit?sslmode=disable",
+                pg.port
+            ),
+            "username=postgres",
+            "allowed_roles=readonly",
+        ],
+    ));
+    ok(&bao(
+        &bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/roles/readonly",
+            "db_name=pg",
+            "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
+            "default_ttl=10m",
+            "max_ttl=1h",
+        ],
+    ));
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n  vaultdb.analytics: database/creds/readonly\n",
+    );
+    let cfg_arg = cfg.display().to_string();
+    let input = |ops: Value| {
+        let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
+        format!("@{}", input.display())
+    };
+    let spawn = |ops: Value, extra: &[&str]| {
+        let policy = s.write("work/policy.yaml", POLICY);
+        let mut cmd = s.command(&bin("agentsec-run"));
+        cmd.arg(skill("probe"))
+            .arg("--skills")
+            .arg(skills_dir())
+            .args(["--agent", "ops/release-manager", "--policy"])
+            .arg(&policy)
+            .arg("--audit-log")
+            .arg(s.audit_log())
+            .args(["--vault-config", &cfg_arg, "--input", &input(ops)])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    assert!(vault_roles(&pg).is_empty());
+
+    // A run that reads both fields and then waits: its role exists while it runs.
+    let child = spawn(
+        json!([
+            {"get": "vaultdb.analytics.username"},
+            {"get": "vaultdb.analytics.password"},
+            {"sleep_ms": 4000},
+        ]),
+        &[],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let during = loop {
+        let roles = vault_roles(&pg);
+        if !roles.is_empty() {
+            break roles;
+        }
+        assert!(std::time::Instant::now() < deadline, "no role was issued");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(during.len(), 1, "one lease per run: {during:?}");
+    let run = Run::from(child.wait_with_output().unwrap());
+    let out = results(&run);
+    assert_eq!(out[0]["ok"], json!(true), "{out:?}");
+    assert_eq!(out[1]["ok"], json!(true), "{out:?}");
+    assert!(vault_roles(&pg).is_empty(), "the role outlived the run");
+    // The username is the role's name: redacted from the output like any secret.
+    assert_no_leak(&during[0], run.stdout.as_bytes(), "the run's output");
+    let reads: Vec<Value> = s
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["secret_path"] == "vaultdb.analytics.password")
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    let detail = reads[0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with("lease database/creds/readonly/"),
+        "{reads:?}"
+    );
+
+    // Ended by a limit (the deadline) and by a trap: revoked all the same.
+    for (ops, extra) in [
+        (
+            json!([{"get": "vaultdb.analytics.password"}, {"spin": true}]),
+            &["--timeout", "2s"][..],
+        ),
+        (
+            json!([{"get": "vaultdb.analytics.password"}, {"recurse": 100_000_000u64}]),
+            &[][..],
+        ),
+    ] {
+        let run = Run::from(spawn(ops, extra).wait_with_output().unwrap());
+        assert_ne!(run.code, 0, "{run:?}");
+        assert!(vault_roles(&pg).is_empty(), "the role outlived {run:?}");
+    }
+    // Outside a run (`agentsec exec`, a listing) nothing is issued.
+    let list = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([{"list": "vaultdb"}]),
+    );
+    let names = results(&list)[0]["names"].clone();
+    assert_eq!(
+        names,
+        json!(["vaultdb.analytics.username", "vaultdb.analytics.password"]),
+        "{names}"
+    );
+    assert!(vault_roles(&pg).is_empty());
+    let log = std::fs::read_to_string(s.audit_log()).unwrap();
+    assert!(
+        !log.contains(&during[0]),
+        "the role name is in the audit log"
+    );
+}

@@ -54,6 +54,6 @@ mod broker;
 mod caller;
 mod outcome;
 
-pub use broker::{AuditSync, Broker};
+pub use broker::{AuditSync, Broker, EndRunGuard};
 pub use caller::{Caller, CallerLimits, CancelToken, NoRedaction, Redaction, RunStats};
 pub use outcome::{Refusal, Released, Stop};

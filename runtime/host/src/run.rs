@@ -422,6 +422,9 @@ fn finish(
     );
     let stats = state.secrets.caller().stats();
     drop(state);
+    // The instance is gone, and with it every copy the skill held: what the store issued
+    // for this run alone (dynamic credentials) is released now, however the run ended.
+    broker.end_run(run);
     if on_credential_shape == ShapeAction::Fail && !shapes_found.is_empty() {
         shapes_found.sort_unstable();
         shapes_found.dedup();

@@ -55,7 +55,11 @@ impl MemoryStore {
             return Err(refuse("is the root; a value needs a name"));
         }
         if let Some(slot) = self.entries.iter_mut().find(|(p, _)| *p == path) {
-            slot.1 = StoredSecret { value, redact };
+            slot.1 = StoredSecret {
+                value,
+                redact,
+                lease: None,
+            };
             return Ok(self);
         }
         if self.entries.iter().any(|(p, _)| path.starts_with(p)) {
@@ -64,7 +68,14 @@ impl MemoryStore {
         if self.entries.iter().any(|(p, _)| p.starts_with(&path)) {
             return Err(refuse("lies above a value"));
         }
-        self.entries.push((path, StoredSecret { value, redact }));
+        self.entries.push((
+            path,
+            StoredSecret {
+                value,
+                redact,
+                lease: None,
+            },
+        ));
         Ok(self)
     }
 }
@@ -92,6 +103,7 @@ impl SecretStore for MemoryStore {
             return Ok(StoredSecret {
                 value: stored.value.duplicate(),
                 redact: stored.redact,
+                lease: None,
             });
         }
         let depth = path.segments().count();

@@ -108,13 +108,37 @@ impl NameIndex for StackStore {
 
 impl SecretStore for StackStore {
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError> {
+        self.get_from(grant, None)
+    }
+
+    fn get_in_run(&self, grant: &Authorized<'_>, run_id: &str) -> Result<StoredSecret, StoreError> {
+        self.get_from(grant, Some(run_id))
+    }
+
+    fn end_run(&self, run_id: &str) {
+        for layer in &self.layers {
+            layer.store.end_run(run_id);
+        }
+    }
+}
+
+impl StackStore {
+    /// The layer that mounts `grant.path()` answers (within `run`, when given).
+    fn get_from(
+        &self,
+        grant: &Authorized<'_>,
+        run: Option<&str>,
+    ) -> Result<StoredSecret, StoreError> {
         let path = grant.path();
         if let Some(layer) = self
             .layers
             .iter()
             .find(|l| l.mounts.iter().any(|m| path.starts_with(m)))
         {
-            return layer.store.get(grant);
+            return match run {
+                Some(run) => layer.store.get_in_run(grant, run),
+                None => layer.store.get(grant),
+            };
         }
         // Above every mount point it touches: a branch whose children are the next
         // segments of the mount points below it.

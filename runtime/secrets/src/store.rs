@@ -19,6 +19,10 @@ pub struct StoredSecret {
     /// keeps in clear (a URL, a region: public in the file itself) is readable through the
     /// same policy but not redacted, so that a skill can echo it.
     pub redact: bool,
+    /// The lease the value was issued under, when the store issued it for this run (a
+    /// Vault dynamic credential): audit records name it, so an operator can revoke by
+    /// lease. An identifier, never a credential.
+    pub lease: Option<String>,
 }
 
 impl StoredSecret {
@@ -27,6 +31,7 @@ impl StoredSecret {
         StoredSecret {
             value,
             redact: true,
+            lease: None,
         }
     }
 
@@ -35,6 +40,16 @@ impl StoredSecret {
         StoredSecret {
             value,
             redact: false,
+            lease: None,
+        }
+    }
+
+    /// The value, issued under `lease` (see [`StoredSecret::lease`]).
+    pub fn leased(value: SecretValue, lease: String) -> Self {
+        StoredSecret {
+            value,
+            redact: true,
+            lease: Some(lease),
         }
     }
 }
@@ -112,4 +127,19 @@ pub trait NameIndex: Send + Sync {
 pub trait SecretStore: NameIndex {
     /// The leaf at `grant.path()`. Requires the policy's proof.
     fn get(&self, grant: &Authorized<'_>) -> Result<StoredSecret, StoreError>;
+
+    /// The leaf at `grant.path()` for the skill run `run_id`. A store whose values are
+    /// issued per run (Vault's dynamic database credentials) issues them at the run's
+    /// first read, serves its later reads the same ones, and releases them at
+    /// [`SecretStore::end_run`]; every other store answers as [`SecretStore::get`].
+    fn get_in_run(&self, grant: &Authorized<'_>, run_id: &str) -> Result<StoredSecret, StoreError> {
+        let _ = run_id;
+        self.get(grant)
+    }
+
+    /// The run `run_id` ended (in any way: a result, a trap, a limit): release what was
+    /// issued for it (revoke its leases). Best effort; the default does nothing.
+    fn end_run(&self, run_id: &str) {
+        let _ = run_id;
+    }
 }

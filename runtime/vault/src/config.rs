@@ -114,12 +114,16 @@ pub struct Mount {
     pub path: String,
     /// A pinned version (`None`: the latest).
     pub version: Option<u64>,
+    /// A secrets engine that issues credentials (`database/creds/ROLE`): `engine` is
+    /// `database`, `path` the role; each skill run gets its own lease.
+    pub dynamic: bool,
 }
 
 impl Mount {
-    /// The mount as it was written: `secret/data/agents/postgres`.
+    /// The mount as it was written: `secret/data/agents/postgres`, `database/creds/ro`.
     pub fn written(&self) -> String {
-        format!("{}/data/{}", self.engine, self.path)
+        let kind = if self.dynamic { "creds" } else { "data" };
+        format!("{}/{kind}/{}", self.engine, self.path)
     }
 }
 
@@ -505,7 +509,19 @@ fn parse_mounts(m: &[(Yaml, Yaml)], err: &ErrFn<'_>) -> Result<Vec<Mount>, Confi
                 ));
             }
         };
-        let (engine, path) = split_kv_path(&written).map_err(|m| err(&key, m))?;
+        let dynamic = is_dynamic(&written);
+        if dynamic && version.is_some() {
+            return Err(err(
+                &key,
+                "a dynamic credential (ENGINE/creds/ROLE) has no versions".into(),
+            ));
+        }
+        let (engine, path) = if dynamic {
+            split_creds_path(&written)
+        } else {
+            split_kv_path(&written)
+        }
+        .map_err(|m| err(&key, m))?;
         if let Some(other) = mounts
             .iter()
             .find(|o| o.prefix.starts_with(&prefix) || prefix.starts_with(&o.prefix))
@@ -524,6 +540,7 @@ fn parse_mounts(m: &[(Yaml, Yaml)], err: &ErrFn<'_>) -> Result<Vec<Mount>, Confi
             engine,
             path,
             version,
+            dynamic,
         });
     }
     Ok(mounts)
@@ -544,13 +561,31 @@ pub(crate) fn valid_api_path(s: &str) -> bool {
         })
 }
 
-/// `secret/data/agents/postgres` → (`secret`, `agents/postgres`).
-fn split_kv_path(written: &str) -> Result<(String, String), String> {
-    if written.contains("/creds/") || written.starts_with("database/") {
+/// Whether `written` names a credentials endpoint of a secrets engine (`ENGINE/creds/ROLE`).
+fn is_dynamic(written: &str) -> bool {
+    written.trim_matches('/').split('/').any(|s| s == "creds")
+}
+
+/// `database/creds/readonly` → (`database`, `readonly`).
+fn split_creds_path(written: &str) -> Result<(String, String), String> {
+    if !valid_api_path(written) {
         return Err(format!(
-            "{written:?}: dynamic secrets engines (database/creds/ROLE) are not supported yet; mount a KV v2 path"
+            "{written:?}: a credentials path holds only [A-Za-z0-9._-] segments separated by /"
         ));
     }
+    let segs: Vec<&str> = written.trim_matches('/').split('/').collect();
+    match segs.iter().position(|s| *s == "creds") {
+        Some(at) if at > 0 && at + 2 == segs.len() => {
+            Ok((segs[..at].join("/"), segs[at + 1].to_owned()))
+        }
+        _ => Err(format!(
+            "{written:?}: write ENGINE/creds/ROLE (e.g. database/creds/readonly) for credentials issued per run"
+        )),
+    }
+}
+
+/// `secret/data/agents/postgres` → (`secret`, `agents/postgres`).
+fn split_kv_path(written: &str) -> Result<(String, String), String> {
     if !valid_api_path(written) {
         return Err(format!(
             "{written:?}: a KV v2 path holds only [A-Za-z0-9._-] segments separated by /"
@@ -692,7 +727,12 @@ mod tests {
             ),
             ("  a: secret/agents/x\n", "secrets.a", "ENGINE/data/PATH"),
             ("  a: secret/data/../x\n", "secrets.a", "[A-Za-z0-9._-]"),
-            ("  a: database/creds/ro\n", "secrets.a", "dynamic"),
+            ("  a: database/creds\n", "secrets.a", "ENGINE/creds/ROLE"),
+            (
+                "  a: { path: database/creds/ro, version: 2 }\n",
+                "secrets.a",
+                "has no versions",
+            ),
         ] {
             let e = parse(&format!("{base}secrets:\n{mounts}")).unwrap_err();
             assert_eq!(e.key, key, "{e}");

@@ -99,7 +99,27 @@ pub struct VaultStore {
     cache: Mutex<HashMap<String, Cached>>,
     /// Tells the renewer thread to stop (set on drop).
     stop: Arc<AtomicBool>,
+    /// Credentials issued for runs that have not ended: run id → its leases.
+    leases: Mutex<HashMap<String, Vec<Lease>>>,
 }
+
+/// A dynamic credential issued for one run: its lease and fields.
+struct Lease {
+    /// The mount it was issued for (`database/creds/readonly`).
+    mount: String,
+    /// Vault's lease id (an identifier, not a credential).
+    id: String,
+    fields: Vec<(String, SecretValue)>,
+}
+
+/// Most runs holding dynamic credentials at once. Reason: each costs a lease in Vault
+/// and a database role; far beyond what one host runs concurrently, and it bounds what a
+/// flood of runs can make agentsec hold if their ends were somehow lost.
+pub const MAX_LEASED_RUNS: usize = 1024;
+
+/// The fields a `database` engine's credential has, listed without issuing one (so that
+/// `list-secrets`, the policy review and the audit's names see them).
+const DATABASE_FIELDS: [&str; 2] = ["username", "password"];
 
 impl std::fmt::Debug for VaultStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,6 +178,7 @@ impl VaultStore {
             session: Arc::new(Mutex::new(session)),
             cache: Mutex::new(HashMap::new()),
             stop: Arc::default(),
+            leases: Mutex::new(HashMap::new()),
         };
         store.start_renewer();
         Ok(store)
@@ -556,6 +577,18 @@ impl NameIndex for VaultStore {
             if !(mount.prefix.starts_with(prefix) || prefix.starts_with(&mount.prefix)) {
                 continue;
             }
+            if mount.dynamic {
+                // Listing issues nothing: a database credential's fields are known.
+                if mount.engine.rsplit('/').next() == Some("database") {
+                    out.extend(
+                        DATABASE_FIELDS
+                            .iter()
+                            .filter_map(|f| mount.prefix.child(f).ok())
+                            .filter(|p| p.starts_with(prefix)),
+                    );
+                }
+                continue;
+            }
             let mut leaves = Vec::new();
             let walked = self.walk(
                 mount,
@@ -596,6 +629,14 @@ impl SecretStore for VaultStore {
         let Some(mount) = self.mount_for(path) else {
             return Err(not_found());
         };
+        if mount.dynamic {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "`{path}` is a credential Vault issues per skill run ({}); only a skill run reads it",
+                    mount.written()
+                ),
+            });
+        }
         let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
         let Some((field, folders)) = rest.split_last() else {
             // The mount point itself: the secret's keys are its children.
@@ -627,11 +668,157 @@ impl SecretStore for VaultStore {
             Some((_, Field::Null)) | None => Err(not_found()),
         }
     }
+
+    fn get_in_run(&self, grant: &Authorized<'_>, run_id: &str) -> Result<StoredSecret, StoreError> {
+        let path = grant.path();
+        match self.mount_for(path) {
+            Some(mount) if mount.dynamic && grant.releases_value() => {
+                self.leased(mount, path, run_id)
+            }
+            _ => self.get(grant),
+        }
+    }
+
+    fn end_run(&self, run_id: &str) {
+        let ended = self.leases.lock().ok().and_then(|mut l| l.remove(run_id));
+        for lease in ended.unwrap_or_default() {
+            self.revoke_lease(&lease);
+        }
+    }
+}
+
+impl VaultStore {
+    /// The field `path` of the credential issued for `run_id` at `mount`: issued at the
+    /// run's first read (one lease per mount and run, so `username` and `password` belong
+    /// together), revoked at [`SecretStore::end_run`].
+    fn leased(
+        &self,
+        mount: &Mount,
+        path: &SecretPath,
+        run_id: &str,
+    ) -> Result<StoredSecret, StoreError> {
+        let not_found = || StoreError::NotFound {
+            path: path.to_string(),
+        };
+        let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
+        let [field] = rest.as_slice() else {
+            return Err(if rest.is_empty() {
+                StoreError::NotALeaf {
+                    path: path.to_string(),
+                    children: DATABASE_FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+                }
+            } else {
+                not_found()
+            });
+        };
+        let written = mount.written();
+        let serve = |lease: &Lease| match lease.fields.iter().find(|(k, _)| k == field) {
+            Some((_, value)) => Ok(StoredSecret::leased(value.duplicate(), lease.id.clone())),
+            None => Err(not_found()),
+        };
+        // The lock is held while the credential is issued: a run's reads share one lease.
+        let mut leases = self.leases.lock().map_err(|_| StoreError::Unavailable {
+            reason: "the lease table lock is poisoned".into(),
+        })?;
+        if let Some(lease) = leases
+            .get(run_id)
+            .and_then(|l| l.iter().find(|l| l.mount == written))
+        {
+            return serve(lease);
+        }
+        if !leases.contains_key(run_id) && leases.len() >= MAX_LEASED_RUNS {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "{MAX_LEASED_RUNS} runs already hold dynamic credentials; none is issued until one ends"
+                ),
+            });
+        }
+        let api = format!("/v1/{}/creds/{}", mount.engine, mount.path);
+        let answer = self.request("GET", &api)?;
+        if answer.status != 200 {
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "Vault answered {} when asked for a credential at {written}: {}{}",
+                    answer.status,
+                    error_excerpt(&answer.body),
+                    if answer.status == 403 {
+                        "; grant `read` on it in the Vault policy of agentsec's identity"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        let lease = parse_lease(&answer.body, &written).map_err(|why| StoreError::Unavailable {
+            reason: format!("Vault's answer for {written} {why}"),
+        })?;
+        tracing::info!(lease = %lease.id, mount = %written, "issued a credential for a run");
+        let served = serve(&lease);
+        leases.entry(run_id.to_owned()).or_default().push(lease);
+        served
+    }
+
+    /// `sys/leases/revoke`, best effort: a lease that cannot be revoked ends with its TTL.
+    fn revoke_lease(&self, lease: &Lease) {
+        let mut body = Zeroizing::new(String::from("{\"lease_id\":"));
+        crate::client::json_string(&lease.id, &mut body);
+        body.push('}');
+        match self.request_with("PUT", "/v1/sys/leases/revoke", Some(body.as_bytes())) {
+            Ok(a) if a.status == 204 || a.status == 200 => {
+                tracing::info!(lease = %lease.id, "revoked the run's credential");
+            }
+            Ok(a) => tracing::warn!(
+                lease = %lease.id,
+                status = a.status,
+                "could not revoke the run's credential; it ends with its TTL"
+            ),
+            Err(e) => tracing::warn!(
+                lease = %lease.id,
+                "could not revoke the run's credential ({e}); it ends with its TTL"
+            ),
+        }
+    }
+}
+
+/// A credentials answer: `lease_id` and the string fields of `data`.
+fn parse_lease(body: &[u8], mount: &str) -> Result<Lease, &'static str> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "is not JSON")?;
+    let id = v
+        .get("lease_id")
+        .and_then(serde_json::Value::as_str)
+        .filter(|id| !id.is_empty() && id.len() <= 512)
+        .ok_or("has no lease_id")?
+        .to_owned();
+    let data = v
+        .get("data")
+        .and_then(serde_json::Value::as_object)
+        .ok_or("has no data")?;
+    let fields = data
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_str()
+                .map(|s| (k.clone(), SecretValue::copy_from_slice(s.as_bytes())))
+        })
+        .collect();
+    Ok(Lease {
+        mount: mount.to_owned(),
+        id,
+        fields,
+    })
 }
 
 impl Drop for VaultStore {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Runs still holding credentials (the process is going away): revoke them.
+        let open: Vec<Lease> = self
+            .leases
+            .get_mut()
+            .map(|l| l.drain().flat_map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        for lease in &open {
+            self.revoke_lease(lease);
+        }
         if let Ok(Some(session)) = self.session.lock().as_deref_mut()
             && session.ours
             && !session.expired()

@@ -73,7 +73,7 @@ impl Broker {
             level: *grant.access_level(),
             what: operation_detail(&operation),
         };
-        match self.store.get(&grant) {
+        match self.store.get_in_run(&grant, caller.run.run_id()) {
             Ok(secret) => self.release(caller, operation, canonical, &allow, secret),
             Err(StoreError::NotFound { .. }) => {
                 self.record_allowed(caller, &allow, Some("not-found"))?;
@@ -168,8 +168,10 @@ impl Broker {
             )?;
             return Err(stop(&mut caller.stop, Stop::Redaction));
         }
-        // The record is in the log before the value is released.
-        self.record_allowed(caller, allow, None)?;
+        // The record is in the log before the value is released (with the lease a
+        // dynamic credential was issued under: an id, never the credential).
+        let lease = secret.lease.as_ref().map(|l| format!("lease {l}"));
+        self.record_allowed(caller, allow, lease.as_deref())?;
         caller.stats.released += 1;
         Ok(Released {
             value: secret.value,

@@ -60,6 +60,19 @@ pub struct Broker {
     store_ref: Option<agentsec_audit::StoreRef>,
 }
 
+/// See [`Broker::end_run_on_drop`].
+#[must_use = "the run ends when the guard is dropped"]
+pub struct EndRunGuard<'b> {
+    broker: &'b Broker,
+    run: RunContext,
+}
+
+impl Drop for EndRunGuard<'_> {
+    fn drop(&mut self) {
+        self.broker.end_run(&self.run);
+    }
+}
+
 impl Broker {
     /// A broker deciding with `policy`, serving from `store`, recording in `audit`.
     pub fn new(
@@ -235,6 +248,22 @@ impl Broker {
         match self.audit.lock() {
             Ok(mut log) => log.append(record).map(drop).map_err(|e| e.to_string()),
             Err(_) => Err("audit log lock poisoned".to_owned()),
+        }
+    }
+
+    /// The run ended (after its instance is gone): the store releases what it issued for
+    /// it, e.g. revokes the leases of its dynamic credentials.
+    pub fn end_run(&self, run: &RunContext) {
+        self.store.end_run(run.run_id());
+    }
+
+    /// Ends `run` at the store when the guard is dropped, however the caller leaves: for
+    /// callers that are not skill runs (`agentsec exec`, `agentsec ssh`), whose dynamic
+    /// credentials live as long as their command.
+    pub fn end_run_on_drop<'b>(&'b self, run: &RunContext) -> EndRunGuard<'b> {
+        EndRunGuard {
+            broker: self,
+            run: run.clone(),
         }
     }
 

@@ -257,6 +257,8 @@ pub fn run(args: ExecArgs) -> Result<u8, ExecError> {
     let digest_hex = hex::encode(digest);
     let run =
         RunContext::new(agent.as_str(), "exec", digest_hex, run_id).with_caller(me.caller_info());
+    // Dynamic credentials issued for the command are revoked when it is over.
+    let _ended = broker.end_run_on_drop(&run);
     let skill = SkillRef::new(
         SkillName::parse("exec").map_err(config)?,
         SkillDigest::from_bytes(digest),

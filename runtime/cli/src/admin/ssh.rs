@@ -178,6 +178,8 @@ pub fn run(args: Args) -> Result<u8, SshError> {
     let run = RunContext::new(loader.agent.as_str(), SKILL_NAME, "00".repeat(32), run_id)
         .with_caller(loader.me.caller_info())
         .with_store(broker.audit_store().cloned());
+    // Dynamic credentials issued for the command are revoked when it is over.
+    let _ended = broker.end_run_on_drop(&run);
     let skill = SkillRef::new(
         SkillName::parse(SKILL_NAME).map_err(config)?,
         SkillDigest::from_bytes([0; 32]),
