@@ -1365,3 +1365,101 @@ fn each_run_gets_its_own_postgres_role_and_it_is_gone_after_the_run() {
         "the role name is in the audit log"
     );
 }
+
+/// The skill logs in with the credential Vault issued for its run: `pg-healthcheck` over
+/// TCP egress, against a PostgreSQL that checks the password of every role the engine
+/// creates; the role is gone after the run.
+#[test]
+fn a_skill_logs_in_to_postgres_with_the_credential_issued_for_its_run() {
+    let _ = (skills_dir(), bin("agentsec-run"));
+    let pg = agentsec_tests::sink_peers::PgCluster::start();
+    pg.psql("postgres", "CREATE ROLE dynamic_users NOLOGIN")
+        .unwrap();
+    pg.psql(
+        "postgres",
+        "GRANT CONNECT ON DATABASE audit TO dynamic_users",
+    )
+    .unwrap();
+    pg.require_password("+dynamic_users");
+    let bao_server = server();
+    ok(&bao(&bao_server, ROOT, &["secrets", "enable", "database"]));
+    ok(&bao(
+        &bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/config/pg",
+            "plugin_name=postgresql-database-plugin",
+            &format!(
+                "connection_url=postgresql://{{{{username}}}}@127.0.0.1:{}/audit?sslmode=disable",
+                pg.port
+            ),
+            "username=postgres",
+            "allowed_roles=readonly",
+        ],
+    ));
+    ok(&bao(
+        &bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/roles/readonly",
+            "db_name=pg",
+            "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE dynamic_users;",
+            "default_ttl=10m",
+        ],
+    ));
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres.dyn: database/creds/readonly\n",
+    );
+    let policy = s.write(
+        "work/policy.yaml",
+        &format!(
+            "access_control:\n  secrets:\n    databases.postgres.dyn:\n      allowed_agents: [ops/deploy-validator]\negress:\n  - url: \"tcp://127.0.0.1:{}\"\n    agents: [ops/deploy-validator]\n",
+            pg.port
+        ),
+    );
+    let input = json!({"env": "dyn", "host": "127.0.0.1", "port": pg.port, "database": "audit"})
+        .to_string();
+    let run = Run::from(
+        s.command(&bin("agentsec-run"))
+            .arg(skill("pg-healthcheck"))
+            .arg("--skills")
+            .arg(skills_dir())
+            .args(["--agent", "ops/deploy-validator", "--policy"])
+            .arg(&policy)
+            .arg("--audit-log")
+            .arg(s.audit_log())
+            .arg("--vault-config")
+            .arg(&cfg)
+            .args(["--input", &input])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = run.json();
+    assert_eq!(report["healthy"], true, "{report}");
+    assert_eq!(report["select_1"], 1, "{report}");
+    assert!(vault_roles(&pg).is_empty(), "the role outlived the run");
+    let leased: Vec<Value> = s
+        .audit_records()
+        .into_iter()
+        .filter(|r| {
+            r["secret_path"] == "databases.postgres.dyn.password"
+                && r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("lease database/creds/readonly/"))
+        })
+        .collect();
+    assert_eq!(leased.len(), 1, "{:?}", s.audit_records());
+}

@@ -2,9 +2,12 @@
 //! and runs `SELECT 1`, over a TCP connection the policy allows (`egress:` with
 //! `url: "tcp://HOST:PORT"`).
 //!
-//! Input: `{"env": "production"}` (default `production`).
+//! Input: `{"env": "production"}` (default `production`), optionally with `"host"`,
+//! `"port"` and `"database"` for what the secrets do not hold.
 //! Reads `databases.postgres.<env>.{host,port,username,password}` (`port` optional,
-//! 5432) and, optionally, `databases.postgres.<env>.database` (default: the user name).
+//! 5432; `host` from the input when the secret has none, as with credentials Vault
+//! issues per run) and, optionally, `databases.postgres.<env>.database` (default: the
+//! input's `database`, else the user name).
 //! Output: `{"env": ..., "healthy": true, "select_1": 1, "server_version": "15.8", ...}`,
 //! or `healthy: false` with the stage that failed (`connect`, `login`, `query`) and the
 //! server's error code. No credential leaves the skill; the password is used only in
@@ -27,14 +30,13 @@ use postgres_protocol::message::frontend;
 use serde_json::{Map, Value, json};
 
 agentsec_skill::needs!(
-    "databases.postgres.*.host",
     "databases.postgres.*.username",
     "databases.postgres.*.password",
 );
 
 agentsec_skill::tool!(
     description: "Logs in to the PostgreSQL database of an environment and runs SELECT 1, without revealing the credentials. Reports whether it is healthy, the server version, and where it failed if it did.",
-    input_schema: r#"{"type":"object","properties":{"env":{"type":"string","description":"The environment, e.g. production or staging (default production)."}},"additionalProperties":false}"#,
+    input_schema: r#"{"type":"object","properties":{"env":{"type":"string","description":"The environment, e.g. production or staging (default production)."},"host":{"type":"string"},"port":{"type":"integer"},"database":{"type":"string"}},"additionalProperties":false}"#,
 );
 
 /// Largest backend message the skill accepts. Reason: the answers to a login and
@@ -143,7 +145,18 @@ impl Skill for PgHealthcheck {
                 Err(e) => Err(format!("{base}.{field}: {}", e.kind())),
             }
         };
-        let host = read("host")?.ok_or(format!("{base}.host is missing"))?;
+        // Where the server is may also come from the input: with credentials Vault issues
+        // per run (`database/creds/ROLE`), the secret holds only `username` and `password`.
+        let given = |field: &str| input.get(field).filter(|v| !v.is_null());
+        let host = match read("host")? {
+            Some(h) => h.expose().to_owned(),
+            None => given("host")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or(format!(
+                    "{base}.host is missing (or give \"host\" in the input)"
+                ))?,
+        };
         let user = read("username")?.ok_or(format!("{base}.username is missing"))?;
         let password = read("password")?.ok_or(format!("{base}.password is missing"))?;
         let port = match read("port")? {
@@ -152,20 +165,24 @@ impl Skill for PgHealthcheck {
                 .trim()
                 .parse::<u16>()
                 .map_err(|_| format!("{base}.port is not a port number"))?,
-            None => 5432,
+            None => match given("port") {
+                Some(p) => p
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or("\"port\" is not a port number")?,
+                None => 5432,
+            },
         };
-        let database = read("database")?;
-        let database = database.as_ref().unwrap_or(&user);
+        let database = match read("database")? {
+            Some(d) => d.expose().to_owned(),
+            None => given("database")
+                .and_then(Value::as_str)
+                .map_or_else(|| user.expose().to_owned(), str::to_owned),
+        };
 
         let mut report = Map::new();
         report.insert("env".into(), json!(env));
-        match check(
-            host.expose(),
-            port,
-            user.expose(),
-            password.expose(),
-            database.expose(),
-        ) {
+        match check(&host, port, user.expose(), password.expose(), &database) {
             Ok(facts) => {
                 report.insert("healthy".into(), json!(true));
                 report.extend(facts);
