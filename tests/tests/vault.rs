@@ -1463,3 +1463,141 @@ fn a_skill_logs_in_to_postgres_with_the_credential_issued_for_its_run() {
         .collect();
     assert_eq!(leased.len(), 1, "{:?}", s.audit_records());
 }
+
+/// The server dies in the middle of a run: the run's next read is `unavailable` (never
+/// `not-found`, never a stale value with the cache off), on the record, and the run ends
+/// normally with what it had.
+#[test]
+fn a_server_killed_mid_run_makes_the_next_read_unavailable() {
+    let _ = (skills_dir(), bin("agentsec-run"));
+    let mut bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n",
+    );
+    let cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n  timeout: 1s\n");
+    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let input = s.write(
+        "work/input.json",
+        &json!({"ops": [
+            {"get": "databases.postgres.password", "expect": PG_V2},
+            {"sleep_ms": 3000},
+            {"get": "databases.postgres.password"},
+        ]})
+        .to_string(),
+    );
+    let policy = s.write("work/policy.yaml", POLICY);
+    let child = s
+        .command(&bin("agentsec-run"))
+        .arg(skill("probe"))
+        .arg("--skills")
+        .arg(skills_dir())
+        .args(["--agent", "ops/release-manager", "--policy"])
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(s.audit_log())
+        .arg("--vault-config")
+        .arg(&cfg)
+        .arg("--input")
+        .arg(format!("@{}", input.display()))
+        .args(["--timeout", "20s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server once the first read is on the record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s
+        .audit_records()
+        .iter()
+        .any(|r| r["secret_path"] == "databases.postgres.password")
+    {
+        assert!(std::time::Instant::now() < deadline, "no first read");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    bao_server.kill();
+    let run = Run::from(child.wait_with_output().unwrap());
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    assert_eq!(out[2]["err"], "unavailable", "{out:?}");
+    let reads: Vec<Value> = s
+        .audit_records()
+        .into_iter()
+        .filter(|r| r["secret_path"] == "databases.postgres.password")
+        .collect();
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert_eq!(reads[1]["detail"], "unavailable", "{reads:?}");
+    assert_nowhere(&s, &run, PG_V2, "a server killed mid-run");
+}
+
+/// A token that cannot be renewed expires: agentsec logs in again, reading `token_file`
+/// again, so a token rotated into the file (as `vault agent` does) takes over.
+#[test]
+fn an_expired_token_is_replaced_from_the_token_file() {
+    let _ = (skills_dir(), bin("agentsec"));
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    agentsec_policy(&bao_server, &creds);
+    let token = |ttl: &str| {
+        bao_out(
+            &bao_server,
+            &[
+                "token",
+                "create",
+                &format!("-ttl={ttl}"),
+                "-renewable=false",
+                "-policy=agentsec",
+                "-field=token",
+            ],
+        )
+    };
+    let first = token("6s");
+    let token_file = creds.write("token", &format!("{first}\n"));
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &format!(
+            "    method: token\n    token_file: {}\n",
+            token_file.display()
+        ),
+        "  databases.postgres: secret/data/agents/postgres\n",
+    );
+    let cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n");
+    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let policy = operator_policy(&s);
+    let (daemon, socket) = serve_vault(&s, &cfg, &policy);
+    let read = || {
+        let run = connect_probe(
+            &s,
+            &socket,
+            json!([{"get": "databases.postgres.password", "expect": PG_V2}]),
+        );
+        results(&run)[0].clone()
+    };
+    assert_eq!(read()["matches"], json!(true));
+    // The operator's tooling rotates the token; the old one runs out.
+    let second = token("1h");
+    creds.write("token", &format!("{second}\n"));
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let after = read();
+    assert_eq!(after["matches"], json!(true), "{after}");
+    let stderr = daemon.stop();
+    for value in [first.as_str(), second.as_str(), PG_V2] {
+        assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
+    }
+}
