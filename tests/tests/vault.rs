@@ -1601,3 +1601,77 @@ fn an_expired_token_is_replaced_from_the_token_file() {
         assert_no_leak(value, stderr.as_bytes(), "serve's stderr");
     }
 }
+
+/// An AppRole secret id kept in a SOPS file (`secret_id_file: sops:FILE#path`): decrypted
+/// in memory with agentsec's own SOPS key at login, and in no output, log or file.
+#[test]
+fn an_approle_secret_id_can_live_in_a_sops_file() {
+    let bao_server = server();
+    agentsec_policy(&bao_server, &Creds::new());
+    bao_out(&bao_server, &["auth", "enable", "approle"]);
+    bao_out(
+        &bao_server,
+        &[
+            "write",
+            "auth/approle/role/agent-role",
+            "token_policies=agentsec",
+            "token_ttl=60s",
+        ],
+    );
+    let role_id = bao_out(
+        &bao_server,
+        &[
+            "read",
+            "-field=role_id",
+            "auth/approle/role/agent-role/role-id",
+        ],
+    );
+    let secret_id = bao_out(
+        &bao_server,
+        &[
+            "write",
+            "-f",
+            "-field=secret_id",
+            "auth/approle/role/agent-role/secret-id",
+        ],
+    );
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let sops_file = s.sops_encrypt(
+        "work/vault-creds.yaml",
+        &format!("vault:\n  secret_id: \"{secret_id}\"\n"),
+    );
+    let auth = format!(
+        "    method: approle\n    role_id_file: {}\n    secret_id_file: \"sops:{}#vault.secret_id\"\n",
+        creds.write("role_id", &role_id).display(),
+        sops_file.display()
+    );
+    let cfg = config(
+        &s,
+        "vault-config.yaml",
+        &bao_server.addr,
+        &auth,
+        "  databases.postgres: secret/data/agents/postgres\n",
+    );
+    let cfg_arg = cfg.display().to_string();
+    let key = demo_key().display().to_string();
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[("SOPS_AGE_KEY_FILE", &key)],
+        json!([{"get": "databases.postgres.password", "expect": PG_V2}]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    assert_nowhere(&s, &run, &secret_id, "a SOPS-held secret id");
+    // Without the key, the login fails, naming the source and not the value.
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([{"get": "databases.postgres.password"}]),
+    );
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("vault.auth.secret_id_file"), "{run:?}");
+    assert_nowhere(&s, &run, &secret_id, "a failed SOPS source");
+}

@@ -12,12 +12,13 @@
 //! confirmed with `lookup-self` before it is called a denial (see [`crate::VaultStore`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
 use crate::client::{Http, error_excerpt, json_string};
-use crate::config::AuthMethod;
+use crate::config::{AuthMethod, CredentialSource};
 
 /// Largest credential file read (a token, role id, secret id or JWT).
 pub const MAX_CREDENTIAL_FILE: u64 = 64 * 1024;
@@ -45,7 +46,41 @@ impl VaultToken {
 /// A credential read from a file (role id, secret id, JWT): zeroized, never printed.
 struct Credential(Zeroizing<String>);
 
-fn read_credential(file: &Path, what: &str) -> Result<Credential, String> {
+/// Reads a SOPS leaf for a login: the SOPS file and the leaf's dotted path in, the value
+/// out (decrypted in memory with agentsec's own keys); the error names file and path,
+/// never a value. Given by the program that opens the store (it owns the keys).
+pub type SopsReader = Arc<dyn Fn(&Path, &str) -> Result<Zeroizing<String>, String> + Send + Sync>;
+
+/// What a login may use besides the configuration: `VAULT_TOKEN` as agentsec was started
+/// with, and the reader of `sops:` credential sources.
+#[derive(Clone, Default)]
+pub(crate) struct Creds {
+    pub(crate) env_token: Option<Arc<VaultToken>>,
+    pub(crate) sops: Option<SopsReader>,
+}
+
+fn read_credential(
+    source: &CredentialSource,
+    what: &str,
+    creds: &Creds,
+) -> Result<Credential, String> {
+    match source {
+        CredentialSource::File(file) => read_credential_file(file, what),
+        CredentialSource::Sops { file, path } => {
+            let reader = creds.sops.as_ref().ok_or_else(|| {
+                format!("{what}: {source}: this program reads no SOPS credential sources")
+            })?;
+            let text = reader(file, path).map_err(|e| format!("{what}: {e}"))?;
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                return Err(format!("{what}: {source} is empty"));
+            }
+            Ok(Credential(Zeroizing::new(trimmed.to_owned())))
+        }
+    }
+}
+
+fn read_credential_file(file: &Path, what: &str) -> Result<Credential, String> {
     let shown = file.display();
     let f = std::fs::File::open(file).map_err(|e| format!("{what} file {shown}: {e}"))?;
     let mut bytes = Zeroizing::new(Vec::new());
@@ -113,17 +148,17 @@ impl LoginError {
     }
 }
 
-/// Logs in with `method` (`env_token`: `VAULT_TOKEN` as agentsec was started with).
+/// Logs in with `method` (`creds`: `VAULT_TOKEN` as agentsec was started with, the SOPS reader).
 pub(crate) fn login(
     http: &Http,
     method: &AuthMethod,
-    env_token: Option<&VaultToken>,
+    creds: &Creds,
 ) -> Result<Session, LoginError> {
     match method {
         AuthMethod::Token { token_file } => {
-            let token = match (token_file, env_token) {
+            let token = match (token_file, creds.env_token.as_deref()) {
                 (Some(file), _) => VaultToken::new(
-                    read_credential(file, "vault.auth.token_file")
+                    read_credential(file, "vault.auth.token_file", creds)
                         .map_err(LoginError::Refused)?
                         .0,
                 ),
@@ -149,9 +184,9 @@ pub(crate) fn login(
             secret_id_file,
             ..
         } => {
-            let role_id = read_credential(role_id_file, "vault.auth.role_id_file")
+            let role_id = read_credential(role_id_file, "vault.auth.role_id_file", creds)
                 .map_err(LoginError::Refused)?;
-            let secret_id = read_credential(secret_id_file, "vault.auth.secret_id_file")
+            let secret_id = read_credential(secret_id_file, "vault.auth.secret_id_file", creds)
                 .map_err(LoginError::Refused)?;
             let mut body = Zeroizing::new(String::from("{\"role_id\":"));
             json_string(&role_id.0, &mut body);
@@ -166,8 +201,8 @@ pub(crate) fn login(
             role,
             jwt_file,
         } => {
-            let jwt =
-                read_credential(jwt_file, "vault.auth.jwt_file").map_err(LoginError::Refused)?;
+            let jwt = read_credential(jwt_file, "vault.auth.jwt_file", creds)
+                .map_err(LoginError::Refused)?;
             let mut body = Zeroizing::new(String::from("{\"role\":"));
             json_string(role, &mut body);
             body.push_str(",\"jwt\":");
@@ -259,7 +294,7 @@ pub(crate) fn lookup_self(
 pub(crate) fn refresh(
     http: &Http,
     method: &AuthMethod,
-    env_token: Option<&VaultToken>,
+    creds: &Creds,
     session: &mut Session,
 ) -> Result<(), LoginError> {
     if !session.due() {
@@ -301,17 +336,17 @@ pub(crate) fn refresh(
             }
         }
     }
-    relogin(http, method, env_token, session)
+    relogin(http, method, creds, session)
 }
 
 /// Replaces the session by a new login (revoking the old token if it was ours).
 pub(crate) fn relogin(
     http: &Http,
     method: &AuthMethod,
-    env_token: Option<&VaultToken>,
+    creds: &Creds,
     session: &mut Session,
 ) -> Result<(), LoginError> {
-    let new = login(http, method, env_token)?;
+    let new = login(http, method, creds)?;
     let old = std::mem::replace(session, new);
     if old.ours && !old.expired() {
         revoke(http, &old);

@@ -58,14 +58,41 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Where a login credential (a token, role id, secret id or JWT) is read from, each
+/// time agentsec logs in: never argv, never a child's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// A file readable only by agentsec's user (its whole content, trimmed).
+    File(PathBuf),
+    /// A leaf of a SOPS file, decrypted in memory with agentsec's own keys
+    /// (`sops:FILE#dotted.path` in the configuration).
+    Sops {
+        /// The SOPS file.
+        file: PathBuf,
+        /// The leaf's dotted path.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialSource::File(p) => write!(f, "file {}", p.display()),
+            CredentialSource::Sops { file, path } => {
+                write!(f, "SOPS leaf `{path}` of {}", file.display())
+            }
+        }
+    }
+}
+
 /// How agentsec logs in to Vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthMethod {
     /// A token from `token_file`, else `VAULT_TOKEN` in agentsec's own environment.
     Token {
-        /// The file holding the token.
-        token_file: Option<PathBuf>,
+        /// Where the token is.
+        token_file: Option<CredentialSource>,
     },
     /// AppRole: `role_id` and `secret_id` from files.
     AppRole {
@@ -74,10 +101,10 @@ pub enum AuthMethod {
         /// The role's name, as the example writes it (`role: agent-role`): shown in
         /// messages; the login itself is by role id.
         role: Option<String>,
-        /// The file holding the role id.
-        role_id_file: PathBuf,
-        /// The file holding the secret id.
-        secret_id_file: PathBuf,
+        /// Where the role id is.
+        role_id_file: CredentialSource,
+        /// Where the secret id is.
+        secret_id_file: CredentialSource,
     },
     /// JWT (or Kubernetes service-account token) login: a `role` and a JWT from a file.
     Jwt {
@@ -87,8 +114,8 @@ pub enum AuthMethod {
         mount: String,
         /// The role.
         role: String,
-        /// The file holding the JWT.
-        jwt_file: PathBuf,
+        /// Where the JWT is.
+        jwt_file: CredentialSource,
     },
 }
 
@@ -366,20 +393,34 @@ fn parse_auth(
             .find(|(key, _)| key.as_str() == Some(k))
             .map(|(_, v)| v)
     };
-    let file = |k: &str| -> Result<Option<PathBuf>, ConfigError> {
+    let file = |k: &str| -> Result<Option<CredentialSource>, ConfigError> {
         get(k)
             .map(|v| {
-                if v.as_str().is_some_and(|s| s.starts_with("sops:")) {
-                    return Err(err(
-                        &format!("vault.auth.{k}"),
-                        "a SOPS path as a credential source is not supported yet: write the credential to a file readable only by agentsec's user".into(),
-                    ));
+                let key = format!("vault.auth.{k}");
+                if let Some(rest) = v.as_str().and_then(|s| s.strip_prefix("sops:")) {
+                    let (file, leaf) = rest.rsplit_once('#').ok_or_else(|| {
+                        err(
+                            &key,
+                            "write a SOPS source as `sops:FILE#dotted.path` (e.g. sops:/etc/agentsec/vault.yaml#vault.secret_id)".into(),
+                        )
+                    })?;
+                    if SecretPath::parse(leaf).is_err() || file.is_empty() {
+                        return Err(err(
+                            &key,
+                            format!("`sops:{rest}`: FILE must be a path and `{leaf}` a dotted path"),
+                        ));
+                    }
+                    let file = path_of(&key, &Yaml::String(file.to_owned()))?;
+                    return Ok(CredentialSource::Sops {
+                        file,
+                        path: leaf.to_owned(),
+                    });
                 }
-                path_of(&format!("vault.auth.{k}"), v)
+                path_of(&key, v).map(CredentialSource::File)
             })
             .transpose()
     };
-    let need = |k: &str, method: &str| -> Result<PathBuf, ConfigError> {
+    let need = |k: &str, method: &str| -> Result<CredentialSource, ConfigError> {
         file(k)?.ok_or_else(|| {
             err(
                 &format!("vault.auth.{k}"),
@@ -674,8 +715,8 @@ mod tests {
             AuthMethod::AppRole {
                 mount: "approle".into(),
                 role: None,
-                role_id_file: "/etc/agentsec/role_id".into(),
-                secret_id_file: "/etc/a/secret_id".into()
+                role_id_file: CredentialSource::File("/etc/agentsec/role_id".into()),
+                secret_id_file: CredentialSource::File("/etc/a/secret_id".into())
             }
         );
         assert_eq!(c.mounts[0].engine, "secret");
@@ -703,9 +744,9 @@ mod tests {
                 "missing",
             ),
             (
-                "vault:\n  address: http://127.0.0.1:8200\n  auth: { method: token, token_file: 'sops:x.yaml#a' }\n",
+                "vault:\n  address: http://127.0.0.1:8200\n  auth: { method: token, token_file: 'sops:x.yaml' }\n",
                 "vault.auth.token_file",
-                "SOPS",
+                "sops:FILE#dotted.path",
             ),
             (
                 "vault:\n  address: http://127.0.0.1:8200\n  timeout: soon\n  auth: { method: token }\n",

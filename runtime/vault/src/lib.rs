@@ -17,11 +17,11 @@ mod client;
 pub mod config;
 mod store;
 
-pub use auth::{MAX_CREDENTIAL_FILE, VaultToken};
+pub use auth::{MAX_CREDENTIAL_FILE, SopsReader, VaultToken};
 pub use client::{
     CLUSTER_ROUNDS, FIRST_BACKOFF, LEADER_RECHECK, MAX_BACKOFF, MAX_RESPONSE, MAX_ROUNDS,
 };
-pub use config::{AuthMethod, ConfigError, Mount, VaultConfig};
+pub use config::{AuthMethod, ConfigError, CredentialSource, Mount, VaultConfig};
 pub use store::{
     KvLocation, MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, RENEW_CHECK_INTERVAL, VaultStore,
     WriteError,

@@ -25,7 +25,7 @@ use agentsec_secrets::{NameIndex, SecretStore, SecretValue, StoreError, StoredSe
 use zeroize::Zeroizing;
 
 use crate::VaultToken;
-use crate::auth::{self, LoginError, Session};
+use crate::auth::{self, Creds, LoginError, Session, SopsReader};
 use crate::client::{Answer, Http, error_excerpt};
 use crate::config::{Mount, VaultConfig};
 
@@ -93,7 +93,8 @@ pub struct KvLocation {
 pub struct VaultStore {
     config: VaultConfig,
     http: Arc<Http>,
-    env_token: Option<Arc<VaultToken>>,
+    /// `VAULT_TOKEN` from agentsec's environment and the SOPS credential reader.
+    creds: Creds,
     /// `None` until a login succeeds (Vault did not answer at start).
     session: Arc<Mutex<Option<Session>>>,
     cache: Mutex<HashMap<String, Cached>>,
@@ -148,6 +149,23 @@ impl VaultStore {
         config: VaultConfig,
         env_token: Option<VaultToken>,
     ) -> Result<VaultStore, OpenError> {
+        Self::open_with(config, env_token, None)
+    }
+
+    /// [`VaultStore::open`], with `sops` reading the configuration's `sops:FILE#path`
+    /// credential sources (each login reads them again, so a rotated leaf is picked up).
+    ///
+    /// # Errors
+    /// As [`VaultStore::open`].
+    pub fn open_with(
+        config: VaultConfig,
+        env_token: Option<VaultToken>,
+        sops: Option<SopsReader>,
+    ) -> Result<VaultStore, OpenError> {
+        let creds = Creds {
+            env_token: env_token.map(Arc::new),
+            sops,
+        };
         let file = config.file.display().to_string();
         let http = Http::new(&config).map_err(|message| OpenError {
             file: file.clone(),
@@ -155,7 +173,7 @@ impl VaultStore {
         })?;
         // A refused credential stops start-up; a cluster that does not answer does not:
         // reads are `unavailable` until it does (and each one tries to log in).
-        let session = match auth::login(&http, &config.auth, env_token.as_ref()) {
+        let session = match auth::login(&http, &config.auth, &creds) {
             Ok(session) => Some(session),
             Err(LoginError::Unavailable(e)) => {
                 tracing::warn!(
@@ -174,7 +192,7 @@ impl VaultStore {
         let store = VaultStore {
             config,
             http: Arc::new(http),
-            env_token: env_token.map(Arc::new),
+            creds,
             session: Arc::new(Mutex::new(session)),
             cache: Mutex::new(HashMap::new()),
             stop: Arc::default(),
@@ -188,10 +206,10 @@ impl VaultStore {
     /// longer extends), so that a store nobody reads from for a while (a quiet `serve`)
     /// still holds a valid token when the next read comes. Reads refresh it too.
     fn start_renewer(&self) {
-        let (http, auth, env_token, session, stop) = (
+        let (http, auth, creds, session, stop) = (
             Arc::clone(&self.http),
             self.config.auth.clone(),
-            self.env_token.clone(),
+            self.creds.clone(),
             Arc::clone(&self.session),
             Arc::clone(&self.stop),
         );
@@ -208,7 +226,7 @@ impl VaultStore {
                     }
                     if let Some(session) = guard.as_mut()
                         && session.due()
-                        && let Err(e) = auth::refresh(&http, &auth, env_token.as_deref(), session)
+                        && let Err(e) = auth::refresh(&http, &auth, &creds, session)
                     {
                         tracing::warn!(
                             "the Vault token could not be renewed ({}); the next read tries again",
@@ -359,20 +377,15 @@ impl VaultStore {
             .map_err(|_| unavailable("the Vault session lock is poisoned".into()))?;
         if guard.is_none() {
             *guard = Some(
-                auth::login(&self.http, &self.config.auth, self.env_token.as_deref())
+                auth::login(&self.http, &self.config.auth, &self.creds)
                     .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?,
             );
         }
         let Some(session) = guard.as_mut() else {
             return Err(unavailable("no Vault session".into()));
         };
-        auth::refresh(
-            &self.http,
-            &self.config.auth,
-            self.env_token.as_deref(),
-            session,
-        )
-        .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
+        auth::refresh(&self.http, &self.config.auth, &self.creds, session)
+            .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
         let answer = self
             .http
             .send(method, path, Some(&session.token), body)
@@ -385,13 +398,8 @@ impl VaultStore {
             Err(LoginError::Unavailable(e)) => Err(unavailable(e)),
             Err(LoginError::Refused(_)) => {
                 tracing::info!("Vault no longer accepts agentsec's token: logging in again");
-                auth::relogin(
-                    &self.http,
-                    &self.config.auth,
-                    self.env_token.as_deref(),
-                    session,
-                )
-                .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
+                auth::relogin(&self.http, &self.config.auth, &self.creds, session)
+                    .map_err(|e| unavailable(format!("Vault login: {}", e.message())))?;
                 self.http
                     .send(method, path, Some(&session.token), body)
                     .map_err(unavailable)

@@ -379,8 +379,12 @@ fn push(
         .ok()
         .filter(|t| !t.is_empty())
         .map(|t| agentsec_vault::VaultToken::new(Zeroizing::new(t)));
-    let vault = agentsec_vault::VaultStore::open(config, env_token)
-        .map_err(|e| SecretsError::VaultConfig(e.to_string()))?;
+    let vault = agentsec_vault::VaultStore::open_with(
+        config,
+        env_token,
+        Some(crate::run_cmd::sops_credential_reader()),
+    )
+    .map_err(|e| SecretsError::VaultConfig(e.to_string()))?;
     // One write per KV secret, in file order.
     let mut writes: Vec<KvWrite> = Vec::new();
     let mut unmounted = Vec::new();

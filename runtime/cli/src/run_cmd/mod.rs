@@ -573,7 +573,27 @@ pub(crate) fn open_vault(file: &Path) -> Result<agentsec_vault::VaultStore, RunE
         .ok()
         .filter(|t| !t.is_empty())
         .map(|t| agentsec_vault::VaultToken::new(zeroize::Zeroizing::new(t)));
-    agentsec_vault::VaultStore::open(config_file, env_token).map_err(config)
+    agentsec_vault::VaultStore::open_with(config_file, env_token, Some(sops_credential_reader()))
+        .map_err(config)
+}
+
+/// Reads `sops:FILE#path` Vault credential sources: the leaf, decrypted in memory with the
+/// keys agentsec's own environment gives SOPS (`SOPS_AGE_KEY_FILE`, ...), at each login.
+pub(crate) fn sops_credential_reader() -> agentsec_vault::SopsReader {
+    Arc::new(|file: &Path, path: &str| {
+        let shown = file.display();
+        let ids = Identities::from_process_env().map_err(|e| format!("{shown}: {e}"))?;
+        let tree =
+            agentsec_sops::decrypt_file(file, &ids, agentsec_sops::DecryptOptions::default())
+                .map_err(|e| e.to_string())?;
+        let segments: Vec<&str> = path.split('.').collect();
+        match tree.lookup(&segments) {
+            agentsec_sops::Lookup::Leaf(leaf) => std::str::from_utf8(leaf.value().expose_secret())
+                .map(|t| zeroize::Zeroizing::new(t.to_owned()))
+                .map_err(|_| format!("{shown}: `{path}` is not UTF-8 text")),
+            _ => Err(format!("{shown}: no value at `{path}`")),
+        }
+    })
 }
 
 /// Whether the calling process may act as `agent` (the policy's `agents:` bindings, the
