@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use agentsec_audit::AuditLog;
 use agentsec_broker::Broker;
-use agentsec_host::{HostConfig, Limits, LoadedSkill, RunEnd, RunRequest, Runtime};
-use agentsec_policy::{AgentId, Policy};
+use agentsec_host::{HostConfig, LoadedSkill, Runtime};
+use agentsec_policy::Policy;
 use agentsec_secrets::SecretStore;
 use agentsec_sops::{Identities, SopsStore};
 
@@ -59,21 +59,7 @@ fn fixture(workers: u32) -> Fixture {
 }
 
 fn run_once(f: &Fixture, broker: &Arc<Broker>, input: &str) -> Duration {
-    let mut limits = Limits::default();
-    limits.max_secret_calls = u32::MAX;
-    limits.timeout = Duration::from_secs(600);
-    let request = RunRequest::new(
-        AgentId::parse("ops/release-manager").unwrap(),
-        input,
-        Arc::clone(broker),
-        "bench".into(),
-    )
-    .limits(limits);
-    let start = Instant::now();
-    let report = f.runtime.run(&f.skill, request);
-    let took = start.elapsed();
-    assert!(matches!(report.end, RunEnd::Ok(_)), "{:?}", report.end);
-    took
+    agentsec_benches::run_probe(&f.runtime, &f.skill, broker, input)
 }
 
 fn broker(f: &Fixture, log: &Path) -> Arc<Broker> {
@@ -136,7 +122,18 @@ fn round_trip(f: &Fixture, broker: &Arc<Broker>) -> Duration {
 struct Daemon(std::process::Child, PathBuf);
 
 impl Daemon {
+    /// On the demo's SOPS file.
     fn start(dir: &Path, audit: &Path) -> Daemon {
+        let root = agentsec_tests::root();
+        Self::start_on(
+            dir,
+            audit,
+            &["--secrets".into(), root.join("demo/secrets.yaml").into()],
+        )
+    }
+
+    /// On the store that `store_args` name (`--secrets FILE` or `--vault-config FILE`).
+    fn start_on(dir: &Path, audit: &Path, store_args: &[std::ffi::OsString]) -> Daemon {
         let root = agentsec_tests::root();
         let socket = dir.join("agentsec.sock");
         let skills = dir.join("skills");
@@ -148,8 +145,7 @@ impl Daemon {
             .arg(&socket)
             .arg("--policy")
             .arg(root.join("tests/testdata/policies/e2e.yaml"))
-            .arg("--secrets")
-            .arg(root.join("demo/secrets.yaml"))
+            .args(store_args)
             .arg("--audit-log")
             .arg(audit)
             .arg("--skills")
@@ -272,6 +268,29 @@ fn main() {
             format!("{rps:.0}"),
         ));
     }
+
+    // The same daemon on a Vault store (a local OpenBao dev server holding the probe's
+    // secret at the same dotted path), values cached (the default 60 s) and not cached.
+    let vault = agentsec_benches::BenchVault::start(daemon_dir.path());
+    for (ttl, how) in [
+        ("60s", "cached"),
+        ("0s", "not cached: one HTTP round trip per run"),
+    ] {
+        let cfg = vault.config(ttl);
+        let vault_dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let daemon = Daemon::start_on(
+            vault_dir.path(),
+            &shm.path().join(format!("vault-{ttl}.log")),
+            &["--vault-config".into(), cfg.into()],
+        );
+        let n = 5_000;
+        let rps = socket_runs_per_second(&daemon.1, n, false);
+        rows.push((
+            format!("runs/s through the socket on a **Vault** store ({how}), one client pipelining {n} requests"),
+            format!("{rps:.0}"),
+        ));
+    }
+    drop(vault);
 
     // One-shot processes, alternating.
     let sops = agentsec_tests::sops();
