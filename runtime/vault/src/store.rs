@@ -98,6 +98,10 @@ pub struct VaultStore {
     /// `None` until a login succeeds (Vault did not answer at start).
     session: Arc<Mutex<Option<Session>>>,
     cache: Mutex<HashMap<String, Cached>>,
+    /// KV folder listings (names only), kept as long as values (`cache_ttl`): every run
+    /// lists the store once to name unknown paths in its audit records, which must not
+    /// cost a request to Vault per run.
+    folders: Mutex<HashMap<String, (Instant, Vec<String>)>>,
     /// Tells the renewer thread to stop (set on drop).
     stop: Arc<AtomicBool>,
     /// Credentials issued for runs that have not ended: run id → its leases.
@@ -195,6 +199,7 @@ impl VaultStore {
             creds,
             session: Arc::new(Mutex::new(session)),
             cache: Mutex::new(HashMap::new()),
+            folders: Mutex::new(HashMap::new()),
             stop: Arc::default(),
             leases: Mutex::new(HashMap::new()),
         };
@@ -263,6 +268,9 @@ impl VaultStore {
     pub fn invalidate(&self) {
         if let Ok(mut c) = self.cache.lock() {
             c.clear();
+        }
+        if let Ok(mut f) = self.folders.lock() {
+            f.clear();
         }
     }
 
@@ -469,7 +477,31 @@ impl VaultStore {
     /// `LIST` of a KV folder: its entries (`name/` for sub-folders). Missing: empty.
     fn list_folder(&self, mount: &Mount, rel: &str) -> Result<Vec<String>, StoreError> {
         let api = format!("/v1/{}/metadata/{rel}?list=true", mount.engine);
-        let answer = self.request("GET", &api)?;
+        let ttl = self.config.cache_ttl;
+        if !ttl.is_zero()
+            && let Ok(folders) = self.folders.lock()
+            && let Some((at, names)) = folders.get(&api)
+            && at.elapsed() < ttl
+        {
+            return Ok(names.clone());
+        }
+        let names = self.list_folder_uncached(mount, rel, &api)?;
+        if !ttl.is_zero()
+            && let Ok(mut folders) = self.folders.lock()
+        {
+            folders.retain(|_, (at, _)| at.elapsed() < ttl);
+            folders.insert(api, (Instant::now(), names.clone()));
+        }
+        Ok(names)
+    }
+
+    fn list_folder_uncached(
+        &self,
+        mount: &Mount,
+        rel: &str,
+        api: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let answer = self.request("GET", api)?;
         match answer.status {
             200 => {}
             404 => return Ok(Vec::new()),
