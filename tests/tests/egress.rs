@@ -273,22 +273,32 @@ fn the_request_count_and_body_limits_hold() {
         ),
     );
     let limit = agentsec_host::limits::DEFAULT_MAX_HTTP_REQUESTS as usize;
-    let requests: Vec<Value> = (0..=limit)
+    // Past the limit every request is refused; only the first refusal is recorded (a
+    // skill looping on refused requests must not fill the audit log).
+    let requests: Vec<Value> = (0..limit + 20)
         .map(|_| json!({"method": "GET", "url": format!("{}/ok", server.base())}))
         .collect();
     let out = responses(&run(&s, AGENT, Value::Array(requests), &[]));
     assert!(out[..limit].iter().all(|o| o["status"] == 200));
     assert!(
-        out[limit]["error"]
+        out[limit..].iter().all(|o| o["error"]
             .as_str()
             .unwrap_or("")
-            .contains("ConnectionLimitReached"),
+            .contains("ConnectionLimitReached")),
         "{:?}",
-        out[limit]
+        &out[limit..]
     );
     assert_eq!(server.received().len(), limit);
-    let last = egress_records(&s).pop().unwrap();
-    assert!(last["detail"].as_str().unwrap().contains("limit"), "{last}");
+    let records = egress_records(&s);
+    assert_eq!(records.len(), limit + 1, "one record past the limit");
+    let last = records.last().unwrap();
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused without a record"),
+        "{last}"
+    );
 
     let big = agentsec_host::limits::DEFAULT_MAX_HTTP_RESPONSE_BODY + 1;
     let out = responses(&run(

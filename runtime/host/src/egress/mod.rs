@@ -4,7 +4,8 @@
 //! `egress:` (see [`crate::Runtime::run`]). Every request the skill hands to
 //! `outgoing-handler.handle` comes here ([`WasiHttpHooks::send_request`]), where, in this
 //! order and before any connection:
-//! 1. it is counted against the run's limit (`--` [`Limits::max_http_requests`]);
+//! 1. it is counted against the run's limit ([`Limits::max_http_requests`]; the first
+//!    refusal past it is recorded, later ones are not: they could flood the log);
 //! 2. its scheme, host, port and path are parsed; a path a server could rewrite
 //!    (`..`, encoded `/`) is refused;
 //! 3. the policy's `egress:` rules decide (deny by default: `HttpRequestDenied`);
@@ -228,13 +229,17 @@ impl WasiHttpHooks for SecretsCtx {
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
         if used > egress.max_requests {
-            recorder.record(
-                AuditDecision::Deny,
-                Some(&format!(
-                    "limit: more than {} outgoing requests in one run",
-                    egress.max_requests
-                )),
-            );
+            // The first refusal is on the record; later ones are not, or a skill looping
+            // on a refused request could fill the audit log until its deadline.
+            if used == egress.max_requests.saturating_add(1) {
+                recorder.record(
+                    AuditDecision::Deny,
+                    Some(&format!(
+                        "limit: more than {} outgoing requests in one run; later requests and connections of the run are refused without a record",
+                        egress.max_requests
+                    )),
+                );
+            }
             return refuse(request, HttpError::ConnectionLimitReached, drain);
         }
         // An `as: url` secret replaces the whole URL first: everything below checks the

@@ -127,14 +127,17 @@ impl TcpCheck {
         );
         let used = self.used.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         if used > self.max {
-            self.record(
-                Decision::Deny,
-                None,
-                &format!(
-                    "{shown}; limit: more than {} outgoing requests in one run",
-                    self.max
-                ),
-            );
+            // Only the first refusal past the limit is recorded (see the HTTP side).
+            if used == self.max.saturating_add(1) {
+                self.record(
+                    Decision::Deny,
+                    None,
+                    &format!(
+                        "{shown}; limit: more than {} outgoing requests in one run; later requests and connections of the run are refused without a record",
+                        self.max
+                    ),
+                );
+            }
             return false;
         }
         let ip = canonical_ip(address.ip());
