@@ -48,15 +48,62 @@ mod tcp;
 
 pub(crate) use tcp::TcpCheck;
 
+/// The run's outgoing requests and TCP connections, counted together against
+/// [`Limits::max_http_requests`] (shared by the HTTP hook and the TCP check, which runs on
+/// another task).
+#[derive(Clone)]
+pub(crate) struct RequestBudget {
+    used: Arc<AtomicU32>,
+    max: u32,
+}
+
+/// What [`RequestBudget::take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Within the limit.
+    Within,
+    /// The first one past it: refused and recorded, with [`RequestBudget::over_limit`].
+    FirstOver,
+    /// A later one past it: refused without a record (a skill looping on a refused
+    /// request must not fill the audit log until its deadline).
+    Over,
+}
+
+impl RequestBudget {
+    fn new(max: u32) -> Self {
+        RequestBudget {
+            used: Arc::default(),
+            max,
+        }
+    }
+
+    /// Counts one request or connection.
+    pub(crate) fn take(&self) -> Taken {
+        let used = self.used.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        match used.checked_sub(self.max) {
+            None | Some(0) => Taken::Within,
+            Some(1) => Taken::FirstOver,
+            Some(_) => Taken::Over,
+        }
+    }
+
+    /// The record's words for the first refusal past the limit.
+    pub(crate) fn over_limit(&self) -> String {
+        format!(
+            "limit: more than {} outgoing requests in one run; later requests and connections of the run are refused without a record",
+            self.max
+        )
+    }
+}
+
 /// The egress state of one run (present only when the policy grants some egress).
 pub(crate) struct EgressCtx {
-    max_requests: u32,
     max_request_body: u64,
     max_response_body: u64,
     timeout: Duration,
     deadline: Instant,
-    /// Requests and TCP connections so far (the TCP check counts from another task).
-    requests: Arc<AtomicU32>,
+    /// Requests and TCP connections so far.
+    budget: RequestBudget,
     /// Every value injected in this run, in every form: each response of an injected
     /// request is redacted with it (one matcher for the run, not one per request).
     response_redactor: Arc<std::sync::Mutex<agentsec_redact::Redactor>>,
@@ -68,12 +115,11 @@ pub(crate) struct EgressCtx {
 impl EgressCtx {
     pub(crate) fn new(limits: &Limits, deadline: Instant) -> Self {
         EgressCtx {
-            max_requests: limits.max_http_requests,
             max_request_body: limits.max_http_request_body,
             max_response_body: limits.max_http_response_body,
             timeout: limits.http_timeout,
             deadline,
-            requests: Arc::default(),
+            budget: RequestBudget::new(limits.max_http_requests),
             response_redactor: Arc::default(),
             audit_failed: Arc::default(),
         }
@@ -141,6 +187,19 @@ pub(crate) struct AddressRule {
 }
 
 impl AddressRule {
+    /// The rule's own copy of what [`agentsec_policy::EgressRuleRef::permits_address`]
+    /// decides, owned so that it outlives the policy borrow (the request is sent later,
+    /// on the run's executor).
+    pub(crate) fn of(rule: &agentsec_policy::EgressRuleRef<'_>) -> AddressRule {
+        AddressRule {
+            allow_private: rule.allow_private(),
+            literal: match rule.url().host() {
+                Host::Ip(ip) => Some(*ip),
+                Host::Name(_) => None,
+            },
+        }
+    }
+
     /// Any public address; a special one only when the rule names it or allows private.
     pub(crate) fn permits(&self, address: IpAddr) -> bool {
         self.allow_private
@@ -224,23 +283,14 @@ impl WasiHttpHooks for SecretsCtx {
                 .min(egress.deadline.saturating_duration_since(Instant::now())),
         };
         recorder.failed = Arc::clone(&egress.audit_failed);
-        let used = egress
-            .requests
-            .fetch_add(1, Ordering::Relaxed)
-            .saturating_add(1);
-        if used > egress.max_requests {
-            // The first refusal is on the record; later ones are not, or a skill looping
-            // on a refused request could fill the audit log until its deadline.
-            if used == egress.max_requests.saturating_add(1) {
-                recorder.record(
-                    AuditDecision::Deny,
-                    Some(&format!(
-                        "limit: more than {} outgoing requests in one run; later requests and connections of the run are refused without a record",
-                        egress.max_requests
-                    )),
-                );
+        match egress.budget.take() {
+            Taken::Within => {}
+            taken => {
+                if taken == Taken::FirstOver {
+                    recorder.record(AuditDecision::Deny, Some(&egress.budget.over_limit()));
+                }
+                return refuse(request, HttpError::ConnectionLimitReached, drain);
             }
-            return refuse(request, HttpError::ConnectionLimitReached, drain);
         }
         // An `as: url` secret replaces the whole URL first: everything below checks the
         // URL it holds, and nothing below names more of it than `scheme://host:port`.
@@ -305,13 +355,7 @@ impl WasiHttpHooks for SecretsCtx {
             }
         };
         recorder.rule = Some(grant.rule.label());
-        let addresses = AddressRule {
-            allow_private: grant.rule.allow_private(),
-            literal: match grant.rule.url().host() {
-                Host::Ip(ip) => Some(*ip),
-                Host::Name(_) => None,
-            },
-        };
+        let addresses = AddressRule::of(&grant.rule);
         if !recorder.record(AuditDecision::Allow, None) {
             return refuse(
                 request,
@@ -379,4 +423,22 @@ fn parse_target(uri: &http::Uri) -> Result<(Scheme, Host, u16, String), String> 
     };
     check_path(path).map_err(|e| format!("the path {e}"))?;
     Ok((scheme, host, port, path.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RequestBudget, Taken};
+
+    #[test]
+    fn the_budget_is_shared_and_only_the_first_refusal_is_marked() {
+        let http = RequestBudget::new(2);
+        let tcp = http.clone();
+        assert_eq!(http.take(), Taken::Within);
+        assert_eq!(tcp.take(), Taken::Within);
+        assert_eq!(tcp.take(), Taken::FirstOver);
+        assert_eq!(http.take(), Taken::Over);
+        assert_eq!(tcp.take(), Taken::Over);
+        let none = RequestBudget::new(0);
+        assert_eq!(none.take(), Taken::FirstOver);
+    }
 }

@@ -28,21 +28,23 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use agentsec_audit::{AccessType, Decision, Record, RunContext};
 use agentsec_broker::Broker;
-use agentsec_policy::egress::{canonical_ip, is_public};
+use agentsec_policy::egress::canonical_ip;
 use agentsec_policy::{AgentId, Host, Policy, Scheme, SkillRef};
 use wasmtime_wasi::sockets::SocketAddrUse;
+
+use super::{AddressRule, RequestBudget, Taken};
 
 /// One `tcp://` rule that applies to the run, copied out of the policy at its start.
 #[derive(Debug, Clone)]
 struct TcpRule {
     host: Host,
     port: u16,
-    allow_private: bool,
+    /// Which of the addresses it names may be connected to (as for HTTP).
+    addresses: AddressRule,
     label: String,
 }
 
@@ -53,8 +55,7 @@ pub(crate) struct TcpCheck {
     broker: Arc<Broker>,
     run: RunContext,
     /// Requests and connections so far (shared with the run's HTTP requests).
-    used: Arc<AtomicU32>,
-    max: u32,
+    budget: RequestBudget,
     /// Rule names resolved by the host (once per name and run).
     resolved: Arc<Mutex<Resolved>>,
     /// The first audit failure: the run then ends as `AuditFailed`.
@@ -84,7 +85,7 @@ impl TcpCheck {
             .map(|r| TcpRule {
                 host: r.url().host().clone(),
                 port: r.url().port(),
-                allow_private: r.allow_private(),
+                addresses: AddressRule::of(&r),
                 label: r.label(),
             })
             .collect();
@@ -92,8 +93,7 @@ impl TcpCheck {
             rules: rules.into(),
             broker,
             run,
-            used: Arc::clone(&egress.requests),
-            max: egress.max_requests,
+            budget: egress.budget.clone(),
             resolved: Arc::default(),
             failed: Arc::clone(&egress.audit_failed),
         })
@@ -125,32 +125,27 @@ impl TcpCheck {
             "CONNECT tcp://{}",
             SocketAddr::new(canonical_ip(address.ip()), address.port())
         );
-        let used = self.used.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        if used > self.max {
-            // Only the first refusal past the limit is recorded (see the HTTP side).
-            if used == self.max.saturating_add(1) {
-                self.record(
-                    Decision::Deny,
-                    None,
-                    &format!(
-                        "{shown}; limit: more than {} outgoing requests in one run; later requests and connections of the run are refused without a record",
-                        self.max
-                    ),
-                );
+        match self.budget.take() {
+            Taken::Within => {}
+            taken => {
+                if taken == Taken::FirstOver {
+                    let why = format!("{shown}; {}", self.budget.over_limit());
+                    self.record(Decision::Deny, None, &why);
+                }
+                return false;
             }
-            return false;
         }
         let ip = canonical_ip(address.ip());
         let mut unlisted_private = None;
         for rule in self.rules.iter().filter(|r| r.port == address.port()) {
-            let (named, literal) = match &rule.host {
-                Host::Ip(lit) => (canonical_ip(*lit) == ip, true),
-                Host::Name(name) => (self.resolve(name, rule.port).await.contains(&ip), false),
+            let named = match &rule.host {
+                Host::Ip(literal) => canonical_ip(*literal) == ip,
+                Host::Name(name) => self.resolve(name, rule.port).await.contains(&ip),
             };
             if !named {
                 continue;
             }
-            if literal || rule.allow_private || is_public(ip) {
+            if rule.addresses.permits(ip) {
                 return self.record(Decision::Allow, Some(&rule.label), &shown);
             }
             unlisted_private.get_or_insert(rule);
