@@ -1675,3 +1675,46 @@ fn an_approle_secret_id_can_live_in_a_sops_file() {
     assert!(run.stderr.contains("vault.auth.secret_id_file"), "{run:?}");
     assert_nowhere(&s, &run, &secret_id, "a failed SOPS source");
 }
+
+/// Several addresses of a server without HA storage (a dev server, or a load balancer in
+/// front of one): it answers everything itself, so reads go to it, past an address that
+/// is down; and an address list where nothing answers is `unavailable`.
+#[test]
+fn several_addresses_of_a_server_without_ha_are_read_past_a_dead_one() {
+    let bao_server = server();
+    let s = Scratch::new();
+    let creds = Creds::new();
+    let token_file = creds.write("token", &format!("{ROOT}\n"));
+    let dead = format!("http://127.0.0.1:{}", agentsec_tests::peers::free_port());
+    let write = |addresses: &str| {
+        s.write(
+            "work/vault-config.yaml",
+            &format!(
+                "vault:\n  address: [{addresses}]\n  timeout: 1s\n  auth:\n    method: token\n    token_file: {}\nsecrets:\n  databases.postgres: secret/data/agents/postgres\n",
+                token_file.display()
+            ),
+        )
+    };
+    let cfg = write(&format!("{dead}, {}", bao_server.addr));
+    let cfg_arg = cfg.display().to_string();
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([{"get": "databases.postgres.password", "expect": PG_V2}]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["matches"], json!(true), "{out:?}");
+    assert_nowhere(&s, &run, PG_V2, "a non-HA server behind several addresses");
+
+    let other_dead = format!("http://127.0.0.1:{}", agentsec_tests::peers::free_port());
+    write(&format!("{dead}, {other_dead}"));
+    let run = probe(
+        &s,
+        &["--vault-config", &cfg_arg],
+        &[],
+        json!([{"get": "databases.postgres.password"}]),
+    );
+    let out = results(&run);
+    assert_eq!(out[0]["err"], "unavailable", "{out:?}");
+}

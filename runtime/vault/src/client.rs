@@ -123,7 +123,8 @@ impl Http {
     }
 
     /// The configured address whose node says it is the active one (`sys/leader`'s
-    /// `is_self`, from the node itself: no address matching), or why none is.
+    /// `is_self`, from the node itself: no address matching; or a server without HA,
+    /// which answers every request itself), or why none is.
     fn find_active(&self) -> Result<usize, String> {
         let n = self.addresses.len();
         let start = self.preferred.load(Ordering::Relaxed);
@@ -135,7 +136,10 @@ impl Http {
                 Ok(answer) if answer.status == 200 => {
                     let v: serde_json::Value =
                         serde_json::from_slice(&answer.body).unwrap_or_default();
-                    if v.get("is_self").and_then(serde_json::Value::as_bool) == Some(true) {
+                    let flag = |k: &str| v.get(k).and_then(serde_json::Value::as_bool);
+                    // `ha_enabled: false`: a server without HA storage is the whole cluster
+                    // (several addresses of one server, or of a load balancer in front of it).
+                    if flag("is_self") == Some(true) || flag("ha_enabled") == Some(false) {
                         return Ok(at);
                     }
                     why.push(format!("{address} is a standby"));
