@@ -23,6 +23,6 @@ pub use client::{
 };
 pub use config::{AuthMethod, ConfigError, CredentialSource, Mount, VaultConfig};
 pub use store::{
-    KvLocation, MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError, RENEW_CHECK_INTERVAL, VaultStore,
-    WriteError,
+    KvLocation, MAX_LEASE_ID_LEN, MAX_LEASED_RUNS, MAX_LIST_DEPTH, MAX_LIST_SECRETS, OpenError,
+    RENEW_CHECK_INTERVAL, VaultStore, WriteError,
 };

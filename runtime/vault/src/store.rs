@@ -104,9 +104,18 @@ pub struct VaultStore {
     folders: Mutex<HashMap<String, (Instant, Vec<String>)>>,
     /// Tells the renewer thread to stop (set on drop).
     stop: Arc<AtomicBool>,
-    /// Credentials issued for runs that have not ended: run id → its leases.
-    leases: Mutex<HashMap<String, Vec<Lease>>>,
+    /// Credentials issued for runs that have not ended: run id → its leases, each run's
+    /// behind its own lock (held while a credential is issued for it, so that a run's reads
+    /// share one lease without one run's request to Vault holding up the others).
+    leases: Mutex<HashMap<String, RunLeases>>,
 }
+
+/// The leases of one run.
+type RunLeases = Arc<Mutex<Vec<Lease>>>;
+
+/// Longest lease id accepted from Vault. Reason: ids are `MOUNT/creds/ROLE/` plus a
+/// 24-character nonce, well under 200 bytes; it goes into every audit record of the run.
+pub const MAX_LEASE_ID_LEN: usize = 512;
 
 /// A dynamic credential issued for one run: its lease and fields.
 struct Lease {
@@ -275,9 +284,10 @@ impl VaultStore {
     }
 
     /// Where the leaf `path` lives in Vault: the KV secret and its field, as reads look
-    /// for it (`None` when no mount covers `path`, or it is a mount point itself).
+    /// for it (`None` when no KV mount covers `path`, or it is a mount point itself, or a
+    /// folder segment is not a valid API path).
     pub fn locate(&self, path: &SecretPath) -> Option<KvLocation> {
-        let mount = self.mount_for(path)?;
+        let mount = self.mount_for(path).filter(|m| !m.dynamic)?;
         let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
         let (field, folders) = rest.split_last()?;
         let mut secret = mount.path.clone();
@@ -677,8 +687,7 @@ impl SecretStore for VaultStore {
                 ),
             });
         }
-        let rest: Vec<&str> = path.segments().skip(mount.prefix.len()).collect();
-        let Some((field, folders)) = rest.split_last() else {
+        if path.segments().count() == mount.prefix.len() {
             // The mount point itself: the secret's keys are its children.
             return match self.read(mount, &mount.path)? {
                 Read::Found(secret) => Err(StoreError::NotALeaf {
@@ -687,19 +696,14 @@ impl SecretStore for VaultStore {
                 }),
                 Read::Missing => Err(not_found()),
             };
-        };
-        let mut rel = mount.path.clone();
-        for f in folders {
-            if !crate::config::valid_api_path(f) {
-                return Err(not_found());
-            }
-            rel.push('/');
-            rel.push_str(f);
         }
-        let Read::Found(secret) = self.read(mount, &rel)? else {
+        let Some(at) = self.locate(path) else {
             return Err(not_found());
         };
-        match secret.fields.iter().find(|(k, _)| k == field) {
+        let Read::Found(secret) = self.read(mount, &at.secret)? else {
+            return Err(not_found());
+        };
+        match secret.fields.iter().find(|(k, _)| *k == at.field) {
             Some((_, Field::Leaf(value))) => Ok(StoredSecret::secret(value.duplicate())),
             Some((_, Field::Branch(children))) => Err(StoreError::NotALeaf {
                 path: path.to_string(),
@@ -721,8 +725,11 @@ impl SecretStore for VaultStore {
 
     fn end_run(&self, run_id: &str) {
         let ended = self.leases.lock().ok().and_then(|mut l| l.remove(run_id));
-        for lease in ended.unwrap_or_default() {
-            self.revoke_lease(&lease);
+        let leases = ended
+            .and_then(|l| l.lock().ok().map(|mut l| std::mem::take(&mut *l)))
+            .unwrap_or_default();
+        for lease in &leases {
+            self.revoke_lease(lease);
         }
     }
 }
@@ -756,22 +763,24 @@ impl VaultStore {
             Some((_, value)) => Ok(StoredSecret::leased(value.duplicate(), lease.id.clone())),
             None => Err(not_found()),
         };
-        // The lock is held while the credential is issued: a run's reads share one lease.
-        let mut leases = self.leases.lock().map_err(|_| StoreError::Unavailable {
+        let poisoned = || StoreError::Unavailable {
             reason: "the lease table lock is poisoned".into(),
-        })?;
-        if let Some(lease) = leases
-            .get(run_id)
-            .and_then(|l| l.iter().find(|l| l.mount == written))
-        {
+        };
+        let run_leases = {
+            let mut table = self.leases.lock().map_err(|_| poisoned())?;
+            if !table.contains_key(run_id) && table.len() >= MAX_LEASED_RUNS {
+                return Err(StoreError::Unavailable {
+                    reason: format!(
+                        "{MAX_LEASED_RUNS} runs already hold dynamic credentials; none is issued until one ends"
+                    ),
+                });
+            }
+            Arc::clone(table.entry(run_id.to_owned()).or_default())
+        };
+        // This run's lock is held while its credential is issued: its reads share one lease.
+        let mut leases = run_leases.lock().map_err(|_| poisoned())?;
+        if let Some(lease) = leases.iter().find(|l| l.mount == written) {
             return serve(lease);
-        }
-        if !leases.contains_key(run_id) && leases.len() >= MAX_LEASED_RUNS {
-            return Err(StoreError::Unavailable {
-                reason: format!(
-                    "{MAX_LEASED_RUNS} runs already hold dynamic credentials; none is issued until one ends"
-                ),
-            });
         }
         let api = format!("/v1/{}/creds/{}", mount.engine, mount.path);
         let answer = self.request("GET", &api)?;
@@ -794,7 +803,7 @@ impl VaultStore {
         })?;
         tracing::info!(lease = %lease.id, mount = %written, "issued a credential for a run");
         let served = serve(&lease);
-        leases.entry(run_id.to_owned()).or_default().push(lease);
+        leases.push(lease);
         served
     }
 
@@ -826,7 +835,7 @@ fn parse_lease(body: &[u8], mount: &str) -> Result<Lease, &'static str> {
     let id = v
         .get("lease_id")
         .and_then(serde_json::Value::as_str)
-        .filter(|id| !id.is_empty() && id.len() <= 512)
+        .filter(|id| !id.is_empty() && id.len() <= MAX_LEASE_ID_LEN)
         .ok_or("has no lease_id")?
         .to_owned();
     let data = v
@@ -854,7 +863,16 @@ impl Drop for VaultStore {
         let open: Vec<Lease> = self
             .leases
             .get_mut()
-            .map(|l| l.drain().flat_map(|(_, v)| v).collect())
+            .map(|table| {
+                table
+                    .drain()
+                    .flat_map(|(_, run)| {
+                        run.lock()
+                            .map(|mut l| std::mem::take(&mut *l))
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         for lease in &open {
             self.revoke_lease(lease);
