@@ -1047,6 +1047,27 @@ fn secrets_push_migrates_a_sops_tree_into_kv_v2() {
         "{refused:?}"
     );
     assert!(!exists("secret/agents/migrated-pg"));
+    // A leaf under a dynamic credential mount is refused by name too.
+    let dynamic_cfg = s.write(
+        "work/push-dynamic.yaml",
+        &std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("secrets:\n", "secrets:\n  leftover: database/creds/ro\n"),
+    );
+    let mut cmd = s.command(&bin("agentsec"));
+    cmd.args(["secrets", "push"])
+        .arg(&file)
+        .arg("--vault-config")
+        .arg(&dynamic_cfg)
+        .env("SOPS_AGE_KEY_FILE", demo_key());
+    let refused_dynamic = Run::from(cmd.output().unwrap());
+    assert_eq!(refused_dynamic.code, 5, "{refused_dynamic:?}");
+    assert!(
+        refused_dynamic.stderr.contains("database/creds/ro")
+            && refused_dynamic.stderr.contains("issues per run"),
+        "{refused_dynamic:?}"
+    );
+    assert!(!exists("secret/agents/migrated-pg"));
 
     let dry = push(&["--prefix", "databases", "--dry-run"]);
     assert_eq!(dry.code, 0, "{dry:?}");

@@ -356,8 +356,11 @@ fn decrypt(
 /// should fit a terminal; the count says how many there are.
 const MAX_UNMOUNTED_SHOWN: usize = 10;
 
-/// One KV secret `push` writes: (engine, secret) and its (field, leaf path)s.
-type KvWrite = ((String, String), Vec<(String, SecretPath)>);
+/// One KV secret `push` writes: (engine, secret) and its (field, value)s.
+type KvWrite<'t> = (
+    (String, String),
+    Vec<(String, &'t agentsec_secrets::SecretValue)>,
+);
 
 /// `push`: FILE's leaves into Vault KV v2, one write per KV secret.
 fn push(
@@ -388,7 +391,7 @@ fn push(
     // One write per KV secret, in file order.
     let mut writes: Vec<KvWrite> = Vec::new();
     let mut unmounted = Vec::new();
-    for (segments, _) in tree.leaves() {
+    for (segments, leaf) in tree.leaves() {
         let path = SecretPath::from_segments(&segments).map_err(|e| {
             SecretsError::VaultConfig(format!(
                 "{}: the leaf at {segments:?} has no dotted path ({e}); rename its keys",
@@ -398,22 +401,35 @@ fn push(
         if !path.starts_with(&prefix) {
             continue;
         }
+        if let Some(dynamic) = vault
+            .config()
+            .mounts
+            .iter()
+            .find(|m| m.dynamic && path.starts_with(&m.prefix))
+        {
+            return Err(SecretsError::VaultConfig(format!(
+                "{}: `{path}` falls under `{}`, whose credentials Vault issues per run: nothing is written there; pass --prefix to push another subtree",
+                vault_config.display(),
+                dynamic.written()
+            )));
+        }
         let Some(at) = vault.locate(&path) else {
             unmounted.push(path.to_string());
             continue;
         };
         if let Some(version) = at.pinned {
             return Err(SecretsError::VaultConfig(format!(
-                "{}: `{path}` falls under a mount pinned to version {version} ({}/data/{}); mount it without `?version=` to write to it",
+                "{}: `{path}` falls under a mount pinned to version {version} ({}/data/{}); mount it without `version:` to write to it",
                 vault_config.display(),
                 at.engine,
                 at.secret
             )));
         }
         let key = (at.engine, at.secret);
+        let field = (at.field, leaf.value());
         match writes.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, fields)) => fields.push((at.field, path)),
-            None => writes.push((key, vec![(at.field, path)])),
+            Some((_, fields)) => fields.push(field),
+            None => writes.push((key, vec![field])),
         }
     }
     if !unmounted.is_empty() {
@@ -451,16 +467,8 @@ fn push(
             ));
             continue;
         }
-        let values: Vec<(&str, &agentsec_secrets::SecretValue)> = fields
-            .iter()
-            .filter_map(|(field, path)| {
-                let segments: Vec<&str> = path.segments().collect();
-                match tree.lookup(&segments) {
-                    agentsec_sops::Lookup::Leaf(leaf) => Some((field.as_str(), leaf.value())),
-                    _ => None,
-                }
-            })
-            .collect();
+        let values: Vec<(&str, &agentsec_secrets::SecretValue)> =
+            fields.iter().map(|(f, v)| (f.as_str(), *v)).collect();
         let version = vault.write_secret(engine, secret, &values).map_err(|e| {
             SecretsError::Write(format!("{e}; secrets written before it stay written"))
         })?;

@@ -586,7 +586,9 @@ pub(crate) fn sops_credential_reader() -> agentsec_vault::SopsReader {
         let tree =
             agentsec_sops::decrypt_file(file, &ids, agentsec_sops::DecryptOptions::default())
                 .map_err(|e| e.to_string())?;
-        let segments: Vec<&str> = path.split('.').collect();
+        let leaf = agentsec_policy::SecretPath::parse(path)
+            .map_err(|e| format!("{shown}: `{path}` is not a dotted path: {e}"))?;
+        let segments: Vec<&str> = leaf.segments().collect();
         match tree.lookup(&segments) {
             agentsec_sops::Lookup::Leaf(leaf) => std::str::from_utf8(leaf.value().expose_secret())
                 .map(|t| zeroize::Zeroizing::new(t.to_owned()))
