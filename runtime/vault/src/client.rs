@@ -285,7 +285,7 @@ impl Http {
             req = req.header("Content-Type", "application/json");
         }
         let result = match body {
-            Some(body) => req.body(body.to_vec()).map(|r| self.agent.run(r)),
+            Some(body) => req.body(body).map(|r| self.agent.run(r)),
             None => req.body(()).map(|r| self.agent.run(r)),
         };
         let mut resp = result
